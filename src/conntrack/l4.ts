@@ -1,0 +1,66 @@
+import type { PacketView } from "../packet/view.js";
+
+/**
+ * What a protocol tracker may see and do of the entry it works on. The table
+ * implements it once; trackers never reach into the table otherwise, so the
+ * table's layout can change without touching them.
+ */
+export interface CtContext {
+  /** Entry status bits (`IPS.*`), indexed by slot. Trackers set ASSURED themselves. */
+  readonly status: Uint16Array;
+  /** The current time in milliseconds on the tracker's clock. */
+  readonly now: number;
+  /** Resolved sysctl values, timeouts already in milliseconds (see sysctl.ts). */
+  readonly sysctl: Readonly<Record<string, number>>;
+  /** Whether the entry is already in the table (false while its first packet is processed). */
+  isConfirmed(slot: number): boolean;
+  /**
+   * Set the entry to expire `timeoutMs` from now (nf_ct_refresh_acct). Does nothing
+   * for IPS_FIXED_TIMEOUT entries. For an unconfirmed entry the value is kept
+   * relative and made absolute at confirmation, as the kernel does.
+   */
+  refresh(slot: number, timeoutMs: number): void;
+  /** Remaining time to expiry in milliseconds (may be ≤ 0). */
+  remaining(slot: number): number;
+  /** Set the expiry to `timeoutMs` from now without the FIXED_TIMEOUT check (nf_tcp_handle_invalid lowers it). */
+  setTimeout(slot: number, timeoutMs: number): void;
+  /** Queue event bits (`IPCT.*`) for the packet being processed; delivered as one message. */
+  event(slot: number, bits: number): void;
+  /** Destroy the entry now (nf_ct_kill): DESTROY event, slot freed. */
+  kill(slot: number): void;
+  /** Log a conntrack message the way the kernel would (nf_conntrack_log_invalid etc.); may be a no-op. */
+  log(slot: number, p: PacketView, message: string): void;
+}
+
+/**
+ * A per-protocol tracker (nf_conntrack_l4proto). It owns its per-entry state as
+ * typed arrays sized to the table capacity and indexed by slot.
+ */
+export interface L4Tracker {
+  /** IP protocol number it handles. */
+  readonly proto: number;
+  /** Bytes of per-entry state this tracker allocated, for memory accounting. */
+  readonly bytesAllocated: number;
+  /**
+   * Packet-level checks before any lookup (the l4proto `error` callbacks,
+   * e.g. tcp_error flag validation, length and checksum checks).
+   * Returns false when the packet is INVALID.
+   */
+  valid(p: PacketView, checksumChecked: boolean): boolean;
+  /**
+   * Initialise state for a would-be entry from its first packet (the l4proto
+   * `new` step, e.g. tcp_new). Returns false when this packet cannot create an
+   * entry (then it is INVALID and no entry exists).
+   */
+  init(ctx: CtContext, slot: number, p: PacketView): boolean;
+  /**
+   * Process a packet of the entry (its first one too, right after init).
+   * `dir` is 0 for ORIGINAL, 1 for REPLY; `ctinfo` is the CTINFO value chosen
+   * by the core. Returns an `L4_VERDICT`.
+   */
+  packet(ctx: CtContext, slot: number, p: PacketView, dir: 0 | 1, ctinfo: number): number;
+  /** The protocol part printed by `conntrack -L` before the tuple ("ESTABLISHED " for TCP, "" otherwise). */
+  stateText(slot: number): string;
+  /** Whether the GC may evict the entry under pressure even if ASSURED (l4proto can_early_drop). */
+  canEarlyDrop(slot: number): boolean;
+}
