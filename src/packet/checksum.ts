@@ -1,0 +1,144 @@
+/**
+ * Internet checksums and SCTP's CRC32c, for verification (the tracker's
+ * `nf_conntrack_checksum`) and for the frame builder.
+ *
+ * What is summed follows the kernel's nf_checksum()/nf_checksum_partial()
+ * (net/netfilter/utils.c) as called by the conntrack protocol handlers:
+ * the pseudo-header length is the transport length per the IP header
+ * (`skb->len - dataoff`), not the UDP length field.
+ */
+import type { PacketView } from "./view.js";
+
+/**
+ * One's-complement sum of `len` bytes from `off` as big-endian 16-bit words
+ * (a trailing odd byte is padded with zero), added to `sum`. Not folded.
+ */
+export function onesSum(data: Uint8Array, off: number, len: number, sum: number): number {
+  const end = off + len;
+  const even = off + (len & ~1);
+  let s = sum;
+  let i = off;
+  // Fold every 64 KiB of input so the running total stays a small integer.
+  while (i < even) {
+    const stop = Math.min(even, i + 65536);
+    for (; i < stop; i += 2) s += ((data[i] as number) << 8) | (data[i + 1] as number);
+    s = (s & 0xffff) + Math.floor(s / 65536);
+  }
+  if (even < end) s += (data[even] as number) << 8;
+  return s;
+}
+
+/** Folds a one's-complement sum to 16 bits (not inverted). */
+export function foldSum(sum: number): number {
+  let s = sum;
+  while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 65536);
+  return s;
+}
+
+/** The value to store in a checksum field given the sum over the covered bytes. */
+export function finishChecksum(sum: number): number {
+  return ~foldSum(sum) & 0xffff;
+}
+
+/** Sum of an IPv4 or IPv6 pseudo-header for addresses held as four words each. */
+export function pseudoHeaderSum(family: 4 | 6, src: Uint32Array, dst: Uint32Array, proto: number, len: number): number {
+  let s = proto + (len >>> 16) + (len & 0xffff);
+  const n = family === 4 ? 1 : 4;
+  for (let i = 0; i < n; i++) {
+    const a = src[i] as number;
+    const b = dst[i] as number;
+    s += (a >>> 16) + (a & 0xffff) + (b >>> 16) + (b & 0xffff);
+  }
+  return s;
+}
+
+/** True when the IPv4 header at `off` (`hdrLen` bytes) carries a correct header checksum. */
+export function ipv4HeaderChecksumOk(data: Uint8Array, off: number, hdrLen: number): boolean {
+  return foldSum(onesSum(data, off, hdrLen, 0)) === 0xffff;
+}
+
+const CRC32C_TABLE = /* @__PURE__ */ makeCrc32cTable();
+
+function makeCrc32cTable(): Uint32Array {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+}
+
+/**
+ * SCTP checksum (CRC32c, RFC 9260 appendix A) of the packet at `off`, computed
+ * with the checksum field (bytes 8–11) taken as zero. Returns the value as it
+ * is stored on the wire when read as a little-endian 32-bit word.
+ */
+export function sctpCrc32c(data: Uint8Array, off: number, len: number): number {
+  let crc = 0xffffffff;
+  const end = off + len;
+  for (let i = off; i < end; i++) {
+    const rel = i - off;
+    const b = rel >= 8 && rel < 12 ? 0 : (data[i] as number);
+    crc = (CRC32C_TABLE[(crc ^ b) & 0xff] as number) ^ (crc >>> 8);
+  }
+  return ~crc >>> 0;
+}
+
+/**
+ * Verifies the transport checksum of a decoded packet the way the conntrack
+ * protocol handlers do when `nf_conntrack_checksum` is 1 at PRE_ROUTING:
+ *
+ * - TCP, UDP, ICMPv6: pseudo-header + all transport bytes.
+ * - UDP: a zero checksum means "none" and passes, for IPv4 and IPv6 alike
+ *   (udp_error() returns before any family check).
+ * - UDP-Lite: a zero checksum or a coverage outside 8..length fails; the
+ *   covered prefix is verified with the pseudo-header protocol 17, because
+ *   udplite_error() passes IPPROTO_UDP to nf_checksum_partial().
+ * - ICMP: the ICMP message only, no pseudo-header.
+ * - SCTP: CRC32c over the whole packet.
+ * - Anything else (GRE, generic) has no checksum conntrack looks at: true.
+ *
+ * Returns true when the transport bytes are not all in `view.data` (a
+ * snapped capture), since nothing can be verified then, and for non-IP packets.
+ */
+export function l4ChecksumOk(view: PacketView): boolean {
+  const family = view.family;
+  if (family === 0) return true;
+  const len = view.l4Len;
+  if (view.l4CapLen < len) return true;
+  const data = view.data;
+  const off = view.l4Off;
+  switch (view.proto) {
+    case 6:
+      if (len < 20) return true;
+      return foldSum(onesSum(data, off, len, pseudoHeaderSum(family, view.src, view.dst, 6, len))) === 0xffff;
+    case 17: {
+      if (len < 8) return true;
+      if (data[off + 6] === 0 && data[off + 7] === 0) return true;
+      return foldSum(onesSum(data, off, len, pseudoHeaderSum(family, view.src, view.dst, 17, len))) === 0xffff;
+    }
+    case 136: {
+      if (len < 8) return false;
+      let cov = ((data[off + 4] as number) << 8) | (data[off + 5] as number);
+      if (cov === 0) cov = len;
+      else if (cov < 8 || cov > len) return false;
+      if (data[off + 6] === 0 && data[off + 7] === 0) return false;
+      return foldSum(onesSum(data, off, cov, pseudoHeaderSum(family, view.src, view.dst, 17, len))) === 0xffff;
+    }
+    case 1:
+      if (family !== 4) return true;
+      return foldSum(onesSum(data, off, len, 0)) === 0xffff;
+    case 58:
+      if (family !== 6) return true;
+      return foldSum(onesSum(data, off, len, pseudoHeaderSum(6, view.src, view.dst, 58, len))) === 0xffff;
+    case 132: {
+      if (len < 12) return true;
+      const stored =
+        ((data[off + 8] as number) | ((data[off + 9] as number) << 8) | ((data[off + 10] as number) << 16) | ((data[off + 11] as number) << 24)) >>> 0;
+      return sctpCrc32c(data, off, len) === stored;
+    }
+    default:
+      return true;
+  }
+}
