@@ -200,12 +200,14 @@ export const tcpScenarios: Scenario[] = [
     expected: "Both sides: the large flight is in window; one side: scaling is off and the flight overshoots the unscaled window",
     tags: ["tcp", "window"],
     build(ctx) {
+      // The window in a SYN is never scaled: the server's first ACK after the
+      // handshake is what opens the scaled window (2000 << 7 = 256000).
       const both = conv(ctx, 40121, { wscaleC: 7, wscaleS: 7, winS: 2000, winC: 2000 });
-      both.handshake();
+      both.handshake().ack("s", { win: 2000 });
       for (let i = 0; i < 120; i++) both.data("c", 1400, { win: 2000 });
       both.ack("s", { win: 2000 });
       const one = conv(ctx, 40122, { wscaleC: 7, winS: 2000, winC: 2000 });
-      one.handshake();
+      one.handshake().ack("s", { win: 2000 });
       for (let i = 0; i < 120; i++) one.data("c", 1400, { win: 2000 });
       one.ack("s", { win: 2000 });
       const big = conv(ctx, 40123, { wscaleC: 255, wscaleS: 7, winS: 2000 });

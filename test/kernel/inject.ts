@@ -1,0 +1,261 @@
+/**
+ * Re-framing captures for injection, and one-call kernel runs.
+ *
+ * Re-framing turns every IP packet of a capture into an Ethernet frame
+ * addressed to r0, so the router namespace forwards it. Packets the kernel
+ * would discard before or around conntrack for reasons that have nothing to
+ * do with conntrack (routing martians, multicast that is not forwarded,
+ * loopback, truncated IP headers) are left out and counted — the same
+ * re-framed file is what ctlab replays, so both sides see identical input.
+ *
+ * What is changed in a kept packet: link layer → Ethernet (VLAN/PPPoE/SLL/…
+ * gone), Ethernet padding and trailers dropped (the IP length decides),
+ * TTL/hop limit ≤ 1 raised to 64 (a forwarded packet with TTL ≤ 1 is dropped
+ * before confirmation), IPv4 header checksum recomputed (ip_rcv would drop a
+ * bad one before PREROUTING).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { locateIp } from "../../src/packet/build.js";
+import { PcapWriter } from "../../src/packet/writer.js";
+import type { TimedFrame } from "../scenarios/types.js";
+import { DEFAULT_PPS, EventsLostError, injectCapture } from "./kernel-run.js";
+import type { KernelResult } from "./kernel-run.js";
+import type { CounterGroup, GlobalLimits } from "./netns.js";
+import { countingRuleset, loadRuleset, ROUTER_V4, withGlobalLimits, withKernelLock, withTopology } from "./netns.js";
+
+/** One IP packet to re-frame (the bytes from the IP header on). */
+export interface IpRecord {
+  tsSec: number;
+  tsNsec: number;
+  ip: Uint8Array;
+}
+
+export interface ReframeStats {
+  /** Records offered. */
+  records: number;
+  /** Frames written. */
+  written: number;
+  /** Records left out, by reason. */
+  skipped: Record<string, number>;
+  /** Packets whose TTL / hop limit was raised. */
+  ttlRaised: number;
+}
+
+/** Largest IP packet that fits the 65535 MTU of the veths. */
+const MAX_IP = 65535;
+
+function v4Addr(b: Uint8Array, o: number): number {
+  return (((b[o] as number) << 24) | ((b[o + 1] as number) << 16) | ((b[o + 2] as number) << 8) | (b[o + 3] as number)) >>> 0;
+}
+
+const ROUTER_V4_NUM = ROUTER_V4.split(".").reduce((a, x) => ((a << 8) | Number(x)) >>> 0, 0);
+
+/** Why the router would not forward (or would itself answer) a packet with this IPv4 address. */
+function v4Unroutable(a: number, isDst: boolean): string | undefined {
+  const first = a >>> 24;
+  if (first === 0) return "v4 zero network";
+  if (first === 127) return "v4 loopback";
+  if (first >= 224 && first < 240) return "v4 multicast";
+  if (first >= 240) return "v4 reserved/broadcast";
+  if (isDst && a === ROUTER_V4_NUM) return "v4 router address";
+  return undefined;
+}
+
+function v6Unroutable(b: Uint8Array, o: number): string | undefined {
+  const b0 = b[o] as number;
+  const b1 = b[o + 1] as number;
+  if (b0 === 0xff) return "v6 multicast";
+  if (b0 === 0xfe && (b1 & 0xc0) === 0x80) return "v6 link-local";
+  let zeroTo10 = true;
+  for (let i = 0; i < 10; i++) if (b[o + i] !== 0) zeroTo10 = false;
+  if (zeroTo10) {
+    if (b[o + 10] === 0xff && b[o + 11] === 0xff) return "v6 v4-mapped";
+    if (b[o + 10] === 0 && b[o + 11] === 0 && b[o + 12] === 0 && b[o + 13] === 0 && b[o + 14] === 0) {
+      if (b[o + 15] === 0) return "v6 unspecified";
+      if (b[o + 15] === 1) return "v6 loopback";
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Checks and fixes one IP packet for forwarding. Returns the packet to send
+ * (a copy, trimmed to its IP length) or the reason to leave it out.
+ */
+export function prepareIp(ip: Uint8Array): { ip: Uint8Array; ttlRaised: boolean } | string {
+  if (ip.length < 1) return "empty";
+  const v = (ip[0] as number) >> 4;
+  if (v === 4) {
+    if (ip.length < 20) return "truncated";
+    const ihl = ((ip[0] as number) & 0xf) * 4;
+    const tot = ((ip[2] as number) << 8) | (ip[3] as number);
+    if (ihl < 20 || tot < ihl) return "malformed IP header";
+    if (tot > ip.length) return "truncated";
+    const why = v4Unroutable(v4Addr(ip, 12), false) ?? v4Unroutable(v4Addr(ip, 16), true);
+    if (why !== undefined) return why;
+    if (hasSourceRoute(ip, ihl)) return "v4 source route";
+    const out = ip.slice(0, tot);
+    let ttlRaised = false;
+    if ((out[8] as number) <= 1) {
+      out[8] = 64;
+      ttlRaised = true;
+    }
+    out[10] = 0;
+    out[11] = 0;
+    let sum = 0;
+    for (let i = 0; i < ihl; i += 2) sum += ((out[i] as number) << 8) | (out[i + 1] as number);
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    const c = ~sum & 0xffff;
+    out[10] = c >> 8;
+    out[11] = c & 0xff;
+    return { ip: out, ttlRaised };
+  }
+  if (v === 6) {
+    if (ip.length < 40) return "truncated";
+    const plen = ((ip[4] as number) << 8) | (ip[5] as number);
+    if (plen === 0) return "v6 jumbogram or empty payload length";
+    const tot = 40 + plen;
+    if (tot > ip.length) return "truncated";
+    if (tot > MAX_IP) return "larger than 65535";
+    const why = v6Unroutable(ip, 8) ?? v6Unroutable(ip, 24);
+    if (why !== undefined) return why;
+    const out = ip.slice(0, tot);
+    let ttlRaised = false;
+    if ((out[7] as number) <= 1) {
+      out[7] = 64;
+      ttlRaised = true;
+    }
+    return { ip: out, ttlRaised };
+  }
+  return "not IP";
+}
+
+function hasSourceRoute(ip: Uint8Array, ihl: number): boolean {
+  let p = 20;
+  while (p < ihl) {
+    const t = ip[p] as number;
+    if (t === 0) break;
+    if (t === 1) {
+      p++;
+      continue;
+    }
+    if (t === 0x83 || t === 0x89) return true;
+    const len = ip[p + 1] as number;
+    if (len < 2) break;
+    p += len;
+  }
+  return false;
+}
+
+const SRC_MAC = Uint8Array.of(0x02, 0x00, 0x00, 0x00, 0x00, 0x02);
+
+function parseMac(text: string): Uint8Array {
+  const b = Uint8Array.from(text.split(":").map((x) => parseInt(x, 16)));
+  if (b.length !== 6 || b.some((x) => Number.isNaN(x))) throw new Error(`Invalid MAC address "${text}"`);
+  return b;
+}
+
+/**
+ * Writes IP packets as Ethernet frames to `dstMac` into a pcap at `outPath`.
+ * The result says how many frames were written and why others were left out.
+ */
+export function reframe(records: Iterable<IpRecord>, dstMac: string, outPath: string): ReframeStats {
+  const mac = parseMac(dstMac);
+  const stats: ReframeStats = { records: 0, written: 0, skipped: {}, ttlRaised: 0 };
+  const w = new PcapWriter(outPath, { nanosecond: true, snaplen: 65535 + 14 });
+  try {
+    for (const r of records) {
+      stats.records++;
+      const p = prepareIp(r.ip);
+      if (typeof p === "string") {
+        stats.skipped[p] = (stats.skipped[p] ?? 0) + 1;
+        continue;
+      }
+      if (p.ttlRaised) stats.ttlRaised++;
+      const f = new Uint8Array(14 + p.ip.length);
+      f.set(mac, 0);
+      f.set(SRC_MAC, 6);
+      const v6 = (p.ip[0] as number) >> 4 === 6;
+      f[12] = v6 ? 0x86 : 0x08;
+      f[13] = v6 ? 0xdd : 0x00;
+      f.set(p.ip, 14);
+      w.writePacket(r.tsSec, r.tsNsec, f);
+      stats.written++;
+    }
+  } finally {
+    w.close();
+  }
+  return stats;
+}
+
+/** IP records of scenario frames (Ethernet, VLAN, PPPoE or bare IP). */
+export function* scenarioIpRecords(frames: Iterable<TimedFrame>): Generator<IpRecord> {
+  for (const f of frames) {
+    let off: number;
+    try {
+      off = locateIp(f.frame);
+    } catch {
+      // Not an IP frame: prepareIp reports it as such.
+      yield { tsSec: f.tsSec, tsNsec: f.tsNsec, ip: new Uint8Array(0) };
+      continue;
+    }
+    yield { tsSec: f.tsSec, tsNsec: f.tsNsec, ip: f.frame.subarray(off) };
+  }
+}
+
+/** A scratch directory removed by the returned function. */
+export function scratchDir(): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), "ctlab-kernel-"));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface KernelRunOptions {
+  /** Counter groups for splitting a batch (by source prefix). */
+  groups?: readonly CounterGroup[];
+  /** Router-namespace sysctls. */
+  sysctls?: Readonly<Record<string, number>>;
+  /** Global limits for the run (table-full tests). */
+  globalLimits?: GlobalLimits;
+  /** Packets per second (default DEFAULT_PPS; slower on retries after lost events). */
+  pps?: number;
+}
+
+export interface KernelRun {
+  result: KernelResult;
+  reframe: ReframeStats;
+}
+
+/**
+ * Re-frames `records` into `outPath` (kept for ctlab to replay) and runs it
+ * through a fresh router namespace. Serialised with every other kernel run.
+ */
+export async function runKernel(records: Iterable<IpRecord>, outPath: string, opts: KernelRunOptions = {}): Promise<KernelRun> {
+  // Records may be a one-shot iterator: materialise them once for retries.
+  const list = Array.isArray(records) ? (records as IpRecord[]) : [...records];
+  const once = (pps: number): Promise<KernelRun> =>
+    withTopology(
+      async (t) => {
+        const stats = reframe(list, t.r0Mac, outPath);
+        await loadRuleset(t, countingRuleset(opts.groups ?? []));
+        const result = await injectCapture(t, outPath, { frames: stats.written, pps });
+        return { result, reframe: stats };
+      },
+      opts.sysctls !== undefined ? { sysctls: opts.sysctls } : {},
+    );
+  const body = async (): Promise<KernelRun> => {
+    let pps = opts.pps ?? DEFAULT_PPS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await once(pps);
+      } catch (e) {
+        // Lost events make a run worthless but say nothing about conntrack:
+        // try again, slower, in a fresh namespace.
+        if (!(e instanceof EventsLostError) || attempt >= 2) throw e;
+        pps = Math.max(1000, Math.floor(pps / 4));
+      }
+    }
+  };
+  return opts.globalLimits !== undefined ? withGlobalLimits(opts.globalLimits, body) : withKernelLock(body);
+}
