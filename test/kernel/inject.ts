@@ -14,10 +14,12 @@
  * before confirmation), IPv4 header checksum recomputed (ip_rcv would drop a
  * bad one before PREROUTING).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { locateIp } from "../../src/packet/build.js";
+import { CaptureParser } from "../../src/packet/capture.js";
+import { DECODE_FLAG, decodeFrame, decodeReasonName } from "../../src/packet/decode.js";
 import { PcapWriter } from "../../src/packet/writer.js";
 import type { TimedFrame } from "../scenarios/types.js";
 import { DEFAULT_PPS, EventsLostError, injectCapture } from "./kernel-run.js";
@@ -41,6 +43,8 @@ export interface ReframeStats {
   skipped: Record<string, number>;
   /** Packets whose TTL / hop limit was raised. */
   ttlRaised: number;
+  /** Packets whose loopback / link-local addresses were remapped. */
+  remapped: number;
 }
 
 /** Largest IP packet that fits the 65535 MTU of the veths. */
@@ -81,10 +85,62 @@ function v6Unroutable(b: Uint8Array, o: number): string | undefined {
 }
 
 /**
+ * Loopback and link-local addresses are never forwarded, yet several
+ * captures consist of nothing else (echo servers on 127.0.0.1, PPPoE
+ * sessions between link-local addresses). They are moved to forwardable
+ * ranges that no capture uses — 127.a.b.c → 198.(18 + a mod 2).b.c,
+ * ::1 → fd7f::1, fe80::/10 → fd80::/10 — in the outer header and in the
+ * packet quoted by an ICMP error. Transport checksums are not fixed: both
+ * sides run with nf_conntrack_checksum=0.
+ */
+function remapV4(b: Uint8Array, o: number): boolean {
+  if (b[o] !== 127) return false;
+  b[o] = 198;
+  b[o + 1] = 18 + ((b[o + 1] as number) & 1);
+  return true;
+}
+
+function remapV6(b: Uint8Array, o: number): boolean {
+  if (b[o] === 0xfe && ((b[o + 1] as number) & 0xc0) === 0x80) {
+    b[o] = 0xfd;
+    return true;
+  }
+  for (let i = 0; i < 15; i++) if (b[o + i] !== 0) return false;
+  if (b[o + 15] !== 1) return false;
+  b[o] = 0xfd;
+  b[o + 1] = 0x7f;
+  return true;
+}
+
+/** Remaps the addresses of an IP header at `o` (and, for an ICMP error, of the quoted header). */
+function remapAddresses(b: Uint8Array, o: number, end: number, depth = 0): boolean {
+  const v = (b[o] as number) >> 4;
+  let changed = false;
+  if (v === 4 && o + 20 <= end) {
+    changed = remapV4(b, o + 12) || changed;
+    changed = remapV4(b, o + 16) || changed;
+    const ihl = ((b[o] as number) & 0xf) * 4;
+    const fragOff = ((((b[o + 6] as number) << 8) | (b[o + 7] as number)) & 0x1fff) * 8;
+    const t = b[o + ihl];
+    if (depth === 0 && b[o + 9] === 1 && fragOff === 0 && o + ihl + 8 + 20 <= end && t !== undefined && [3, 4, 5, 11, 12].includes(t)) {
+      changed = remapAddresses(b, o + ihl + 8, end, 1) || changed;
+    }
+  } else if (v === 6 && o + 40 <= end) {
+    changed = remapV6(b, o + 8) || changed;
+    changed = remapV6(b, o + 24) || changed;
+    const t = b[o + 40];
+    if (depth === 0 && b[o + 6] === 58 && o + 48 + 40 <= end && t !== undefined && t < 128) {
+      changed = remapAddresses(b, o + 48, end, 1) || changed;
+    }
+  }
+  return changed;
+}
+
+/**
  * Checks and fixes one IP packet for forwarding. Returns the packet to send
  * (a copy, trimmed to its IP length) or the reason to leave it out.
  */
-export function prepareIp(ip: Uint8Array): { ip: Uint8Array; ttlRaised: boolean } | string {
+export function prepareIp(ip: Uint8Array): { ip: Uint8Array; ttlRaised: boolean; remapped: boolean } | string {
   if (ip.length < 1) return "empty";
   const v = (ip[0] as number) >> 4;
   if (v === 4) {
@@ -93,10 +149,11 @@ export function prepareIp(ip: Uint8Array): { ip: Uint8Array; ttlRaised: boolean 
     const tot = ((ip[2] as number) << 8) | (ip[3] as number);
     if (ihl < 20 || tot < ihl) return "malformed IP header";
     if (tot > ip.length) return "truncated";
-    const why = v4Unroutable(v4Addr(ip, 12), false) ?? v4Unroutable(v4Addr(ip, 16), true);
-    if (why !== undefined) return why;
-    if (hasSourceRoute(ip, ihl)) return "v4 source route";
     const out = ip.slice(0, tot);
+    const remapped = remapAddresses(out, 0, tot);
+    const why = v4Unroutable(v4Addr(out, 12), false) ?? v4Unroutable(v4Addr(out, 16), true);
+    if (why !== undefined) return why;
+    if (hasSourceRoute(out, ihl)) return "v4 source route";
     let ttlRaised = false;
     if ((out[8] as number) <= 1) {
       out[8] = 64;
@@ -110,7 +167,7 @@ export function prepareIp(ip: Uint8Array): { ip: Uint8Array; ttlRaised: boolean 
     const c = ~sum & 0xffff;
     out[10] = c >> 8;
     out[11] = c & 0xff;
-    return { ip: out, ttlRaised };
+    return { ip: out, ttlRaised, remapped };
   }
   if (v === 6) {
     if (ip.length < 40) return "truncated";
@@ -119,15 +176,16 @@ export function prepareIp(ip: Uint8Array): { ip: Uint8Array; ttlRaised: boolean 
     const tot = 40 + plen;
     if (tot > ip.length) return "truncated";
     if (tot > MAX_IP) return "larger than 65535";
-    const why = v6Unroutable(ip, 8) ?? v6Unroutable(ip, 24);
-    if (why !== undefined) return why;
     const out = ip.slice(0, tot);
+    const remapped = remapAddresses(out, 0, tot);
+    const why = v6Unroutable(out, 8) ?? v6Unroutable(out, 24);
+    if (why !== undefined) return why;
     let ttlRaised = false;
     if ((out[7] as number) <= 1) {
       out[7] = 64;
       ttlRaised = true;
     }
-    return { ip: out, ttlRaised };
+    return { ip: out, ttlRaised, remapped };
   }
   return "not IP";
 }
@@ -163,7 +221,7 @@ function parseMac(text: string): Uint8Array {
  */
 export function reframe(records: Iterable<IpRecord>, dstMac: string, outPath: string): ReframeStats {
   const mac = parseMac(dstMac);
-  const stats: ReframeStats = { records: 0, written: 0, skipped: {}, ttlRaised: 0 };
+  const stats: ReframeStats = { records: 0, written: 0, skipped: {}, ttlRaised: 0, remapped: 0 };
   const w = new PcapWriter(outPath, { nanosecond: true, snaplen: 65535 + 14 });
   try {
     for (const r of records) {
@@ -174,6 +232,7 @@ export function reframe(records: Iterable<IpRecord>, dstMac: string, outPath: st
         continue;
       }
       if (p.ttlRaised) stats.ttlRaised++;
+      if (p.remapped) stats.remapped++;
       const f = new Uint8Array(14 + p.ip.length);
       f.set(mac, 0);
       f.set(SRC_MAC, 6);
@@ -203,6 +262,37 @@ export function* scenarioIpRecords(frames: Iterable<TimedFrame>): Generator<IpRe
     }
     yield { tsSec: f.tsSec, tsNsec: f.tsNsec, ip: f.frame.subarray(off) };
   }
+}
+
+export interface CaptureRecords {
+  records: IpRecord[];
+  /** Records of the file that carry no usable IP packet, by decoder reason. */
+  notIp: Record<string, number>;
+  /** Records in the file. */
+  total: number;
+}
+
+/**
+ * Reads any capture the project's reader understands (pcap/pcapng, Ethernet,
+ * VLAN, SLL, SLL2, raw, null/loop …) and returns the IP packets in it,
+ * copied. IPv4 header checksums are not checked here: re-framing rewrites them.
+ */
+export function captureIpRecords(path: string): CaptureRecords {
+  const out: CaptureRecords = { records: [], notIp: {}, total: 0 };
+  const parser = new CaptureParser((v) => {
+    out.total++;
+    decodeFrame(v, DECODE_FLAG.NO_IPV4_CHECKSUM);
+    if (v.family === 0) {
+      const why = decodeReasonName(v.reason);
+      out.notIp[why] = (out.notIp[why] ?? 0) + 1;
+      return;
+    }
+    const end = v.frameOff + v.capLen;
+    out.records.push({ tsSec: v.tsSec, tsNsec: v.tsNsec, ip: v.data.slice(v.l3Off, end) });
+  }, { name: path });
+  parser.push(readFileSync(path));
+  parser.end();
+  return out;
 }
 
 /** A scratch directory removed by the returned function. */
