@@ -32,6 +32,11 @@ export class PacketView {
    * reassembled datagram after defragmentation (then l3Off is 0).
    */
   data: Uint8Array = EMPTY;
+  /**
+   * Offset of the captured frame in `data`: readers hand out the frame in
+   * place inside their read buffer instead of slicing it out per record.
+   */
+  frameOff = 0;
 
   // ---- link layer -------------------------------------------------------------
   /** Outermost VLAN id, or -1 when untagged. */
@@ -62,6 +67,10 @@ export class PacketView {
   fragOffset = 0;
   /** More-fragments flag. */
   moreFragments = false;
+  /** Offset in `data` of the first IPv6 fragment header met while walking extension headers, or -1. */
+  fragHdrOff = -1;
+  /** True when `data` holds a datagram the defragmenter reassembled (then linkType is 228 / 229, raw IP). */
+  reassembled = false;
 
   // ---- layer 4 ----------------------------------------------------------------
   /** Transport protocol number (IPPROTO_*); for IPv6, the last next-header. */
@@ -113,6 +122,8 @@ export class PacketView {
   greVersion = -1;
   /** GRE key (v0 with K bit) or PPTP call id (v1); 0 when absent. */
   greKey = 0;
+  /** GRE protocol type field (0x880b = PPP for PPTP); 0 when not GRE. */
+  greProtocol = 0;
 
   // SCTP
   /** SCTP verification tag. */
@@ -146,13 +157,23 @@ export class PacketView {
     this.l3Off = 0;
     this.l3HdrLen = 0;
     this.l3Len = 0;
-    this.src.fill(0);
-    this.dst.fill(0);
+    const src = this.src;
+    src[0] = 0;
+    src[1] = 0;
+    src[2] = 0;
+    src[3] = 0;
+    const dst = this.dst;
+    dst[0] = 0;
+    dst[1] = 0;
+    dst[2] = 0;
+    dst[3] = 0;
     this.ttl = 0;
     this.ipId = 0;
     this.isFragment = false;
     this.fragOffset = 0;
     this.moreFragments = false;
+    this.fragHdrOff = -1;
+    this.reassembled = false;
     this.proto = 0;
     this.l4Off = 0;
     this.l4Len = 0;
@@ -175,13 +196,22 @@ export class PacketView {
     this.icmpId = 0;
     this.greVersion = -1;
     this.greKey = 0;
+    this.greProtocol = 0;
     this.sctpVtag = 0;
     this.sctpChunksOff = 0;
     this.innerOk = false;
     this.innerFamily = 0;
     this.innerProto = 0;
-    this.innerSrc.fill(0);
-    this.innerDst.fill(0);
+    const innerSrc = this.innerSrc;
+    innerSrc[0] = 0;
+    innerSrc[1] = 0;
+    innerSrc[2] = 0;
+    innerSrc[3] = 0;
+    const innerDst = this.innerDst;
+    innerDst[0] = 0;
+    innerDst[1] = 0;
+    innerDst[2] = 0;
+    innerDst[3] = 0;
     this.innerSport = 0;
     this.innerDport = 0;
     this.innerIcmpType = -1;
