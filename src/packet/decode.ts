@@ -119,6 +119,8 @@ export const DECODE_FLAG = {
    * header checksums although the packet on the wire was correct.
    */
   VERIFY_IPV4_CHECKSUM: 1,
+  /** Accept IPv4 headers with a wrong checksum: the default now, kept (as no bit) for existing callers. */
+  NO_IPV4_CHECKSUM: 0,
 } as const;
 
 /** Link types {@link decodeFrame} understands. */
