@@ -1,0 +1,322 @@
+/**
+ * Text as the real tools print it:
+ * - `conntrack -L` / `-E` lines: libnetfilter_conntrack
+ *   src/conntrack/snprintf_default.c (__snprintf_conntrack_default) over the
+ *   attributes the kernel puts in each message (nf_conntrack_netlink.c
+ *   ctnetlink_fill_info for dumps, ctnetlink_conntrack_event for events);
+ * - /proc/net/nf_conntrack: nf_conntrack_standalone.c ct_seq_show;
+ * - `conntrack -S` and /proc/net/stat/nf_conntrack.
+ * IPv6 addresses are compressed like glibc's inet_ntop for conntrack-tools,
+ * fully expanded like the kernel's %pI6 for /proc.
+ */
+import type { PacketView } from "../packet/view.js";
+import { IPPROTO } from "../packet/view.js";
+import { IPCT, IPS } from "./constants.js";
+import { EVENT_TYPE } from "./events.js";
+import type { EventFormatOptions, EventType } from "./events.js";
+import type { ConntrackStats } from "./stats.js";
+import type { Tracker } from "./tracker.js";
+import { TupleScratch } from "./tuple.js";
+
+const scratch = new TupleScratch();
+
+/** Dotted quad of a network-order word. */
+function ipv4(w: number): string {
+  return `${w >>> 24}.${(w >>> 16) & 0xff}.${(w >>> 8) & 0xff}.${w & 0xff}`;
+}
+
+/** glibc inet_ntop(AF_INET6): longest zero run (≥ 2 groups, first on ties) as "::", embedded IPv4 forms. */
+export function ipv6Compressed(w0: number, w1: number, w2: number, w3: number): string {
+  const g = [w0 >>> 16, w0 & 0xffff, w1 >>> 16, w1 & 0xffff, w2 >>> 16, w2 & 0xffff, w3 >>> 16, w3 & 0xffff];
+  let bestBase = -1;
+  let bestLen = 0;
+  let curBase = -1;
+  let curLen = 0;
+  for (let i = 0; i < 8; i++) {
+    if (g[i] === 0) {
+      if (curBase < 0) {
+        curBase = i;
+        curLen = 1;
+      } else {
+        curLen++;
+      }
+    } else if (curBase >= 0) {
+      if (bestBase < 0 || curLen > bestLen) {
+        bestBase = curBase;
+        bestLen = curLen;
+      }
+      curBase = -1;
+    }
+  }
+  if (curBase >= 0 && (bestBase < 0 || curLen > bestLen)) {
+    bestBase = curBase;
+    bestLen = curLen;
+  }
+  if (bestBase >= 0 && bestLen < 2) bestBase = -1;
+  let out = "";
+  for (let i = 0; i < 8; i++) {
+    if (bestBase >= 0 && i >= bestBase && i < bestBase + bestLen) {
+      if (i === bestBase) out += ":";
+      continue;
+    }
+    if (i !== 0) out += ":";
+    // An IPv4-compatible (::a.b.c.d) or IPv4-mapped (::ffff:a.b.c.d) address.
+    if (i === 6 && bestBase === 0 && (bestLen === 6 || (bestLen === 5 && g[5] === 0xffff))) {
+      out += ipv4(w3 >>> 0);
+      return out;
+    }
+    out += (g[i] as number).toString(16);
+  }
+  if (bestBase >= 0 && bestBase + bestLen === 8) out += ":";
+  return out;
+}
+
+/** The kernel's %pI6: eight groups of four hex digits. */
+export function ipv6Full(w0: number, w1: number, w2: number, w3: number): string {
+  const h = (x: number): string => (x >>> 0).toString(16).padStart(8, "0");
+  const s = h(w0) + h(w1) + h(w2) + h(w3);
+  let out = "";
+  for (let i = 0; i < 32; i += 4) out += (i ? ":" : "") + s.slice(i, i + 4);
+  return out;
+}
+
+/** An address as conntrack-tools prints it. */
+export function ipText(family: 4 | 6, w0: number, w1: number, w2: number, w3: number): string {
+  return family === 4 ? ipv4(w0 >>> 0) : ipv6Compressed(w0 >>> 0, w1 >>> 0, w2 >>> 0, w3 >>> 0);
+}
+
+/** libnetfilter_conntrack proto2str[]. */
+export function l4Name(proto: number): string {
+  switch (proto) {
+    case IPPROTO.TCP:
+      return "tcp";
+    case IPPROTO.UDP:
+      return "udp";
+    case IPPROTO.UDPLITE:
+      return "udplite";
+    case IPPROTO.ICMP:
+      return "icmp";
+    case IPPROTO.ICMPV6:
+      return "icmpv6";
+    case IPPROTO.SCTP:
+      return "sctp";
+    case IPPROTO.GRE:
+      return "gre";
+    case 33:
+      return "dccp";
+    default:
+      return "unknown";
+  }
+}
+
+/** The kernel's l4proto_name: only protocols with a tracker have a name (DCCP is generic since 6.17). */
+function procL4Name(proto: number): string {
+  return proto === 33 ? "unknown" : l4Name(proto);
+}
+
+function pad8(s: string): string {
+  return s.length >= 8 ? s : s + " ".repeat(8 - s.length);
+}
+
+/**
+ * A tuple the way `conntrack` prints it: `src=… dst=… ` then the protocol
+ * keys (ports, ICMP type/code/id, GRE keys), each item followed by a space.
+ * `proc` selects the /proc variant (%pI6 addresses, no keys for protocols the
+ * kernel tracks generically).
+ */
+export function tupleText(tr: Tracker, slot: number, dir: 0 | 1, proc: boolean): string {
+  const t = scratch;
+  tr.tupleOf(slot, dir, t);
+  let s: string;
+  if (t.family === 4) s = `src=${ipv4(t.s0)} dst=${ipv4(t.d0)} `;
+  else if (proc) s = `src=${ipv6Full(t.s0, t.s1, t.s2, t.s3)} dst=${ipv6Full(t.d0, t.d1, t.d2, t.d3)} `;
+  else s = `src=${ipv6Compressed(t.s0, t.s1, t.s2, t.s3)} dst=${ipv6Compressed(t.d0, t.d1, t.d2, t.d3)} `;
+  switch (t.proto) {
+    case IPPROTO.TCP:
+    case IPPROTO.UDP:
+    case IPPROTO.UDPLITE:
+    case IPPROTO.SCTP:
+      return `${s}sport=${t.sport} dport=${t.dport} `;
+    case IPPROTO.ICMP:
+    case IPPROTO.ICMPV6:
+      return `${s}type=${t.dport >>> 8} code=${t.dport & 0xff} id=${t.sport} `;
+    case IPPROTO.GRE:
+      return `${s}srckey=0x${t.sport.toString(16)} dstkey=0x${t.dport.toString(16)} `;
+    case 33:
+      // libnetfilter_conntrack still prints DCCP ports; the generic tracker sends none, so they read 0.
+      return proc ? s : `${s}sport=0 dport=0 `;
+    default:
+      return s;
+  }
+}
+
+function counters(tr: Tracker, slot: number, dir: 0 | 1): string {
+  const c = tr.countersOf(slot, dir);
+  return c === null ? "" : `packets=${c.packets} bytes=${c.bytes} `;
+}
+
+function assured(status: number): string {
+  if (status & IPS.HW_OFFLOAD) return "[HW_OFFLOAD] ";
+  if (status & IPS.OFFLOAD) return "[OFFLOAD] ";
+  if (status & IPS.ASSURED) return "[ASSURED] ";
+  return "";
+}
+
+/** State text of protocols whose netlink messages carry a state (TCP, SCTP). */
+function protoinfo(tr: Tracker, slot: number): string {
+  const p = tr.protoOf(slot);
+  if (p !== IPPROTO.TCP && p !== IPPROTO.SCTP) return "";
+  return tr.l4(p).stateText(slot);
+}
+
+function l3(tr: Tracker, slot: number): string {
+  return tr.familyOf(slot) === 6 ? "ipv6     10 " : "ipv4     2 ";
+}
+
+/** One `conntrack -L` line (`-o extended` when `extended`). */
+export function listLine(tr: Tracker, slot: number, extended: boolean): string {
+  const proto = tr.protoOf(slot);
+  const status = tr.statusOf(slot);
+  let s = extended ? l3(tr, slot) : "";
+  s += `${pad8(l4Name(proto))} ${proto} ${tr.timeoutSecondsOf(slot)} `;
+  s += protoinfo(tr, slot);
+  s += tupleText(tr, slot, 0, false);
+  s += counters(tr, slot, 0);
+  if ((status & IPS.SEEN_REPLY) === 0) s += "[UNREPLIED] ";
+  s += tupleText(tr, slot, 1, false);
+  s += counters(tr, slot, 1);
+  s += assured(status);
+  s += `mark=${tr.markOf(slot)} `;
+  const zone = tr.zoneOf(slot);
+  if (zone !== 0) s += `zone=${zone} `;
+  const ts = tr.timestampsOf(slot);
+  if (ts !== null) {
+    // libnetfilter_conntrack: whole seconds of "now" (or stop) minus whole seconds of start.
+    const stop = ts.stop !== 0 ? ts.stop : tr.now;
+    s += `delta-time=${Math.floor(stop / 1000) - Math.floor(ts.start / 1000)} `;
+  }
+  s += "use=1";
+  return s;
+}
+
+/** One /proc/net/nf_conntrack line (ct_seq_show). */
+export function procLine(tr: Tracker, slot: number): string {
+  const proto = tr.protoOf(slot);
+  const status = tr.statusOf(slot);
+  const fam = tr.familyOf(slot);
+  let s = `${pad8(fam === 6 ? "ipv6" : "ipv4")} ${fam === 6 ? 10 : 2} ${pad8(procL4Name(proto))} ${proto} `;
+  s += `${tr.timeoutSecondsOf(slot)} `;
+  if (proto === IPPROTO.GRE) {
+    // gre_print_conntrack.
+    const sys = tr.sysctl;
+    s += `timeout=${Math.floor((sys.nf_conntrack_gre_timeout as number) / 1000)}, stream_timeout=${Math.floor((sys.nf_conntrack_gre_timeout_stream as number) / 1000)} `;
+  } else {
+    s += protoinfo(tr, slot);
+  }
+  s += tupleText(tr, slot, 0, true);
+  s += counters(tr, slot, 0);
+  if ((status & IPS.SEEN_REPLY) === 0) s += "[UNREPLIED] ";
+  s += tupleText(tr, slot, 1, true);
+  s += counters(tr, slot, 1);
+  s += assured(status);
+  s += `mark=${tr.markOf(slot)} `;
+  s += `zone=${tr.zoneOf(slot)} `;
+  const ts = tr.timestampsOf(slot);
+  if (ts !== null) {
+    const d = tr.now - ts.start;
+    s += `delta-time=${d > 0 ? Math.floor(d / 1000) : 0} `;
+  }
+  // The reader holds a reference on top of the table's.
+  s += "use=2";
+  return s;
+}
+
+function eventTag(type: EventType): string {
+  switch (type) {
+    case EVENT_TYPE.NEW:
+      return "    [NEW] ";
+    case EVENT_TYPE.UPDATE:
+      return " [UPDATE] ";
+    default:
+      return "[DESTROY] ";
+  }
+}
+
+/** `[sec.usec]\t` as conntrack -E -o timestamp prints it ("[%-.8ld.%-.6ld]\t"). */
+export function timestampPrefix(timeMs: number): string {
+  const us = Math.floor(timeMs * 1000);
+  const sec = Math.floor(us / 1e6);
+  const usec = us - sec * 1e6;
+  return `[${String(sec).padStart(8, "0")}.${String(usec).padStart(6, "0")}]\t`;
+}
+
+/**
+ * One `conntrack -E` line. NEW/UPDATE carry the timeout, the protocol state
+ * only with IPCT_PROTOINFO, the mark only when set or changed, no counters;
+ * DESTROY carries the state, counters and delta-time, and the timeout only
+ * when non-zero (ctnetlink_dump_timeout skip_zero: an expiry shows none).
+ */
+export function eventLine(tr: Tracker, type: EventType, bits: number, slot: number, timeMs: number, o: EventFormatOptions): string {
+  const proto = tr.protoOf(slot);
+  const status = tr.statusOf(slot);
+  const destroy = type === EVENT_TYPE.DESTROY;
+  let s = o.timestamp === true ? timestampPrefix(timeMs) : "";
+  s += eventTag(type);
+  if (o.extended === true) s += l3(tr, slot);
+  s += `${pad8(l4Name(proto))} ${proto} `;
+  const timeout = tr.timeoutSecondsOf(slot);
+  if (!destroy || timeout !== 0) s += `${timeout} `;
+  if (destroy || bits & IPCT.PROTOINFO) s += protoinfo(tr, slot);
+  s += tupleText(tr, slot, 0, false);
+  if (destroy) s += counters(tr, slot, 0);
+  if ((status & IPS.SEEN_REPLY) === 0) s += "[UNREPLIED] ";
+  s += tupleText(tr, slot, 1, false);
+  if (destroy) s += counters(tr, slot, 1);
+  s += assured(status);
+  const mark = tr.markOf(slot);
+  if (mark !== 0 || bits & IPCT.MARK) s += `mark=${mark} `;
+  const zone = tr.zoneOf(slot);
+  if (zone !== 0) s += `zone=${zone} `;
+  if (destroy) {
+    const ts = tr.timestampsOf(slot);
+    if (ts !== null) {
+      const stop = ts.stop !== 0 ? ts.stop : timeMs;
+      s += `delta-time=${Math.floor(stop / 1000) - Math.floor(ts.start / 1000)} `;
+    }
+  }
+  return s.trimEnd();
+}
+
+/** `conntrack -S`: one line per CPU; a replay is one CPU. */
+export function statsLines(st: ConntrackStats): string[] {
+  let s = "cpu=0   \t";
+  for (const [k, v] of st.entries()) s += `${k}=${v} `;
+  return [s];
+}
+
+/** /proc/net/stat/nf_conntrack (ct_cpu_seq_show), one CPU. */
+export function procStatLines(st: ConntrackStats, count: number): string[] {
+  const h = (n: number): string => (n >>> 0).toString(16).padStart(8, "0");
+  const head =
+    "entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart";
+  const row =
+    `${h(count)}  ${h(st.clash_resolve)} ${h(st.found)} ${h(0)} ${h(st.invalid)} ${h(0)} ${h(0)} ${h(st.chaintoolong)} ` +
+    `${h(st.insert)} ${h(st.insert_failed)} ${h(st.drop)} ${h(st.early_drop)} ${h(st.error)}  ${h(0)} ${h(0)} ${h(0)} ${h(st.search_restart)}`;
+  return [head, row];
+}
+
+/**
+ * The text nf_l4proto_log_invalid hands to the packet logger:
+ * "nf_ct_proto_<n>: <message> " followed by the packet's addresses (a short
+ * form of nf_log_syslog's dump).
+ */
+export function invalidLogLine(p: PacketView, message: string): string {
+  const fam = p.family === 6 ? 6 : 4;
+  const src = ipText(fam, p.src[0] as number, p.src[1] as number, p.src[2] as number, p.src[3] as number);
+  const dst = ipText(fam, p.dst[0] as number, p.dst[1] as number, p.dst[2] as number, p.dst[3] as number);
+  let s = `nf_ct_proto_${p.proto}: ${message.trimEnd()} SRC=${src} DST=${dst} PROTO=${l4Name(p.proto).toUpperCase()}`;
+  if (p.proto === IPPROTO.TCP || p.proto === IPPROTO.UDP || p.proto === IPPROTO.UDPLITE || p.proto === IPPROTO.SCTP) {
+    s += ` SPT=${p.sport} DPT=${p.dport}`;
+  }
+  return s;
+}

@@ -1,0 +1,420 @@
+/**
+ * The conntrack sysctls of Linux 6.18 (`/proc/sys/net/netfilter/`), under
+ * their kernel names, with the kernel's defaults, units and accepted ranges
+ * (net/netfilter/nf_conntrack_standalone.c nf_ct_sysctl_table,
+ * net/ipv6/netfilter/nf_conntrack_reasm.c nf_ct_frag6_sysctl_table).
+ *
+ * Defaults are those of a 64-bit host with more than 4 GiB of RAM
+ * (nf_conntrack_init_start: 262144 buckets, nf_conntrack_max = buckets).
+ */
+import { HZ } from "./jiffies.js";
+
+/** How a sysctl's text value is read and what the resolved number means. */
+export type SysctlUnit =
+  /** Whole seconds in /proc (proc_dointvec_jiffies); resolved to milliseconds. */
+  | "seconds"
+  /** A count of table entries or hash buckets. */
+  | "entries"
+  /** A byte count. */
+  | "bytes"
+  /** 0 or 1 (proc_dou8vec_minmax with extra1 = 0, extra2 = 1). */
+  | "boolean"
+  /** A small number with a documented meaning per value. */
+  | "mode"
+  /** An IP protocol number (nf_conntrack_log_invalid). */
+  | "protocol"
+  /** A plain counter. */
+  | "count";
+
+/** One sysctl of the registry. */
+export interface SysctlSpec {
+  /** Name under net.netfilter (e.g. "nf_conntrack_max"). */
+  readonly name: string;
+  /** Value the kernel starts with, in the /proc unit (seconds for timeouts). */
+  readonly default: number;
+  readonly unit: SysctlUnit;
+  /** Smallest accepted value, in the /proc unit. */
+  readonly min: number;
+  /** Largest accepted value, in the /proc unit. */
+  readonly max: number;
+  /** One-line description. */
+  readonly description: string;
+  /** True for values the kernel reports but refuses to set (nf_conntrack_count). */
+  readonly readOnly?: true;
+}
+
+const INT_MAX = 0x7fffffff;
+/** Largest timeout proc_dointvec_jiffies stores without overflowing an int of jiffies. */
+const MAX_SECONDS = Math.floor(INT_MAX / HZ);
+/**
+ * ctlab allocates the whole table up front from nf_conntrack_max and
+ * nf_conntrack_buckets, so both are capped where the kernel only caps at
+ * INT_MAX (a 2^26-entry table already needs several GiB).
+ */
+export const MAX_TABLE_SIZE = 1 << 26;
+
+function t(name: string, def: number, description: string): SysctlSpec {
+  return { name, default: def, unit: "seconds", min: 0, max: MAX_SECONDS, description };
+}
+function b(name: string, def: number, description: string): SysctlSpec {
+  return { name, default: def, unit: "boolean", min: 0, max: 1, description };
+}
+
+/** Every conntrack sysctl ctlab models, in the kernel's table order. */
+export const SYSCTLS: readonly SysctlSpec[] = Object.freeze([
+  {
+    name: "nf_conntrack_max",
+    default: 262144,
+    unit: "entries",
+    min: 1,
+    max: MAX_TABLE_SIZE,
+    description: "Maximum number of tracked connections; a new one beyond it triggers early drop or is dropped",
+  },
+  {
+    name: "nf_conntrack_count",
+    default: 0,
+    unit: "entries",
+    min: 0,
+    max: INT_MAX,
+    description: "Number of tracked connections (read-only)",
+    readOnly: true,
+  },
+  {
+    name: "nf_conntrack_buckets",
+    default: 262144,
+    unit: "entries",
+    min: 1,
+    max: MAX_TABLE_SIZE,
+    description: "Size of the hash table; rounded up to a multiple of 512 like nf_ct_alloc_hashtable",
+  },
+  b("nf_conntrack_checksum", 1, "Verify transport checksums of packets entering at PRE_ROUTING; bad ones are invalid"),
+  {
+    name: "nf_conntrack_log_invalid",
+    default: 0,
+    unit: "protocol",
+    min: 0,
+    max: 255,
+    description: "Log invalid packets of this IP protocol (255 = all, 0 = none)",
+  },
+  {
+    name: "nf_conntrack_expect_max",
+    default: 4096,
+    unit: "entries",
+    min: 1,
+    max: INT_MAX,
+    description: "Maximum number of expectations (helpers)",
+  },
+  b("nf_conntrack_acct", 0, "Keep per-direction packet and byte counters for new connections"),
+  {
+    name: "nf_conntrack_events",
+    default: 2,
+    unit: "mode",
+    min: 0,
+    max: 2,
+    description: "Connection events: 0 off, 1 on, 2 only when a listener exists",
+  },
+  b("nf_conntrack_timestamp", 0, "Record start and stop times of new connections"),
+  t("nf_conntrack_generic_timeout", 600, "Timeout of entries of protocols without a tracker"),
+  t("nf_conntrack_tcp_timeout_syn_sent", 120, "TCP timeout after a SYN"),
+  t("nf_conntrack_tcp_timeout_syn_recv", 60, "TCP timeout after the SYN/ACK"),
+  t("nf_conntrack_tcp_timeout_established", 432000, "TCP timeout of an established connection"),
+  t("nf_conntrack_tcp_timeout_fin_wait", 120, "TCP timeout after the first FIN"),
+  t("nf_conntrack_tcp_timeout_close_wait", 60, "TCP timeout after the first FIN was acknowledged"),
+  t("nf_conntrack_tcp_timeout_last_ack", 30, "TCP timeout after the second FIN"),
+  t("nf_conntrack_tcp_timeout_time_wait", 120, "TCP timeout after the last ACK"),
+  t("nf_conntrack_tcp_timeout_close", 10, "TCP timeout after a RST"),
+  t("nf_conntrack_tcp_timeout_max_retrans", 300, "TCP timeout cap after nf_conntrack_tcp_max_retrans retransmissions or a zero window"),
+  t("nf_conntrack_tcp_timeout_unacknowledged", 300, "TCP timeout cap while data is unacknowledged"),
+  b("nf_conntrack_tcp_loose", 1, "Pick up TCP connections already in progress"),
+  b("nf_conntrack_tcp_be_liberal", 0, "Only mark out-of-window RST segments as invalid"),
+  b("nf_conntrack_tcp_ignore_invalid_rst", 0, "Do not mark out-of-window RST segments as invalid"),
+  {
+    name: "nf_conntrack_tcp_max_retrans",
+    default: 3,
+    unit: "count",
+    min: 0,
+    max: 255,
+    description: "Identical retransmissions before the max_retrans timeout applies",
+  },
+  t("nf_conntrack_udp_timeout", 30, "UDP timeout until a reply is seen (or within 2 s of creation)"),
+  t("nf_conntrack_udp_timeout_stream", 120, "UDP timeout of a stream (replies seen, older than 2 s)"),
+  t("nf_conntrack_icmp_timeout", 30, "ICMP timeout"),
+  t("nf_conntrack_icmpv6_timeout", 30, "ICMPv6 timeout"),
+  t("nf_conntrack_sctp_timeout_closed", 10, "SCTP timeout in CLOSED"),
+  t("nf_conntrack_sctp_timeout_cookie_wait", 3, "SCTP timeout in COOKIE_WAIT"),
+  t("nf_conntrack_sctp_timeout_cookie_echoed", 3, "SCTP timeout in COOKIE_ECHOED"),
+  t("nf_conntrack_sctp_timeout_established", 210, "SCTP timeout in ESTABLISHED"),
+  t("nf_conntrack_sctp_timeout_shutdown_sent", 3, "SCTP timeout in SHUTDOWN_SENT"),
+  t("nf_conntrack_sctp_timeout_shutdown_recd", 3, "SCTP timeout in SHUTDOWN_RECD"),
+  t("nf_conntrack_sctp_timeout_shutdown_ack_sent", 3, "SCTP timeout in SHUTDOWN_ACK_SENT"),
+  t("nf_conntrack_sctp_timeout_heartbeat_sent", 30, "SCTP timeout in HEARTBEAT_SENT"),
+  t("nf_conntrack_gre_timeout", 30, "GRE timeout until a reply is seen"),
+  t("nf_conntrack_gre_timeout_stream", 180, "GRE timeout once replies were seen"),
+  t("nf_conntrack_frag6_timeout", 60, "Time an incomplete IPv6 datagram is kept for reassembly"),
+  {
+    name: "nf_conntrack_frag6_low_thresh",
+    default: 3145728,
+    unit: "bytes",
+    min: 0,
+    max: INT_MAX,
+    description: "IPv6 reassembly memory below which no fragments are evicted",
+  },
+  {
+    name: "nf_conntrack_frag6_high_thresh",
+    default: 4194304,
+    unit: "bytes",
+    min: 0,
+    max: INT_MAX,
+    description: "IPv6 reassembly memory above which new fragments are dropped",
+  },
+] satisfies SysctlSpec[]);
+
+/** A name of the registry. */
+export type SysctlName = (typeof SYSCTLS)[number]["name"];
+
+const SPEC_BY_NAME: ReadonlyMap<string, SysctlSpec> = new Map(SYSCTLS.map((s) => [s.name, s]));
+const VALID_NAMES = SYSCTLS.filter((s) => !s.readOnly)
+  .map((s) => s.name)
+  .sort()
+  .join(", ");
+
+/** The spec of a sysctl by its short name, or undefined. */
+export function sysctlSpec(name: string): SysctlSpec | undefined {
+  return SPEC_BY_NAME.get(name);
+}
+
+/**
+ * Resolved sysctl values: every name of the registry (but the read-only
+ * count), timeouts in milliseconds, everything else in its /proc unit,
+ * nf_conntrack_buckets already rounded as the kernel rounds it. Frozen.
+ */
+export type SysctlValues = Readonly<Record<string, number>>;
+
+/** Why a sysctl setting was refused. */
+export type SysctlErrorReason = "unknown-name" | "bad-value" | "out-of-range" | "read-only" | "syntax";
+
+/** A sysctl name or value ctlab refuses, as `sysctl -w` would. */
+export class SysctlError extends Error {
+  readonly reason: SysctlErrorReason;
+  /** The name as written, when the error is about one. */
+  readonly key: string;
+  /** File and 1-based line, when the setting came from a file. */
+  readonly file: string | undefined;
+  readonly line: number | undefined;
+
+  constructor(reason: SysctlErrorReason, key: string, message: string, file?: string, line?: number) {
+    super(file === undefined ? message : `${file}:${line ?? 0}: ${message}`);
+    this.name = "SysctlError";
+    this.reason = reason;
+    this.key = key;
+    this.file = file;
+    this.line = line;
+  }
+}
+
+/** One accepted `NAME=VALUE`. */
+export interface SysctlAssignment {
+  /** Short registry name ("nf_conntrack_max"). */
+  readonly name: string;
+  /** The value in the /proc unit (seconds for timeouts). */
+  readonly value: number;
+  /** The key as written ("net.netfilter.nf_conntrack_max"). */
+  readonly key: string;
+}
+
+/** A line of a sysctl file that was not applied, and why. */
+export interface IgnoredSysctl {
+  readonly key: string;
+  readonly line: number;
+  readonly reason: string;
+}
+
+/** What a sysctl.conf-style file sets for conntrack. */
+export interface SysctlFile {
+  /** Settings in file order (a later one for the same name wins). */
+  readonly assignments: readonly (SysctlAssignment & { readonly line: number })[];
+  /** name → value of the last assignment of each name, ready for `Tracker`'s `sysctls`. */
+  readonly values: Readonly<Record<string, number>>;
+  /** Keys that are not conntrack's, and errors suppressed by a leading "-". */
+  readonly ignored: readonly IgnoredSysctl[];
+}
+
+/**
+ * The registry name a key refers to: `nf_conntrack_x`,
+ * `net.netfilter.nf_conntrack_x`, `net/netfilter/nf_conntrack_x`,
+ * `/proc/sys/net/netfilter/nf_conntrack_x`, or the `net.nf_conntrack_max`
+ * alias. Returns null for keys outside net.netfilter (and the alias).
+ */
+function shortName(key: string): string | null {
+  let k = key.trim();
+  if (k.startsWith("/proc/sys/")) k = k.slice("/proc/sys/".length);
+  k = k.replace(/\//g, ".");
+  if (k.startsWith("net.netfilter.")) return k.slice("net.netfilter.".length);
+  if (k === "net.nf_conntrack_max") return "nf_conntrack_max";
+  if (!k.includes(".")) return k;
+  return null;
+}
+
+/**
+ * Reads an integer the way proc_dointvec does (kstrtoul with base 0): decimal,
+ * `0x` hexadecimal or leading-zero octal, optionally negative.
+ */
+function parseInteger(text: string): number | null {
+  const s = text.trim();
+  const m = /^(-?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(s);
+  if (m === null) return null;
+  const body = m[2] as string;
+  let v: number;
+  if (/^0[xX]/.test(body)) v = parseInt(body.slice(2), 16);
+  else if (body.length > 1 && body[0] === "0") v = parseInt(body.slice(1), 8);
+  else v = parseInt(body, 10);
+  if (!Number.isSafeInteger(v)) return null;
+  return m[1] === "-" ? -v : v;
+}
+
+function unknownName(key: string, file?: string, line?: number): SysctlError {
+  return new SysctlError("unknown-name", key, `Unknown sysctl "${key}": valid names are ${VALID_NAMES}`, file, line);
+}
+
+/** Checks a value against a spec; returns the number or throws. */
+function checkValue(spec: SysctlSpec, key: string, raw: number | string, file?: string, line?: number): number {
+  if (spec.readOnly) {
+    throw new SysctlError("read-only", key, `Sysctl "${key}" is read-only: it reports the current number of entries`, file, line);
+  }
+  const v = typeof raw === "number" ? (Number.isSafeInteger(raw) ? raw : null) : parseInteger(raw);
+  if (v === null) {
+    throw new SysctlError(
+      "bad-value",
+      key,
+      `Invalid value "${String(raw)}" for sysctl "${key}": expected an integer from ${spec.min} to ${spec.max}`,
+      file,
+      line,
+    );
+  }
+  if (v < spec.min || v > spec.max) {
+    throw new SysctlError(
+      "out-of-range",
+      key,
+      `Value "${String(raw).trim()}" for sysctl "${key}" is out of range: valid range is ${spec.min} to ${spec.max}`,
+      file,
+      line,
+    );
+  }
+  return v;
+}
+
+/**
+ * Parses one `NAME=VALUE` (whitespace around `=` allowed), as given to
+ * `sysctl -w` or a `--sysctl` option.
+ * @throws SysctlError for a missing `=`, an unknown name, a bad value or a read-only name
+ */
+export function parseSysctlAssignment(text: string): SysctlAssignment {
+  const eq = text.indexOf("=");
+  if (eq < 0) throw new SysctlError("syntax", text.trim(), `Invalid sysctl setting "${text.trim()}": expected NAME=VALUE`);
+  const key = text.slice(0, eq).trim();
+  const name = shortName(key);
+  const spec = name === null ? undefined : SPEC_BY_NAME.get(name);
+  if (spec === undefined) throw unknownName(key);
+  return { name: spec.name, value: checkValue(spec, key, text.slice(eq + 1)), key };
+}
+
+/**
+ * Parses a file in sysctl.conf syntax (procps `sysctl -p`): one `key = value`
+ * per line, `#` and `;` start comments, blank lines are skipped, a leading
+ * `-` on the key makes errors on that line ignored. Keys outside
+ * net.netfilter, and net.netfilter keys not named nf_conntrack_* (nf_log,
+ * nf_hooks_lwtunnel), are not conntrack's: they are reported as ignored.
+ * Unknown `net.netfilter.nf_conntrack_*` names are errors.
+ * @throws SysctlError with `file` and `line` for the first line in error
+ */
+export function parseSysctlFile(text: string, fileName: string): SysctlFile {
+  const assignments: (SysctlAssignment & { line: number })[] = [];
+  const ignored: IgnoredSysctl[] = [];
+  const values: Record<string, number> = {};
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const lineNo = i + 1;
+    const raw = (lines[i] as string).trim();
+    if (raw === "" || raw.startsWith("#") || raw.startsWith(";")) continue;
+    let body = raw;
+    let tolerant = false;
+    if (body.startsWith("-")) {
+      tolerant = true;
+      body = body.slice(1).trim();
+    }
+    const eq = body.indexOf("=");
+    if (eq < 0) {
+      if (tolerant) {
+        ignored.push({ key: body, line: lineNo, reason: "invalid syntax (error ignored by leading \"-\")" });
+        continue;
+      }
+      throw new SysctlError("syntax", body, `Invalid line "${body}": expected NAME=VALUE`, fileName, lineNo);
+    }
+    const key = body.slice(0, eq).trim();
+    const valueText = body.slice(eq + 1).trim();
+    const name = shortName(key);
+    if (name === null || (!name.startsWith("nf_conntrack_") && !SPEC_BY_NAME.has(name))) {
+      ignored.push({ key, line: lineNo, reason: "not a conntrack sysctl" });
+      continue;
+    }
+    try {
+      const spec = SPEC_BY_NAME.get(name);
+      if (spec === undefined) throw unknownName(key, fileName, lineNo);
+      const value = checkValue(spec, key, valueText, fileName, lineNo);
+      assignments.push({ name: spec.name, value, key, line: lineNo });
+      values[spec.name] = value;
+    } catch (e) {
+      if (tolerant && e instanceof SysctlError) {
+        ignored.push({ key, line: lineNo, reason: `${e.message} (error ignored by leading "-")` });
+        continue;
+      }
+      throw e;
+    }
+  }
+  return { assignments, values, ignored };
+}
+
+/** The defaults of every settable sysctl, in /proc units. */
+export function defaultSysctls(): Readonly<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const s of SYSCTLS) if (!s.readOnly) out[s.name] = s.default;
+  return Object.freeze(out);
+}
+
+/** nf_ct_alloc_hashtable rounds the bucket count up to a page of hlist heads. */
+const BUCKET_ROUNDING = 4096 / 8;
+
+/**
+ * Resolves settings (any accepted key form, numbers or /proc text) over the
+ * defaults into the frozen values the tracker runs with: timeouts in
+ * milliseconds, nf_conntrack_buckets rounded up to a multiple of 512.
+ * @throws SysctlError for unknown names, bad values, values out of range, and
+ *   nf_conntrack_frag6_low_thresh above nf_conntrack_frag6_high_thresh
+ */
+export function resolveSysctls(input: Readonly<Record<string, number | string>> = {}): SysctlValues {
+  const procValues: Record<string, number> = { ...defaultSysctls() };
+  for (const key of Object.keys(input)) {
+    const name = shortName(key);
+    const spec = name === null ? undefined : SPEC_BY_NAME.get(name);
+    if (spec === undefined) throw unknownName(key);
+    procValues[spec.name] = checkValue(spec, key, input[key] as number | string);
+  }
+  const low = procValues.nf_conntrack_frag6_low_thresh as number;
+  const high = procValues.nf_conntrack_frag6_high_thresh as number;
+  if (low > high) {
+    throw new SysctlError(
+      "out-of-range",
+      "nf_conntrack_frag6_low_thresh",
+      `Value "${low}" for sysctl "nf_conntrack_frag6_low_thresh" is out of range: valid range is 0 to nf_conntrack_frag6_high_thresh (${high})`,
+    );
+  }
+  const out: Record<string, number> = {};
+  for (const s of SYSCTLS) {
+    if (s.readOnly) continue;
+    const v = procValues[s.name] as number;
+    out[s.name] = s.unit === "seconds" ? v * 1000 : v;
+  }
+  const buckets = out.nf_conntrack_buckets as number;
+  out.nf_conntrack_buckets = Math.min(Math.ceil(buckets / BUCKET_ROUNDING) * BUCKET_ROUNDING, MAX_TABLE_SIZE);
+  return Object.freeze(out);
+}

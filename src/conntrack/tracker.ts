@@ -1,0 +1,1220 @@
+/**
+ * The conntrack engine: nf_conntrack_in and __nf_conntrack_confirm
+ * (net/netfilter/nf_conntrack_core.c) over the struct-of-arrays table, with
+ * early drop, the ICMP error path, per-packet event caching, lazy expiry on
+ * lookup, the expiry lists standing in for gc_worker's timeout scan, and
+ * gc_worker's high-occupancy eviction.
+ *
+ * Nothing here reads the wall clock: time comes from the injected clock (in
+ * milliseconds), converted to the kernel's u32 jiffies (jiffies.ts).
+ */
+import { l4ChecksumOk } from "../packet/checksum.js";
+import type { PacketView } from "../packet/view.js";
+import { IPPROTO } from "../packet/view.js";
+import { CT_STATE, CTINFO, HOOK, IPCT, IPS, L4_VERDICT } from "./constants.js";
+import { EVENT_TYPE } from "./events.js";
+import type { EventFormatOptions, EventSink, EventType } from "./events.js";
+import * as fmt from "./format.js";
+import { GenericTracker } from "./generic.js";
+import { GreTracker } from "./gre.js";
+import { IcmpTracker } from "./icmp.js";
+import { HZ, jdiff, MS_PER_JIFFY, msToJiffies } from "./jiffies.js";
+import type { CtContext, L4Tracker } from "./l4.js";
+import { RateLimit } from "./ratelimit.js";
+import { SctpTracker } from "./sctp.js";
+import { ConntrackStats, INVALID_REASON } from "./stats.js";
+import { resolveSysctls } from "./sysctl.js";
+import type { SysctlValues } from "./sysctl.js";
+import { FLAG_NAT, FLAG_V6, NO_CLASS, Table } from "./table.js";
+import { TcpTracker } from "./tcp.js";
+import { TupleScratch } from "./tuple.js";
+import { UdpTracker } from "./udp.js";
+
+/** A clock in milliseconds. */
+export interface Clock {
+  now(): number;
+}
+
+/** Options of `new Tracker()`. */
+export interface TrackerOptions {
+  /**
+   * Sysctl settings over the kernel defaults, by any accepted name form
+   * (`nf_conntrack_max`, `net.netfilter.nf_conntrack_max`, …), numbers or
+   * /proc text. See sysctl.ts.
+   */
+  readonly sysctls?: Readonly<Record<string, number | string>>;
+  /**
+   * Where time comes from, in milliseconds. When given, every `in()` first
+   * advances the tracker to `clock.now()`. When absent, time moves only
+   * through `advance()`.
+   */
+  readonly clock?: Clock;
+  /** Seed of the hash and of the random chain limit (default: random per process). */
+  readonly seed?: number;
+  /** Receives NEW/UPDATE/DESTROY events; null or absent costs nothing. */
+  readonly events?: EventSink | null;
+  /** Receives kernel log lines ("nf_conntrack: table full, dropping packet", invalid-packet logs). */
+  readonly log?: ((timeMs: number, line: string) => void) | null;
+}
+
+/** Returned by `in()`/`process()` when conntrack itself dropped the packet (NF_DROP). */
+export const CT_DROPPED = -1;
+
+/** Details of the last `in()`: one record, reused for every packet. */
+export class CtResult {
+  /** The CT_STATE bit of the packet (0 when it never entered conntrack, e.g. not IP). */
+  state = 0;
+  /** CTINFO value, or -1 when the packet has no conntrack. */
+  ctinfo = -1;
+  /** Entry of the packet, or -1 (invalid, untracked, or the entry was destroyed by this packet). */
+  slot = -1;
+  /** Direction of the packet in its entry. */
+  dir: 0 | 1 = 0;
+  /** Conntrack dropped the packet (table full, tracker drop, failed confirmation). */
+  dropped = false;
+  /** INVALID_REASON of an invalid, errored or dropped packet. */
+  invalidReason = 0;
+  /** The entry was created by this packet and awaits `confirm()`. */
+  isNew = false;
+
+  reset(): void {
+    this.state = 0;
+    this.ctinfo = -1;
+    this.slot = -1;
+    this.dir = 0;
+    this.dropped = false;
+    this.invalidReason = 0;
+    this.isNew = false;
+  }
+}
+
+/** Live-entry view handed to `forEach` callbacks. */
+export type EntryCallback = (slot: number, tracker: Tracker) => void;
+
+// gc_worker constants (nf_conntrack_core.c).
+const GC_SCAN_INTERVAL_MAX = 60 * HZ;
+const GC_SCAN_INTERVAL_MIN = 1 * HZ;
+const GC_SCAN_INTERVAL_CLAMP = 300 * HZ;
+const GC_SCAN_INITIAL_COUNT = 100;
+const GC_SCAN_EXPIRED_MAX = Math.floor(64000 / HZ);
+// __nf_conntrack_confirm chain limit: MIN_CHAINLEN + get_random_u32_below(MAX_CHAINLEN).
+const MIN_CHAINLEN = 50;
+const MAX_CHAINLEN = 80 - MIN_CHAINLEN;
+/** NF_CT_EVICTION_RANGE. */
+const EVICTION_RANGE = 8;
+
+const ICMP_ERROR_NONE = 0;
+const ICMP_ERROR_FAILED = 1;
+const ICMP_ERROR_ATTACHED = 2;
+const ICMP_ERROR_UNTRACKED = 3;
+
+/** CT_STATE bit of a CTINFO value (NF_CT_STATE_BIT). */
+function stateBit(ctinfo: number): number {
+  switch (ctinfo) {
+    case CTINFO.ESTABLISHED:
+    case CTINFO.ESTABLISHED_REPLY:
+      return CT_STATE.ESTABLISHED;
+    case CTINFO.RELATED:
+    case CTINFO.RELATED_REPLY:
+      return CT_STATE.RELATED;
+    case CTINFO.NEW:
+      return CT_STATE.NEW;
+    default:
+      return CT_STATE.UNTRACKED;
+  }
+}
+
+function randomSeed(): number {
+  const a = new Uint32Array(1);
+  globalThis.crypto.getRandomValues(a);
+  return a[0] as number;
+}
+
+/**
+ * A userspace nf_conntrack. One instance is one network namespace's table.
+ *
+ * Per packet call `in(view, hook)` (PRE_ROUTING or LOCAL_OUT), then exactly
+ * one of `confirm()` (the packet reached LOCAL_IN/POST_ROUTING) or
+ * `dropUnconfirmed()` (a rule dropped it), or `process(view)` for both.
+ */
+export class Tracker implements CtContext {
+  /** Resolved sysctls (timeouts in ms). */
+  readonly sysctl: SysctlValues;
+  /** Entry status bits by slot (`IPS.*`). */
+  readonly status: Uint16Array;
+  /** Current time in milliseconds. */
+  now = 0;
+  /** `conntrack -S` counters. */
+  readonly stats = new ConntrackStats();
+  /** Details of the last `in()`. */
+  readonly result = new CtResult();
+  /** The table storage (advanced use: reports, tests). */
+  readonly table: Table;
+  /** Table size (nf_conntrack_max). */
+  readonly capacity: number;
+  /** Highest `count` seen. */
+  peak = 0;
+
+  private nowJ = 0;
+  private nowJx = 0;
+  private timeKnown = false;
+  private readonly clock: Clock | null;
+  private readonly sink: EventSink | null;
+  private readonly logSink: ((timeMs: number, line: string) => void) | null;
+  private readonly seed: number;
+  private rng: number;
+
+  private readonly tcp: TcpTracker;
+  private readonly udp: UdpTracker;
+  private readonly udplite: UdpTracker;
+  private readonly icmp: IcmpTracker;
+  private readonly icmpv6: IcmpTracker;
+  private readonly gre: GreTracker;
+  private readonly sctp: SctpTracker;
+  private readonly generic: GenericTracker;
+
+  /** Pending IPCT_* bits by slot; null when events are off. */
+  private readonly evCache: Uint16Array | null;
+  /** packets/bytes ORIGINAL, packets/bytes REPLY by slot; null unless nf_conntrack_acct. */
+  private readonly acct: Float64Array | null;
+  /** start/stop ms by slot; null unless nf_conntrack_timestamp. */
+  private readonly tstamp: Float64Array | null;
+  /** ct mark by slot; allocated by the first non-zero mark. */
+  private mark: Uint32Array | null = null;
+
+  private readonly tuple = new TupleScratch();
+  private readonly inner = new TupleScratch();
+  private readonly scratch = new TupleScratch();
+  private readonly rateLimit = new RateLimit();
+
+  // The packet being processed.
+  private curSlot = -1;
+  private curDir: 0 | 1 = 0;
+  private curView: PacketView | null = null;
+  private curKilled = false;
+  /** Unconfirmed entry of the last in(), or -1. */
+  private pending = -1;
+  /** Slot whose cached events confirm() delivers, or -1. */
+  private deliverSlot = -1;
+  private lookupDir: 0 | 1 = 0;
+
+  // gc_worker state.
+  private gcNextJx = 0;
+  private gcNextBucket = 0;
+  private gcCycleStartJx = 0;
+  private gcEarlyDrop = false;
+
+  /**
+   * @throws SysctlError when a sysctl name or value is refused
+   */
+  constructor(options: TrackerOptions = {}) {
+    this.sysctl = resolveSysctls(options.sysctls ?? {});
+    const capacity = this.sysctl.nf_conntrack_max as number;
+    const buckets = this.sysctl.nf_conntrack_buckets as number;
+    this.capacity = capacity;
+    this.seed = (options.seed ?? randomSeed()) >>> 0;
+    this.rng = this.seed ^ 0x9e3779b9 || 1;
+    this.table = new Table(capacity, buckets, this.seed);
+    this.status = this.table.status;
+    this.clock = options.clock ?? null;
+    const events = (this.sysctl.nf_conntrack_events as number) !== 0 ? (options.events ?? null) : null;
+    this.sink = events;
+    this.logSink = options.log ?? null;
+    this.evCache = events !== null ? new Uint16Array(capacity) : null;
+    this.acct = (this.sysctl.nf_conntrack_acct as number) === 1 ? new Float64Array(capacity * 4) : null;
+    this.tstamp = (this.sysctl.nf_conntrack_timestamp as number) === 1 ? new Float64Array(capacity * 2) : null;
+
+    this.tcp = new TcpTracker(capacity);
+    this.udp = new UdpTracker(capacity, IPPROTO.UDP);
+    this.udplite = new UdpTracker(capacity, IPPROTO.UDPLITE);
+    this.icmp = new IcmpTracker(IPPROTO.ICMP);
+    this.icmpv6 = new IcmpTracker(IPPROTO.ICMPV6);
+    this.gre = new GreTracker();
+    this.sctp = new SctpTracker(capacity);
+    this.generic = new GenericTracker();
+    if (this.clock !== null) this.setTime(this.clock.now());
+  }
+
+  // ---- public state ---------------------------------------------------------------
+
+  /** Entries in the table, including one created by the last packet and not yet confirmed (nf_conntrack_count). */
+  get count(): number {
+    return this.table.used;
+  }
+
+  /** Exact bytes of every typed array held: table, index, side stores, protocol state, extensions. */
+  get memoryBytes(): number {
+    let n = this.table.bytes;
+    n += this.tcp.bytesAllocated + this.udp.bytesAllocated + this.udplite.bytesAllocated;
+    n += this.icmp.bytesAllocated + this.icmpv6.bytesAllocated + this.gre.bytesAllocated;
+    n += this.sctp.bytesAllocated + this.generic.bytesAllocated;
+    if (this.evCache !== null) n += this.evCache.byteLength;
+    if (this.acct !== null) n += this.acct.byteLength;
+    if (this.tstamp !== null) n += this.tstamp.byteLength;
+    if (this.mark !== null) n += this.mark.byteLength;
+    return n;
+  }
+
+  /** The protocol tracker of an IP protocol number (the generic one for protocols without their own). */
+  l4(proto: number): L4Tracker {
+    switch (proto) {
+      case IPPROTO.TCP:
+        return this.tcp;
+      case IPPROTO.UDP:
+        return this.udp;
+      case IPPROTO.UDPLITE:
+        return this.udplite;
+      case IPPROTO.ICMP:
+        return this.icmp;
+      case IPPROTO.ICMPV6:
+        return this.icmpv6;
+      case IPPROTO.GRE:
+        return this.gre;
+      case IPPROTO.SCTP:
+        return this.sctp;
+      default:
+        return this.generic;
+    }
+  }
+
+  /** The TCP tracker (for TCP-specific reports). */
+  get tcpTracker(): TcpTracker {
+    return this.tcp;
+  }
+
+  // ---- CtContext --------------------------------------------------------------------
+
+  isConfirmed(slot: number): boolean {
+    return ((this.status[slot] as number) & IPS.CONFIRMED) !== 0;
+  }
+
+  /** nf_ct_refresh_acct: new timeout (kept relative until confirmation) and accounting. */
+  refresh(slot: number, timeoutMs: number): void {
+    if (((this.status[slot] as number) & IPS.FIXED_TIMEOUT) === 0) this.setTimeout(slot, timeoutMs);
+    if (this.acct !== null && slot === this.curSlot && this.curView !== null) this.account(slot);
+  }
+
+  remaining(slot: number): number {
+    const e = this.table.expiry[slot] as number;
+    if (!this.isConfirmed(slot)) return e * MS_PER_JIFFY;
+    return jdiff(e, this.nowJ) * MS_PER_JIFFY;
+  }
+
+  setTimeout(slot: number, timeoutMs: number): void {
+    const t = this.table;
+    const tj = msToJiffies(timeoutMs);
+    if (((this.status[slot] as number) & IPS.CONFIRMED) === 0) {
+      // Not in the hash table: the timer is relative to confirmation.
+      t.expiry[slot] = tj;
+      return;
+    }
+    const e = (this.nowJ + tj) >>> 0;
+    if (t.expiry[slot] === e && t.elClass[slot] !== NO_CLASS) return;
+    t.dequeue(slot, this.nowJ, this.nowJx);
+    t.expiry[slot] = e;
+    t.enqueue(slot, tj, this.nowJ, this.nowJx);
+  }
+
+  event(slot: number, bits: number): void {
+    const c = this.evCache;
+    if (c !== null) c[slot] = (c[slot] as number) | bits;
+  }
+
+  /** nf_ct_kill (nf_ct_kill_acct when it is the current packet's entry). */
+  kill(slot: number): void {
+    if (slot === this.curSlot) {
+      if (this.acct !== null && this.curView !== null) this.account(slot);
+      this.curKilled = true;
+    }
+    this.destroy(slot, this.now);
+  }
+
+  /** nf_l4proto_log_invalid: when nf_conntrack_log_invalid names this protocol (or 255). */
+  log(_slot: number, p: PacketView, message: string): void {
+    if (this.logSink === null) return;
+    const want = this.sysctl.nf_conntrack_log_invalid as number;
+    if (want !== p.proto && want !== 255) return;
+    this.logSink(this.now, fmt.invalidLogLine(p, message));
+  }
+
+  // ---- time ---------------------------------------------------------------------------
+
+  private setTime(ms: number): void {
+    this.now = ms;
+    this.nowJx = Math.floor(ms / MS_PER_JIFFY);
+    this.nowJ = this.nowJx >>> 0;
+    if (!this.timeKnown) {
+      this.timeKnown = true;
+      // The GC worker first runs one second after conntrack starts.
+      this.gcNextJx = this.nowJx + HZ;
+    }
+  }
+
+  /**
+   * Moves time forward to `nowMs` (never backwards: jiffies are monotonic)
+   * and expires every entry whose deadline has passed, earliest first, each
+   * with a DESTROY event at its deadline; runs the GC worker at its
+   * scheduled times on the way.
+   */
+  advance(nowMs: number): void {
+    if (!this.timeKnown) this.setTime(nowMs);
+    if (nowMs < this.now) nowMs = this.now;
+    const targetJx = Math.floor(nowMs / MS_PER_JIFFY);
+    const t = this.table;
+    for (;;) {
+      const slot = t.earliest(this.nowJ);
+      let expJx = Infinity;
+      if (slot >= 0) expJx = Math.max(this.nowJx + jdiff(t.expiry[slot] as number, this.nowJ), this.nowJx);
+      const gcJx = this.gcNextJx;
+      if (expJx <= targetJx && expJx <= gcJx) {
+        this.stepTo(expJx, targetJx, nowMs);
+        this.destroy(slot, this.now);
+        continue;
+      }
+      if (gcJx <= targetJx) {
+        this.stepTo(gcJx, targetJx, nowMs);
+        this.gcRun();
+        continue;
+      }
+      break;
+    }
+    this.setTime(nowMs);
+  }
+
+  private stepTo(jx: number, targetJx: number, nowMs: number): void {
+    if (jx < this.nowJx) jx = this.nowJx;
+    this.setTime(jx === targetJx ? nowMs : Math.max(this.now, jx * MS_PER_JIFFY));
+  }
+
+  // ---- per packet ---------------------------------------------------------------------
+
+  /**
+   * nf_conntrack_in for one packet at a hook (PRE_ROUTING or LOCAL_OUT; the
+   * checksum is verified only at PRE_ROUTING). `zone` is the conntrack zone
+   * (CT target / `ct zone set`), `notrack` a raw-table NOTRACK.
+   * @returns the packet's CT_STATE bit, or CT_DROPPED; details in `result`
+   */
+  in(p: PacketView, hook: number = HOOK.PRE_ROUTING, zone = 0, notrack = false): number {
+    const r = this.result;
+    r.reset();
+    if (this.pending >= 0) this.dropUnconfirmed();
+    this.deliverSlot = -1;
+    if (this.clock !== null) this.advance(this.clock.now());
+    if (notrack) {
+      r.state = CT_STATE.UNTRACKED;
+      r.ctinfo = CTINFO.UNTRACKED;
+      return r.state;
+    }
+    // Conntrack hooks exist for IPv4 and IPv6 only.
+    if (p.family === 0) return 0;
+    // get_l4proto: a fragment that was not reassembled has no transport header to track.
+    if (p.isFragment && p.fragOffset !== 0) return this.invalid(INVALID_REASON.NO_TUPLE);
+    const csum = hook === HOOK.PRE_ROUTING && (this.sysctl.nf_conntrack_checksum as number) === 1;
+    if ((p.proto === IPPROTO.ICMP && p.family === 4) || (p.proto === IPPROTO.ICMPV6 && p.family === 6)) {
+      const e = this.icmpError(p, csum, zone);
+      if (e === ICMP_ERROR_FAILED) return r.state;
+      if (e === ICMP_ERROR_ATTACHED) return r.state;
+      if (e === ICMP_ERROR_UNTRACKED) {
+        r.state = CT_STATE.UNTRACKED;
+        r.ctinfo = CTINFO.UNTRACKED;
+        return r.state;
+      }
+    }
+    return this.resolveAndTrack(p, zone, csum);
+  }
+
+  /**
+   * __nf_conntrack_confirm for the packet of the last `in()`: inserts a new
+   * entry in the table (NEW event), or delivers the events the packet caused
+   * on an existing one. Returns false when the packet is dropped (chain too
+   * long, entry killed before confirmation).
+   */
+  confirm(): boolean {
+    const slot = this.pending;
+    if (slot < 0) {
+      const d = this.deliverSlot;
+      this.deliverSlot = -1;
+      if (d >= 0 && this.isConfirmed(d)) this.deliver(d);
+      return true;
+    }
+    this.pending = -1;
+    this.deliverSlot = -1;
+    const t = this.table;
+    if ((this.status[slot] as number) & IPS.DYING) {
+      this.stats.insert_failed++;
+      this.freeUnconfirmed(slot);
+      return this.confirmFailed();
+    }
+    // The chain walk of __nf_conntrack_confirm; a clash needs another CPU, so only the length matters.
+    const maxChain = MIN_CHAINLEN + this.randomBelow(MAX_CHAINLEN);
+    const s = this.scratch;
+    t.loadTuple(slot, s);
+    if (this.chainTooLong(t.bucketOf(s.hash), maxChain)) return this.chainFailed(slot);
+    if ((t.flags[slot] as number) & FLAG_NAT) {
+      t.loadNatReply(slot, s);
+      if (this.chainTooLong(t.bucketOf(s.hash), maxChain)) return this.chainFailed(slot);
+    }
+    this.status[slot] = (this.status[slot] as number) | IPS.CONFIRMED;
+    // Timeout relative to confirmation time, not to the first packet.
+    const rel = t.expiry[slot] as number;
+    t.expiry[slot] = (this.nowJ + rel) >>> 0;
+    t.link(slot);
+    t.enqueue(slot, rel, this.nowJ, this.nowJx);
+    if (this.tstamp !== null) {
+      this.tstamp[slot * 2] = this.now;
+      this.tstamp[slot * 2 + 1] = 0;
+    }
+    this.event(slot, (this.status[slot] as number) & IPS.EXPECTED ? IPCT.RELATED : IPCT.NEW);
+    this.deliver(slot);
+    return true;
+  }
+
+  /**
+   * The packet of the last `in()` was dropped before confirmation: an entry it
+   * created is freed without a trace (no event), as nf_conntrack_free does.
+   * Events cached on an existing entry stay cached, as in the kernel.
+   */
+  dropUnconfirmed(): void {
+    const slot = this.pending;
+    this.deliverSlot = -1;
+    if (slot < 0) return;
+    this.pending = -1;
+    this.freeUnconfirmed(slot);
+  }
+
+  /** `in()` then `confirm()`: the plain replay path. Returns the CT_STATE bit or CT_DROPPED. */
+  process(p: PacketView, hook: number = HOOK.PRE_ROUTING, zone = 0): number {
+    const s = this.in(p, hook, zone);
+    if (s === CT_DROPPED) return s;
+    if (!this.confirm()) return CT_DROPPED;
+    return s;
+  }
+
+  private invalid(reason: number): number {
+    const r = this.result;
+    this.stats.invalid++;
+    this.stats.byReason[reason] = (this.stats.byReason[reason] as number) + 1;
+    r.state = CT_STATE.INVALID;
+    r.invalidReason = reason;
+    return r.state;
+  }
+
+  private dropped(reason: number): number {
+    const r = this.result;
+    this.stats.byReason[reason] = (this.stats.byReason[reason] as number) + 1;
+    r.state = CT_DROPPED;
+    r.dropped = true;
+    r.invalidReason = reason;
+    return CT_DROPPED;
+  }
+
+  /** resolve_normal_ct, nf_conntrack_handle_packet and the SEEN_REPLY step. */
+  private resolveAndTrack(p: PacketView, zone: number, csum: boolean): number {
+    const r = this.result;
+    const t = this.tuple;
+    for (let attempt = 0; ; attempt++) {
+      if (!t.fromView(p, zone)) return this.invalid(INVALID_REASON.NO_TUPLE);
+      t.computeHash(this.seed);
+      let slot = this.lookup(t);
+      let dir: 0 | 1 = this.lookupDir;
+      let isNew = false;
+      if (slot < 0) {
+        // init_conntrack: the reply tuple must exist before anything is allocated.
+        if (!t.invertible) return this.invalid(INVALID_REASON.NOT_INVERTIBLE);
+        slot = this.allocate(t);
+        if (slot < 0) {
+          this.stats.drop++;
+          return this.dropped(INVALID_REASON.TABLE_FULL);
+        }
+        isNew = true;
+        dir = 0;
+      }
+      const status = this.status[slot] as number;
+      let ctinfo: number;
+      if (dir === 1) ctinfo = CTINFO.ESTABLISHED_REPLY;
+      else if (status & IPS.SEEN_REPLY) ctinfo = CTINFO.ESTABLISHED;
+      else if (status & IPS.EXPECTED) ctinfo = CTINFO.RELATED;
+      else ctinfo = CTINFO.NEW;
+
+      const l4 = this.l4(t.proto);
+      this.curSlot = slot;
+      this.curDir = dir;
+      this.curView = p;
+      this.curKilled = false;
+      let verdict: number;
+      let reason: number = INVALID_REASON.STATE;
+      if (!l4.valid(p, csum)) {
+        verdict = L4_VERDICT.INVALID;
+        reason = INVALID_REASON.MALFORMED;
+        this.logTrackerReason(slot, p, l4);
+      } else if (csum && t.proto !== IPPROTO.ICMP && t.proto !== IPPROTO.ICMPV6 && !l4ChecksumOk(p)) {
+        verdict = L4_VERDICT.INVALID;
+        reason = INVALID_REASON.BAD_CHECKSUM;
+        this.log(slot, p, "bad checksum");
+      } else if (isNew && !l4.init(this, slot, p)) {
+        verdict = L4_VERDICT.INVALID;
+        reason = INVALID_REASON.NO_NEW;
+      } else {
+        verdict = l4.packet(this, slot, p, dir, ctinfo);
+      }
+      this.curSlot = -1;
+      this.curView = null;
+
+      if (verdict <= 0) {
+        if (isNew) this.freeUnconfirmed(slot);
+        if (verdict === L4_VERDICT.REPEAT) {
+          // The tracker saw an attempt to reopen a closed connection: kill the old entry and start over.
+          if (!isNew && this.isConfirmed(slot) && ((this.status[slot] as number) & IPS.DYING) === 0) {
+            this.destroy(slot, this.now);
+          }
+          if (attempt === 0) continue;
+          return this.invalid(INVALID_REASON.STATE);
+        }
+        if (verdict === L4_VERDICT.DROP) {
+          this.stats.invalid++;
+          this.stats.drop++;
+          return this.dropped(INVALID_REASON.TRACKER_DROP);
+        }
+        return this.invalid(reason);
+      }
+
+      r.ctinfo = ctinfo;
+      r.state = stateBit(ctinfo);
+      r.dir = dir;
+      if (this.curKilled) {
+        // nf_ct_kill_acct by the tracker: the packet keeps its (dead) conntrack;
+        // a killed unconfirmed entry fails its confirmation like the kernel's dying one.
+        this.curKilled = false;
+        if (isNew) this.pending = slot;
+        return r.state;
+      }
+      if (dir === 1 && ((this.status[slot] as number) & IPS.SEEN_REPLY) === 0) {
+        this.status[slot] = (this.status[slot] as number) | IPS.SEEN_REPLY;
+        this.event(slot, IPCT.REPLY);
+      }
+      r.slot = slot;
+      r.isNew = isNew;
+      if (isNew) this.pending = slot;
+      else this.deliverSlot = slot;
+      return r.state;
+    }
+  }
+
+  private logTrackerReason(slot: number, p: PacketView, l4: L4Tracker): void {
+    const reason = (l4 as { invalidReason?: unknown }).invalidReason;
+    if (typeof reason === "string" && reason !== "") this.log(slot, p, reason);
+  }
+
+  /**
+   * ____nf_conntrack_find: the entry matching `t` in either direction, or -1;
+   * sets `lookupDir`. Expired entries met on the way are destroyed.
+   */
+  private lookup(t: TupleScratch): number {
+    const tb = this.table;
+    const cap = tb.capacity;
+    const heads = tb.heads;
+    const chain = tb.chain;
+    const saddr = tb.saddr;
+    const daddr = tb.daddr;
+    const sport = tb.sport;
+    const dport = tb.dport;
+    const proto = tb.proto;
+    const zoneA = tb.zone;
+    const flags = tb.flags;
+    const expiry = tb.expiry;
+    const fam = t.family === 6 ? FLAG_V6 : 0;
+    const bucket = t.hash % tb.buckets;
+    restart: for (;;) {
+      let node = heads[bucket] as number;
+      while (node >= 0) {
+        if (node >= cap) {
+          const s = node - cap;
+          const next = tb.nextNode(node);
+          if (this.matchNatReply(s, t)) {
+            if (jdiff(expiry[s] as number, this.nowJ) <= 0) {
+              this.destroy(s, this.now);
+              continue restart;
+            }
+            this.lookupDir = 1;
+            return s;
+          }
+          node = next;
+          continue;
+        }
+        const s = node;
+        node = chain[s] as number;
+        const f = flags[s] as number;
+        if (proto[s] !== t.proto || zoneA[s] !== t.zone || (f & FLAG_V6) !== fam) continue;
+        let dir = -1;
+        if (saddr[s] === t.s0 && daddr[s] === t.d0 && sport[s] === t.sport && dport[s] === t.dport && (fam === 0 || this.v6Match(s, t, false))) {
+          dir = 0;
+        } else if (
+          (f & FLAG_NAT) === 0 &&
+          t.invertible &&
+          saddr[s] === t.d0 &&
+          daddr[s] === t.s0 &&
+          sport[s] === t.rsport &&
+          dport[s] === t.rdport &&
+          (fam === 0 || this.v6Match(s, t, true))
+        ) {
+          dir = 1;
+        }
+        if (dir < 0) continue;
+        if (jdiff(expiry[s] as number, this.nowJ) <= 0) {
+          this.destroy(s, this.now);
+          continue restart;
+        }
+        this.lookupDir = dir as 0 | 1;
+        return s;
+      }
+      return -1;
+    }
+  }
+
+  private v6Match(s: number, t: TupleScratch, reversed: boolean): boolean {
+    const v = this.table.v6 as Uint32Array;
+    const o = s * 6;
+    if (!reversed) {
+      return v[o] === t.s1 && v[o + 1] === t.s2 && v[o + 2] === t.s3 && v[o + 3] === t.d1 && v[o + 4] === t.d2 && v[o + 5] === t.d3;
+    }
+    return v[o] === t.d1 && v[o + 1] === t.d2 && v[o + 2] === t.d3 && v[o + 3] === t.s1 && v[o + 4] === t.s2 && v[o + 5] === t.s3;
+  }
+
+  private matchNatReply(s: number, t: TupleScratch): boolean {
+    const tb = this.table;
+    const nat = tb.nat;
+    if (nat === null) return false;
+    const fam = t.family === 6 ? FLAG_V6 : 0;
+    if (tb.proto[s] !== t.proto || tb.zone[s] !== t.zone || ((tb.flags[s] as number) & FLAG_V6) !== fam) return false;
+    if (nat.saddr[s] !== t.s0 || nat.daddr[s] !== t.d0 || nat.sport[s] !== t.sport || nat.dport[s] !== t.dport) return false;
+    if (fam === 0) return true;
+    const v = nat.v6;
+    const o = s * 6;
+    return v[o] === t.s1 && v[o + 1] === t.s2 && v[o + 2] === t.s3 && v[o + 3] === t.d1 && v[o + 4] === t.d2 && v[o + 5] === t.d3;
+  }
+
+  /**
+   * __nf_conntrack_alloc: count the new entry; beyond nf_conntrack_max try
+   * early_drop, else flag the GC worker, log "table full" and fail.
+   */
+  private allocate(t: TupleScratch): number {
+    const tb = this.table;
+    if (tb.used + 1 > this.capacity) {
+      if (!this.earlyDrop(t.hash)) {
+        this.gcEarlyDrop = true;
+        this.logTableFull();
+        return -1;
+      }
+    }
+    const slot = tb.alloc();
+    if (slot < 0) return -1;
+    tb.setTuple(slot, t);
+    if (this.evCache !== null) this.evCache[slot] = 0;
+    if (this.acct !== null) this.acct.fill(0, slot * 4, slot * 4 + 4);
+    if (this.tstamp !== null) {
+      this.tstamp[slot * 2] = 0;
+      this.tstamp[slot * 2 + 1] = 0;
+    }
+    if (this.mark !== null) this.mark[slot] = 0;
+    if (tb.used > this.peak) this.peak = tb.used;
+    return slot;
+  }
+
+  /**
+   * early_drop: scan NF_CT_EVICTION_RANGE kernel buckets from the new tuple's
+   * bucket and delete the non-ASSURED entries of the first one that has any.
+   * The kernel links each entry into two chains (original and reply tuple), so
+   * with nf_conntrack_max = buckets its chains average two nodes; ours have one
+   * node per entry, so each kernel bucket is modelled as two consecutive
+   * buckets here, which keeps the expected number of candidates per step and
+   * over the whole range (2 × 8 buckets).
+   */
+  private earlyDrop(hash: number): boolean {
+    const tb = this.table;
+    const n = tb.buckets;
+    const b0 = tb.bucketOf(hash);
+    for (let i = 0; i < EVICTION_RANGE; i++) {
+      let drops = 0;
+      for (let j = 0; j < 2; j++) drops += this.earlyDropList((b0 + 2 * i + j) % n);
+      if (drops > 0) {
+        this.stats.early_drop += drops;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** early_drop_list for one bucket: expired entries are reaped (not counted), ASSURED ones spared. */
+  private earlyDropList(bucket: number): number {
+    const tb = this.table;
+    const cap = tb.capacity;
+    let drops = 0;
+    restart: for (;;) {
+      for (let node = tb.heads[bucket] as number; node >= 0; node = tb.nextNode(node)) {
+        const s = node < cap ? node : node - cap;
+        if (jdiff(tb.expiry[s] as number, this.nowJ) <= 0) {
+          this.destroy(s, this.now);
+          continue restart;
+        }
+        const st = this.status[s] as number;
+        if (st & (IPS.ASSURED | IPS.DYING) || (st & IPS.CONFIRMED) === 0) continue;
+        this.destroy(s, this.now);
+        drops++;
+        continue restart;
+      }
+      return drops;
+    }
+  }
+
+  /** "nf_conntrack: table full, dropping packet" through net_ratelimit (pr_fmt adds the module prefix). */
+  private logTableFull(): void {
+    const sink = this.logSink;
+    if (sink === null) {
+      this.rateLimit.allow(this.nowJ, noop);
+      return;
+    }
+    const now = this.now;
+    if (this.rateLimit.allow(this.nowJ, (n) => sink(now, `net_ratelimit: ${n} callbacks suppressed`))) {
+      sink(now, "nf_conntrack: nf_conntrack: table full, dropping packet");
+    }
+  }
+
+  private chainTooLong(bucket: number, maxChain: number): boolean {
+    const tb = this.table;
+    let len = 0;
+    for (let node = tb.heads[bucket] as number; node >= 0; node = tb.nextNode(node)) {
+      if (len++ > maxChain) return true;
+    }
+    return false;
+  }
+
+  private chainFailed(slot: number): boolean {
+    this.stats.chaintoolong++;
+    this.stats.insert_failed++;
+    this.freeUnconfirmed(slot);
+    return this.confirmFailed();
+  }
+
+  private confirmFailed(): boolean {
+    const r = this.result;
+    r.dropped = true;
+    r.slot = -1;
+    r.invalidReason = INVALID_REASON.INSERT_FAILED;
+    this.stats.byReason[INVALID_REASON.INSERT_FAILED] = (this.stats.byReason[INVALID_REASON.INSERT_FAILED] as number) + 1;
+    return false;
+  }
+
+  private randomBelow(n: number): number {
+    // xorshift32: deterministic for a given seed.
+    let x = this.rng;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.rng = x;
+    return (x >>> 0) % n;
+  }
+
+  private freeUnconfirmed(slot: number): void {
+    if (this.evCache !== null) this.evCache[slot] = 0;
+    this.table.release(slot);
+  }
+
+  /** nf_ct_delete for a confirmed entry (DESTROY event, unlink, free); an unconfirmed one is only marked dying. */
+  private destroy(slot: number, timeMs: number): void {
+    const st = this.status[slot] as number;
+    if (st & IPS.DYING) return;
+    this.status[slot] = st | IPS.DYING;
+    if ((st & IPS.CONFIRMED) === 0) return;
+    if (this.tstamp !== null) {
+      // For an expired entry the stop time is its deadline.
+      const over = jdiff(this.table.expiry[slot] as number, this.nowJ);
+      this.tstamp[slot * 2 + 1] = over < 0 ? timeMs + over * MS_PER_JIFFY : timeMs;
+    }
+    if (this.sink !== null) this.sink.onEvent(EVENT_TYPE.DESTROY, IPCT.DESTROY, slot, timeMs, this);
+    const tb = this.table;
+    tb.unlink(slot);
+    tb.dequeue(slot, this.nowJ, this.nowJx);
+    if (this.evCache !== null) this.evCache[slot] = 0;
+    if (slot === this.deliverSlot) this.deliverSlot = -1;
+    tb.release(slot);
+  }
+
+  /** nf_ct_deliver_cached_events. */
+  private deliver(slot: number): void {
+    const c = this.evCache;
+    if (c === null || this.sink === null) return;
+    const bits = c[slot] as number;
+    if (bits === 0) return;
+    c[slot] = 0;
+    const type: EventType = bits & (IPCT.NEW | IPCT.RELATED) ? EVENT_TYPE.NEW : EVENT_TYPE.UPDATE;
+    this.sink.onEvent(type, bits, slot, this.now, this);
+  }
+
+  private account(slot: number): void {
+    const a = this.acct as Float64Array;
+    const p = this.curView as PacketView;
+    const o = slot * 4 + this.curDir * 2;
+    a[o] = (a[o] as number) + 1;
+    a[o + 1] = (a[o + 1] as number) + skbLen(p);
+  }
+
+  // ---- ICMP errors ------------------------------------------------------------------------
+
+  /**
+   * nf_conntrack_icmpv4_error / nf_conntrack_icmpv6_error: header checks for
+   * every ICMP packet, ND/MLD untracked, errors resolved as RELATED to the
+   * connection of the quoted packet. Failures count `error`, not `invalid`.
+   */
+  private icmpError(p: PacketView, csum: boolean, zone: number): number {
+    const v6 = p.family === 6;
+    if (p.l4Len < 8 || p.icmpType < 0) return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, "short packet");
+    if (csum && !l4ChecksumOk(p)) {
+      return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, v6 ? "ICMPv6 checksum failed" : "bad hw icmp checksum");
+    }
+    const type = p.icmpType;
+    if (!v6) {
+      // 18 is the highest known ICMP type (NR_ICMP_TYPES); RFC 1122 says drop the rest.
+      if (type > 18) return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, "invalid icmp type");
+      if (type !== 3 && type !== 4 && type !== 5 && type !== 11 && type !== 12) return ICMP_ERROR_NONE;
+      return this.inetError(p, zone, this.inner.fromInner(p, zone));
+    }
+    // MLD and neighbour discovery are never tracked (noct_valid_new).
+    if ((type >= 130 && type <= 136) || type === 143) return ICMP_ERROR_UNTRACKED;
+    if (type === 137) return this.icmpv6Redirect(p, zone);
+    if (type >= 128) return ICMP_ERROR_NONE;
+    return this.inetError(p, zone, this.inner.fromInner(p, zone));
+  }
+
+  private icmpFail(p: PacketView, reason: number, message: string): number {
+    this.stats.error++;
+    this.stats.byReason[reason] = (this.stats.byReason[reason] as number) + 1;
+    this.result.state = CT_STATE.INVALID;
+    this.result.invalidReason = reason;
+    if (message !== "") this.log(-1, p, message);
+    return ICMP_ERROR_FAILED;
+  }
+
+  /**
+   * nf_conntrack_icmpv6_redirect: a redirect (code 0, hop limit 255,
+   * link-local source) carrying a redirected-header option is related to
+   * the connection of the packet it quotes.
+   */
+  private icmpv6Redirect(p: PacketView, zone: number): number {
+    // struct rd_msg: ICMPv6 header, target and destination addresses.
+    if (p.l4Len < 40) return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, "short redirect");
+    if (p.icmpCode !== 0) return ICMP_ERROR_NONE;
+    const s0 = p.src[0] as number;
+    if (p.ttl !== 255 || s0 >>> 22 !== 0x3fa) {
+      return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, "invalid saddr or hoplimit for redirect");
+    }
+    const data = p.data;
+    const opt = p.l4Off + 40;
+    const end = Math.min(p.l4Off + Math.min(p.l4Len, p.l4CapLen), data.length);
+    if (opt + 2 > end || data[opt + 1] === 0) return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, "redirect without options");
+    // ND_OPT_REDIRECT_HDR; other options are not parsed (the kernel does not either).
+    if (data[opt] !== 4) return ICMP_ERROR_NONE;
+    const ok = p.innerOk ? this.inner.fromInner(p, zone) : parseInnerV6(p, opt + 8, end, this.inner, zone);
+    return this.inetError(p, zone, ok);
+  }
+
+  /** nf_conntrack_inet_error: find the connection of the quoted packet and attach the error to it. */
+  private inetError(p: PacketView, _zone: number, built: boolean): number {
+    const it = this.inner;
+    if (!built || !it.invertible) return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, "");
+    // The quoted packet went the other way: its inverse is what we look up.
+    it.invert();
+    it.computeHash(this.seed);
+    const slot = this.lookup(it);
+    if (slot < 0) return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_NO_MATCH, "");
+    const dir = this.lookupDir;
+    // Anti-spoofing: the error must go to the connection's destination in that direction.
+    const s = this.scratch;
+    this.tupleOf(slot, dir, s);
+    const d = p.dst;
+    const same =
+      s.d0 === (d[0] as number) && (s.family === 4 || (s.d1 === (d[1] as number) && s.d2 === (d[2] as number) && s.d3 === (d[3] as number)));
+    if (!same) {
+      const fam = s.family;
+      const outer = fmt.ipText(fam, d[0] as number, d[1] as number, d[2] as number, d[3] as number);
+      const inner = fmt.ipText(fam, s.d0, s.d1, s.d2, s.d3);
+      return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MISMATCH, `outer daddr ${outer} != inner ${inner}`);
+    }
+    const r = this.result;
+    r.ctinfo = dir === 1 ? CTINFO.RELATED_REPLY : CTINFO.RELATED;
+    r.state = CT_STATE.RELATED;
+    r.slot = slot;
+    r.dir = dir;
+    this.deliverSlot = slot;
+    return ICMP_ERROR_ATTACHED;
+  }
+
+  // ---- GC worker ------------------------------------------------------------------------
+
+  /**
+   * One gc_worker run. Expired entries are already gone (the expiry lists
+   * reap each at its deadline), so what remains of the worker is its
+   * schedule (the running average of remaining timeouts clamped to
+   * 1–300 s, taken from the expiry lists instead of a table scan; the 10 ms
+   * time slicing is not modelled) and, after a "table full", the eviction of
+   * non-ASSURED and closing entries while the table is at least 95 % full,
+   * at most GC_SCAN_EXPIRED_MAX + 1 per run, in bucket order.
+   */
+  private gcRun(): void {
+    const tb = this.table;
+    const max95 = this.gcEarlyDrop ? Math.floor(this.capacity / 100) * 95 : 0;
+    if (this.gcNextBucket === 0) this.gcCycleStartJx = this.nowJx;
+    let next = -1;
+    if (max95 > 0) {
+      let killed = 0;
+      const cap = tb.capacity;
+      scan: for (let i = this.gcNextBucket; i < tb.buckets; i++) {
+        restart: for (;;) {
+          for (let node = tb.heads[i] as number; node >= 0; node = tb.nextNode(node)) {
+            if (node >= cap) continue;
+            if (killed > GC_SCAN_EXPIRED_MAX) {
+              this.gcNextBucket = i;
+              // Re-run at once only when the whole cycle already took a full interval.
+              next = this.nowJx - this.gcCycleStartJx < GC_SCAN_INTERVAL_MAX ? 1 : 0;
+              break scan;
+            }
+            const st = this.status[node] as number;
+            if ((st & IPS.CONFIRMED) === 0 || st & IPS.DYING) continue;
+            if (tb.used < max95) continue;
+            if ((st & IPS.ASSURED) === 0 || this.l4(tb.proto[node] as number).canEarlyDrop(node)) {
+              this.destroy(node, this.now);
+              killed++;
+              continue restart;
+            }
+          }
+          break;
+        }
+      }
+    }
+    if (next < 0) {
+      this.gcNextBucket = 0;
+      const avg = tb.averageRemaining(this.nowJx, GC_SCAN_INTERVAL_MAX, GC_SCAN_INITIAL_COUNT, GC_SCAN_INTERVAL_CLAMP);
+      next = Math.min(Math.max(Math.floor(avg), GC_SCAN_INTERVAL_MIN), GC_SCAN_INTERVAL_MAX);
+      const delta = Math.max(this.nowJx - this.gcCycleStartJx, 1);
+      next = next > delta ? next - delta : 1;
+    }
+    if (next !== 0) this.gcEarlyDrop = false;
+    this.gcNextJx = this.nowJx + next;
+  }
+
+  // ---- NAT hook -----------------------------------------------------------------------------
+
+  /**
+   * nf_conntrack_alter_reply: give the unconfirmed entry of the last `in()` a
+   * reply tuple other than its inverted original (NAT). Addresses are four
+   * words each (IPv4 in word 0); for ICMP `sport` is the id and `dport`
+   * type << 8 | code.
+   * @throws Error when the entry is not an unconfirmed one of the last packet
+   */
+  alterReply(slot: number, src: ArrayLike<number>, dst: ArrayLike<number>, sport: number, dport: number): void {
+    if (slot !== this.pending) throw new Error(`Cannot alter the reply tuple of entry ${slot}: only the unconfirmed entry of the last packet can change`);
+    const tb = this.table;
+    const s = this.scratch;
+    s.set((tb.flags[slot] as number) & FLAG_V6 ? 6 : 4, tb.proto[slot] as number, tb.zone[slot] as number, src, dst, sport, dport);
+    tb.setNatReply(slot, s);
+  }
+
+  // ---- events, marks ---------------------------------------------------------------------
+
+  /** Sets the ct mark of an entry (IPCT_MARK event when it changes, as nft `ct mark set`). */
+  setMark(slot: number, value: number): void {
+    const v = value >>> 0;
+    let m = this.mark;
+    if (m === null) {
+      if (v === 0) return;
+      m = this.mark = new Uint32Array(this.capacity);
+    }
+    if (m[slot] === v) return;
+    m[slot] = v;
+    this.event(slot, IPCT.MARK);
+  }
+
+  // ---- iteration and accessors -----------------------------------------------------------
+
+  /**
+   * Calls `cb` for every confirmed, unexpired entry, in hash-bucket order
+   * (the order of /proc/net/nf_conntrack). The callback must not change the table.
+   */
+  forEach(cb: EntryCallback): void {
+    const tb = this.table;
+    const cap = tb.capacity;
+    for (let b = 0; b < tb.buckets; b++) {
+      for (let node = tb.heads[b] as number; node >= 0; node = tb.nextNode(node)) {
+        if (node >= cap) continue;
+        if (jdiff(tb.expiry[node] as number, this.nowJ) <= 0) continue;
+        cb(node, this);
+      }
+    }
+  }
+
+  /** Slots of the live entries, in `forEach` order (allocates: for reports and tests). */
+  slots(): number[] {
+    const out: number[] = [];
+    this.forEach((s) => out.push(s));
+    return out;
+  }
+
+  /** IP version of an entry. */
+  familyOf(slot: number): 4 | 6 {
+    return (this.table.flags[slot] as number) & FLAG_V6 ? 6 : 4;
+  }
+
+  /** IP protocol number of an entry. */
+  protoOf(slot: number): number {
+    return this.table.proto[slot] as number;
+  }
+
+  /** Zone of an entry. */
+  zoneOf(slot: number): number {
+    return this.table.zone[slot] as number;
+  }
+
+  /** Status bits (`IPS.*`). */
+  statusOf(slot: number): number {
+    return this.status[slot] as number;
+  }
+
+  /** ct mark. */
+  markOf(slot: number): number {
+    return this.mark === null ? 0 : (this.mark[slot] as number);
+  }
+
+  /** Protocol state name ("ESTABLISHED" for TCP and SCTP), "" for protocols without states. */
+  stateNameOf(slot: number): string {
+    return this.l4(this.protoOf(slot)).stateText(slot).trimEnd();
+  }
+
+  /** Remaining timeout as `conntrack -L` shows it: nf_ct_expires / HZ, truncated. */
+  timeoutSecondsOf(slot: number): number {
+    if (!this.isConfirmed(slot)) return Math.floor((this.table.expiry[slot] as number) / HZ);
+    const d = jdiff(this.table.expiry[slot] as number, this.nowJ);
+    return d > 0 ? Math.floor(d / HZ) : 0;
+  }
+
+  /** Packet and byte counters of a direction, or null when nf_conntrack_acct is off. */
+  countersOf(slot: number, dir: 0 | 1): { packets: number; bytes: number } | null {
+    if (this.acct === null) return null;
+    const o = slot * 4 + dir * 2;
+    return { packets: this.acct[o] as number, bytes: this.acct[o + 1] as number };
+  }
+
+  /** Start and stop times in ms (stop 0 while alive), or null when nf_conntrack_timestamp is off. */
+  timestampsOf(slot: number): { start: number; stop: number } | null {
+    if (this.tstamp === null) return null;
+    return { start: this.tstamp[slot * 2] as number, stop: this.tstamp[slot * 2 + 1] as number };
+  }
+
+  /** Loads the tuple of direction `dir` of an entry into `out`. */
+  tupleOf(slot: number, dir: 0 | 1, out: TupleScratch): void {
+    const tb = this.table;
+    if (dir === 1 && (tb.flags[slot] as number) & FLAG_NAT) {
+      tb.loadNatReply(slot, out);
+      return;
+    }
+    tb.loadTuple(slot, out);
+    if (dir === 1) out.invert();
+  }
+
+  /** The tuple of a direction as text: `src=… dst=… sport=… dport=…` (conntrack -L style, no trailing space). */
+  tupleText(slot: number, dir: 0 | 1): string {
+    return fmt.tupleText(this, slot, dir, false).trimEnd();
+  }
+
+  // ---- formatting ------------------------------------------------------------------------
+
+  /** One `conntrack -L` line (`-o extended` with `extended`). */
+  formatEntry(slot: number, options: { extended?: boolean } = {}): string {
+    return fmt.listLine(this, slot, options.extended === true);
+  }
+
+  /** The whole table as `conntrack -L` prints it, one line per entry, in `forEach` order. */
+  formatTable(options: { extended?: boolean } = {}): string[] {
+    const out: string[] = [];
+    const ext = options.extended === true;
+    this.forEach((s) => out.push(fmt.listLine(this, s, ext)));
+    return out;
+  }
+
+  /** The table as /proc/net/nf_conntrack prints it. */
+  formatProc(): string[] {
+    const out: string[] = [];
+    this.forEach((s) => out.push(fmt.procLine(this, s)));
+    return out;
+  }
+
+  /** One `conntrack -E` line for an event received by an EventSink. */
+  formatEvent(type: EventType, bits: number, slot: number, timeMs: number, options: EventFormatOptions = {}): string {
+    return fmt.eventLine(this, type, bits, slot, timeMs, options);
+  }
+
+  /** `conntrack -S` output (one CPU). */
+  formatStats(): string[] {
+    return fmt.statsLines(this.stats);
+  }
+
+  /** /proc/net/stat/nf_conntrack (one CPU). */
+  formatProcStat(): string[] {
+    return fmt.procStatLines(this.stats, this.count);
+  }
+
+  /** Internal accessor for format.ts: jiffies now. */
+  get jiffies(): number {
+    return this.nowJ;
+  }
+}
+
+function noop(_n: number): void {}
+
+/** skb->len at the conntrack hook: the whole IP datagram per its header. */
+function skbLen(p: PacketView): number {
+  if (p.l4Len > 0 || p.l4Off > p.l3Off) return p.l4Off - p.l3Off + p.l4Len;
+  return p.l3Len;
+}
+
+/**
+ * The quoted IPv6 packet of a redirect, parsed from the bytes at `off` (the
+ * decoder only quotes error messages): nf_ct_get_tuplepr over the inner
+ * header, extension headers skipped, a non-first fragment refused.
+ */
+function parseInnerV6(p: PacketView, off: number, end: number, t: TupleScratch, zone: number): boolean {
+  const d = p.data;
+  if (off + 40 > end) return false;
+  const w = (o: number): number => (((d[o] as number) << 24) | ((d[o + 1] as number) << 16) | ((d[o + 2] as number) << 8) | (d[o + 3] as number)) >>> 0;
+  let nh = d[off + 6] as number;
+  let l4 = off + 40;
+  for (;;) {
+    if (nh === 0 || nh === 43 || nh === 60) {
+      if (l4 + 2 > end) return false;
+      nh = d[l4] as number;
+      l4 += ((d[l4 + 1] as number) + 1) * 8;
+    } else if (nh === 44) {
+      if (l4 + 8 > end) return false;
+      if ((((d[l4 + 2] as number) << 8) | (d[l4 + 3] as number)) & ~7) return false;
+      nh = d[l4] as number;
+      l4 += 8;
+    } else if (nh === 51) {
+      if (l4 + 2 > end) return false;
+      nh = d[l4] as number;
+      l4 += ((d[l4 + 1] as number) + 2) * 4;
+    } else {
+      break;
+    }
+  }
+  let sport = 0;
+  let dport = 0;
+  if (nh === IPPROTO.TCP || nh === IPPROTO.UDP || nh === IPPROTO.UDPLITE || nh === IPPROTO.SCTP) {
+    if (l4 + 4 > end) return false;
+    sport = ((d[l4] as number) << 8) | (d[l4 + 1] as number);
+    dport = ((d[l4 + 2] as number) << 8) | (d[l4 + 3] as number);
+  } else if (nh === IPPROTO.ICMPV6 || nh === IPPROTO.ICMP) {
+    if (l4 + 8 > end) return false;
+    sport = ((d[l4 + 4] as number) << 8) | (d[l4 + 5] as number);
+    dport = ((d[l4] as number) << 8) | (d[l4 + 1] as number);
+  }
+  t.setWords(6, nh, zone, w(off + 8), w(off + 12), w(off + 16), w(off + 20), w(off + 24), w(off + 28), w(off + 32), w(off + 36), sport, dport);
+  return true;
+}
