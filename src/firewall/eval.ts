@@ -1,0 +1,936 @@
+/**
+ * Running a packet through a chain.
+ *
+ * Two evaluators with one semantics: `evaluateChain` interprets the model
+ * directly (the reference, easy to read and to check against the kernel
+ * sources), and `compileRuleset` turns every rule into an array of
+ * pre-specialised match closures (the fast path: no allocation per packet).
+ * A shared case suite and a property test hold them to the same answers.
+ *
+ * Stateful matches (limit, recent, statistic nth) keep their state in an
+ * `EvalState`, indexed by the slot numbers the parsers assigned.
+ *
+ * Kernel behaviour copied here:
+ * - A ct-dependent match (ct status/mark/helper/tuple, connmark) on a packet
+ *   without a conntrack (INVALID or UNTRACKED) does not match, whatever its
+ *   negation (xt_conntrack returns early when ct is NULL; nft_ct breaks).
+ * - Port, flag and ICMP matches need the protocol (and a non-first fragment
+ *   never matches them, as xt_tcpudp drops fragments with offset ≠ 0).
+ * - xt_limit: credits in jiffies × CREDITS_PER_JIFFY, bucket starts full.
+ * - nft limit: nanosecond tokens, cost = unit/rate, bucket = cost × burst.
+ * - xt_recent: per-name tables of up to 20 timestamps per address.
+ * - xt_statistic random: (random32 & 0x7fffffff) < lround(p × 2^31).
+ */
+import { CT_STATE } from "../conntrack/constants.js";
+import { PacketView } from "../packet/view.js";
+import type { Action, Chain, Elem, HookName, IpSet, Match, NatSpec, Rule, Ruleset, Selector, Table } from "./model.js";
+import { ADDRTYPE_RTN, PORT_PROTOS, cmpWords, ifaceMatches, prefixRange } from "./values.js";
+
+/** Netfilter verdicts (NF_DROP, NF_ACCEPT, NF_STOLEN, NF_QUEUE). */
+export const VERDICT = { DROP: 0, ACCEPT: 1, STOLEN: 2, QUEUE: 3 } as const;
+
+/** What an evaluator needs from the world outside the packet: routes, the conntrack table, randomness. */
+export interface EvalHost {
+  /** The route type (ADDRTYPE_RTN value) of an address, as the kernel would look it up (optionally for one interface). */
+  addrType(family: 4 | 6, addr: Uint32Array, iface: string | null): number;
+  /** Connections counted for a connlimit / ct count match (including the packet's own when it is new). */
+  connCount(m: Extract<Match, { kind: "connlimit" }>, ctx: PacketContext): number;
+  /** A uniformly distributed unsigned 32-bit number (xt_statistic, NAT port choice). */
+  random32(): number;
+}
+
+/** A deterministic xorshift32 generator, for `statistic --mode random` under test. */
+export function xorshift32(seed: number): () => number {
+  let x = seed >>> 0 || 0x9e3779b9;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
+
+/** Options for {@link createHost}. */
+export interface HostOptions {
+  /** Addresses of the host itself (LOCAL for addrtype). Loopback is always local. */
+  readonly localAddrs?: ReadonlyArray<{ family: 4 | 6; words: Uint32Array }>;
+  /** Random source; default xorshift32(1). */
+  readonly random32?: () => number;
+  /** Connection counter for connlimit; default 0 (no table). */
+  readonly connCount?: EvalHost["connCount"];
+}
+
+/** A simple host: classifies addresses by their form (loopback/local, broadcast, multicast, unicast). */
+export function createHost(opts: HostOptions = {}): EvalHost {
+  const local = opts.localAddrs ?? [];
+  const random = opts.random32 ?? xorshift32(1);
+  const connCount = opts.connCount ?? (() => 0);
+  return {
+    addrType(family, a) {
+      for (const l of local) if (l.family === family && cmpWords(l.words, a, family === 4 ? 1 : 4) === 0) return ADDRTYPE_RTN.LOCAL!;
+      if (family === 4) {
+        const w = a[0]! >>> 0;
+        if (w >>> 24 === 127) return ADDRTYPE_RTN.LOCAL!;
+        if (w === 0xffffffff) return ADDRTYPE_RTN.BROADCAST!;
+        if (w >>> 28 === 0xe) return ADDRTYPE_RTN.MULTICAST!;
+        return ADDRTYPE_RTN.UNICAST!;
+      }
+      if (a[0] === 0 && a[1] === 0 && a[2] === 0 && a[3] === 1) return ADDRTYPE_RTN.LOCAL!;
+      if (a[0]! >>> 24 === 0xff) return ADDRTYPE_RTN.MULTICAST!;
+      return ADDRTYPE_RTN.UNICAST!;
+    },
+    connCount,
+    random32: random,
+  };
+}
+
+/**
+ * Everything a rule can look at or change for one packet. One instance is
+ * reused for every packet: callers fill the inputs, call `resetResults()`,
+ * and read the results after evaluation.
+ */
+export class PacketContext {
+  // ---- inputs -------------------------------------------------------------
+  /** The decoded packet. */
+  p: PacketView = new PacketView();
+  /** The hook being traversed. */
+  hook: HookName = "prerouting";
+  /** Input/output interface names ("" when the hook has none). */
+  iif = "";
+  oif = "";
+  /** Packet mark (skb->mark); actions may change it. */
+  mark = 0;
+  /**
+   * ct state bits as rules see them: CT_STATE values, plus CTSTATE_SNAT /
+   * CTSTATE_DNAT for `-m conntrack --ctstate SNAT,DNAT`. INVALID or UNTRACKED
+   * means there is no conntrack.
+   */
+  ctState: number = CT_STATE.NEW;
+  /** IPS status bits of the entry. */
+  ctStatus = 0;
+  /** Connmark; actions may change it. */
+  ctMark = 0;
+  /** 0 original, 1 reply. */
+  ctDir: 0 | 1 = 0;
+  /** Layer 4 protocol of the entry. */
+  ctProto = 0;
+  ctZone = 0;
+  ctHelper = "";
+  /** Seconds until the entry expires. */
+  ctExpireSec = 0;
+  readonly ctOrigSrc = new Uint32Array(4);
+  readonly ctOrigDst = new Uint32Array(4);
+  readonly ctReplSrc = new Uint32Array(4);
+  readonly ctReplDst = new Uint32Array(4);
+  ctOrigSport = 0;
+  ctOrigDport = 0;
+  ctReplSport = 0;
+  ctReplDport = 0;
+  /** Current time in milliseconds on the evaluation clock. */
+  nowMs = 0;
+  host: EvalHost = createHost();
+  state: EvalState = new EvalState(0);
+
+  // ---- results --------------------------------------------------------------
+  /** Verdict of the last evaluation (VERDICT value). */
+  verdict: number = VERDICT.ACCEPT;
+  /** The rule that decided, or null when the chain policy did. */
+  verdictRule: Rule | null = null;
+  /** The chain whose rule or policy decided. */
+  verdictChain: Chain | null = null;
+  /** A NOTRACK / CT --notrack ran. */
+  notrack = false;
+  /** A CT target (not --notrack) ran: the packet must be tracked with this template. */
+  ctTemplate = false;
+  ctTemplateZone = 0;
+  ctTemplateHelper = "";
+  /** The NAT action that ran, and its rule. */
+  nat: NatSpec | null = null;
+  natRule: Rule | null = null;
+  /** REJECT type when the verdict came from a reject. */
+  rejectWith = "";
+  /** LOG/NFLOG/log statements executed. */
+  logs = 0;
+
+  /** Clears the results before an evaluation. */
+  resetResults(): void {
+    this.verdict = VERDICT.ACCEPT;
+    this.verdictRule = null;
+    this.verdictChain = null;
+    this.notrack = false;
+    this.ctTemplate = false;
+    this.ctTemplateZone = 0;
+    this.ctTemplateHelper = "";
+    this.nat = null;
+    this.natRule = null;
+    this.rejectWith = "";
+    this.logs = 0;
+  }
+
+  /** Whether the packet has a conntrack entry (not INVALID, not UNTRACKED). */
+  hasCt(): boolean {
+    return (this.ctState & (CT_STATE.INVALID | CT_STATE.UNTRACKED)) === 0;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// State of stateful matches
+
+const XT_LIMIT_SCALE = 10000;
+const IP_PKT_LIST_TOT = 20;
+const IP_LIST_TOT = 100;
+
+interface RecentEntry {
+  stamps: number[];
+  index: number;
+  ttl: number;
+}
+
+/** Per-ruleset evaluation state (token buckets, nth counters, recent lists). */
+export class EvalState {
+  /** Kernel HZ used for jiffies (xt_limit, xt_recent). */
+  readonly hz: number;
+  readonly credit: Float64Array;
+  readonly creditCap: Float64Array;
+  readonly cost: Float64Array;
+  readonly prev: Float64Array;
+  readonly inited: Uint8Array;
+  readonly nth: Float64Array;
+  /** xt_recent tables by name; entries by family and masked address, in insertion (LRU) order. */
+  readonly recent = new Map<string, Map<string, RecentEntry>>();
+
+  constructor(slots: number, hz = 250) {
+    this.hz = hz;
+    this.credit = new Float64Array(slots);
+    this.creditCap = new Float64Array(slots);
+    this.cost = new Float64Array(slots);
+    this.prev = new Float64Array(slots);
+    this.inited = new Uint8Array(slots);
+    this.nth = new Float64Array(slots);
+  }
+
+  /** State sized for a ruleset. */
+  static for(rs: Ruleset, hz = 250): EvalState {
+    return new EvalState(rs.slots, hz);
+  }
+}
+
+function creditsPerJiffy(hz: number): number {
+  const maxCpj = Math.floor(0xffffffff / (hz * 60 * 60 * 24));
+  let p = 1;
+  while (p * 2 <= maxCpj) p *= 2;
+  return p;
+}
+
+/** xt_limit's user2credits(). */
+function user2credits(user: number, hz: number): number {
+  const cpj = creditsPerJiffy(hz);
+  if (user > Math.floor(0xffffffff / (hz * cpj))) return Math.floor(user / XT_LIMIT_SCALE) * hz * cpj;
+  return Math.floor((user * hz * cpj) / XT_LIMIT_SCALE);
+}
+
+function limitMatch(m: Extract<Match, { kind: "limit" }>, ctx: PacketContext, flavor: "xt" | "nft"): boolean {
+  const s = ctx.state;
+  const i = m.slot;
+  if (flavor === "xt") {
+    const now = Math.floor((ctx.nowMs * s.hz) / 1000);
+    if (!s.inited[i]) {
+      const avg = Math.floor((XT_LIMIT_SCALE * m.unitSec) / m.rate);
+      s.credit[i] = s.creditCap[i] = user2credits(avg * m.burst, s.hz);
+      s.cost[i] = user2credits(avg, s.hz);
+      s.prev[i] = now;
+      s.inited[i] = 1;
+    }
+    let credit = s.credit[i]! + (now - s.prev[i]!) * creditsPerJiffy(s.hz);
+    s.prev[i] = now;
+    if (credit > s.creditCap[i]!) credit = s.creditCap[i]!;
+    if (credit >= s.cost[i]!) {
+      s.credit[i] = credit - s.cost[i]!;
+      return !m.over;
+    }
+    s.credit[i] = credit;
+    return m.over;
+  }
+  // nft_limit: tokens in nanoseconds since the first packet.
+  const nowNs = ctx.nowMs * 1e6;
+  if (!s.inited[i]) {
+    const cost = Math.floor((m.unitSec * 1e9) / m.rate);
+    s.cost[i] = cost;
+    s.creditCap[i] = s.credit[i] = cost * (m.burst || 5);
+    s.prev[i] = nowNs;
+    s.inited[i] = 1;
+  }
+  let tokens = s.credit[i]! + nowNs - s.prev[i]!;
+  if (tokens > s.creditCap[i]!) tokens = s.creditCap[i]!;
+  s.prev[i] = nowNs;
+  const delta = tokens - s.cost[i]!;
+  if (delta >= 0) {
+    s.credit[i] = delta;
+    return !m.over;
+  }
+  s.credit[i] = tokens;
+  return m.over;
+}
+
+function recentKey(family: number, w: Uint32Array, maskLen: number): string {
+  const r = prefixRange(family === 6 ? 6 : 4, w, maskLen).lo;
+  return family === 6 ? `6:${r[0]}:${r[1]}:${r[2]}:${r[3]}` : `4:${r[0]}`;
+}
+
+/** xt_recent recent_mt(). */
+function recentMatch(m: Extract<Match, { kind: "recent" }>, ctx: PacketContext): boolean {
+  const s = ctx.state;
+  const p = ctx.p;
+  let table = s.recent.get(m.name);
+  if (!table) {
+    table = new Map();
+    s.recent.set(m.name, table);
+  }
+  const key = recentKey(p.family, m.side === "src" ? p.src : p.dst, m.maskLen);
+  const now = Math.floor((ctx.nowMs * s.hz) / 1000);
+  let ret = m.neg;
+  let e = table.get(key);
+  if (e && m.rttl && e.ttl !== p.ttl) e = undefined;
+  if (!e) {
+    if (m.op !== "set") return ret;
+    if (table.size >= IP_LIST_TOT) {
+      const oldest = table.keys().next().value;
+      if (oldest !== undefined) table.delete(oldest);
+    }
+    table.set(key, { stamps: [now], index: 1, ttl: p.ttl });
+    return !ret;
+  }
+  if (m.op === "set") ret = !ret;
+  else if (m.op === "remove") {
+    table.delete(key);
+    return !ret;
+  } else {
+    const time = now - m.seconds * s.hz;
+    let hits = 0;
+    for (const st of e.stamps) {
+      if (m.seconds && time > st) continue;
+      if (!m.hitcount || ++hits >= m.hitcount) {
+        ret = !ret;
+        break;
+      }
+    }
+    if (m.reap && m.seconds) e.stamps = e.stamps.filter((st) => st >= time);
+  }
+  if (m.op === "set" || (m.op === "update" && ret !== m.neg)) {
+    // recent_entry_update: ring of IP_PKT_LIST_TOT stamps, entry moves to the LRU tail.
+    if (e.stamps.length < IP_PKT_LIST_TOT) e.stamps.push(now);
+    else {
+      e.index %= IP_PKT_LIST_TOT;
+      e.stamps[e.index] = now;
+    }
+    e.index++;
+    e.ttl = p.ttl;
+    table.delete(key);
+    table.set(key, e);
+  }
+  return ret;
+}
+
+function statisticMatch(m: Extract<Match, { kind: "statistic" }>, ctx: PacketContext): boolean {
+  if (m.mode === "random") return ((ctx.host.random32() & 0x7fffffff) < m.threshold) !== m.neg;
+  // xt_statistic nth: count starts at --packet; matches when it wraps past --every - 1.
+  const s = ctx.state;
+  if (!s.inited[m.slot]) {
+    s.nth[m.slot] = m.packet;
+    s.inited[m.slot] = 1;
+  }
+  const o = s.nth[m.slot]!;
+  const n = o === m.every - 1 ? 0 : o + 1;
+  s.nth[m.slot] = n;
+  return (n === 0) !== m.neg;
+}
+
+function ipsetMatch(set: IpSet, dims: readonly ("src" | "dst")[], p: PacketView): boolean {
+  let hit = false;
+  for (const e of set.entries) {
+    let ok = true;
+    for (let d = 0; d < e.values.length && ok; d++) {
+      const v = e.values[d]!;
+      const side = dims[d] ?? dims[dims.length - 1] ?? "src";
+      if (v.t === "addr") {
+        if (p.family !== set.family) ok = false;
+        else {
+          const a = side === "src" ? p.src : p.dst;
+          const n = set.family === 4 ? 1 : 4;
+          ok = cmpWords(a, v.lo, n) >= 0 && cmpWords(a, v.hi, n) <= 0;
+        }
+      } else {
+        if (!hasPorts(p) || (v.proto !== 0 && v.proto !== p.proto)) ok = false;
+        else {
+          const port = side === "src" ? p.sport : p.dport;
+          ok = port >= v.lo && port <= v.hi;
+        }
+      }
+    }
+    if (ok) {
+      if (e.nomatch) return false;
+      hit = true;
+    }
+  }
+  return hit;
+}
+
+function hasPorts(p: PacketView): boolean {
+  return p.l4Ok && !(p.isFragment && p.fragOffset > 0) && (p.proto === 6 || p.proto === 17 || p.proto === 132 || p.proto === 136 || p.proto === 33);
+}
+
+function firstFragmentOnly(p: PacketView): boolean {
+  return !(p.isFragment && p.fragOffset > 0);
+}
+
+/** Numeric value of a selector for a packet, or -1 when the packet has no such field. */
+export function selectorNum(sel: Selector, ctx: PacketContext): number {
+  const p = ctx.p;
+  switch (sel) {
+    case "l4proto":
+      return p.family ? p.proto : -1;
+    case "nfproto":
+      return p.family === 4 ? 2 : p.family === 6 ? 10 : -1;
+    case "sport":
+      return hasPorts(p) ? p.sport : -1;
+    case "dport":
+      return hasPorts(p) ? p.dport : -1;
+    case "mark":
+      return ctx.mark >>> 0;
+    case "ctmark":
+      return ctx.hasCt() ? ctx.ctMark >>> 0 : -1;
+    case "ctstate":
+      return ctx.ctState & 0x4f;
+    case "ctstatus":
+      return ctx.hasCt() ? ctx.ctStatus : -1;
+    case "ctdirection":
+      return ctx.hasCt() ? ctx.ctDir : -1;
+    case "ctzone":
+      return ctx.hasCt() ? ctx.ctZone : -1;
+    case "icmptype":
+      return (p.proto === 1 || p.proto === 58) && p.l4Ok ? p.icmpType : -1;
+    case "icmpcode":
+      return (p.proto === 1 || p.proto === 58) && p.l4Ok ? p.icmpCode : -1;
+    case "tcpflags":
+      return p.proto === 6 && p.l4Ok ? p.tcpFlags : -1;
+    case "ttl":
+      return p.family ? p.ttl : -1;
+    case "length":
+      return p.l3Len;
+    default:
+      return -1;
+  }
+}
+
+function elemHas(keys: readonly Selector[], elem: Elem, ctx: PacketContext): boolean {
+  for (let k = 0; k < keys.length; k++) {
+    const sel = keys[k]!;
+    const v = elem[k];
+    if (!v) return false;
+    if (v.t === "addr") {
+      const p = ctx.p;
+      if (p.family !== v.family || (sel !== "saddr" && sel !== "daddr")) return false;
+      const a = sel === "saddr" ? p.src : p.dst;
+      const n = v.family === 4 ? 1 : 4;
+      if (cmpWords(a, v.lo, n) < 0 || cmpWords(a, v.hi, n) > 0) return false;
+    } else if (v.t === "str") {
+      const name = sel === "iifname" ? ctx.iif : sel === "oifname" ? ctx.oif : null;
+      if (name === null || !ifaceMatches(v.pattern, name)) return false;
+    } else {
+      const x = selectorNum(sel, ctx);
+      if (x < 0 || x < v.lo || x > v.hi) return false;
+    }
+  }
+  return true;
+}
+
+function ctTupleAddr(ctx: PacketContext, f: string): Uint32Array {
+  return f === "origsrc" ? ctx.ctOrigSrc : f === "origdst" ? ctx.ctOrigDst : f === "replsrc" ? ctx.ctReplSrc : ctx.ctReplDst;
+}
+
+function ctTuplePort(ctx: PacketContext, f: string): number {
+  return f === "origsrc" ? ctx.ctOrigSport : f === "origdst" ? ctx.ctOrigDport : f === "replsrc" ? ctx.ctReplSport : ctx.ctReplDport;
+}
+
+/**
+ * The reference semantics of one match. `flavor` tells iptables from nft where
+ * they differ (the limit algorithm).
+ */
+export function matchReference(m: Match, ctx: PacketContext, flavor: "xt" | "nft"): boolean {
+  const p = ctx.p;
+  switch (m.kind) {
+    case "proto":
+      return p.family !== 0 && m.protos.has(p.proto) !== m.neg;
+    case "nfproto":
+      return (p.family === m.family) !== m.neg;
+    case "addr":
+      return p.family === m.set.family && m.set.has(m.dir === "src" ? p.src : p.dst) !== m.neg;
+    case "iface": {
+      const name = m.dir === "in" ? ctx.iif : ctx.oif;
+      let hit = false;
+      for (const n of m.names) if (ifaceMatches(n, name)) hit = true;
+      return hit !== m.neg;
+    }
+    case "port": {
+      if (!m.protos.has(p.proto) || !hasPorts(p)) return false;
+      const hit = m.dir === "src" ? m.set.has(p.sport) : m.dir === "dst" ? m.set.has(p.dport) : m.set.has(p.sport) || m.set.has(p.dport);
+      return hit !== m.neg;
+    }
+    case "tcpflags": {
+      if (p.proto !== 6 || !p.l4Ok || !firstFragmentOnly(p)) return false;
+      const hit = m.op === "eq" ? (p.tcpFlags & m.mask) === m.comp : (p.tcpFlags & m.mask) !== 0;
+      return hit !== m.neg;
+    }
+    case "icmp": {
+      if (p.proto !== (m.v6 ? 58 : 1) || !p.l4Ok || !firstFragmentOnly(p)) return false;
+      return m.types.has(p.icmpType * 256 + p.icmpCode) !== m.neg;
+    }
+    case "ctstate":
+      return ((ctx.ctState & m.mask) !== 0) !== m.neg;
+    case "ctstatus":
+      return ctx.hasCt() && ((ctx.ctStatus & m.mask) !== 0) !== m.neg;
+    case "ctdir":
+      return ctx.hasCt() && (ctx.ctDir === m.dir) !== m.neg;
+    case "ctproto":
+      return ctx.hasCt() && (ctx.ctProto === m.proto) !== m.neg;
+    case "ctaddr":
+      return ctx.hasCt() && p.family === m.set.family && m.set.has(ctTupleAddr(ctx, m.field)) !== m.neg;
+    case "ctport":
+      return ctx.hasCt() && m.set.has(ctTuplePort(ctx, m.field)) !== m.neg;
+    case "ctexpire":
+      return ctx.hasCt() && m.set.has(ctx.ctExpireSec) !== m.neg;
+    case "cthelper":
+      return ctx.hasCt() && (ctx.ctHelper === m.name) !== m.neg;
+    case "mark": {
+      if (m.source === "ct" && !ctx.hasCt()) return false;
+      const v = m.source === "meta" ? ctx.mark : ctx.ctMark;
+      return m.values.has((v & m.mask) >>> 0) !== m.neg;
+    }
+    case "connlimit": {
+      const n = ctx.host.connCount(m, ctx);
+      return m.above ? n > m.limit : n <= m.limit;
+    }
+    case "limit":
+      return limitMatch(m, ctx, flavor);
+    case "recent":
+      return recentMatch(m, ctx);
+    case "statistic":
+      return statisticMatch(m, ctx);
+    case "ipset":
+      return ipsetMatch(m.set, m.dims, p) !== m.neg;
+    case "addrtype": {
+      if (p.family === 0) return false;
+      if (m.src) {
+        const t = ctx.host.addrType(p.family, p.src, m.limitIfaceIn ? ctx.iif : m.limitIfaceOut ? ctx.oif : null);
+        if (((m.src & (1 << t)) !== 0) === m.srcNeg) return false;
+      }
+      if (m.dst) {
+        const t = ctx.host.addrType(p.family, p.dst, m.limitIfaceIn ? ctx.iif : m.limitIfaceOut ? ctx.oif : null);
+        if (((m.dst & (1 << t)) !== 0) === m.dstNeg) return false;
+      }
+      return true;
+    }
+    case "fragment":
+      return (p.isFragment && p.fragOffset > 0) !== m.neg;
+    case "comment":
+      return true;
+    case "lookup": {
+      let hit = false;
+      for (const e of m.elems) {
+        if (elemHas(m.keys, e, ctx)) {
+          hit = true;
+          break;
+        }
+      }
+      return hit !== m.neg;
+    }
+    case "cmp": {
+      const raw = selectorNum(m.key, ctx);
+      if (raw < 0) return false;
+      const x = (raw & m.mask) >>> 0;
+      switch (m.op) {
+        case "==":
+          return x === m.value;
+        case "!=":
+          return x !== m.value;
+        case "<":
+          return x < m.value;
+        case ">":
+          return x > m.value;
+        case "<=":
+          return x <= m.value;
+        default:
+          return x >= m.value;
+      }
+    }
+    case "never":
+      return false;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Chain traversal (shared by both evaluators)
+
+const MAX_DEPTH = 64;
+
+/** Outcome of running one rule's statements. */
+const enum Flow {
+  /** Go on with the next rule. */
+  Next,
+  /** A final verdict is in ctx.verdict. */
+  Final,
+  /** Return from this chain. */
+  Return,
+  /** Jump to `ctx`'s pending chain (push). */
+  Jump,
+  /** Goto (replace). */
+  Goto,
+}
+
+interface Pending {
+  target: string;
+}
+
+/** Runs non-terminal statements and the verdict of a rule whose matches all held. */
+function runActions(r: Rule, acts: readonly Action[], ctx: PacketContext, pending: Pending): Flow {
+  for (let k = 0; k < acts.length; k++) {
+    const f = runOne(r, acts[k]!, ctx, pending);
+    if (f !== -1) return f;
+  }
+  return Flow.Next;
+}
+
+/** One statement: returns a Flow when it ends the rule, or -1 to go on with the next statement. */
+function runOne(r: Rule, a: Action, ctx: PacketContext, pending: Pending): Flow | -1 {
+  switch (a.kind) {
+    case "log":
+      ctx.logs++;
+      return -1;
+    case "counter":
+    case "mangle":
+    case "flowoffload":
+      return -1;
+    case "setmark":
+      if (a.target === "meta") ctx.mark = ((ctx.mark & ~a.mask) ^ a.value) >>> 0;
+      else if (ctx.hasCt()) ctx.ctMark = ((ctx.ctMark & ~a.mask) ^ a.value) >>> 0;
+      return -1;
+    case "copymark":
+      if (!ctx.hasCt()) return -1;
+      if (a.to === "ct") ctx.ctMark = ((ctx.ctMark & ~a.ctmask) ^ (ctx.mark & a.nfmask)) >>> 0;
+      else ctx.mark = ((ctx.mark & ~a.nfmask) ^ (ctx.ctMark & a.ctmask)) >>> 0;
+      return -1;
+    case "notrack":
+      ctx.notrack = true;
+      return -1;
+    case "ct":
+      ctx.ctTemplate = true;
+      ctx.ctTemplateZone = a.zone;
+      ctx.ctTemplateHelper = a.helper;
+      return -1;
+    case "cthelperset":
+      ctx.ctTemplateHelper = a.name;
+      return -1;
+    case "accept":
+      ctx.verdict = VERDICT.ACCEPT;
+      ctx.verdictRule = r;
+      return Flow.Final;
+    case "drop":
+      ctx.verdict = VERDICT.DROP;
+      ctx.verdictRule = r;
+      return Flow.Final;
+    case "reject":
+      ctx.verdict = VERDICT.DROP;
+      ctx.rejectWith = a.with;
+      ctx.verdictRule = r;
+      return Flow.Final;
+    case "queue":
+      ctx.verdict = a.bypass ? VERDICT.ACCEPT : VERDICT.DROP;
+      ctx.verdictRule = r;
+      return Flow.Final;
+    case "synproxy":
+      ctx.verdict = VERDICT.STOLEN;
+      ctx.verdictRule = r;
+      return Flow.Final;
+    case "nat":
+      ctx.nat = a;
+      ctx.natRule = r;
+      ctx.verdict = VERDICT.ACCEPT;
+      ctx.verdictRule = r;
+      return Flow.Final;
+    case "return":
+      return Flow.Return;
+    case "continue":
+      return Flow.Next;
+    case "jump":
+      pending.target = a.target;
+      return Flow.Jump;
+    case "goto":
+      pending.target = a.target;
+      return Flow.Goto;
+    case "vmap": {
+      // A miss ends the rule (NFT_BREAK); a hit runs the element's verdict.
+      for (const e of a.entries) {
+        if (elemHas(a.keys, e.elem, ctx)) {
+          const f = runOne(r, e.verdict, ctx, pending);
+          return f === -1 ? Flow.Next : f;
+        }
+      }
+      return Flow.Next;
+    }
+  }
+}
+
+/** Finds a rule's table. */
+function tableOf(rs: Ruleset, chain: Chain): Table {
+  const t = rs.tables.find((x) => x.family === chain.family && x.name === chain.table);
+  if (!t) throw new Error(`Chain ${chain.name} does not belong to this ruleset`);
+  return t;
+}
+
+/**
+ * The reference evaluator: runs the packet through `chain` (a base chain,
+ * or any chain treated as one) and returns the VERDICT. Counters of matching
+ * rules and of the policy are updated. Results are also in `ctx`.
+ */
+export function evaluateChain(rs: Ruleset, chain: Chain, ctx: PacketContext): number {
+  const flavor = rs.syntax === "nft" ? "nft" : "xt";
+  const table = tableOf(rs, chain);
+  const stackChains: Chain[] = [];
+  const stackPos: number[] = [];
+  const pending: Pending = { target: "" };
+  let cur = chain;
+  let i = 0;
+  for (;;) {
+    if (i >= cur.rules.length) {
+      // End of chain: implicit return, or the policy at the base chain.
+      const c = stackChains.pop();
+      if (c === undefined) return finishPolicy(chain, ctx);
+      cur = c;
+      i = stackPos.pop()!;
+      continue;
+    }
+    const r = cur.rules[i++]!;
+    let all = true;
+    for (const m of r.matches) {
+      if (!matchReference(m, ctx, flavor)) {
+        all = false;
+        break;
+      }
+    }
+    if (!all) continue;
+    r.counters.packets++;
+    r.counters.bytes += ctx.p.l3Len;
+    const flow = runActions(r, r.actions, ctx, pending);
+    switch (flow) {
+      case Flow.Next:
+        break;
+      case Flow.Final:
+        ctx.verdictChain = cur;
+        return ctx.verdict;
+      case Flow.Return: {
+        const c = stackChains.pop();
+        if (c === undefined) return finishPolicy(chain, ctx);
+        cur = c;
+        i = stackPos.pop()!;
+        break;
+      }
+      case Flow.Jump:
+      case Flow.Goto: {
+        const target = table.chainByName.get(pending.target);
+        if (!target) throw new Error(`Chain ${pending.target} vanished`);
+        if (flow === Flow.Jump) {
+          if (stackChains.length >= MAX_DEPTH) throw new Error(`Jump depth above ${MAX_DEPTH} at chain ${target.name}`);
+          stackChains.push(cur);
+          stackPos.push(i);
+        }
+        cur = target;
+        i = 0;
+        break;
+      }
+    }
+  }
+}
+
+function finishPolicy(chain: Chain, ctx: PacketContext): number {
+  chain.policyCounters.packets++;
+  chain.policyCounters.bytes += ctx.p.l3Len;
+  ctx.verdict = chain.base?.policy === "drop" ? VERDICT.DROP : VERDICT.ACCEPT;
+  ctx.verdictRule = null;
+  ctx.verdictChain = chain;
+  return ctx.verdict;
+}
+
+// ---------------------------------------------------------------------------
+// Compiled evaluator
+
+type MatchFn = (ctx: PacketContext) => boolean;
+
+interface CompiledRule {
+  readonly rule: Rule;
+  readonly matches: readonly MatchFn[];
+  readonly actions: readonly Action[];
+}
+
+interface CompiledChain {
+  readonly chain: Chain;
+  readonly rules: readonly CompiledRule[];
+  /** Jump/goto targets resolved to compiled chains, by name. */
+  readonly table: Map<string, CompiledChain>;
+}
+
+/** Specialises one match into a closure. Simple kinds get tight code; the rest share the reference. */
+function compileMatch(m: Match, flavor: "xt" | "nft"): MatchFn | null {
+  switch (m.kind) {
+    case "comment":
+      return null;
+    case "proto": {
+      const pairs = m.protos.pairs();
+      const neg = m.neg;
+      if (pairs.length === 1 && pairs[0]![0] === pairs[0]![1]) {
+        const want = pairs[0]![0];
+        return (c) => c.p.family !== 0 && (c.p.proto === want) !== neg;
+      }
+      return (c) => c.p.family !== 0 && m.protos.has(c.p.proto) !== neg;
+    }
+    case "addr": {
+      const { set, neg } = m;
+      const src = m.dir === "src";
+      if (set.family === 4 && set.size === 1) {
+        const lo = set.data[0]!;
+        const hi = set.data[4]!;
+        return src
+          ? (c) => c.p.family === 4 && (c.p.src[0]! >= lo && c.p.src[0]! <= hi) !== neg
+          : (c) => c.p.family === 4 && (c.p.dst[0]! >= lo && c.p.dst[0]! <= hi) !== neg;
+      }
+      return (c) => c.p.family === set.family && set.has(src ? c.p.src : c.p.dst) !== neg;
+    }
+    case "port": {
+      const { set, neg, protos } = m;
+      const pairs = set.pairs();
+      const single = pairs.length === 1 ? pairs[0]! : null;
+      const protoPairs = protos.pairs();
+      const oneProto = protoPairs.length === 1 && protoPairs[0]![0] === protoPairs[0]![1] ? protoPairs[0]![0] : -1;
+      if (single && oneProto >= 0 && m.dir !== "any") {
+        const [lo, hi] = single;
+        const dst = m.dir === "dst";
+        return (c) => {
+          const p = c.p;
+          if (p.proto !== oneProto || !hasPorts(p)) return false;
+          const v = dst ? p.dport : p.sport;
+          return (v >= lo && v <= hi) !== neg;
+        };
+      }
+      return (c) => matchReference(m, c, flavor);
+    }
+    case "ctstate": {
+      const { mask, neg } = m;
+      return (c) => ((c.ctState & mask) !== 0) !== neg;
+    }
+    case "iface": {
+      if (m.names.length === 1 && !m.names[0]!.prefix) {
+        const name = m.names[0]!.name;
+        const neg = m.neg;
+        return m.dir === "in" ? (c) => (c.iif === name) !== neg : (c) => (c.oif === name) !== neg;
+      }
+      return (c) => matchReference(m, c, flavor);
+    }
+    default:
+      return (c) => matchReference(m, c, flavor);
+  }
+}
+
+/**
+ * A ruleset compiled for repeated evaluation: each rule is an array of
+ * specialised match closures; chains are resolved once. Evaluating a packet
+ * allocates nothing (jump stacks are preallocated).
+ */
+export class CompiledRuleset {
+  readonly ruleset: Ruleset;
+  readonly #chains = new Map<Chain, CompiledChain>();
+  readonly #stackChains: CompiledChain[] = new Array<CompiledChain>(MAX_DEPTH);
+  readonly #stackPos = new Int32Array(MAX_DEPTH);
+  readonly #pending: Pending = { target: "" };
+
+  constructor(rs: Ruleset) {
+    this.ruleset = rs;
+    const flavor = rs.syntax === "nft" ? "nft" : "xt";
+    for (const t of rs.tables) {
+      const byName = new Map<string, CompiledChain>();
+      for (const c of t.chains) {
+        const rules: CompiledRule[] = c.rules.map((r) => ({
+          rule: r,
+          matches: r.matches.map((m) => compileMatch(m, flavor)).filter((f): f is MatchFn => f !== null),
+          actions: r.actions,
+        }));
+        const cc: CompiledChain = { chain: c, rules, table: byName };
+        byName.set(c.name, cc);
+        this.#chains.set(c, cc);
+      }
+    }
+  }
+
+  /** Same contract as {@link evaluateChain}. */
+  evaluate(chain: Chain, ctx: PacketContext): number {
+    const root = this.#chains.get(chain);
+    if (!root) throw new Error(`Chain ${chain.name} does not belong to this ruleset`);
+    const stackChains = this.#stackChains;
+    const stackPos = this.#stackPos;
+    const pending = this.#pending;
+    let depth = 0;
+    let cur = root;
+    let i = 0;
+    for (;;) {
+      const rules = cur.rules;
+      if (i >= rules.length) {
+        if (depth === 0) return finishPolicy(chain, ctx);
+        depth--;
+        cur = stackChains[depth]!;
+        i = stackPos[depth]!;
+        continue;
+      }
+      const cr = rules[i++]!;
+      const ms = cr.matches;
+      let all = true;
+      for (let k = 0; k < ms.length; k++) {
+        if (!ms[k]!(ctx)) {
+          all = false;
+          break;
+        }
+      }
+      if (!all) continue;
+      const r = cr.rule;
+      r.counters.packets++;
+      r.counters.bytes += ctx.p.l3Len;
+      const flow = runActions(r, cr.actions, ctx, pending);
+      if (flow === Flow.Next) continue;
+      if (flow === Flow.Final) {
+        ctx.verdictChain = cur.chain;
+        return ctx.verdict;
+      }
+      if (flow === Flow.Return) {
+        if (depth === 0) return finishPolicy(chain, ctx);
+        depth--;
+        cur = stackChains[depth]!;
+        i = stackPos[depth]!;
+        continue;
+      }
+      const target = cur.table.get(pending.target);
+      if (!target) throw new Error(`Chain ${pending.target} vanished`);
+      if (flow === Flow.Jump) {
+        if (depth >= MAX_DEPTH) throw new Error(`Jump depth above ${MAX_DEPTH} at chain ${target.chain.name}`);
+        stackChains[depth] = cur;
+        stackPos[depth] = i;
+        depth++;
+      }
+      cur = target;
+      i = 0;
+    }
+  }
+}
+
+/** Compiles a ruleset for fast evaluation. */
+export function compileRuleset(rs: Ruleset): CompiledRuleset {
+  return new CompiledRuleset(rs);
+}

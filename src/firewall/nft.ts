@@ -1,0 +1,1224 @@
+/**
+ * `nft -j list ruleset` JSON (libnftables-json(5)) → Ruleset, and nft text →
+ * JSON through the real `nft` in a scratch network namespace.
+ *
+ * The listing drops the implicit dependencies nft adds to the bytecode
+ * (`tcp dport` implies `meta l4proto tcp`; `ip saddr` in an inet table implies
+ * `meta nfproto ipv4`), so the converter puts them back as explicit matches:
+ * the model then means what the kernel evaluates.
+ *
+ * Every error names the JSON path of the offending value. Keys `__proto__`,
+ * `constructor` and `prototype` are rejected anywhere in the document.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { RulesetSyntaxError, SKIP_HINT, jsonPos, q, textPos } from "./errors.js";
+import { addChain, checkChainGraph, emptyRuleset, newTable } from "./model.js";
+import type {
+  Action,
+  BaseChain,
+  Chain,
+  ChainType,
+  CtTupleField,
+  Elem,
+  ElemValue,
+  Family,
+  HookName,
+  Match,
+  NamedSet,
+  NatSpec,
+  Rule,
+  Ruleset,
+  Selector,
+  Table,
+} from "./model.js";
+import {
+  AddrSet,
+  CTSTATE_BITS,
+  CTSTATUS_BITS,
+  ICMPV6_CODE_NAMES,
+  ICMPV6_NAMES,
+  ICMP_CODE_NAMES,
+  ICMP_NAMES,
+  NumSet,
+  PORT_PROTOS,
+  PROTO_NUM,
+  TCP_FLAG_BITS,
+  formatAddr,
+  parseAddr,
+  parseIface,
+  prefixRange,
+} from "./values.js";
+
+/** Options for {@link parseNftJson}. */
+export interface NftParseOptions {
+  /** File name used in positions. Default "<stdin>". */
+  readonly file?: string;
+  /** Keep rules with unsupported statements/expressions as never-matching instead of failing. */
+  readonly allowUnsupported?: boolean;
+}
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+type Obj = { [k: string]: Json };
+
+const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+const MAX_DEPTH = 64;
+const FAMILIES = new Set<Family>(["ip", "ip6", "inet", "arp", "bridge", "netdev"]);
+const HOOKS = new Set<HookName>(["prerouting", "input", "forward", "output", "postrouting", "ingress", "egress"]);
+const PRIO_NAMES: Readonly<Record<string, number>> = { raw: -300, mangle: -150, dstnat: -100, filter: 0, security: 50, srcnat: 100 };
+
+/** Parse-time state. */
+interface St {
+  readonly rs: Ruleset;
+  readonly file: string;
+  readonly allowUnsupported: boolean;
+  ruleId: number;
+}
+
+function isObj(v: Json | undefined): v is Obj {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function err(st: St, path: string, detail: string, feature = "syntax", unsupported = false): RulesetSyntaxError {
+  return new RulesetSyntaxError(jsonPos(st.file, path), detail, feature, unsupported);
+}
+
+function unsupported(st: St, path: string, what: string, feature: string): RulesetSyntaxError {
+  return err(st, path, `unsupported ${what}: ${SKIP_HINT}`, feature, true);
+}
+
+/** Rejects prototype-polluting keys and absurd nesting; returns the value unchanged. */
+function checkKeys(st: St, v: Json, path: string, depth: number): void {
+  if (depth > MAX_DEPTH) throw err(st, path, `nesting deeper than ${MAX_DEPTH} levels`);
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) checkKeys(st, v[i]!, `${path}[${i}]`, depth + 1);
+  } else if (isObj(v)) {
+    for (const k of Object.keys(v)) {
+      if (FORBIDDEN_KEYS.has(k)) throw err(st, `${path}.${k}`, `forbidden key ${q(k)}`);
+      checkKeys(st, v[k]!, keyPath(path, k), depth + 1);
+    }
+  }
+}
+
+function keyPath(path: string, k: string): string {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path}.${k}` : `${path}[${JSON.stringify(k)}]`;
+}
+
+/** Maps JSON.parse's error (with a position in V8's message when it has one) to a RulesetSyntaxError. */
+function parseJsonText(text: string, file: string): Json {
+  try {
+    return JSON.parse(text) as Json;
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    const m = /position ([0-9]+)/.exec(msg);
+    let line = 1;
+    let col = 1;
+    if (m) {
+      const p = Math.min(Number(m[1]), text.length);
+      const before = text.slice(0, p);
+      line = before.split("\n").length;
+      col = p - before.lastIndexOf("\n");
+    }
+    const detail = msg.replace(/ in JSON at position [0-9]+.*$/, "").replace(/^Unexpected/, "unexpected").replace(/, ".*" is not valid JSON$/, "");
+    throw new RulesetSyntaxError(textPos(file, line, col), `invalid JSON: ${detail}`);
+  }
+}
+
+/**
+ * Parses `nft -j list ruleset` output (or an nft JSON input file with
+ * add/create commands) into a Ruleset.
+ * @throws {RulesetSyntaxError} with the JSON path of the offending value.
+ */
+export function parseNftJson(text: string, opts: NftParseOptions = {}): Ruleset {
+  const file = opts.file ?? "<stdin>";
+  const st: St = { rs: emptyRuleset("nft", file), file, allowUnsupported: opts.allowUnsupported === true, ruleId: 0 };
+  const doc = parseJsonText(text, file);
+  checkKeys(st, doc, "$", 0);
+  if (!isObj(doc) || !Array.isArray(doc["nftables"])) throw err(st, "$", `expected an object with an ${q("nftables")} array`);
+  const items = doc["nftables"];
+  // Unwrap command objects ({"add": {"rule": …}}) as nft -j -f accepts them.
+  const flat: Array<{ kind: string; body: Json; path: string }> = [];
+  items.forEach((item, i) => {
+    const path = `$.nftables[${i}]`;
+    if (!isObj(item)) throw err(st, path, "expected an object");
+    const keys = Object.keys(item);
+    if (keys.length !== 1) throw err(st, path, `expected exactly one key, found ${keys.length}`);
+    const kind = keys[0]!;
+    const body = item[kind]!;
+    if (kind === "add" || kind === "create" || kind === "insert") {
+      if (!isObj(body) || Object.keys(body).length !== 1) throw err(st, keyPath(path, kind), "expected an object with one key");
+      const inner = Object.keys(body)[0]!;
+      flat.push({ kind: inner, body: body[inner]!, path: keyPath(keyPath(path, kind), inner) });
+    } else if (kind === "flush" || kind === "delete" || kind === "destroy") {
+      if (!(isObj(body) && "ruleset" in body)) {
+        throw unsupported(st, keyPath(path, kind), `command ${q(kind)} other than ${q("flush ruleset")}`, `command ${kind}`);
+      }
+    } else flat.push({ kind, body, path: keyPath(path, kind) });
+  });
+  // Pass 1: tables and chains; pass 2: sets, maps and objects (map data may
+  // name chains); pass 3: rules and elements.
+  for (const it of flat) {
+    if (it.kind === "table") readTable(st, it.body, it.path);
+  }
+  for (const it of flat) {
+    if (it.kind === "chain") readChain(st, it.body, it.path);
+  }
+  for (const it of flat) {
+    switch (it.kind) {
+      case "metainfo":
+      case "table":
+      case "chain":
+      case "rule":
+      case "element":
+        break;
+      case "set":
+      case "map":
+        readSet(st, it.body, it.path, it.kind === "map");
+        break;
+      case "flowtable":
+        st.rs.notes.push({ pos: jsonPos(file, it.path), message: "flowtable ignored: offloaded flows are modelled as ordinary conntrack entries" });
+        break;
+      case "ct helper":
+      case "ct timeout":
+      case "ct expectation": {
+        const b = objAt(st, it.body, it.path);
+        const t = tableOf(st, b, it.path);
+        st.rs.ctObjects.push({ kind: it.kind, family: t.family, table: t.name, name: str(st, b, "name", it.path), pos: jsonPos(file, it.path) });
+        break;
+      }
+      case "counter":
+      case "quota":
+      case "limit":
+      case "secmark":
+      case "synproxy":
+        st.rs.notes.push({ pos: jsonPos(file, it.path), message: `named ${it.kind} object read but not modelled` });
+        break;
+      default:
+        throw err(st, it.path, `unknown object ${q(it.kind)}`, it.kind);
+    }
+  }
+  for (const it of flat) {
+    if (it.kind === "rule") readRule(st, it.body, it.path);
+    else if (it.kind === "element") readElements(st, it.body, it.path);
+  }
+  checkChainGraph(st.rs);
+  return st.rs;
+}
+
+// ---------------------------------------------------------------------------
+// Containers
+
+function objAt(st: St, v: Json, path: string): Obj {
+  if (!isObj(v)) throw err(st, path, "expected an object");
+  return v;
+}
+
+function str(st: St, o: Obj, k: string, path: string): string {
+  const v = o[k];
+  if (typeof v !== "string") throw err(st, keyPath(path, k), `expected a string for ${q(k)}`);
+  return v;
+}
+
+function intAt(st: St, v: Json | undefined, path: string, min: number, max: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) throw err(st, path, `expected an integer from ${min} to ${max}`);
+  return v;
+}
+
+function familyOf(st: St, o: Obj, path: string): Family {
+  const f = str(st, o, "family", path) as Family;
+  if (!FAMILIES.has(f)) throw err(st, keyPath(path, "family"), `unknown family ${q(f)}`);
+  return f;
+}
+
+function tableOf(st: St, o: Obj, path: string): Table {
+  const family = familyOf(st, o, path);
+  const name = str(st, o, "table", path);
+  const t = st.rs.tables.find((x) => x.family === family && x.name === name);
+  if (!t) throw err(st, keyPath(path, "table"), `table ${q(`${family} ${name}`)} does not exist`);
+  return t;
+}
+
+function readTable(st: St, body: Json, path: string): void {
+  const o = objAt(st, body, path);
+  const family = familyOf(st, o, path);
+  const name = str(st, o, "name", path);
+  if (st.rs.tables.some((t) => t.family === family && t.name === name)) return; // "add table" twice is a no-op in nft
+  st.rs.tables.push(newTable(family, name, jsonPos(st.file, path)));
+}
+
+function readChain(st: St, body: Json, path: string): void {
+  const o = objAt(st, body, path);
+  const t = tableOf(st, o, path);
+  const name = str(st, o, "name", path);
+  if (t.chainByName.has(name)) throw err(st, keyPath(path, "name"), `chain ${q(name)} appears twice in table ${q(t.name)}`);
+  let base: BaseChain | null = null;
+  if (o["hook"] !== undefined) {
+    const hook = str(st, o, "hook", path) as HookName;
+    if (!HOOKS.has(hook)) throw err(st, keyPath(path, "hook"), `unknown hook ${q(hook)}`);
+    const type = (o["type"] === undefined ? "filter" : str(st, o, "type", path)) as ChainType;
+    if (type !== "filter" && type !== "nat" && type !== "route") throw err(st, keyPath(path, "type"), `unknown chain type ${q(type)}`);
+    let priority = 0;
+    const p = o["prio"];
+    if (typeof p === "string") {
+      const m = /^([a-z]+)\s*(?:([+-])\s*([0-9]+))?$/.exec(p);
+      const baseP = m ? PRIO_NAMES[m[1]!] : undefined;
+      if (!m || baseP === undefined) throw err(st, keyPath(path, "prio"), `unknown priority ${q(p)}`);
+      priority = baseP + (m[2] ? (m[2] === "-" ? -1 : 1) * Number(m[3]) : 0);
+    } else if (p !== undefined) priority = intAt(st, p, keyPath(path, "prio"), -2147483648, 2147483647);
+    const pol = o["policy"] === undefined ? "accept" : str(st, o, "policy", path);
+    if (pol !== "accept" && pol !== "drop") throw err(st, keyPath(path, "policy"), `unknown policy ${q(pol)}`);
+    base = { type, hook, priority, policy: pol };
+  }
+  addChain(t, name, base, jsonPos(st.file, path));
+}
+
+/** Key types → selector and value kind for named sets. */
+function selectorForType(type: string): { sel: Selector | null; vt: VType } {
+  switch (type) {
+    case "ipv4_addr":
+      return { sel: null, vt: { k: "addr", family: 4 } };
+    case "ipv6_addr":
+      return { sel: null, vt: { k: "addr", family: 6 } };
+    case "inet_service":
+      return { sel: null, vt: { k: "num", names: {}, max: 65535 } };
+    case "inet_proto":
+      return { sel: "l4proto", vt: { k: "num", names: PROTO_NUM, max: 255 } };
+    case "ifname":
+      return { sel: null, vt: { k: "str" } };
+    case "mark":
+      return { sel: null, vt: { k: "num", names: {}, max: 0xffffffff } };
+    case "ct_state":
+      return { sel: "ctstate", vt: { k: "num", names: CTSTATE_BITS, max: 0xffffffff } };
+    case "ct_status":
+      return { sel: "ctstatus", vt: { k: "num", names: CTSTATUS_BITS, max: 0xffffffff } };
+    case "nf_proto":
+      return { sel: "nfproto", vt: { k: "num", names: { ipv4: 2, ipv6: 10 }, max: 255 } };
+    case "icmp_type":
+      return { sel: "icmptype", vt: { k: "num", names: icmpTypeNums(false), max: 255 } };
+    case "icmpv6_type":
+      return { sel: "icmptype", vt: { k: "num", names: icmpTypeNums(true), max: 255 } };
+    case "tcp_flag":
+      return { sel: "tcpflags", vt: { k: "num", names: TCP_FLAG_BITS, max: 255 } };
+    default:
+      return { sel: null, vt: { k: "unknown", type } };
+  }
+}
+
+function readSet(st: St, body: Json, path: string, isMap: boolean): void {
+  const o = objAt(st, body, path);
+  const t = tableOf(st, o, path);
+  const name = str(st, o, "name", path);
+  const typeV = o["type"];
+  const types: string[] = [];
+  if (typeof typeV === "string") types.push(typeV);
+  else if (Array.isArray(typeV) && typeV.every((x) => typeof x === "string")) types.push(...(typeV as string[]));
+  else throw err(st, keyPath(path, "type"), "expected a type name or a list of type names");
+  let verdicts: Action[] | null = null;
+  if (isMap) {
+    const data = o["map"];
+    verdicts = data === "verdict" ? [] : null;
+  }
+  const set: NamedSet = { name, keys: null, keyTypes: types, elems: [], verdicts, pos: jsonPos(st.file, path) };
+  if (t.sets.has(name)) throw err(st, keyPath(path, "name"), `set ${q(name)} appears twice in table ${q(t.name)}`);
+  t.sets.set(name, set);
+  if (o["elem"] !== undefined) addElems(st, t, set, o["elem"], keyPath(path, "elem"));
+}
+
+function readElements(st: St, body: Json, path: string): void {
+  const o = objAt(st, body, path);
+  const t = tableOf(st, o, path);
+  const name = str(st, o, "name", path);
+  const set = t.sets.get(name);
+  if (!set) throw err(st, keyPath(path, "name"), `set ${q(name)} does not exist in table ${q(t.name)}`);
+  addElems(st, t, set, o["elem"] ?? [], keyPath(path, "elem"));
+}
+
+function addElems(st: St, t: Table, set: NamedSet, elems: Json, path: string): void {
+  if (!Array.isArray(elems)) throw err(st, path, "expected an array of elements");
+  const vts = set.keyTypes.map((ty) => selectorForType(ty).vt);
+  elems.forEach((e, i) => {
+    const p = `${path}[${i}]`;
+    let key: Json = e;
+    if (set.verdicts) {
+      if (!Array.isArray(e) || e.length !== 2) throw err(st, p, "expected a [key, verdict] pair");
+      key = e[0]!;
+      set.verdicts.push(readVerdict(st, t, e[1]!, `${p}[1]`));
+    } else if (Array.isArray(e) && e.length === 2 && set.keyTypes.length === 1 && !Array.isArray(e[0])) {
+      key = e[0]!; // data map element [key, data]: the key is what lookups see
+    }
+    set.elems.push(...elemsOf(st, vts, key, set.verdicts ? `${p}[0]` : p));
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Values
+
+type VType =
+  | { readonly k: "addr"; readonly family: 4 | 6 }
+  | { readonly k: "num"; readonly names: Readonly<Record<string, number>>; readonly max: number }
+  | { readonly k: "str" }
+  | { readonly k: "unknown"; readonly type: string };
+
+function icmpTypeNums(v6: boolean): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(v6 ? ICMPV6_NAMES : ICMP_NAMES)) if (v[0] >= 0) out[k] = v[0];
+  return out;
+}
+
+/** One key value (not a concatenation) → ElemValue. */
+function scalarValue(st: St, vt: VType, v: Json, path: string): ElemValue {
+  if (isObj(v) && isObj(v["elem"])) {
+    const inner = v["elem"]["val"];
+    if (inner === undefined) throw err(st, `${path}.elem`, `expected ${q("val")}`);
+    return scalarValue(st, vt, inner, `${path}.elem.val`);
+  }
+  switch (vt.k) {
+    case "addr": {
+      if (typeof v === "string") {
+        const a = parseAddr(v);
+        if (!a || a.family !== vt.family) throw err(st, path, `invalid ${vt.family === 4 ? "IPv4" : "IPv6"} address ${q(v)}`);
+        return { t: "addr", family: vt.family, lo: a.words, hi: a.words };
+      }
+      if (isObj(v) && isObj(v["prefix"])) {
+        const p = v["prefix"];
+        const addr = p["addr"];
+        const a = typeof addr === "string" ? parseAddr(addr) : null;
+        if (!a || a.family !== vt.family) throw err(st, `${path}.prefix.addr`, "invalid prefix address");
+        const len = intAt(st, p["len"], `${path}.prefix.len`, 0, vt.family === 4 ? 32 : 128);
+        const r = prefixRange(vt.family, a.words, len);
+        return { t: "addr", family: vt.family, lo: r.lo, hi: r.hi };
+      }
+      if (isObj(v) && Array.isArray(v["range"]) && v["range"].length === 2) {
+        const lo = scalarValue(st, vt, v["range"][0]!, `${path}.range[0]`);
+        const hi = scalarValue(st, vt, v["range"][1]!, `${path}.range[1]`);
+        if (lo.t !== "addr" || hi.t !== "addr") throw err(st, `${path}.range`, "invalid address range");
+        return { t: "addr", family: vt.family, lo: lo.lo, hi: hi.hi };
+      }
+      throw err(st, path, "expected an address, prefix or range");
+    }
+    case "num": {
+      if (typeof v === "number" || typeof v === "string") return { t: "num", lo: numValue(st, vt, v, path), hi: numValue(st, vt, v, path) };
+      if (Array.isArray(v)) {
+        // A plain list of a bitmask type is the OR of its flags (tcp flags, ct state).
+        let x = 0;
+        v.forEach((f, i) => {
+          x |= numValue(st, vt, f, `${path}[${i}]`);
+        });
+        return { t: "num", lo: x >>> 0, hi: x >>> 0 };
+      }
+      if (isObj(v) && Array.isArray(v["range"]) && v["range"].length === 2) {
+        const lo = numValue(st, vt, v["range"][0]!, `${path}.range[0]`);
+        const hi = numValue(st, vt, v["range"][1]!, `${path}.range[1]`);
+        if (hi < lo) throw err(st, `${path}.range`, "range end is below its start");
+        return { t: "num", lo, hi };
+      }
+      if (isObj(v) && Array.isArray(v["|"])) {
+        let x = 0;
+        v["|"].forEach((f, i) => {
+          const e = scalarValue(st, vt, f, `${path}["|"][${i}]`);
+          if (e.t !== "num") throw err(st, path, "invalid flag combination");
+          x |= e.lo;
+        });
+        return { t: "num", lo: x >>> 0, hi: x >>> 0 };
+      }
+      throw err(st, path, "expected a number, name or range");
+    }
+    case "str":
+      if (typeof v !== "string") throw err(st, path, "expected an interface name");
+      return { t: "str", pattern: parseIface(v, "*") };
+    default:
+      throw unsupported(st, path, `set key type ${q(vt.type)}`, `type ${vt.type}`);
+  }
+}
+
+function numValue(st: St, vt: Extract<VType, { k: "num" }>, v: Json, path: string): number {
+  if (typeof v === "number") {
+    if (!Number.isInteger(v) || v < 0 || v > vt.max) throw err(st, path, `value ${v} is out of range`);
+    return v;
+  }
+  if (typeof v === "string") {
+    const n = vt.names[v];
+    if (n !== undefined) return n;
+    if (/^(?:0x[0-9a-fA-F]{1,8}|[0-9]{1,10})$/.test(v)) {
+      const x = Number(v);
+      if (x <= vt.max) return x;
+    }
+    throw err(st, path, `unknown value ${q(v)}`);
+  }
+  throw err(st, path, "expected a number or a name");
+}
+
+/** A set element (possibly a concatenation) → Elem list (one per element). */
+function elemsOf(st: St, vts: readonly VType[], v: Json, path: string): Elem[] {
+  if (isObj(v) && isObj(v["elem"])) return elemsOf(st, vts, v["elem"]["val"] ?? null, `${path}.elem.val`);
+  if (vts.length > 1) {
+    if (!isObj(v) || !Array.isArray(v["concat"]) || v["concat"].length !== vts.length) {
+      throw err(st, path, `expected a concatenation of ${vts.length} values`);
+    }
+    const parts = v["concat"];
+    return [vts.map((vt, i) => scalarValue(st, vt, parts[i]!, `${path}.concat[${i}]`))];
+  }
+  return [[scalarValue(st, vts[0]!, v, path)]];
+}
+
+// ---------------------------------------------------------------------------
+// Expressions
+
+/** What a left-hand expression reads, and what it implies. */
+interface LeftInfo {
+  readonly sel: Selector;
+  readonly vt: VType;
+  /** Protocol dependency nft adds to the bytecode (tcp dport → l4proto tcp), or null. */
+  readonly l4dep: NumSet | null;
+  readonly l4depText: string;
+  /** Network family dependency (ip saddr → nfproto ipv4), or 0. */
+  readonly nfdep: 0 | 4 | 6;
+  /** For ct tuple selectors: which field; for ports/addresses of the packet: null. */
+  readonly ctField: CtTupleField | null;
+  /** `& mask` applied to the value, or 0xffffffff. */
+  readonly mask: number;
+  readonly text: string;
+}
+
+const NUM = (names: Readonly<Record<string, number>> = {}, max = 0xffffffff): VType => ({ k: "num", names, max });
+
+function leftInfo(st: St, e: Json, path: string, family: Family): LeftInfo {
+  if (isObj(e) && Array.isArray(e["&"]) && e["&"].length === 2) {
+    const inner = leftInfo(st, e["&"][0]!, `${path}["&"][0]`, family);
+    const mv = scalarValue(st, inner.vt.k === "num" ? inner.vt : NUM(), e["&"][1]!, `${path}["&"][1]`);
+    if (mv.t !== "num") throw err(st, `${path}["&"][1]`, "expected a numeric mask");
+    return { ...inner, mask: mv.lo, text: `${inner.text} & ${mv.lo}` };
+  }
+  const base = { l4dep: null, l4depText: "", nfdep: 0 as const, ctField: null, mask: 0xffffffff };
+  if (isObj(e) && isObj(e["payload"])) {
+    const p = e["payload"];
+    const proto = p["protocol"];
+    const field = p["field"];
+    if (typeof proto !== "string" || typeof field !== "string") {
+      throw unsupported(st, `${path}.payload`, "raw payload expression", "raw payload");
+    }
+    const text = `${proto} ${field}`;
+    const l4 = (n: number, name: string) => ({ l4dep: NumSet.of(n), l4depText: name });
+    switch (proto) {
+      case "ip":
+      case "ip6": {
+        const fam = proto === "ip" ? 4 : 6;
+        const nfdep = family === "ip" || family === "ip6" ? 0 : fam;
+        if (field === "saddr" || field === "daddr") return { ...base, nfdep, sel: field, vt: { k: "addr", family: fam }, text };
+        if ((proto === "ip" && field === "protocol") || (proto === "ip6" && field === "nexthdr")) {
+          return { ...base, nfdep, sel: "l4proto", vt: NUM(PROTO_NUM, 255), text };
+        }
+        if ((proto === "ip" && field === "ttl") || (proto === "ip6" && field === "hoplimit")) return { ...base, nfdep, sel: "ttl", vt: NUM({}, 255), text };
+        break;
+      }
+      case "tcp":
+      case "udp":
+      case "udplite":
+      case "sctp":
+      case "dccp": {
+        const n = PROTO_NUM[proto]!;
+        if (field === "sport" || field === "dport") return { ...base, ...l4(n, proto), sel: field, vt: NUM({}, 65535), text };
+        if (proto === "tcp" && field === "flags") return { ...base, ...l4(6, "tcp"), sel: "tcpflags", vt: NUM(TCP_FLAG_BITS, 255), text };
+        break;
+      }
+      case "th":
+        if (field === "sport" || field === "dport") {
+          return { ...base, l4dep: new NumSet(PORT_PROTOS.flatMap((x) => [x, x])), l4depText: "th", sel: field, vt: NUM({}, 65535), text };
+        }
+        break;
+      case "icmp":
+      case "icmpv6": {
+        const v6 = proto === "icmpv6";
+        const dep = l4(v6 ? 58 : 1, v6 ? "ipv6-icmp" : "icmp");
+        if (field === "type") return { ...base, ...dep, sel: "icmptype", vt: NUM(icmpTypeNums(v6), 255), text };
+        if (field === "code") return { ...base, ...dep, sel: "icmpcode", vt: NUM(v6 ? ICMPV6_CODE_NAMES : ICMP_CODE_NAMES, 255), text };
+        break;
+      }
+    }
+    throw unsupported(st, `${path}.payload`, `payload field ${q(text)}`, `payload ${text}`);
+  }
+  if (isObj(e) && isObj(e["meta"])) {
+    const key = e["meta"]["key"];
+    const text = `meta ${String(key)}`;
+    switch (key) {
+      case "iifname":
+      case "iif":
+        return { ...base, sel: "iifname", vt: { k: "str" }, text };
+      case "oifname":
+      case "oif":
+        return { ...base, sel: "oifname", vt: { k: "str" }, text };
+      case "l4proto":
+        return { ...base, sel: "l4proto", vt: NUM(PROTO_NUM, 255), text };
+      case "nfproto":
+        return { ...base, sel: "nfproto", vt: NUM({ ipv4: 2, ipv6: 10 }, 255), text };
+      case "mark":
+        return { ...base, sel: "mark", vt: NUM(), text };
+      case "length":
+        return { ...base, sel: "length", vt: NUM(), text };
+    }
+    throw unsupported(st, `${path}.meta`, `meta key ${q(String(key))}`, `meta ${String(key)}`);
+  }
+  if (isObj(e) && isObj(e["ct"])) {
+    const c = e["ct"];
+    const key = typeof c["key"] === "string" ? c["key"] : "";
+    const dir = c["dir"];
+    const text = `ct ${typeof dir === "string" ? dir + " " : ""}${key}`;
+    switch (key) {
+      case "state":
+        return { ...base, sel: "ctstate", vt: NUM(CTSTATE_BITS), text };
+      case "status":
+        return { ...base, sel: "ctstatus", vt: NUM(CTSTATUS_BITS), text };
+      case "mark":
+        return { ...base, sel: "ctmark", vt: NUM(), text };
+      case "direction":
+        return { ...base, sel: "ctdirection", vt: NUM({ original: 0, reply: 1 }, 1), text };
+      case "zone":
+        return { ...base, sel: "ctzone", vt: NUM({}, 65535), text };
+      case "saddr":
+      case "daddr":
+      case "ip saddr":
+      case "ip daddr":
+      case "ip6 saddr":
+      case "ip6 daddr": {
+        if (dir !== "original" && dir !== "reply") throw err(st, `${path}.ct`, `${q(text)} needs a direction`);
+        const fam: 4 | 6 = key.startsWith("ip6") || c["family"] === "ip6" ? 6 : 4;
+        const sd = key.endsWith("saddr") ? "src" : "dst";
+        return { ...base, sel: sd === "src" ? "saddr" : "daddr", vt: { k: "addr", family: fam }, ctField: `${dir === "original" ? "orig" : "repl"}${sd}` as CtTupleField, text };
+      }
+      case "proto-src":
+      case "proto-dst": {
+        if (dir !== "original" && dir !== "reply") throw err(st, `${path}.ct`, `${q(text)} needs a direction`);
+        const sd = key === "proto-src" ? "src" : "dst";
+        return { ...base, sel: sd === "src" ? "sport" : "dport", vt: NUM({}, 65535), ctField: `${dir === "original" ? "orig" : "repl"}${sd}` as CtTupleField, text };
+      }
+    }
+    throw unsupported(st, `${path}.ct`, `ct key ${q(key)}`, `ct ${key}`);
+  }
+  if (isObj(e) && Array.isArray(e["concat"])) throw err(st, path, "concatenation is only valid as a whole lookup key");
+  throw unsupported(st, path, `expression ${q(Object.keys(isObj(e) ? e : {})[0] ?? JSON.stringify(e))}`, "expression");
+}
+
+/** Resolves a right-hand side to elements: a value, list, anonymous set or named set. */
+function rightElems(st: St, t: Table, vts: readonly VType[], right: Json, path: string): { elems: Elem[]; setName: string | null; isSet: boolean } {
+  if (typeof right === "string" && right.startsWith("@")) {
+    const set = t.sets.get(right.slice(1));
+    if (!set) throw err(st, path, `set ${q(right.slice(1))} does not exist in table ${q(t.name)}`);
+    if (set.keyTypes.length !== vts.length) throw err(st, path, `set ${q(set.name)} has ${set.keyTypes.length} key(s), the expression ${vts.length}`);
+    return { elems: set.elems, setName: set.name, isSet: true };
+  }
+  if (isObj(right) && Array.isArray(right["set"])) {
+    const elems: Elem[] = [];
+    right["set"].forEach((e, i) => elems.push(...elemsOf(st, vts, e, `${path}.set[${i}]`)));
+    return { elems, setName: null, isSet: true };
+  }
+  return { elems: elemsOf(st, vts, right, path), setName: null, isSet: false };
+}
+
+/** A `match` statement → matches (dependencies first). */
+function convertMatch(st: St, t: Table, m: Obj, path: string, deps: Set<string>): Match[] {
+  const op = m["op"] === undefined ? "==" : m["op"];
+  if (typeof op !== "string" || !["==", "!=", "in", "<", ">", "<=", ">="].includes(op)) throw err(st, `${path}.op`, `unknown operator ${q(String(op))}`);
+  const left = m["left"];
+  const right = m["right"];
+  if (left === undefined || right === undefined) throw err(st, path, `a match needs ${q("left")} and ${q("right")}`);
+  const out: Match[] = [];
+  const addDeps = (li: LeftInfo) => {
+    if (li.ctField) return;
+    if (li.nfdep && !deps.has(`nf${li.nfdep}`)) {
+      deps.add(`nf${li.nfdep}`);
+      out.push({ kind: "nfproto", neg: false, family: li.nfdep });
+    }
+    if (li.l4dep && !deps.has(`l4${li.l4depText}`)) {
+      deps.add(`l4${li.l4depText}`);
+      out.push({ kind: "proto", neg: false, protos: li.l4dep, text: li.l4depText });
+    }
+  };
+  // Concatenations: a multi-key lookup.
+  if (isObj(left) && Array.isArray(left["concat"])) {
+    const infos = left["concat"].map((x, i) => leftInfo(st, x, `${path}.left.concat[${i}]`, t.family));
+    for (const li of infos) {
+      addDeps(li);
+      if (li.ctField || li.mask !== 0xffffffff) throw unsupported(st, `${path}.left`, "conntrack tuple or masked field in a concatenation", "concat");
+    }
+    if (op !== "==" && op !== "!=" && op !== "in") throw err(st, `${path}.op`, `operator ${q(op)} cannot compare a concatenation`);
+    const r = rightElems(st, t, infos.map((x) => x.vt), right, `${path}.right`);
+    out.push({ kind: "lookup", neg: op === "!=", keys: infos.map((x) => x.sel), elems: r.elems, setName: r.setName });
+    return out;
+  }
+  const neg = op === "!=";
+  // ct helper: a string compare.
+  if (isObj(left) && isObj(left["ct"]) && left["ct"]["key"] === "helper") {
+    if (typeof right !== "string") throw err(st, `${path}.right`, "expected a helper name");
+    out.push({ kind: "cthelper", neg, name: right });
+    return out;
+  }
+  const li = leftInfo(st, left, `${path}.left`, t.family);
+  addDeps(li);
+  if (op === "<" || op === ">" || op === "<=" || op === ">=") {
+    const v = scalarValue(st, li.vt, right, `${path}.right`);
+    if (v.t !== "num" || li.ctField) throw unsupported(st, `${path}.op`, `relational operator on ${q(li.text)}`, "relational");
+    out.push({ kind: "cmp", key: li.sel, op, mask: li.mask, value: v.lo });
+    return out;
+  }
+  const r = rightElems(st, t, [li.vt], right, `${path}.right`);
+  const vals = r.elems.map((e) => e[0]!);
+  const nums = () => new NumSet(vals.flatMap((v) => (v.t === "num" ? [v.lo, v.hi] : [])));
+  const bitmask = li.sel === "ctstate" || li.sel === "ctstatus" || li.sel === "tcpflags";
+  if (li.ctField) {
+    if (li.vt.k === "addr") {
+      out.push({ kind: "ctaddr", field: li.ctField, neg, set: addrSetOf(li.vt.family, vals) });
+    } else out.push({ kind: "ctport", field: li.ctField, neg, set: nums() });
+    return out;
+  }
+  // Bitmask types: "in" (and a plain value given without operator) tests any bit;
+  // a set tests the exact value; "==" tests equality after the mask.
+  if (bitmask && !r.isSet && (op === "in" || (op === "==" && li.sel === "ctstate" && vals.length === 1 && vals[0]!.t === "num" && popcount(vals[0]!.lo) === 1))) {
+    const v = vals[0];
+    if (!v || v.t !== "num") throw err(st, `${path}.right`, "expected flags");
+    if (li.sel === "ctstate") out.push({ kind: "ctstate", neg, mask: v.lo, text: stringify(right) });
+    else if (li.sel === "ctstatus") out.push({ kind: "ctstatus", neg, mask: v.lo });
+    else out.push({ kind: "tcpflags", op: "any", neg, mask: (v.lo & li.mask) >>> 0, comp: 0 });
+    return out;
+  }
+  if (li.sel === "ctstate" && r.isSet && li.mask === 0xffffffff) {
+    // ct state is one bit per packet, so set membership is a bit test.
+    let mask = 0;
+    for (const v of vals) if (v.t === "num") mask |= v.lo;
+    out.push({ kind: "ctstate", neg, mask, text: stringify(right) });
+    return out;
+  }
+  if (li.sel === "tcpflags" && !r.isSet && vals.length === 1 && vals[0]!.t === "num") {
+    out.push({ kind: "tcpflags", op: "eq", neg, mask: li.mask & 0xff, comp: vals[0]!.lo });
+    return out;
+  }
+  if (li.mask === 0xffffffff) {
+    switch (li.sel) {
+      case "saddr":
+      case "daddr":
+        if (li.vt.k === "addr") {
+          out.push({ kind: "addr", dir: li.sel === "saddr" ? "src" : "dst", neg, set: addrSetOf(li.vt.family, vals, stringify(right)) });
+          return out;
+        }
+        break;
+      case "sport":
+      case "dport":
+        out.push({ kind: "port", dir: li.sel === "sport" ? "src" : "dst", neg, protos: li.l4dep ?? new NumSet(PORT_PROTOS.flatMap((x) => [x, x])), set: nums() });
+        return out;
+      case "l4proto":
+        out.push({ kind: "proto", neg, protos: nums(), text: stringify(right) });
+        return out;
+      case "nfproto":
+        if (vals.length === 1 && vals[0]!.t === "num" && (vals[0]!.lo === 2 || vals[0]!.lo === 10) && vals[0]!.lo === vals[0]!.hi) {
+          out.push({ kind: "nfproto", neg, family: vals[0]!.lo === 2 ? 4 : 6 });
+          return out;
+        }
+        break;
+      case "iifname":
+      case "oifname":
+        out.push({ kind: "iface", dir: li.sel === "iifname" ? "in" : "out", neg, names: vals.flatMap((v) => (v.t === "str" ? [v.pattern] : [])) });
+        return out;
+      case "icmptype": {
+        const v6 = li.l4depText === "ipv6-icmp";
+        out.push({ kind: "icmp", v6, neg, types: new NumSet(vals.flatMap((v) => (v.t === "num" ? [v.lo * 256, v.hi * 256 + 255] : []))), text: stringify(right) });
+        return out;
+      }
+    }
+  }
+  if (li.sel === "mark" || li.sel === "ctmark") {
+    out.push({ kind: "mark", source: li.sel === "mark" ? "meta" : "ct", neg, mask: li.mask, values: nums() });
+    return out;
+  }
+  if (li.mask !== 0xffffffff) {
+    if (vals.length !== 1 || vals[0]!.t !== "num" || vals[0]!.lo !== vals[0]!.hi) {
+      throw unsupported(st, `${path}.right`, `set lookup of a masked ${q(li.text)}`, "masked lookup");
+    }
+    out.push({ kind: "cmp", key: li.sel, op: neg ? "!=" : "==", mask: li.mask, value: vals[0]!.lo });
+    return out;
+  }
+  out.push({ kind: "lookup", neg, keys: [li.sel], elems: r.elems, setName: r.setName });
+  return out;
+}
+
+function popcount(x: number): number {
+  let n = 0;
+  for (let v = x >>> 0; v; v &= v - 1) n++;
+  return n;
+}
+
+function addrSetOf(family: 4 | 6, vals: readonly ElemValue[], text?: string): AddrSet {
+  const ranges = vals.flatMap((v) => (v.t === "addr" ? [{ lo: v.lo, hi: v.hi }] : []));
+  const texts = text !== undefined ? [text] : ranges.map((r) => formatAddr(family, r.lo));
+  return new AddrSet(family, ranges, texts);
+}
+
+function stringify(v: Json): string {
+  return typeof v === "string" ? v : JSON.stringify(v);
+}
+
+// ---------------------------------------------------------------------------
+// Statements
+
+function readVerdict(st: St, t: Table, v: Json, path: string): Action {
+  if (!isObj(v) || Object.keys(v).length !== 1) throw err(st, path, "expected a verdict");
+  const k = Object.keys(v)[0]!;
+  const body = v[k]!;
+  switch (k) {
+    case "accept":
+    case "drop":
+    case "return":
+    case "continue":
+      return { kind: k };
+    case "jump":
+    case "goto": {
+      const target = isObj(body) ? body["target"] : undefined;
+      if (typeof target !== "string") throw err(st, `${path}.${k}.target`, "expected a chain name");
+      if (!t.chainByName.has(target)) throw err(st, `${path}.${k}.target`, `chain ${q(target)} does not exist in table ${q(t.name)}`);
+      return { kind: k, target };
+    }
+    case "queue":
+      throw unsupported(st, path, `statement ${q("queue")}`, "queue");
+    default:
+      throw err(st, path, `unknown verdict ${q(k)}`);
+  }
+}
+
+function readStatement(st: St, t: Table, s: Json, path: string, deps: Set<string>, acc: { matches: Match[]; actions: Action[]; counters: { packets: number; bytes: number }; counted: boolean; comment: string | null }): void {
+  if (!isObj(s) || Object.keys(s).length !== 1) throw err(st, path, "expected a statement object with one key");
+  const k = Object.keys(s)[0]!;
+  const body = s[k]!;
+  const p = keyPath(path, k);
+  switch (k) {
+    case "match":
+      acc.matches.push(...convertMatch(st, t, objAt(st, body, p), p, deps));
+      return;
+    case "accept":
+    case "drop":
+    case "return":
+    case "continue":
+    case "jump":
+    case "goto":
+    case "queue":
+      acc.actions.push(readVerdict(st, t, s, path));
+      return;
+    case "counter":
+      if (typeof body === "string") acc.actions.push({ kind: "counter", name: body });
+      else {
+        if (isObj(body)) {
+          acc.counters.packets = intAt(st, body["packets"] ?? 0, `${p}.packets`, 0, Number.MAX_SAFE_INTEGER);
+          acc.counters.bytes = intAt(st, body["bytes"] ?? 0, `${p}.bytes`, 0, Number.MAX_SAFE_INTEGER);
+        } else if (body !== null) throw err(st, p, "expected counter values or a counter name");
+        acc.counted = true;
+        acc.actions.push({ kind: "counter", name: null });
+      }
+      return;
+    case "log": {
+      const o = body === null ? {} : objAt(st, body, p);
+      const levels = ["emerg", "alert", "crit", "err", "warn", "notice", "info", "debug"];
+      const lv = o["level"];
+      const level = typeof lv === "string" ? levels.indexOf(lv) : 4;
+      const group = o["group"];
+      acc.actions.push({
+        kind: "log",
+        nflog: group !== undefined,
+        prefix: typeof o["prefix"] === "string" ? o["prefix"] : "",
+        level: level < 0 ? 4 : level,
+        group: typeof group === "number" ? group : -1,
+      });
+      return;
+    }
+    case "reject": {
+      const o = body === null ? {} : objAt(st, body, p);
+      const type = typeof o["type"] === "string" ? o["type"] : "icmpx";
+      const expr = typeof o["expr"] === "string" ? o["expr"] : "";
+      acc.actions.push({ kind: "reject", with: type === "tcp reset" ? "tcp reset" : `${type}${expr ? " " + expr : ""}` });
+      return;
+    }
+    case "notrack":
+      acc.actions.push({ kind: "notrack" });
+      return;
+    case "snat":
+    case "dnat":
+    case "masquerade":
+    case "redirect":
+      acc.actions.push(readNat(st, t, k, body, p));
+      return;
+    case "mangle":
+      acc.actions.push(readMangle(st, objAt(st, body, p), p));
+      return;
+    case "limit": {
+      const o = objAt(st, body, p);
+      const unit = o["rate_unit"];
+      if (unit !== undefined && unit !== "packets") throw unsupported(st, `${p}.rate_unit`, `byte-rate ${q("limit")}`, "limit bytes");
+      const per = o["per"] === undefined ? "second" : o["per"];
+      const units: Record<string, number> = { second: 1, minute: 60, hour: 3600, day: 86400, week: 604800 };
+      const unitSec = typeof per === "string" ? units[per] : undefined;
+      if (!unitSec) throw err(st, `${p}.per`, `unknown time unit ${q(String(per))}`);
+      const rate = intAt(st, o["rate"], `${p}.rate`, 1, 0xffffffff);
+      const burst = o["burst"] === undefined ? 5 : intAt(st, o["burst"], `${p}.burst`, 0, 0xffffffff);
+      acc.matches.push({ kind: "limit", over: o["inv"] === true, rate, unitSec, burst, slot: st.rs.slots++ });
+      return;
+    }
+    case "ct count": {
+      const o = objAt(st, body, p);
+      const val = intAt(st, o["val"], `${p}.val`, 0, 0xffffffff);
+      acc.matches.push({ kind: "connlimit", above: o["inv"] === true, limit: val, maskLen: -1, key: "saddr", slot: st.rs.slots++ });
+      return;
+    }
+    case "vmap":
+      acc.actions.push(readVmap(st, t, objAt(st, body, p), p, deps, acc));
+      return;
+    case "ct helper":
+      if (typeof body !== "string") throw err(st, p, "expected a helper object name");
+      acc.actions.push({ kind: "cthelperset", name: body });
+      return;
+    case "ct timeout":
+      if (typeof body !== "string") throw err(st, p, "expected a timeout object name");
+      acc.actions.push({ kind: "ct", zone: 0, helper: "", timeout: body });
+      return;
+    case "flow":
+      acc.actions.push({ kind: "flowoffload", flowtable: isObj(body) && typeof body["flowtable"] === "string" ? body["flowtable"].replace(/^@/, "") : "" });
+      return;
+    case "synproxy":
+      acc.actions.push({ kind: "synproxy" });
+      return;
+    case "xt": {
+      const o = isObj(body) ? body : {};
+      const what = `${String(o["type"] ?? "")} ${String(o["name"] ?? "")}`.trim();
+      throw err(st, p, `unsupported iptables-nft compat expression ${q(`xt ${what}`)}: read the iptables-save output of this ruleset instead, or ${SKIP_HINT}`, `xt ${what}`, true);
+    }
+    default:
+      throw unsupported(st, p, `statement ${q(k)}`, k);
+  }
+}
+
+function readNat(st: St, t: Table, k: "snat" | "dnat" | "masquerade" | "redirect", body: Json, p: string): NatSpec {
+  const o = body === null ? {} : objAt(st, body, p);
+  const famS = o["family"];
+  let family: 4 | 6 = t.family === "ip6" || famS === "ip6" ? 6 : 4;
+  let addrLo: Uint32Array | null = null;
+  let addrHi: Uint32Array | null = null;
+  const addr = o["addr"];
+  if (addr !== undefined) {
+    if (typeof addr === "string") {
+      const a = parseAddr(addr);
+      if (!a) throw unsupported(st, `${p}.addr`, `NAT address ${q(addr)}`, "nat address");
+      addrLo = addrHi = a.words;
+      family = a.family;
+    } else if (isObj(addr) && Array.isArray(addr["range"]) && addr["range"].length === 2 && typeof addr["range"][0] === "string" && typeof addr["range"][1] === "string") {
+      const a = parseAddr(addr["range"][0]);
+      const b = parseAddr(addr["range"][1]);
+      if (!a || !b || a.family !== b.family) throw err(st, `${p}.addr.range`, "invalid address range");
+      addrLo = a.words;
+      addrHi = b.words;
+      family = a.family;
+    } else if (isObj(addr) && isObj(addr["prefix"])) {
+      const v = scalarValue(st, { k: "addr", family }, addr, `${p}.addr`);
+      if (v.t !== "addr") throw err(st, `${p}.addr`, "invalid prefix");
+      addrLo = v.lo;
+      addrHi = v.hi;
+    } else throw unsupported(st, `${p}.addr`, "NAT address expression (map lookups and the like)", "nat map");
+  }
+  let portLo = -1;
+  let portHi = -1;
+  const port = o["port"];
+  if (typeof port === "number") {
+    portLo = portHi = intAt(st, port, `${p}.port`, 0, 65535);
+  } else if (isObj(port) && Array.isArray(port["range"]) && port["range"].length === 2) {
+    portLo = intAt(st, port["range"][0], `${p}.port.range[0]`, 0, 65535);
+    portHi = intAt(st, port["range"][1], `${p}.port.range[1]`, 0, 65535);
+    if (portHi < portLo) throw err(st, `${p}.port.range`, "range end is below its start");
+  } else if (port !== undefined) throw unsupported(st, `${p}.port`, "NAT port expression", "nat map");
+  if ((k === "snat" || k === "dnat") && !addrLo && portLo < 0) throw err(st, p, `${q(k)} needs an address or a port`);
+  const flagsV = o["flags"];
+  const flags = typeof flagsV === "string" ? [flagsV] : Array.isArray(flagsV) ? flagsV.filter((x): x is string => typeof x === "string") : [];
+  return {
+    kind: "nat",
+    type: k,
+    family,
+    addrLo,
+    addrHi,
+    portLo,
+    portHi,
+    random: flags.includes("random"),
+    fullyRandom: flags.includes("fully-random"),
+    persistent: flags.includes("persistent"),
+  };
+}
+
+function markKey(e: Json): "meta" | "ct" | null {
+  if (isObj(e) && isObj(e["meta"]) && e["meta"]["key"] === "mark") return "meta";
+  if (isObj(e) && isObj(e["ct"]) && e["ct"]["key"] === "mark" && e["ct"]["dir"] === undefined) return "ct";
+  return null;
+}
+
+function readMangle(st: St, o: Obj, p: string): Action {
+  const key = o["key"];
+  const value = o["value"];
+  const target = markKey(key ?? null);
+  if (isObj(key) && isObj(key["ct"]) && key["ct"]["key"] === "zone") {
+    return { kind: "ct", zone: intAt(st, value, `${p}.value`, 0, 65535), helper: "", timeout: "" };
+  }
+  if (!target) throw unsupported(st, `${p}.key`, `${q("set")} of anything but meta mark, ct mark and ct zone`, "mangle");
+  if (typeof value === "number") return { kind: "setmark", target, value: intAt(st, value, `${p}.value`, 0, 0xffffffff), mask: 0xffffffff };
+  const src = markKey(value ?? null);
+  if (src && src !== target) return { kind: "copymark", to: target, nfmask: 0xffffffff, ctmask: 0xffffffff };
+  // mark set mark | v / & v / ^ v, as nft prints them.
+  if (isObj(value)) {
+    for (const op of ["|", "&", "^"] as const) {
+      const args = value[op];
+      if (Array.isArray(args) && args.length === 2 && markKey(args[0]!) === target) {
+        const v = intAt(st, args[1], `${p}.value["${op}"][1]`, 0, 0xffffffff);
+        if (op === "|") return { kind: "setmark", target, value: v, mask: v };
+        if (op === "&") return { kind: "setmark", target, value: 0, mask: ~v >>> 0 };
+        return { kind: "setmark", target, value: v, mask: 0 };
+      }
+    }
+  }
+  throw unsupported(st, `${p}.value`, "mark expression", "mangle");
+}
+
+function readVmap(st: St, t: Table, o: Obj, p: string, deps: Set<string>, acc: { matches: Match[] }): Action {
+  const key = o["key"];
+  const data = o["data"];
+  if (key === undefined || data === undefined) throw err(st, p, `a verdict map needs ${q("key")} and ${q("data")}`);
+  const infos = isObj(key) && Array.isArray(key["concat"])
+    ? key["concat"].map((x, i) => leftInfo(st, x, `${p}.key.concat[${i}]`, t.family))
+    : [leftInfo(st, key, `${p}.key`, t.family)];
+  for (const li of infos) {
+    if (li.ctField || li.mask !== 0xffffffff) throw unsupported(st, `${p}.key`, "conntrack tuple or masked key in a verdict map", "vmap key");
+    // Dependencies of the key become matches of the rule, as in the bytecode.
+    if (li.nfdep && !deps.has(`nf${li.nfdep}`)) {
+      deps.add(`nf${li.nfdep}`);
+      acc.matches.push({ kind: "nfproto", neg: false, family: li.nfdep });
+    }
+    if (li.l4dep && !deps.has(`l4${li.l4depText}`)) {
+      deps.add(`l4${li.l4depText}`);
+      acc.matches.push({ kind: "proto", neg: false, protos: li.l4dep, text: li.l4depText });
+    }
+  }
+  const vts = infos.map((x) => x.vt);
+  const entries: Array<{ elem: Elem; verdict: Action }> = [];
+  let mapName: string | null = null;
+  if (typeof data === "string" && data.startsWith("@")) {
+    const set = t.sets.get(data.slice(1));
+    if (!set || !set.verdicts) throw err(st, `${p}.data`, `verdict map ${q(data.slice(1))} does not exist in table ${q(t.name)}`);
+    mapName = set.name;
+    set.elems.forEach((e, i) => entries.push({ elem: e, verdict: set.verdicts![i]! }));
+  } else if (isObj(data) && Array.isArray(data["set"])) {
+    data["set"].forEach((pair, i) => {
+      const pp = `${p}.data.set[${i}]`;
+      if (!Array.isArray(pair) || pair.length !== 2) throw err(st, pp, "expected a [key, verdict] pair");
+      const verdict = readVerdict(st, t, pair[1]!, `${pp}[1]`);
+      for (const elem of elemsOf(st, vts, pair[0]!, `${pp}[0]`)) entries.push({ elem, verdict });
+    });
+  } else throw err(st, `${p}.data`, "expected an anonymous map or a map name");
+  return { kind: "vmap", keys: infos.map((x) => x.sel), entries, mapName };
+}
+
+function readRule(st: St, body: Json, path: string): void {
+  const o = objAt(st, body, path);
+  const t = tableOf(st, o, path);
+  const chainName = str(st, o, "chain", path);
+  const chain: Chain | undefined = t.chainByName.get(chainName);
+  if (!chain) throw err(st, keyPath(path, "chain"), `chain ${q(chainName)} does not exist in table ${q(t.name)}`);
+  const expr = o["expr"];
+  if (!Array.isArray(expr)) throw err(st, keyPath(path, "expr"), "expected an array of statements");
+  const acc = { matches: [] as Match[], actions: [] as Action[], counters: { packets: 0, bytes: 0 }, counted: false, comment: typeof o["comment"] === "string" ? o["comment"] : null };
+  const deps = new Set<string>();
+  let unsupportedFeature: string | null = null;
+  try {
+    expr.forEach((s, i) => readStatement(st, t, s, `${path}.expr[${i}]`, deps, acc));
+  } catch (e) {
+    if (!(e instanceof RulesetSyntaxError) || !e.unsupported || !st.allowUnsupported) throw e;
+    unsupportedFeature = e.feature;
+    st.rs.skipped.push({ pos: jsonPos(st.file, e.jsonPath), feature: e.feature, message: e.message, text: renderRule(expr) });
+    acc.matches = [{ kind: "never", feature: e.feature }];
+    acc.actions = [];
+  }
+  const handle = typeof o["handle"] === "number" ? o["handle"] : -1;
+  const rule: Rule = {
+    id: st.ruleId++,
+    family: t.family,
+    table: t.name,
+    chain: chain.name,
+    matches: acc.matches,
+    actions: acc.actions,
+    counters: acc.counters,
+    counted: acc.counted,
+    pos: jsonPos(st.file, path),
+    text: renderRule(expr) + (acc.comment !== null ? ` comment ${JSON.stringify(acc.comment)}` : ""),
+    comment: acc.comment,
+    unsupported: unsupportedFeature,
+    handle,
+  };
+  chain.rules.push(rule);
+}
+
+// ---------------------------------------------------------------------------
+// Rendering JSON statements as nft text (for display; best effort)
+
+function renderValue(v: Json): string {
+  if (typeof v === "string") return v.startsWith("@") ? v : /^[A-Za-z0-9_.:/*-]+$/.test(v) ? v : JSON.stringify(v);
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  if (v === null) return "";
+  if (Array.isArray(v)) return v.map(renderValue).join(",");
+  if (isObj(v["set"]) || Array.isArray(v["set"])) return `{ ${(v["set"] as Json[]).map(renderValue).join(", ")} }`;
+  if (isObj(v["prefix"])) return `${renderValue(v["prefix"]["addr"] ?? null)}/${renderValue(v["prefix"]["len"] ?? null)}`;
+  if (Array.isArray(v["range"])) return `${renderValue(v["range"][0] ?? null)}-${renderValue(v["range"][1] ?? null)}`;
+  if (Array.isArray(v["concat"])) return v["concat"].map(renderValue).join(" . ");
+  if (isObj(v["elem"])) return renderValue(v["elem"]["val"] ?? null);
+  if (isObj(v["payload"])) return `${renderValue(v["payload"]["protocol"] ?? null)} ${renderValue(v["payload"]["field"] ?? null)}`;
+  if (isObj(v["meta"])) {
+    const k = String(v["meta"]["key"]);
+    return ["iifname", "oifname", "iif", "oif", "mark", "l4proto", "nfproto"].includes(k) && k !== "mark" && k !== "l4proto" && k !== "nfproto" ? k : `meta ${k}`;
+  }
+  if (isObj(v["ct"])) return `ct ${v["ct"]["dir"] !== undefined ? renderValue(v["ct"]["dir"]) + " " : ""}${renderValue(v["ct"]["key"] ?? null)}`;
+  for (const op of ["&", "|", "^"]) {
+    const a = v[op];
+    if (Array.isArray(a)) return a.map(renderValue).join(` ${op} `);
+  }
+  if (Array.isArray(v)) return (v as Json[]).map(renderValue).join(", ");
+  if (Object.keys(v).length === 1) {
+    const k = Object.keys(v)[0]!;
+    const b = v[k]!;
+    if (b === null) return k;
+    if (isObj(b) && typeof b["target"] === "string") return `${k} ${b["target"]}`;
+  }
+  return JSON.stringify(v);
+}
+
+function renderStmt(s: Json): string {
+  if (!isObj(s)) return JSON.stringify(s);
+  const k = Object.keys(s)[0] ?? "";
+  const b = s[k] ?? null;
+  switch (k) {
+    case "match": {
+      if (!isObj(b)) return "match";
+      const op = b["op"];
+      const opText = op === "==" || op === "in" || op === undefined ? "" : ` ${String(op)}`;
+      return `${renderValue(b["left"] ?? null)}${opText} ${renderValue(b["right"] ?? null)}`;
+    }
+    case "counter":
+      return isObj(b) ? `counter packets ${renderValue(b["packets"] ?? 0)} bytes ${renderValue(b["bytes"] ?? 0)}` : typeof b === "string" ? `counter name ${JSON.stringify(b)}` : "counter";
+    case "jump":
+    case "goto":
+      return isObj(b) ? `${k} ${renderValue(b["target"] ?? null)}` : k;
+    case "log":
+      return isObj(b) && typeof b["prefix"] === "string" ? `log prefix ${JSON.stringify(b["prefix"])}` : "log";
+    case "reject":
+      return isObj(b) ? `reject with ${renderValue(b["type"] ?? null)}${b["expr"] !== undefined ? " type " + renderValue(b["expr"]) : ""}` : "reject";
+    case "snat":
+    case "dnat":
+    case "masquerade":
+    case "redirect": {
+      if (!isObj(b)) return k;
+      const addr = b["addr"] !== undefined ? renderValue(b["addr"]) : "";
+      const port = b["port"] !== undefined ? `:${renderValue(b["port"])}` : "";
+      return addr || port ? `${k} to ${addr}${port}` : k;
+    }
+    case "mangle":
+      return isObj(b) ? `${renderValue(b["key"] ?? null)} set ${renderValue(b["value"] ?? null)}` : k;
+    case "limit":
+      return isObj(b) ? `limit rate ${b["inv"] === true ? "over " : ""}${renderValue(b["rate"] ?? null)}/${renderValue(b["per"] ?? "second")}${b["burst"] !== undefined ? ` burst ${renderValue(b["burst"])} packets` : ""}` : k;
+    case "vmap":
+      return isObj(b) ? `${renderValue(b["key"] ?? null)} vmap ${isObj(b["data"]) && Array.isArray(b["data"]["set"]) ? `{ ${(b["data"]["set"] as Json[]).map((pr) => (Array.isArray(pr) ? `${renderValue(pr[0] ?? null)} : ${renderValue(pr[1] ?? null)}` : "")).join(", ")} }` : renderValue(b["data"] ?? null)}` : k;
+    case "ct count":
+      return isObj(b) ? `ct count ${b["inv"] === true ? "over " : ""}${renderValue(b["val"] ?? null)}` : k;
+    case "xt":
+      return isObj(b) ? `xt ${renderValue(b["type"] ?? null)} ${renderValue(b["name"] ?? null)}` : k;
+    default:
+      return b === null ? k : `${k} ${renderValue(b)}`;
+  }
+}
+
+/** Renders a rule's statement array as one line of nft syntax (best effort, for reports). */
+export function renderRule(expr: readonly Json[]): string {
+  return expr.map(renderStmt).join(" ");
+}
+
+// ---------------------------------------------------------------------------
+// nft text → JSON via the real nft in a scratch network namespace
+
+/** Options for {@link convertNftText}. */
+export interface NftConvertOptions {
+  /** File name for messages; when it names an existing file, nft reads it directly (so includes resolve). */
+  readonly file?: string;
+  /** nft binary. Default "nft". */
+  readonly nft?: string;
+  /** ip binary. Default "ip". */
+  readonly ip?: string;
+  /** Per-command timeout. Default 20000 ms. */
+  readonly timeoutMs?: number;
+}
+
+let nsCounter = 0;
+
+/**
+ * Converts an nft text ruleset to `nft -j list ruleset` JSON by loading it with
+ * the real nft into a scratch network namespace (`ctlab-nftconv-<pid>-<n>`,
+ * always deleted afterwards). nft's own error (with line:column) becomes a
+ * RulesetSyntaxError at that position.
+ * @throws {RulesetSyntaxError} when nft rejects the ruleset, is missing, or
+ *   cannot run (not root): the message asks for JSON instead.
+ */
+export function convertNftText(text: string, opts: NftConvertOptions = {}): string {
+  const file = opts.file ?? "<stdin>";
+  const nft = opts.nft ?? "nft";
+  const ip = opts.ip ?? "ip";
+  const timeout = opts.timeoutMs ?? 20000;
+  const askJson = `pass the output of ${q("nft -j list ruleset")} instead`;
+  const probe = spawnSync(nft, ["--version"], { encoding: "utf8", timeout });
+  if (probe.error || probe.status !== 0) {
+    throw new RulesetSyntaxError(textPos(file, 1, 1), `cannot read nft text without the ${q("nft")} tool: ${askJson}`, "nft text");
+  }
+  if (typeof process.getuid === "function" && process.getuid() !== 0) {
+    throw new RulesetSyntaxError(textPos(file, 1, 1), `reading nft text needs root to load it into a scratch network namespace: ${askJson}`, "nft text");
+  }
+  const ns = `ctlab-nftconv-${process.pid}-${nsCounter++}`;
+  let tmp: string | null = null;
+  const add = spawnSync(ip, ["netns", "add", ns], { encoding: "utf8", timeout });
+  if (add.error || add.status !== 0) {
+    throw new RulesetSyntaxError(textPos(file, 1, 1), `cannot create a scratch network namespace (${(add.stderr || String(add.error)).trim()}): ${askJson}`, "nft text");
+  }
+  try {
+    let path: string;
+    let includeDir: string;
+    const onDisk = file !== "<stdin>" && fileHasText(file, text);
+    if (onDisk) {
+      path = resolve(file);
+      includeDir = dirname(path);
+    } else {
+      tmp = mkdtempSync(join(tmpdir(), "ctlab-nft-"));
+      path = join(tmp, "ruleset.nft");
+      writeFileSync(path, text);
+      includeDir = process.cwd();
+    }
+    const load = spawnSync(ip, ["netns", "exec", ns, nft, "-I", includeDir, "-f", path], { encoding: "utf8", timeout, cwd: includeDir });
+    if (load.error || load.status !== 0) {
+      const stderr = load.stderr || String(load.error ?? "");
+      const m = /^(.*?):([0-9]+):([0-9]+)(?:-[0-9]+)?: Error: (.*)$/m.exec(stderr);
+      if (m) throw new RulesetSyntaxError(textPos(file, Number(m[2]), Number(m[3])), `nft rejected the ruleset: ${m[4]!.trim()}`, "nft");
+      const first = stderr.split("\n").find((l) => l.trim() !== "") ?? "unknown error";
+      throw new RulesetSyntaxError(textPos(file, 1, 1), `nft rejected the ruleset: ${first.replace(/^Error: /, "").trim()}`, "nft");
+    }
+    const list = spawnSync(ip, ["netns", "exec", ns, nft, "-j", "list", "ruleset"], { encoding: "utf8", timeout, maxBuffer: 256 * 1024 * 1024 });
+    if (list.error || list.status !== 0) {
+      throw new RulesetSyntaxError(textPos(file, 1, 1), `nft could not list the loaded ruleset: ${(list.stderr || String(list.error)).trim()}`, "nft");
+    }
+    return list.stdout;
+  } finally {
+    spawnSync(ip, ["netns", "del", ns], { timeout });
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Whether `file` on disk holds exactly `text` (then nft reads it in place, so relative includes work). */
+function fileHasText(file: string, text: string): boolean {
+  try {
+    return readFileSync(file, "utf8") === text;
+  } catch {
+    return false;
+  }
+}
