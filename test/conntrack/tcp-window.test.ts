@@ -322,3 +322,55 @@ test("custom timeouts come from the sysctls (ms)", () => {
   assert.equal(t(so).state(so.slot), TCP_STATE.SYN_SENT2);
   assert.equal(so.timeoutSeconds(), 120);
 });
+
+test("a zero window moves the receiver's td_maxend to sack + 1 (room for a window probe)", () => {
+  const ct = small();
+  ct.send(C, tcp({ flags: "P.", seq: 1001, ack: s + 1, win: 1000, len: 2000 }));
+  ct.send(S, tcp({ flags: ".", seq: s + 1, ack: 3001, win: 0 }));
+  assert.equal(t(ct).seen(ct.slot, 0).tdMaxEnd, 3002);
+  assert.equal(ct.send(C, tcp({ flags: "P.", seq: 3001, ack: s + 1, win: 1000, len: 1 })).verdict, L4_VERDICT.ACCEPT);
+});
+
+test("RST with seq 0 answering a SYN in SYN_SENT takes the sender's td_end as seq", () => {
+  const ct = conn();
+  ct.send(C, tcp({ flags: "S", seq: c, win: 1000 }));
+  // A bogus SYN/ACK initialises the server side (ISN 3e9) but is INVALID.
+  assert.equal(ct.send(S, tcp({ flags: "S.", seq: 3_000_000_000, ack: c + 100, win: 2000 })).verdict, L4_VERDICT.INVALID);
+  assert.equal(ct.send(S, tcp({ flags: "R.", seq: 0, ack: c + 1, win: 0 })).verdict, L4_VERDICT.ACCEPT);
+  assert.equal(ct.exists, false, "killed: no reply seen");
+});
+
+test("RST with seq 0 outside ESTABLISHED skips the td_maxack check (answers a SYN we let through)", () => {
+  const ct = conn();
+  ct.send(C, tcp({ flags: "S", seq: c, win: 1000 }));
+  ct.send(S, tcp({ flags: "S.", seq: s, ack: c + 1, win: 2000 }));
+  assert.equal(ct.state(), "SYN_RECV");
+  assert.equal(ct.send(C, tcp({ flags: "R", seq: 0, win: 0 })).verdict, L4_VERDICT.ACCEPT);
+  assert.equal(ct.state(), "CLOSE");
+  assert.equal(ct.invalid, 0);
+});
+
+test("RST answering a SYN we ignored (ack_seq == its end) skips the window check", () => {
+  const ct = small();
+  ct.send(C, tcp({ flags: "S", seq: 2_000_000_000, win: 1000 }));
+  assert.equal(ct.state(), "ESTABLISHED");
+  assert.equal(ct.send(S, tcp({ flags: "R.", seq: 0, ack: 2_000_000_001, win: 0 })).verdict, L4_VERDICT.ACCEPT);
+  assert.equal(ct.state(), "CLOSE");
+  // Acking anything else, the same RST goes through tcp_in_window and fails check III.
+  const other = small();
+  other.send(C, tcp({ flags: "S", seq: 2_000_000_000, win: 1000 }));
+  assert.equal(other.send(S, tcp({ flags: "R.", seq: s + 1, ack: 2_000_000_002, win: 0 })).verdict, L4_VERDICT.INVALID);
+});
+
+test("nf_tcp_handle_invalid keeps timeouts under 120 s even when UNACK is shorter", () => {
+  const ct = small({ nf_conntrack_tcp_timeout_established: 100_000, nf_conntrack_tcp_timeout_unacknowledged: 50_000 });
+  ct.send(S, tcp({ flags: "F.", seq: s + 900_000_000, ack: 1001, win: 2000 }));
+  ct.send(C, tcp({ flags: "F.", seq: 900_000_000, ack: s + 1, win: 1000 }));
+  assert.equal(ct.invalid, 2);
+  assert.equal(ct.timeoutSeconds(), 100);
+  // With more than 120 s left it is lowered to UNACK.
+  const long = small({ nf_conntrack_tcp_timeout_established: 130_000, nf_conntrack_tcp_timeout_unacknowledged: 50_000 });
+  long.send(S, tcp({ flags: "F.", seq: s + 900_000_000, ack: 1001, win: 2000 }));
+  long.send(C, tcp({ flags: "F.", seq: 900_000_000, ack: s + 1, win: 1000 }));
+  assert.equal(long.timeoutSeconds(), 50);
+});
