@@ -1,0 +1,130 @@
+import { readFileSync, statSync } from "node:fs";
+import { parseSysctlAssignment, parseSysctlFile, resolveSysctls, SysctlError } from "../conntrack/sysctl.js";
+import { replay } from "../replay/replay.js";
+import type { ReplayRun } from "../replay/replay.js";
+import { formatSummaryJson, formatSummaryText } from "../report/summary.js";
+import { CliError } from "./errors.js";
+import { LineWriter } from "./output.js";
+
+/** Options shared by the commands that run the engine. */
+export interface EngineOptions {
+  sysctl?: string[];
+  sysctlFile?: string[];
+}
+
+/**
+ * Collects `--sysctl-file` then `--sysctl` settings (the command line wins),
+ * validated up front so that a typo fails before any packet is read.
+ */
+export function sysctlsFromOptions(opts: EngineOptions): Record<string, number> {
+  const out: Record<string, number> = {};
+  try {
+    for (const file of opts.sysctlFile ?? []) {
+      let text: string;
+      try {
+        text = readFileSync(file, "utf8");
+      } catch (e) {
+        throw new CliError(`Cannot read sysctl file "${file}": ${(e as NodeJS.ErrnoException).code ?? String(e)}`, 2);
+      }
+      Object.assign(out, parseSysctlFile(text, file).values);
+    }
+    for (const a of opts.sysctl ?? []) {
+      const { name, value } = parseSysctlAssignment(a);
+      out[name] = value;
+    }
+    resolveSysctls(out);
+  } catch (e) {
+    if (e instanceof SysctlError) throw new CliError(e.message, 1);
+    throw e;
+  }
+  return out;
+}
+
+function parseSeed(v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) {
+    throw new CliError(`Invalid --seed "${String(v)}": must be an integer from 0 to 4294967295`);
+  }
+  return n;
+}
+
+/** Progress on stderr: only for a person watching a terminal. */
+function progressPrinter(enabled: boolean): ((records: number, bytes: number) => void) | null {
+  if (!enabled || !process.stderr.isTTY) return null;
+  const t0 = Date.now();
+  let last = 0;
+  return (records, bytes) => {
+    const now = Date.now();
+    if (now - last < 250) return;
+    last = now;
+    const s = (now - t0) / 1000;
+    process.stderr.write(
+      `\r${records.toLocaleString("en-US")} packets, ${(bytes / 1048576).toFixed(1)} MiB, ${Math.round(records / Math.max(s, 0.001)).toLocaleString("en-US")} packets/s `,
+    );
+  };
+}
+
+/** Writes the requested outputs of a finished run; returns the exit code. */
+export function writeOutputs(
+  run: ReplayRun,
+  opts: { json?: boolean; quiet?: boolean; table?: LineWriter | null; events?: LineWriter | null },
+): number {
+  const stdoutTaken = opts.table?.toStdout === true || opts.events?.toStdout === true;
+  if (opts.table) {
+    for (const line of run.tracker.formatTable({ extended: true })) opts.table.write(line);
+    opts.table.close();
+  }
+  opts.events?.close();
+  if (opts.json) process.stdout.write(formatSummaryJson(run.summary));
+  else if (!opts.quiet) {
+    const text = formatSummaryText(run.summary);
+    if (stdoutTaken) process.stderr.write(text);
+    else process.stdout.write(text);
+  }
+  if (run.summary.error) {
+    process.stderr.write(`ctlab: ${run.summary.error.message}\n`);
+    return 2;
+  }
+  return 0;
+}
+
+/** `ctlab replay`. */
+export async function replayCommand(capture: string, opts: Record<string, unknown>): Promise<number> {
+  const table = typeof opts.table === "string" ? opts.table : null;
+  const events = typeof opts.events === "string" ? opts.events : null;
+  const json = opts.json === true;
+  const toStdout = [table === "-" ? "--table -" : null, events === "-" ? "--events -" : null, json ? "--json" : null].filter(
+    (x): x is string => x !== null,
+  );
+  if (toStdout.length > 1) {
+    throw new CliError(`Options ${toStdout.map((o) => `"${o}"`).join(" and ")} all write to standard output: send all but one to a file`);
+  }
+  if (capture !== "-") {
+    try {
+      if (!statSync(capture).isFile()) throw new CliError(`Cannot read capture "${capture}": not a regular file`, 2);
+    } catch (e) {
+      if (e instanceof CliError) throw e;
+      throw new CliError(`Cannot read capture "${capture}": ${(e as NodeJS.ErrnoException).code ?? String(e)}`, 2);
+    }
+  } else if (process.stdin.isTTY) {
+    throw new CliError('Standard input is a terminal: pipe a capture into "ctlab replay -" (e.g. tcpdump -w - | ctlab replay -)');
+  }
+  const sysctls = sysctlsFromOptions(opts as EngineOptions);
+  const seed = parseSeed(opts.seed);
+
+  const tableOut = table !== null ? new LineWriter(table) : null;
+  const eventsOut = events !== null ? new LineWriter(events) : null;
+  const progress = progressPrinter(opts.progress !== false);
+  const run = await replay(capture, {
+    sysctls,
+    clock: opts.clock === "frozen" ? "frozen" : "capture",
+    defrag: opts.defrag !== false,
+    ...(seed !== undefined ? { seed } : {}),
+    onEvent: eventsOut ? (line) => eventsOut.write(line) : null,
+    eventTimestamps: opts.eventsTimestamps === true,
+    onProgress: progress,
+  });
+  if (progress) process.stderr.write("\r\x1b[K");
+  return writeOutputs(run, { json, quiet: opts.quiet === true, table: tableOut, events: eventsOut });
+}

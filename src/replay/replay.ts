@@ -1,0 +1,236 @@
+/**
+ * Replay: capture → packet source (decode, defrag) → conntrack → sinks.
+ *
+ * Shared by the CLI, the kernel comparison tests and the benchmarks, so that
+ * each of them measures the same engine. The firewall's packet path plugs in
+ * here later (rules between `in()` and `confirm()`).
+ */
+import { CT_DROPPED, Tracker } from "../conntrack/tracker.js";
+import type { EventSink, EventType } from "../conntrack/events.js";
+import { CT_STATE, IPS } from "../conntrack/constants.js";
+import { forEachPacket } from "../packet/source.js";
+import type { SourceSummary } from "../packet/source.js";
+import { FIRST_L4_REASON } from "../packet/decode.js";
+import type { PacketView } from "../packet/view.js";
+import { defaultSysctls } from "../conntrack/sysctl.js";
+import type { ReplaySummary } from "../report/summary.js";
+
+/** Options of {@link replay}. */
+export interface ReplayOptions {
+  /** Sysctl settings over the kernel defaults (any accepted name form). */
+  sysctls?: Readonly<Record<string, number | string>>;
+  /**
+   * "capture" (default): capture timestamps drive timeouts, so entries expire
+   * during a long capture. "frozen": every packet at the first packet's
+   * instant, as when a capture is pushed through a kernel at top speed.
+   */
+  clock?: "capture" | "frozen";
+  /** Reassemble IP fragments before tracking (nf_defrag). Defaults to true. */
+  defrag?: boolean;
+  /** Hash seed; fixes bucket placement (and so early-drop victims) across runs. */
+  seed?: number;
+  /** Receives each event line as `conntrack -E -o extended` prints it. */
+  onEvent?: ((line: string) => void) | null;
+  /** Prefix event lines with `[sec.usec]\t` like `conntrack -E -o timestamp`. */
+  eventTimestamps?: boolean;
+  /** Called every `progressEvery` records with the count so far. */
+  onProgress?: ((records: number, bytes: number) => void) | null;
+  progressEvery?: number;
+  /** Name of the input in messages (defaults to the path, or "-"). */
+  name?: string;
+}
+
+/** What a replay leaves behind: the tracker (its final table) and the summary. */
+export interface ReplayRun {
+  tracker: Tracker;
+  summary: ReplaySummary;
+  source: SourceSummary;
+}
+
+/** Capture time that drives the tracker; set before every packet. */
+class CaptureClock {
+  ms = 0;
+  frozen: boolean;
+  started = false;
+  constructor(frozen: boolean) {
+    this.frozen = frozen;
+  }
+  now(): number {
+    return this.ms;
+  }
+  set(view: PacketView): void {
+    if (this.frozen && this.started) return;
+    this.started = true;
+    this.ms = view.tsSec * 1000 + Math.floor(view.tsNsec / 1e6);
+  }
+}
+
+class LineEvents implements EventSink {
+  constructor(
+    private readonly out: (line: string) => void,
+    private readonly timestamps: boolean,
+  ) {}
+  onEvent(type: EventType, bits: number, slot: number, timeMs: number, tracker: Tracker): void {
+    this.out(tracker.formatEvent(type, bits, slot, timeMs, { extended: true, timestamp: this.timestamps }));
+  }
+}
+
+/**
+ * Replays a capture through a fresh tracker.
+ * @param input path, "-" for standard input, a readable stream or the bytes
+ * @throws SysctlError for bad sysctls (before reading anything); a corrupt
+ *   capture does not throw: the summary carries the error and the results so far
+ */
+export async function replay(input: string | NodeJS.ReadableStream | Uint8Array, opts: ReplayOptions = {}): Promise<ReplayRun> {
+  const clock = new CaptureClock(opts.clock === "frozen");
+  const log: { time: number; line: string }[] = [];
+  const tracker = new Tracker({
+    sysctls: opts.sysctls ?? {},
+    clock,
+    ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+    events: opts.onEvent ? new LineEvents(opts.onEvent, opts.eventTimestamps === true) : null,
+    log: (timeMs, line) => {
+      if (log.length < 10000) log.push({ time: timeMs / 1000, line });
+    },
+  });
+
+  let newP = 0;
+  let est = 0;
+  let rel = 0;
+  let inv = 0;
+  let untr = 0;
+  let dropped = 0;
+  let tracked = 0;
+  let nonIp = 0;
+  let total = 0;
+  let peak = 0;
+  let peakTime: number | null = null;
+  const malformed: Record<string, number> = {};
+  const progress = opts.onProgress ?? null;
+  const every = opts.progressEvery ?? 65536;
+  let bytes = 0;
+
+  const handler = (view: PacketView): void => {
+    total++;
+    bytes += view.capLen;
+    if (progress !== null && total % every === 0) progress(total, bytes);
+    // Frames that never reach conntrack: not IP, or refused by the IP layer.
+    if (view.family === 0 || (view.reason !== 0 && view.reason < FIRST_L4_REASON)) {
+      nonIp++;
+      return;
+    }
+    clock.set(view);
+    tracked++;
+    const s = tracker.process(view);
+    if (s === CT_DROPPED) dropped++;
+    else if (s === CT_STATE.ESTABLISHED) est++;
+    else if (s === CT_STATE.NEW) newP++;
+    else if (s === CT_STATE.INVALID) inv++;
+    else if (s === CT_STATE.RELATED) rel++;
+    else if (s === CT_STATE.UNTRACKED) untr++;
+    const c = tracker.count;
+    if (c > peak) {
+      peak = c;
+      peakTime = clock.ms / 1000;
+    }
+  };
+
+  const started = performance.now();
+  const source = await forEachPacket(input as string, handler, {
+    defrag: opts.defrag !== false,
+    ...(opts.name !== undefined ? { name: opts.name } : {}),
+  });
+  const elapsed = performance.now() - started;
+
+  for (const [k, v] of Object.entries(source.decodeFailures)) malformed[k] = v;
+
+  const byProtocol: Record<string, Record<string, number>> = {};
+  let assured = 0;
+  let unreplied = 0;
+  tracker.forEach((slot, t) => {
+    const proto = protoName(t.protoOf(slot), t.familyOf(slot));
+    const state = t.stateNameOf(slot);
+    const m = (byProtocol[proto] ??= {});
+    m[state] = (m[state] ?? 0) + 1;
+    const st = t.statusOf(slot);
+    if (st & IPS.ASSURED) assured++;
+    if (!(st & IPS.SEEN_REPLY)) unreplied++;
+  });
+
+  const defaults = defaultSysctls();
+  const changed: Record<string, number> = {};
+  for (const [k, v] of Object.entries(tracker.sysctl)) {
+    const d = defaults[k];
+    if (d === undefined) continue;
+    const proc = k.includes("timeout") ? v / 1000 : v;
+    if (proc !== d && k !== "nf_conntrack_buckets") changed[k] = proc;
+  }
+  if (tracker.sysctl.nf_conntrack_buckets !== defaults.nf_conntrack_buckets) {
+    changed.nf_conntrack_buckets = tracker.sysctl.nf_conntrack_buckets as number;
+  }
+
+  const ts = (t: { sec: number; nsec: number } | null) => (t === null ? null : t.sec + t.nsec / 1e9);
+  const stats: Record<string, number> = {};
+  for (const [k, v] of tracker.stats.entries()) stats[k] = v;
+
+  const summary: ReplaySummary = {
+    input: opts.name ?? (typeof input === "string" ? input : "-"),
+    format: source.format ?? "",
+    clock: opts.clock ?? "capture",
+    capture: {
+      records: source.records,
+      bytes: source.bytes,
+      first: ts(source.firstTs),
+      last: ts(source.lastTs),
+      linkTypes: source.linkTypes,
+    },
+    packets: {
+      total,
+      tracked,
+      new: newP,
+      established: est,
+      related: rel,
+      invalid: inv,
+      untracked: untr,
+      dropped,
+      nonIp,
+      malformed,
+      fragments: source.fragments?.fragments ?? 0,
+      reassembled: source.fragments?.reassembled ?? 0,
+      invalidReasons: tracker.stats.reasons(),
+    },
+    entries: { total: tracker.count, byProtocol, assured, unreplied },
+    stats,
+    peak_entries: Math.max(peak, tracker.peak),
+    peak_time: peakTime,
+    max_entries: tracker.sysctl.nf_conntrack_max as number,
+    buckets: tracker.sysctl.nf_conntrack_buckets as number,
+    memory_bytes: tracker.memoryBytes,
+    log,
+    error: source.error ? { message: source.error.message, byteOffset: source.error.byteOffset } : null,
+    elapsed_ms: Math.round(elapsed),
+    sysctls: changed,
+  };
+  return { tracker, summary, source };
+}
+
+function protoName(proto: number, family: 4 | 6): string {
+  switch (proto) {
+    case 6:
+      return "tcp";
+    case 17:
+      return "udp";
+    case 136:
+      return "udplite";
+    case 1:
+      return "icmp";
+    case 58:
+      return "icmpv6";
+    case 132:
+      return "sctp";
+    case 47:
+      return "gre";
+    default:
+      return `unknown(${proto})${family === 6 ? "/ipv6" : ""}`;
+  }
+}
