@@ -132,6 +132,13 @@ export interface UdpBuildOptions extends Omit<PacketOptions, "checksum"> {
 export interface UdpLiteBuildOptions extends UdpBuildOptions {
   /** Checksum coverage in bytes; 0 (default) = the whole datagram. */
   coverage?: number;
+  /**
+   * Protocol number in the checksum's pseudo-header. Defaults to 136 (RFC
+   * 3828). Linux conntrack verifies with 17 (udplite_error() passes
+   * IPPROTO_UDP; checked against a 6.18 kernel), so with
+   * `nf_conntrack_checksum=1` only 17 passes there.
+   */
+  checksumProto?: 136 | 17;
 }
 
 /** Options of {@link buildIcmp}: an ICMP or ICMPv6 query (echo by default). */
@@ -502,8 +509,8 @@ export function buildUdp(o: UdpBuildOptions): Uint8Array {
 }
 
 /**
- * Builds a UDP-Lite datagram. The checksum follows RFC 3828 (pseudo-header
- * protocol 136, the first `coverage` bytes).
+ * Builds a UDP-Lite datagram. The checksum covers the first `coverage` bytes
+ * with the pseudo-header of RFC 3828 (see `checksumProto` for the kernel's view).
  */
 export function buildUdpLite(o: UdpLiteBuildOptions): Uint8Array {
   const a = addrs(o);
@@ -514,7 +521,7 @@ export function buildUdpLite(o: UdpLiteBuildOptions): Uint8Array {
   const cov = o.udpLength ?? o.coverage ?? 0;
   be16(l4, 4, cov);
   l4.set(data, 8);
-  setChecksum(l4, 6, a, 136, cov === 0 ? l4.length : cov, l4.length, o.checksum, true);
+  setChecksum(l4, 6, a, o.checksumProto ?? 136, cov === 0 ? l4.length : cov, l4.length, o.checksum, true);
   return finishIp(o, a, 136, l4);
 }
 

@@ -94,7 +94,8 @@ export function sctpCrc32c(data: Uint8Array, off: number, len: number): number {
  *   (udp_error() returns before any family check).
  * - UDP-Lite: a zero checksum or a coverage outside 8..length fails; the
  *   covered prefix is verified with the pseudo-header protocol 17, because
- *   udplite_error() passes IPPROTO_UDP to nf_checksum_partial().
+ *   udplite_error() passes IPPROTO_UDP to nf_checksum_partial() (a 6.18
+ *   kernel calls an RFC 3828 checksum with protocol 136 invalid).
  * - ICMP: the ICMP message only, no pseudo-header.
  * - SCTP: CRC32c over the whole packet.
  * - Anything else (GRE, generic) has no checksum conntrack looks at: true.

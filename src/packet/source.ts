@@ -192,7 +192,10 @@ export class PacketSource {
     }
     this.#delivered++;
     const reason = view.reason;
-    if (reason !== 0) this.#reasons[reason & 63]++;
+    if (reason !== 0) {
+      const r = this.#reasons;
+      r[reason & 63] = (r[reason & 63] as number) + 1;
+    }
     if (view.family === 4) this.#ipv4++;
     else if (view.family === 6) this.#ipv6++;
     this.#handler(view);
