@@ -132,12 +132,15 @@ test("conntrack_syn_challenge_ack.pkt: challenge ACK and RST pass, the SYN reope
   d.in(".", 145824453, 0, 643160523, 240, { mss: true, ts: true, wscale: 0 });
   assert.equal(d.ct.state(), "SYN_SENT", "ignored");
   d.out("R", 643160523, 0, undefined, 0);
-  // Per the 6.18 source the RST answering the challenge ACK skips the window
-  // check and moves the entry to CLOSE (SEEN_REPLY was set by the ignored
-  // ACK); the next SYN then reopens it as a fresh SYN_SENT [UNREPLIED] entry.
+  // The RST answering the challenge ACK skips the window check and moves the
+  // entry to CLOSE (SEEN_REPLY was set by the ignored ACK). The script's
+  // "UNREPLIED SYN_SENT" listing comes 20 ms later, after the SYN that
+  // tcp_rcv_synsent_state_process re-arms TCP_TIMEOUT_MIN after the bad ACK:
+  // that SYN reopens the entry (REPEAT) as a fresh one.
   assert.equal(d.listing(), "CLOSE");
   d.out("S", 0, 0, undefined, 65535, CLIENT_SYN_OPTS);
   assert.equal(d.listing(), "SYN_SENT [UNREPLIED]");
+  assert.equal(d.ct.events.at(-2), "[DESTROY] 10 CLOSE");
   d.in("S.", 0, 0, 1, 250, { mss: true, ts: true, wscale: 0 });
   d.out(".", 1, 0, 1, 256, { ts: true });
   assert.equal(d.listing(), "ESTABLISHED [ASSURED]");
