@@ -21,7 +21,7 @@ export async function demoCommand(opts: Record<string, unknown>): Promise<number
       process.stdout.write(
         [
           `ctlab demo: ${n.toLocaleString("en-US")} generated packets, 2 minutes of a busy HTTPS + DNS server at 203.0.113.10:`,
-          "  3000 short connections closed with FIN, 300 long-lived ones, 1500 whose closing RST/FIN a flaky link lost,",
+          "  2000 short connections closed with FIN, 300 long-lived ones, 2500 whose closing RST/FIN a flaky link lost,",
           "  1000 DNS queries, pings, and at 70 s a flood of 20 000 spoofed SYNs.",
           `Replayed with ${Object.entries(DEMO_SYSCTLS)
             .map(([k, v]) => `${k}=${v}`)

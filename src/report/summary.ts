@@ -129,7 +129,7 @@ export function formatSummaryText(s: ReplaySummary): string {
   for (const e of extra) out.push(`  ${e}`);
   const inv = Object.entries(p.invalidReasons).sort((a, b) => b[1] - a[1]);
   if (inv.length > 0) {
-    out.push("", "Invalid packets by reason");
+    out.push("", "Packets left without a conntrack entry, by reason");
     out.push(table(inv.map(([k, v]) => [k, num(v)])));
   }
 

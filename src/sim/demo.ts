@@ -26,8 +26,8 @@ export interface DemoOptions {
 
 /** The sysctls the demo replays with: a table small enough for the flood to fill. */
 export const DEMO_SYSCTLS: Readonly<Record<string, number>> = {
-  nf_conntrack_max: 8192,
-  nf_conntrack_buckets: 8192,
+  nf_conntrack_max: 4096,
+  nf_conntrack_buckets: 4096,
   nf_conntrack_checksum: 0,
 };
 
@@ -86,7 +86,7 @@ export function demoPackets(opts: DemoOptions = {}): Timed[] {
     return { p, r, c: c + 518, s: s + 1401, rtt, t: t + 2 * rtt };
   };
 
-  const shortN = opts.shortConnections ?? 3000;
+  const shortN = opts.shortConnections ?? 2000;
   for (let i = 0; i < shortN; i++) {
     const t = t0 + rnd() * 100;
     const k = open(t, client(), port());
@@ -112,7 +112,7 @@ export function demoPackets(opts: DemoOptions = {}): Timed[] {
 
   // A flaky link eats the RSTs (or FINs) that would have closed these: conntrack
   // keeps them ESTABLISHED for nf_conntrack_tcp_timeout_established (5 days).
-  const lostN = opts.lostCloses ?? 1500;
+  const lostN = opts.lostCloses ?? 2500;
   for (let i = 0; i < lostN; i++) open(t0 + 5 + rnd() * 50, client(), port());
 
   const dnsN = opts.dnsQueries ?? 1000;
