@@ -1040,6 +1040,7 @@ export class Tracker implements CtContext {
    * (the order of /proc/net/nf_conntrack). The callback must not change the table.
    */
   forEach(cb: EntryCallback): void {
+    this.syncClock();
     const tb = this.table;
     const cap = tb.capacity;
     for (let b = 0; b < tb.buckets; b++) {
@@ -1049,6 +1050,11 @@ export class Tracker implements CtContext {
         cb(node, this);
       }
     }
+  }
+
+  /** With an injected clock, brings the table to its time first (as a dump at that moment would). */
+  private syncClock(): void {
+    if (this.clock !== null) this.advance(this.clock.now());
   }
 
   /** Slots of the live entries, in `forEach` order (allocates: for reports and tests). */
