@@ -740,7 +740,8 @@ export function fragment(frame: Uint8Array, mtu: number, opts: FragmentOptions =
     f.set(head, 0);
     f.set(pkt, head.length);
     // A PPPoE session header carries the payload length (+2 for the PPP protocol field).
-    if (head.length >= 10 && head[head.length - 10] === 0x11 && head[head.length - 12] === 0x88 && head[head.length - 11] === 0x64) {
+    const h = head.length;
+    if (h >= 22 && head[h - 10] === 0x88 && head[h - 9] === 0x64 && head[h - 8] === 0x11) {
       be16(f, head.length - 4, pkt.length + 2);
     }
     return f;
