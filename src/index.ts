@@ -1,6 +1,66 @@
 /**
- * ctlab public API. This list is reviewed: add to it deliberately.
+ * ctlab's public API. This list is reviewed: every name here is a promise,
+ * so add to it deliberately. Engine internals (table layout, tuple scratch,
+ * protocol trackers other than their state names) stay private.
+ *
+ * @example
+ * ```ts
+ * import { Tracker, PacketView, forEachPacketSync } from "ctlab";
+ * const tracker = new Tracker({ sysctls: { nf_conntrack_max: 65536 } });
+ * forEachPacketSync("capture.pcap", (view) => {
+ *   tracker.advance(view.tsSec * 1000 + view.tsNsec / 1e6);
+ *   tracker.process(view);
+ * });
+ * console.log(tracker.formatTable({ extended: true }).join("\n"));
+ * ```
  */
-export { PacketView, IPPROTO, TCP_FLAG } from "./packet/view.js";
+
+// The tracker.
+export { Tracker, CtResult, CT_DROPPED } from "./conntrack/tracker.js";
+export type { TrackerOptions, Clock, EntryCallback } from "./conntrack/tracker.js";
+export { EVENT_TYPE, EventLineSink } from "./conntrack/events.js";
+export type { EventSink, EventType, EventFormatOptions } from "./conntrack/events.js";
+export { ConntrackStats, INVALID_REASON, INVALID_REASON_NAMES } from "./conntrack/stats.js";
 export { IPS, IPCT, CTINFO, CT_STATE, HOOK, DIR } from "./conntrack/constants.js";
-export type { CtContext, L4Tracker } from "./conntrack/l4.js";
+export { TCP_STATE, TCP_STATE_NAMES, tcpStateName } from "./conntrack/tcp.js";
+export { SCTP_STATE, SCTP_STATE_NAMES } from "./conntrack/sctp.js";
+
+// Sysctls.
+export {
+  SYSCTLS,
+  SysctlError,
+  defaultSysctls,
+  parseSysctlAssignment,
+  parseSysctlFile,
+  resolveSysctls,
+} from "./conntrack/sysctl.js";
+export type { SysctlSpec, SysctlFile, SysctlAssignment, SysctlValues } from "./conntrack/sysctl.js";
+
+// Packets: capture formats, decoding, defragmentation, writing, building.
+export { PacketView, IPPROTO, TCP_FLAG } from "./packet/view.js";
+export { CaptureError } from "./packet/errors.js";
+export type { CaptureErrorReason } from "./packet/errors.js";
+export { PacketSource, forEachPacket, forEachPacketSync } from "./packet/source.js";
+export type { PacketHandler, SourceOptions, SourceSummary } from "./packet/source.js";
+export { decodeFrame, decodeReasonName, decodeReasonText, DECODE_REASON } from "./packet/decode.js";
+export { Defragmenter, DEFRAG } from "./packet/defrag.js";
+export type { DefragOptions, DefragSummary } from "./packet/defrag.js";
+export { l4ChecksumOk } from "./packet/checksum.js";
+export { PcapWriter, PcapngWriter } from "./packet/writer.js";
+export type { PcapWriterOptions, PcapngWriterOptions, PcapngInterface, CaptureOutput } from "./packet/writer.js";
+export { buildTcp, buildUdp, buildUdpLite, buildIcmp, buildIcmpError, buildSctp, buildGre, fragment } from "./packet/build.js";
+export type {
+  TcpBuildOptions,
+  UdpBuildOptions,
+  IcmpBuildOptions,
+  IcmpErrorOptions,
+  SctpBuildOptions,
+  GreBuildOptions,
+  FragmentOptions,
+} from "./packet/build.js";
+
+// Replay and its report.
+export { replay } from "./replay/replay.js";
+export type { ReplayOptions, ReplayRun } from "./replay/replay.js";
+export { formatSummaryText, formatSummaryJson } from "./report/summary.js";
+export type { ReplaySummary, PacketsByState } from "./report/summary.js";
