@@ -23,6 +23,12 @@ export interface CtlabRunOptions {
   globalLimits?: GlobalLimits;
   /** Hash seed (default: random, like the kernel's per-boot seed). */
   seed?: number;
+  /**
+   * "frozen" (default): every packet at the first packet's time, as the
+   * kernel sees a capture injected within milliseconds. "capture": time
+   * follows the capture's timestamps (for a real-time kernel replay).
+   */
+  clock?: "frozen" | "capture";
 }
 
 export interface CtlabRun extends Observed {
@@ -84,7 +90,14 @@ export function runCtlab(pcapPath: string, opts: CtlabRunOptions = {}): CtlabRun
     sysctls["nf_conntrack_max"] = opts.globalLimits.max;
     sysctls["nf_conntrack_buckets"] = opts.globalLimits.hashsize;
   }
-  const tracker = new Tracker({ sysctls, events: sink, ...(opts.seed !== undefined ? { seed: opts.seed } : {}) });
+  let nowMs = 0;
+  const capture = opts.clock === "capture";
+  const tracker = new Tracker({
+    sysctls,
+    events: sink,
+    ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+    ...(capture ? { clock: { now: () => nowMs } } : {}),
+  });
   const prefixes: Prefix[] = [];
   for (const g of opts.groups ?? []) {
     for (const p of [...g.v4, ...g.v6]) prefixes.push(parsePrefix(p, g.name));
@@ -94,9 +107,10 @@ export function runCtlab(pcapPath: string, opts: CtlabRunOptions = {}): CtlabRun
   let dropped = 0;
   let started = false;
   const handler = (v: PacketView): void => {
+    nowMs = v.tsSec * 1000 + v.tsNsec / 1e6;
     // Frozen clock: time is set once, at the first packet, and never moves.
-    if (!started) {
-      tracker.advance(v.tsSec * 1000 + Math.floor(v.tsNsec / 1e6));
+    if (!started && !capture) {
+      tracker.advance(nowMs);
       started = true;
     }
     const s = tracker.process(v);

@@ -310,11 +310,17 @@ export interface KernelRunOptions {
   globalLimits?: GlobalLimits;
   /** Packets per second (default DEFAULT_PPS; slower on retries after lost events). */
   pps?: number;
+  /** Replay at the capture's own pace instead (timing scenarios). */
+  realtime?: boolean;
 }
 
 export interface KernelRun {
   result: KernelResult;
   reframe: ReframeStats;
+  /** Injections it took (more than one when events were lost and the run was repeated slower). */
+  attempts: number;
+  /** Rate of the successful injection (packets/s; 0 for real time). */
+  pps: number;
 }
 
 /**
@@ -324,12 +330,12 @@ export interface KernelRun {
 export async function runKernel(records: Iterable<IpRecord>, outPath: string, opts: KernelRunOptions = {}): Promise<KernelRun> {
   // Records may be a one-shot iterator: materialise them once for retries.
   const list = Array.isArray(records) ? (records as IpRecord[]) : [...records];
-  const once = (pps: number): Promise<KernelRun> =>
+  const once = (pps: number): Promise<Omit<KernelRun, "attempts" | "pps">> =>
     withTopology(
       async (t) => {
         const stats = reframe(list, t.r0Mac, outPath);
         await loadRuleset(t, countingRuleset(opts.groups ?? []));
-        const result = await injectCapture(t, outPath, { frames: stats.written, pps });
+        const result = await injectCapture(t, outPath, { frames: stats.written, pps, ...(opts.realtime === true ? { realtime: true } : {}) });
         return { result, reframe: stats };
       },
       opts.sysctls !== undefined ? { sysctls: opts.sysctls } : {},
@@ -338,7 +344,7 @@ export async function runKernel(records: Iterable<IpRecord>, outPath: string, op
     let pps = opts.pps ?? DEFAULT_PPS;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await once(pps);
+        return { ...(await once(pps)), attempts: attempt + 1, pps: opts.realtime === true ? 0 : pps };
       } catch (e) {
         // Lost events make a run worthless but say nothing about conntrack:
         // try again, slower, in a fresh namespace.

@@ -1,18 +1,21 @@
 /**
  * Every scenario of test/scenarios against the real kernel.
  *
- * All scenarios that can share a namespace are concatenated into one capture
- * (their address blocks are disjoint), injected once, and the results split
- * per scenario by address block: nft counts packets per ct state per block,
- * flows are attributed by their original source address. ctlab replays the
- * same re-framed capture with a frozen clock. A scenario fails when anything
- * differs, unless KNOWN_DIFFERENCES lists it with a reason (mirrored in
- * FIDELITY.md).
+ * Scenarios that can share a namespace are put into one capture (their
+ * address blocks are disjoint), injected once, and the results split per
+ * scenario by address block: nft counts packets per ct state per block,
+ * flows are attributed by their original source address. Two batches:
+ * - frozen: laid end to end, injected at speed, ctlab on a frozen clock;
+ * - real time (timing scenarios): merged by timestamp, replayed at the
+ *   capture's pace, ctlab on the capture clock.
+ * A scenario fails when anything differs, unless KNOWN_DIFFERENCES lists it
+ * with a reason (mirrored in FIDELITY.md). Table-full scenarios run alone in
+ * tablefull.test.ts.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { buildBatch, SCENARIOS, scenarioPrefixes } from "../scenarios/index.js";
+import { buildBatch, buildMerged, SCENARIOS, scenarioPrefixes } from "../scenarios/index.js";
 import type { Scenario } from "../scenarios/index.js";
 import { runCtlab } from "./ctlab-run.js";
 import type { Comparison, Difference } from "./compare.js";
@@ -30,80 +33,100 @@ import type { CounterGroup } from "./netns.js";
 export const KNOWN_DIFFERENCES: Readonly<Record<string, string>> = {};
 
 const skip = kernelSkipReason();
-const batchable = SCENARIOS.filter((s) => s.kernel?.alone !== true);
 
 /** nft chain names allow letters, digits and underscores. */
 function groupName(s: Scenario): string {
   return s.name.replace(/[^A-Za-z0-9]/g, "_");
 }
 
-describe("kernel: scenarios", { skip: skip ?? false }, () => {
-  let scratch: { dir: string; remove: () => void } | undefined;
-  let kernel: KernelRun | undefined;
-  let comparison: Comparison | undefined;
-  let failure: unknown;
-  const byBlock = new Map<number, Scenario>();
+function defineBatch(title: string, list: readonly Scenario[], realtime: boolean): void {
+  describe(title, { skip: skip ?? false }, () => {
+    let scratch: { dir: string; remove: () => void } | undefined;
+    let kernel: KernelRun | undefined;
+    let comparison: Comparison | undefined;
+    let failure: unknown;
+    const byBlock = new Map<number, Scenario>();
+    const byGroup = new Map<string, Scenario>();
 
-  before(async () => {
-    scratch = scratchDir();
-    try {
-      const { frames, parts } = buildBatch(batchable);
-      for (const p of parts) byBlock.set(p.block, p.scenario);
-      const groups: CounterGroup[] = parts.map((p) => {
-        const pr = scenarioPrefixes(p.scenario);
-        return { name: groupName(p.scenario), v4: [pr.v4], v6: [pr.v6] };
-      });
-      const pcap = join(scratch.dir, "scenarios.pcap");
-      kernel = await runKernel(scenarioIpRecords(frames), pcap, { groups });
-      assert.equal(kernel.reframe.written, frames.length, `Re-framing dropped frames: ${JSON.stringify(kernel.reframe.skipped)}`);
-      const ctlab = runCtlab(pcap, { groups });
-      comparison = compareObserved(observedFromKernel(kernel.result), ctlab, (line) => {
-        const b = blockOfLine(line);
-        const s = b === undefined ? undefined : byBlock.get(b);
-        return s === undefined ? undefined : groupName(s);
-      });
-    } catch (e) {
-      failure = e;
-    }
-  });
-
-  after(() => {
-    scratch?.remove();
-    if (comparison === undefined) return;
-    const bad = new Set(comparison.differences.map((d) => d.group).filter((g) => g !== undefined));
-    const same = batchable.filter((s) => !bad.has(groupName(s))).length;
-    const known = batchable.filter((s) => bad.has(groupName(s)) && KNOWN_DIFFERENCES[s.name] !== undefined);
-    process.stderr.write(
-      `kernel agreement: scenarios ${same}/${batchable.length} identical` +
-        (known.length > 0 ? `; ${known.length} known differences: ${known.map((s) => s.name).join(", ")}` : "") +
-        ` (${kernel?.result.ingress ?? 0} frames, ${comparison.flows} flows, replay ${kernel?.result.replayMs ?? 0} ms)\n`,
-    );
-  });
-
-  function diffsOf(s: Scenario): Difference[] {
-    if (failure !== undefined) throw failure;
-    assert.ok(comparison !== undefined, "The comparison did not run");
-    return comparison.differences.filter((d) => d.group === groupName(s));
-  }
-
-  for (const s of batchable) {
-    it(s.name, () => {
-      const d = diffsOf(s);
-      const known = KNOWN_DIFFERENCES[s.name];
-      if (known !== undefined) {
-        assert.ok(d.length > 0, `Scenario "${s.name}" is listed in KNOWN_DIFFERENCES but now agrees with the kernel: remove it`);
-        return;
+    before(async () => {
+      scratch = scratchDir();
+      try {
+        const { frames, parts } = realtime ? buildMerged(list) : buildBatch(list);
+        for (const p of parts) {
+          byBlock.set(p.block, p.scenario);
+          byGroup.set(groupName(p.scenario), p.scenario);
+        }
+        const groups: CounterGroup[] = parts.map((p) => {
+          const pr = scenarioPrefixes(p.scenario);
+          return { name: groupName(p.scenario), v4: [pr.v4], v6: [pr.v6] };
+        });
+        const pcap = join(scratch.dir, "scenarios.pcap");
+        kernel = await runKernel(scenarioIpRecords(frames), pcap, { groups, realtime });
+        assert.equal(kernel.reframe.written, frames.length, `Re-framing left frames out: ${JSON.stringify(kernel.reframe.skipped)}`);
+        const ctlab = runCtlab(pcap, { groups, clock: realtime ? "capture" : "frozen" });
+        comparison = compareObserved(observedFromKernel(kernel.result), ctlab, (line) => {
+          const b = blockOfLine(line);
+          const s = b === undefined ? undefined : byBlock.get(b);
+          return s === undefined ? undefined : groupName(s);
+        });
+      } catch (e) {
+        failure = e;
       }
-      assert.equal(d.length, 0, `ctlab differs from the kernel in "${s.name}" (${s.description}):\n${formatDifferences(d)}`);
     });
-  }
 
-  it("batch totals (conntrack -S, -C, packets per ct state)", () => {
-    if (failure !== undefined) throw failure;
-    assert.ok(comparison !== undefined);
-    const d = comparison.differences.filter((x) => x.group === undefined);
-    // Totals can only differ when some scenario differs; listed scenarios explain them.
-    const explained = comparison.differences.some((x) => x.group !== undefined && KNOWN_DIFFERENCES[x.group] !== undefined);
-    if (!explained) assert.equal(d.length, 0, `Batch totals differ:\n${formatDifferences(d)}`);
+    after(() => {
+      scratch?.remove();
+      if (comparison === undefined) return;
+      const bad = new Set(comparison.differences.map((d) => d.group).filter((g) => g !== undefined));
+      const same = list.filter((s) => !bad.has(groupName(s))).length;
+      const known = list.filter((s) => bad.has(groupName(s)) && KNOWN_DIFFERENCES[s.name] !== undefined);
+      process.stderr.write(
+        `kernel agreement (${realtime ? "real-time" : "frozen"} batch): scenarios ${same}/${list.length} identical` +
+          (known.length > 0 ? `; ${known.length} known differences: ${known.map((s) => s.name).join(", ")}` : "") +
+          ` (${kernel?.result.ingress ?? 0} frames, ${comparison.flows} flows, replay ${kernel?.result.replayMs ?? 0} ms` +
+          `${kernel !== undefined && kernel.attempts > 1 ? `, ${kernel.attempts} attempts` : ""})\n`,
+      );
+    });
+
+    function diffsOf(s: Scenario): Difference[] {
+      if (failure !== undefined) throw failure;
+      assert.ok(comparison !== undefined, "The comparison did not run");
+      return comparison.differences.filter((d) => d.group === groupName(s));
+    }
+
+    for (const s of list) {
+      it(s.name, () => {
+        const d = diffsOf(s);
+        const known = KNOWN_DIFFERENCES[s.name];
+        if (known !== undefined) {
+          assert.ok(d.length > 0, `Scenario "${s.name}" is listed in KNOWN_DIFFERENCES but now agrees with the kernel: remove it`);
+          return;
+        }
+        assert.equal(d.length, 0, `ctlab differs from the kernel in "${s.name}" (${s.description}):\n${formatDifferences(d)}`);
+      });
+    }
+
+    it("batch totals (conntrack -S, -C, packets per ct state)", () => {
+      if (failure !== undefined) throw failure;
+      assert.ok(comparison !== undefined);
+      const d = comparison.differences.filter((x) => x.group === undefined);
+      // Totals can only differ along with some scenario; a listed scenario explains them.
+      const explained = comparison.differences.some((x) => {
+        const s = x.group === undefined ? undefined : byGroup.get(x.group);
+        return s !== undefined && KNOWN_DIFFERENCES[s.name] !== undefined;
+      });
+      if (!explained) assert.equal(d.length, 0, `Batch totals differ:\n${formatDifferences(d)}`);
+    });
   });
-});
+}
+
+defineBatch(
+  "kernel: scenarios (frozen clock)",
+  SCENARIOS.filter((s) => s.kernel?.alone !== true && s.kernel?.realtime !== true),
+  false,
+);
+defineBatch(
+  "kernel: scenarios (real time)",
+  SCENARIOS.filter((s) => s.kernel?.alone !== true && s.kernel?.realtime === true),
+  true,
+);

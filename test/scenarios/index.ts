@@ -15,6 +15,7 @@ import { PcapWriter } from "../../src/packet/writer.js";
 import { BASE_TIME, makeContext } from "./dsl.js";
 import { otherScenarios } from "./other.js";
 import { tableFullScenarios } from "./tablefull.js";
+import { timingScenarios } from "./timing.js";
 import { tcpTableScenarios } from "./tcp-table.js";
 import { tcpScenarios } from "./tcp.js";
 import type { Scenario, TimedFrame } from "./types.js";
@@ -31,6 +32,7 @@ export const SCENARIOS: readonly Scenario[] = [
   ...udpIcmpScenarios,
   ...otherScenarios,
   ...tableFullScenarios,
+  ...timingScenarios,
 ];
 
 const byName = new Map<string, number>();
@@ -69,7 +71,7 @@ export function buildScenario(s: Scenario, startSec = BASE_TIME): TimedFrame[] {
 export interface BatchPart {
   scenario: Scenario;
   block: number;
-  /** Index of the scenario's first frame in the batch. */
+  /** Index of the scenario's first frame in the batch (-1 when merged by time). */
   first: number;
   count: number;
 }
@@ -90,6 +92,23 @@ export function buildBatch(list: readonly Scenario[]): { frames: TimedFrame[]; p
     start = (last?.tsSec ?? start) + 1;
   }
   return { frames, parts };
+}
+
+/**
+ * Builds scenarios that all start at `startSec` and merges their frames by
+ * timestamp (stable: a scenario's own order is kept). For real-time batches,
+ * where laying scenarios end to end would add up their durations.
+ */
+export function buildMerged(list: readonly Scenario[], startSec = BASE_TIME): { frames: TimedFrame[]; parts: BatchPart[] } {
+  const all: Array<{ f: TimedFrame; s: number; i: number }> = [];
+  const parts: BatchPart[] = [];
+  list.forEach((s, si) => {
+    const f = buildScenario(s, startSec);
+    parts.push({ scenario: s, block: scenarioBlock(s), first: -1, count: f.length });
+    f.forEach((x, i) => all.push({ f: x, s: si, i }));
+  });
+  all.sort((a, b) => a.f.tsSec - b.f.tsSec || a.f.tsNsec - b.f.tsNsec || a.s - b.s || a.i - b.i);
+  return { frames: all.map((x) => x.f), parts };
 }
 
 /** Writes frames as a classic Ethernet pcap with nanosecond timestamps. */

@@ -36,6 +36,12 @@ export interface KernelRunSpec {
   globalLimits?: { max: number; hashsize: number };
   /** Run in its own namespace rather than batched with others. */
   alone?: boolean;
+  /**
+   * Timing matters: replay at the capture's own pace and compare with ctlab
+   * following the capture clock (instead of frozen time). Such scenarios are
+   * merged by timestamp into one real-time batch.
+   */
+  realtime?: boolean;
 }
 
 export interface Scenario {
