@@ -7,7 +7,10 @@
  *   DECODE_FLAG.VERIFY_IPV4_CHECKSUM), total length ≤ bytes received and ≥
  *   header length. Failing packets are dropped by the kernel before conntrack
  *   sees them: `family` stays 0.
- * - IPv6: ip6_rcv_core() (version, payload length ≤ bytes received), then the
+ * - IPv6: ip6_rcv_core() (version; multicast source and multicast
+ *   destinations of reserved or interface-local scope dropped; payload
+ *   length ≤ bytes received; loopback addresses are kept, since a capture
+ *   of `lo` is replayed as if on `lo`), then the
  *   extension-header walk of ipv6_skip_exthdr() as used by conntrack's
  *   ipv6_get_l4proto(): hop-by-hop, routing, destination options, fragment
  *   (a non-first fragment stops the walk), AH; "no next header" fails.
@@ -39,6 +42,7 @@ export const DECODE_REASON = {
   TRUNCATED_IPV4_PACKET: 9,
   TRUNCATED_IPV6_HEADER: 10,
   TRUNCATED_IPV6_PACKET: 11,
+  BAD_IPV6_ADDRESS: 12,
   // ---- conntrack sees the packet, but cannot use its transport header (l4Ok false)
   TRUNCATED_IPV6_EXTENSION_HEADER: 16,
   IPV6_NO_NEXT_HEADER: 17,
@@ -74,6 +78,7 @@ const REASON_INFO: ReadonlyArray<readonly [number, string, string]> = [
   [9, "truncated-ipv4-packet", "IPv4 total length exceeds the bytes on the wire"],
   [10, "truncated-ipv6-header", "IPv6 header cut short"],
   [11, "truncated-ipv6-packet", "IPv6 payload length exceeds the bytes on the wire"],
+  [12, "bad-ipv6-address", "IPv6 multicast source, or multicast destination of scope 0 or 1"],
   [16, "truncated-ipv6-extension-header", "IPv6 extension header chain runs past the packet"],
   [17, "ipv6-no-next-header", "IPv6 extension header chain ends without a transport header"],
   [18, "truncated-tcp-header", "TCP header cut short"],
@@ -362,6 +367,14 @@ export function decodeIpv6(view: PacketView, d: Uint8Array, off: number, end: nu
   }
   if ((d[off] as number) >> 4 !== 6) {
     view.reason = DECODE_REASON.BAD_IP_VERSION;
+    return;
+  }
+  // RFC 4291 2.7 / errata 3480 checks of ip6_rcv_core(): before PREROUTING, so conntrack never sees these.
+  const s0 = d[off + 8] as number;
+  const d0 = d[off + 24] as number;
+  const dScope = (d[off + 25] as number) & 15;
+  if (s0 === 0xff || (d0 === 0xff && (dScope === 0 || dScope === 1))) {
+    view.reason = DECODE_REASON.BAD_IPV6_ADDRESS;
     return;
   }
   const plen = ((d[off + 4] as number) << 8) | (d[off + 5] as number);

@@ -268,6 +268,20 @@ describe("decodeFrame IPv6 extension headers", () => {
     assert.equal(t.family, 6);
   });
 
+  it("drops what ip6_rcv_core() drops: multicast sources, multicast destinations of scope 0 and 1", () => {
+    for (const [src, dst, bad] of [
+      ["ff02::1", "fd00::1", true],
+      ["fd00::1", "ff00::1", true],
+      ["fd00::1", "ff11::1", true],
+      ["fd00::1", "ff02::1", false],
+      ["::1", "::1", false],
+    ] as const) {
+      const v = decode(buildUdp({ src, dst, sport: 1, dport: 2 }));
+      assert.equal(v.reason, bad ? DECODE_REASON.BAD_IPV6_ADDRESS : 0, `${src} > ${dst}`);
+      assert.equal(v.family, bad ? 0 : 6);
+    }
+  });
+
   it("rejects short headers and payload lengths beyond the wire", () => {
     const f = buildUdp({ ...V6, sport: 1, dport: 2 });
     assert.equal(decode(f.subarray(0, 50)).reason, DECODE_REASON.TRUNCATED_IPV6_HEADER);
