@@ -132,6 +132,8 @@ export class PacketContext {
   nowMs = 0;
   host: EvalHost = createHost();
   state: EvalState = new EvalState(0);
+  /** When true, rule and policy counters are left alone (analysis runs what-if packets). */
+  dryRun = false;
 
   // ---- results --------------------------------------------------------------
   /** Verdict of the last evaluation (VERDICT value). */
@@ -720,8 +722,10 @@ export function evaluateChain(rs: Ruleset, chain: Chain, ctx: PacketContext): nu
       }
     }
     if (!all) continue;
-    r.counters.packets++;
-    r.counters.bytes += ctx.p.l3Len;
+    if (!ctx.dryRun) {
+      r.counters.packets++;
+      r.counters.bytes += ctx.p.l3Len;
+    }
     const flow = runActions(r, r.actions, ctx, pending);
     switch (flow) {
       case Flow.Next:
@@ -754,8 +758,10 @@ export function evaluateChain(rs: Ruleset, chain: Chain, ctx: PacketContext): nu
 }
 
 function finishPolicy(chain: Chain, ctx: PacketContext): number {
-  chain.policyCounters.packets++;
-  chain.policyCounters.bytes += ctx.p.l3Len;
+  if (!ctx.dryRun) {
+    chain.policyCounters.packets++;
+    chain.policyCounters.bytes += ctx.p.l3Len;
+  }
   ctx.verdict = chain.base?.policy === "drop" ? VERDICT.DROP : VERDICT.ACCEPT;
   ctx.verdictRule = null;
   ctx.verdictChain = chain;
@@ -901,8 +907,10 @@ export class CompiledRuleset {
       }
       if (!all) continue;
       const r = cr.rule;
-      r.counters.packets++;
-      r.counters.bytes += ctx.p.l3Len;
+      if (!ctx.dryRun) {
+        r.counters.packets++;
+        r.counters.bytes += ctx.p.l3Len;
+      }
       const flow = runActions(r, cr.actions, ctx, pending);
       if (flow === Flow.Next) continue;
       if (flow === Flow.Final) {
@@ -933,4 +941,57 @@ export class CompiledRuleset {
 /** Compiles a ruleset for fast evaluation. */
 export function compileRuleset(rs: Ruleset): CompiledRuleset {
   return new CompiledRuleset(rs);
+}
+
+/** Options for {@link baseChainsAt}. */
+export interface HookChainFilter {
+  /** Chain types to include. Default: filter and route (nat chains only see new connections). */
+  readonly types?: readonly ("filter" | "nat" | "route")[];
+  /** Only chains with priority above this (e.g. -200 to skip raw). Default: no bound. */
+  readonly minPriority?: number;
+  /** Only chains with priority at most this. Default: no bound. */
+  readonly maxPriority?: number;
+}
+
+/** Base chains attached to a hook for a family, in the order the kernel runs them (priority, then table order). */
+export function baseChainsAt(rs: Ruleset, hook: HookName, family: 4 | 6, f: HookChainFilter = {}): Chain[] {
+  const types = f.types ?? ["filter", "route"];
+  const out: Array<{ c: Chain; prio: number; order: number }> = [];
+  let order = 0;
+  for (const t of rs.tables) {
+    const fams = t.family === "ip" ? [4] : t.family === "ip6" ? [6] : t.family === "inet" ? [4, 6] : [];
+    if (!fams.includes(family)) continue;
+    for (const c of t.chains) {
+      const b = c.base;
+      if (!b || b.hook !== hook || !types.includes(b.type)) continue;
+      if (f.minPriority !== undefined && b.priority <= f.minPriority) continue;
+      if (f.maxPriority !== undefined && b.priority > f.maxPriority) continue;
+      out.push({ c, prio: b.priority, order: order++ });
+    }
+  }
+  out.sort((a, b) => a.prio - b.prio || a.order - b.order);
+  return out.map((x) => x.c);
+}
+
+/**
+ * Runs the packet through every selected base chain of a hook in priority
+ * order (reference evaluator): an accept moves on to the next chain, any
+ * other verdict ends the hook. Returns the VERDICT.
+ */
+export function evaluateHook(rs: Ruleset, hook: HookName, ctx: PacketContext, f: HookChainFilter = {}): number {
+  const fam = ctx.p.family;
+  if (fam !== 4 && fam !== 6) return VERDICT.ACCEPT;
+  let last: number = VERDICT.ACCEPT;
+  let lastRule: Rule | null = null;
+  let lastChain: Chain | null = null;
+  for (const c of baseChainsAt(rs, hook, fam, f)) {
+    last = evaluateChain(rs, c, ctx);
+    lastRule = ctx.verdictRule;
+    lastChain = ctx.verdictChain;
+    if (last !== VERDICT.ACCEPT) break;
+  }
+  ctx.verdict = last;
+  ctx.verdictRule = lastRule;
+  ctx.verdictChain = lastChain;
+  return last;
 }

@@ -183,7 +183,6 @@ const MATCH_OPTS: Readonly<Record<string, Readonly<Record<string, number>>>> = {
     "--tcp-option": 1,
   },
   udp: { "--sport": 1, "--source-port": 1, "--dport": 1, "--destination-port": 1 },
-  udplite: { "--sport": 1, "--source-port": 1, "--dport": 1, "--destination-port": 1 },
   sctp: { "--sport": 1, "--source-port": 1, "--dport": 1, "--destination-port": 1, "--chunk-types": 2 },
   icmp: { "--icmp-type": 1 },
   icmp6: { "--icmpv6-type": 1 },
@@ -752,7 +751,7 @@ function parseSpec(ctx: Ctx, toks: Tok[], chain: Chain): Built {
       }
       default: {
         // An option of the protocol's own match without "-m" (iptables loads it implicitly).
-        const implicit = proto === 6 ? "tcp" : proto === 17 ? "udp" : proto === 136 ? "udplite" : proto === 132 ? "sctp" : proto === 1 ? "icmp" : proto === 58 ? "icmp6" : "";
+        const implicit = proto === 6 ? "tcp" : proto === 17 ? "udp" : proto === 132 ? "sctp" : proto === 1 ? "icmp" : proto === 58 ? "icmp6" : "";
         const spec = implicit ? MATCH_OPTS[implicit] : undefined;
         if (spec && spec[t.text] !== undefined && !loaded.has(implicit)) {
           i--;
@@ -835,9 +834,8 @@ function buildMatch(ctx: Ctx, mod: string, modTok: Tok, opts: Opt[], pi: ProtoIn
   switch (mod) {
     case "tcp":
     case "udp":
-    case "udplite":
     case "sctp": {
-      const pnum = mod === "tcp" ? 6 : mod === "udp" ? 17 : mod === "sctp" ? 132 : 136;
+      const pnum = mod === "tcp" ? 6 : mod === "udp" ? 17 : 132;
       needProto([pnum], `match ${q(mod)}`);
       const protos = NumSet.of(pnum);
       for (const o of opts) {
