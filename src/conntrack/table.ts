@@ -481,6 +481,55 @@ export class Table {
     return Math.min((this.classSum[c] as number) - k * nowJx, k * clampJ);
   }
 
+  /**
+   * Checks the structure (for tests): chain nodes in the bucket of their hash,
+   * list links consistent and each list sorted by deadline, free stack disjoint
+   * from listed slots. Returns a description of the first defect, or null.
+   */
+  audit(): string | null {
+    const t = new TupleScratch();
+    const seen = new Uint8Array(this.capacity);
+    for (let b = 0; b < this.buckets; b++) {
+      for (let node = this.heads[b] as number; node >= 0; node = this.nextNode(node)) {
+        if (node >= this.capacity) {
+          this.loadNatReply(node - this.capacity, t);
+        } else {
+          if (seen[node]) return `slot ${node} linked twice`;
+          seen[node] = 1;
+          this.loadTuple(node, t);
+        }
+        if (t.hash % this.buckets !== b) return `node ${node} in bucket ${b}, hash says ${t.hash % this.buckets}`;
+      }
+    }
+    let listed = 0;
+    for (let c = 0; c < 256; c++) {
+      let prev = -1;
+      let n = 0;
+      for (let s = this.classHead[c] as number; s >= 0; s = this.elNext[s] as number) {
+        if (this.elPrev[s] !== prev) return `list ${c}: bad prev link at slot ${s}`;
+        if (this.elClass[s] !== c) return `list ${c}: slot ${s} says class ${this.elClass[s]}`;
+        if (!seen[s]) return `list ${c}: slot ${s} is not in the index`;
+        if (prev >= 0 && jdiff(this.expiry[s] as number, this.expiry[prev] as number) < 0) return `list ${c}: not sorted at slot ${s}`;
+        prev = s;
+        n++;
+        if (n > this.capacity) return `list ${c}: cycle`;
+      }
+      if (this.classTail[c] !== prev) return `list ${c}: bad tail`;
+      if (this.classCount[c] !== n) return `list ${c}: count ${this.classCount[c]} for ${n} entries`;
+      listed += n;
+    }
+    let indexed = 0;
+    for (let s = 0; s < this.capacity; s++) indexed += seen[s] as number;
+    if (listed !== indexed) return `${listed} listed but ${indexed} indexed`;
+    for (let i = 0; i < this.freeTop; i++) {
+      const s = this.freeStack[i] as number;
+      if (seen[s] === 2) return `slot ${s} free twice`;
+      if (seen[s] === 1) return `free slot ${s} is in the index`;
+      seen[s] = 2;
+    }
+    return null;
+  }
+
   /** Entries on expiry lists (confirmed, not yet expired or reaped). */
   listed(): number {
     let n = this.classCount[OVERFLOW_CLASS] as number;

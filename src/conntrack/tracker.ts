@@ -203,6 +203,12 @@ export class Tracker implements CtContext {
   private gcNextBucket = 0;
   private gcCycleStartJx = 0;
   private gcEarlyDrop = false;
+  /**
+   * Unwrapped jiffy before which `advance` has nothing to do: no earlier than
+   * the next GC run and the earliest listed deadline (a lower bound: refreshes
+   * only move deadlines later, and every enqueue lowers it when needed).
+   */
+  private wakeJx = -Infinity;
 
   /**
    * @throws SysctlError when a sysctl name or value is refused
@@ -313,6 +319,7 @@ export class Tracker implements CtContext {
     t.dequeue(slot, this.nowJ, this.nowJx);
     t.expiry[slot] = e;
     t.enqueue(slot, tj, this.nowJ, this.nowJx);
+    if (this.nowJx + tj < this.wakeJx) this.wakeJx = this.nowJx + tj;
   }
 
   event(slot: number, bits: number): void {
@@ -340,6 +347,7 @@ export class Tracker implements CtContext {
   // ---- time ---------------------------------------------------------------------------
 
   private setTime(ms: number): void {
+    if (ms === this.now && this.timeKnown) return;
     this.now = ms;
     this.nowJx = Math.floor(ms / MS_PER_JIFFY);
     this.nowJ = this.nowJx >>> 0;
@@ -360,6 +368,11 @@ export class Tracker implements CtContext {
     if (!this.timeKnown) this.setTime(nowMs);
     if (nowMs < this.now) nowMs = this.now;
     const targetJx = Math.floor(nowMs / MS_PER_JIFFY);
+    if (targetJx < this.wakeJx) {
+      // Nothing expires and the GC does not run before targetJx.
+      this.setTime(nowMs);
+      return;
+    }
     const t = this.table;
     for (;;) {
       const slot = t.earliest(this.nowJ);
@@ -374,11 +387,27 @@ export class Tracker implements CtContext {
       if (gcJx <= targetJx) {
         this.stepTo(gcJx, targetJx, nowMs);
         this.gcRun();
+        this.gcSkipIdle(targetJx);
         continue;
       }
+      this.wakeJx = Math.min(expJx, gcJx);
       break;
     }
     this.setTime(nowMs);
+  }
+
+  /**
+   * With nothing listed and no eviction pending, a GC run changes nothing but
+   * its own schedule, and every such run picks the same interval; runs that
+   * would follow this one up to `targetJx` are skipped to the last of them
+   * (time jumps, e.g. from the clock's start to a capture's first packet,
+   * would otherwise cost one run per minute of the gap).
+   */
+  private gcSkipIdle(targetJx: number): void {
+    if (this.gcEarlyDrop || this.gcNextBucket !== 0 || this.table.listed() !== 0) return;
+    const interval = this.gcNextJx - this.nowJx;
+    if (interval <= 0 || this.gcNextJx > targetJx) return;
+    this.gcNextJx += Math.floor((targetJx - this.gcNextJx) / interval) * interval;
   }
 
   private stepTo(jx: number, targetJx: number, nowMs: number): void {
@@ -460,6 +489,7 @@ export class Tracker implements CtContext {
     t.expiry[slot] = (this.nowJ + rel) >>> 0;
     t.link(slot);
     t.enqueue(slot, rel, this.nowJ, this.nowJx);
+    if (this.nowJx + rel < this.wakeJx) this.wakeJx = this.nowJx + rel;
     if (this.tstamp !== null) {
       this.tstamp[slot * 2] = this.now;
       this.tstamp[slot * 2 + 1] = 0;
@@ -647,7 +677,9 @@ export class Tracker implements CtContext {
         if (proto[s] !== t.proto || zoneA[s] !== t.zone || (f & FLAG_V6) !== fam) continue;
         let dir = -1;
         if (saddr[s] === t.s0 && daddr[s] === t.d0 && sport[s] === t.sport && dport[s] === t.dport && (fam === 0 || this.v6Match(s, t, false))) {
-          dir = 0;
+          // A tuple equal to its own inverse (same address and port at both ends): the kernel's
+          // reply node sits in front of the original one in the chain, so the match is REPLY.
+          dir = (f & FLAG_NAT) === 0 && t.invertible && selfInverse(t) ? 1 : 0;
         } else if (
           (f & FLAG_NAT) === 0 &&
           t.invertible &&
@@ -1167,6 +1199,24 @@ export class Tracker implements CtContext {
     return fmt.procStatLines(this.stats, this.count);
   }
 
+  /**
+   * @internal Escape hatch for invariant tests: the raw lookup (slot and
+   * direction of a tuple, without side effects when nothing is expired) and
+   * the unconfirmed entry of the last packet.
+   */
+  static unsafeExposeInternals(tr: Tracker): {
+    lookup(t: TupleScratch): [number, 0 | 1];
+    pending(): number;
+  } {
+    return {
+      lookup: (t) => {
+        const s = tr.lookup(t);
+        return [s, tr.lookupDir];
+      },
+      pending: () => tr.pending,
+    };
+  }
+
   /** Internal accessor for format.ts: jiffies now. */
   get jiffies(): number {
     return this.nowJ;
@@ -1174,6 +1224,10 @@ export class Tracker implements CtContext {
 }
 
 function noop(_n: number): void {}
+
+function selfInverse(t: TupleScratch): boolean {
+  return t.s0 === t.d0 && t.s1 === t.d1 && t.s2 === t.d2 && t.s3 === t.d3 && t.sport === t.rsport && t.dport === t.rdport;
+}
 
 /** skb->len at the conntrack hook: the whole IP datagram per its header. */
 function skbLen(p: PacketView): number {
