@@ -266,6 +266,9 @@ export class PcapngWriter {
     if (itf === undefined) throw new RangeError(`Unknown pcapng interface "${interfaceId}"`);
     const cap = itf.snaplen > 0 ? Math.min(frame.length, itf.snaplen) : frame.length;
     const units = ((BigInt(tsSec) - itf.offset) * 1_000_000_000n + BigInt(tsNsec)) * itf.perSec / 1_000_000_000n;
+    if (units < 0n || units >= 1n << 64n) {
+      throw new RangeError(`Timestamp ${tsSec}.${String(tsNsec).padStart(9, "0")} does not fit 64 bits at interface ${interfaceId}'s resolution`);
+    }
     const pad = (4 - (cap & 3)) & 3;
     const total = 32 + cap + pad;
     const s = this.#sink;

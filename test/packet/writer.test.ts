@@ -80,9 +80,11 @@ describe("PcapngWriter", () => {
     assert.deepEqual(b.subarray(68), hex("06000000 24000000 00000000 00000000 e8030000 03000000 03000000 aabbcc00 24000000"));
   });
 
-  it("rejects unknown interfaces", () => {
-    const w = new PcapngWriter(() => {});
+  it("rejects unknown interfaces and timestamps its units cannot hold", () => {
+    const w = new PcapngWriter(() => {}, { interfaces: [{ tsresol: 10 }] });
     assert.throws(() => w.writePacket(1, 0, hex("00"), undefined, 1), /Unknown pcapng interface "1"/);
+    assert.throws(() => w.writePacket(1844674408, 0, hex("00")), /^RangeError: Timestamp 1844674408\.000000000 does not fit 64 bits/);
+    w.writePacket(1844674407, 0, hex("00"));
   });
 });
 
