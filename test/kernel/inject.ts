@@ -172,7 +172,8 @@ export function prepareIp(ip: Uint8Array): { ip: Uint8Array; ttlRaised: boolean;
   if (v === 6) {
     if (ip.length < 40) return "truncated";
     const plen = ((ip[4] as number) << 8) | (ip[5] as number);
-    if (plen === 0) return "v6 jumbogram or empty payload length";
+    // Payload length 0 with a hop-by-hop header may be a jumbogram; without one it is an empty packet.
+    if (plen === 0 && ip[6] === 0) return "v6 jumbogram";
     const tot = 40 + plen;
     if (tot > ip.length) return "truncated";
     if (tot > MAX_IP) return "larger than 65535";

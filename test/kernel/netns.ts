@@ -257,7 +257,7 @@ export interface Topology {
 }
 
 export interface TopologyOptions {
-  /** Extra sysctls for the router namespace (e.g. conntrack tunables). */
+  /** Extra sysctls for the router namespace; a bare name means net.netfilter.<name>. */
   sysctls?: Readonly<Record<string, string | number>>;
   /** Extra nft ruleset text loaded after the counting table. */
   extraRuleset?: string;
@@ -415,10 +415,12 @@ export async function createTopology(opts: TopologyOptions = {}): Promise<Topolo
     await run("ip", ["-n", R, "neigh", "add", SINK_GW_V4, "lladdr", SINK_GW_MAC, "dev", "sink0", "nud", "permanent"]);
     await run("ip", ["-n", R, "-6", "route", "add", "default", "via", SINK_GW_V6, "dev", "sink0"]);
     await run("ip", ["-n", R, "-6", "neigh", "add", SINK_GW_V6, "lladdr", SINK_GW_MAC, "dev", "sink0", "nud", "permanent"]);
+    const extra: Record<string, string | number> = {};
+    for (const [k, v] of Object.entries(opts.sysctls ?? {})) extra[k.includes(".") ? k : `net.netfilter.${k}`] = v;
     await setSysctls(R, {
       // Captures carry offloaded (wrong) checksums; ctlab runs with the same setting.
       "net.netfilter.nf_conntrack_checksum": 0,
-      ...(opts.sysctls ?? {}),
+      ...extra,
     });
     t.r0Mac = (await run("cat", ["/sys/class/net/r0/address"], { ns: R })).stdout.trim();
     return t;

@@ -30,7 +30,16 @@ import type { CounterGroup } from "./netns.js";
  * Keep in step with FIDELITY.md. An entry that no longer differs fails the
  * test too, so the table never goes stale.
  */
-export const KNOWN_DIFFERENCES: Readonly<Record<string, string>> = {};
+export const KNOWN_DIFFERENCES: Readonly<Record<string, string>> = {
+  // ctlab tracks an IPv6 packet whose header chain ends in "no next header"
+  // (59) as a generic protocol-59 entry; the kernel's ipv6_skip_exthdr()
+  // fails on NEXTHDR_NONE, so nf_conntrack_in counts it invalid and creates
+  // nothing. And a hop-by-hop header cut short by the payload length is
+  // dropped by ip6_rcv_core() (ipv6_parse_hopopts) before PREROUTING, while
+  // ctlab counts it invalid. Decoder/tracker fixes, reported to the lead.
+  "ipv6-header-chain":
+    "IPv6 'no next header' becomes a generic entry instead of INVALID; a truncated hop-by-hop header is counted invalid instead of being dropped by the IPv6 layer",
+};
 
 const skip = kernelSkipReason();
 
@@ -39,7 +48,7 @@ function groupName(s: Scenario): string {
   return s.name.replace(/[^A-Za-z0-9]/g, "_");
 }
 
-function defineBatch(title: string, list: readonly Scenario[], realtime: boolean): void {
+function defineBatch(title: string, list: readonly Scenario[], realtime: boolean, sysctls: Readonly<Record<string, number>>): void {
   describe(title, { skip: skip ?? false }, () => {
     let scratch: { dir: string; remove: () => void } | undefined;
     let kernel: KernelRun | undefined;
@@ -61,9 +70,9 @@ function defineBatch(title: string, list: readonly Scenario[], realtime: boolean
           return { name: groupName(p.scenario), v4: [pr.v4], v6: [pr.v6] };
         });
         const pcap = join(scratch.dir, "scenarios.pcap");
-        kernel = await runKernel(scenarioIpRecords(frames), pcap, { groups, realtime });
+        kernel = await runKernel(scenarioIpRecords(frames), pcap, { groups, realtime, sysctls });
         assert.equal(kernel.reframe.written, frames.length, `Re-framing left frames out: ${JSON.stringify(kernel.reframe.skipped)}`);
-        const ctlab = runCtlab(pcap, { groups, clock: realtime ? "capture" : "frozen" });
+        const ctlab = runCtlab(pcap, { groups, clock: realtime ? "capture" : "frozen", sysctls });
         comparison = compareObserved(observedFromKernel(kernel.result), ctlab, (line) => {
           const b = blockOfLine(line);
           const s = b === undefined ? undefined : byBlock.get(b);
@@ -81,7 +90,7 @@ function defineBatch(title: string, list: readonly Scenario[], realtime: boolean
       const same = list.filter((s) => !bad.has(groupName(s))).length;
       const known = list.filter((s) => bad.has(groupName(s)) && KNOWN_DIFFERENCES[s.name] !== undefined);
       process.stderr.write(
-        `kernel agreement (${realtime ? "real-time" : "frozen"} batch): scenarios ${same}/${list.length} identical` +
+        `kernel agreement (${title}): scenarios ${same}/${list.length} identical` +
           (known.length > 0 ? `; ${known.length} known differences: ${known.map((s) => s.name).join(", ")}` : "") +
           ` (${kernel?.result.ingress ?? 0} frames, ${comparison.flows} flows, replay ${kernel?.result.replayMs ?? 0} ms` +
           `${kernel !== undefined && kernel.attempts > 1 ? `, ${kernel.attempts} attempts` : ""})\n`,
@@ -120,13 +129,15 @@ function defineBatch(title: string, list: readonly Scenario[], realtime: boolean
   });
 }
 
-defineBatch(
-  "kernel: scenarios (frozen clock)",
-  SCENARIOS.filter((s) => s.kernel?.alone !== true && s.kernel?.realtime !== true),
-  false,
-);
-defineBatch(
-  "kernel: scenarios (real time)",
-  SCENARIOS.filter((s) => s.kernel?.alone !== true && s.kernel?.realtime === true),
-  true,
-);
+// One kernel run per (clock mode, sysctl set).
+const batches = new Map<string, { realtime: boolean; sysctls: Readonly<Record<string, number>>; list: Scenario[] }>();
+for (const s of SCENARIOS) {
+  if (s.kernel?.alone === true) continue;
+  const realtime = s.kernel?.realtime === true;
+  const sysctls = s.kernel?.sysctls ?? {};
+  const key = `${realtime ? "real time" : "frozen clock"}${Object.keys(sysctls).length > 0 ? `, ${Object.entries(sysctls).map(([k, v]) => `${k}=${v}`).join(" ")}` : ""}`;
+  const b = batches.get(key) ?? { realtime, sysctls, list: [] };
+  b.list.push(s);
+  batches.set(key, b);
+}
+for (const [key, b] of batches) defineBatch(`kernel: scenarios (${key})`, b.list, b.realtime, b.sysctls);

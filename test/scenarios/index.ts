@@ -16,6 +16,8 @@ import { BASE_TIME, makeContext } from "./dsl.js";
 import { otherScenarios } from "./other.js";
 import { tableFullScenarios } from "./tablefull.js";
 import { timingScenarios } from "./timing.js";
+import { edgeScenarios } from "./edge.js";
+import { sysctlScenarios } from "./sysctl.js";
 import { tcpTableScenarios } from "./tcp-table.js";
 import { tcpScenarios } from "./tcp.js";
 import type { Scenario, TimedFrame } from "./types.js";
@@ -33,6 +35,8 @@ export const SCENARIOS: readonly Scenario[] = [
   ...otherScenarios,
   ...tableFullScenarios,
   ...timingScenarios,
+  ...edgeScenarios,
+  ...sysctlScenarios,
 ];
 
 const byName = new Map<string, number>();
