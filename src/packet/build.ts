@@ -13,8 +13,9 @@
  * const syn = buildTcp({ src: "10.0.0.1", dst: "10.0.0.2", sport: 40000, dport: 80, flags: "S", seq: 1, mss: 1460, wscale: 7 });
  * const frags = fragment(buildUdp({ src: "fd00::1", dst: "fd00::2", sport: 5, dport: 53, payload: 3000 }), 1280);
  */
-import { parseIp } from "./addr.js";
+import { formatIp, parseIp } from "./addr.js";
 import { finishChecksum, onesSum, sctpCrc32c } from "./checksum.js";
+import type { PacketView } from "./view.js";
 
 // ---------------------------------------------------------------------------
 // Options
@@ -823,5 +824,84 @@ function stripUncopiedOptions(h: Uint8Array): void {
     if (len < 2 || p + len > hl) break;
     if ((t & 0x80) === 0) h.fill(1, p, p + len);
     p += len;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Views back to bytes
+
+/**
+ * A frame for a packet view, for capture sinks such as `--write-pcap`. A view
+ * that came from a capture (its `data` holds the record) gives a copy of its
+ * bytes: the frame as captured, or the reassembled datagram (framed per
+ * `link`). A view filled field by field (the simulator) is built from its
+ * decoded fields: addresses, protocol, ports, TCP flags / numbers / window /
+ * options (SACK blocks get left edge = right edge - 1, as only right edges are
+ * kept), payload length (zero bytes), ICMP type / code / id and, for an error
+ * with `innerOk`, a quoted IP header plus 8 transport bytes; SCTP gets the
+ * verification tag and no chunks, GRE its version and key.
+ */
+export function buildFromView(view: PacketView, link: LinkOptions = {}): Uint8Array {
+  if (view.capLen > 0 && view.data.length >= view.frameOff + view.capLen) {
+    const bytes = view.data.slice(view.frameOff, view.frameOff + view.capLen);
+    return view.reassembled ? frameIp(bytes, link) : bytes;
+  }
+  if (view.family === 0) throw new TypeError("Cannot build a frame for a view without an IP family");
+  const fam = view.family;
+  const withVlan: LinkOptions = view.vlan >= 0 && link.vlan === undefined ? { ...link, vlan: [view.vlan] } : link;
+  const base = { ...withVlan, src: formatIp(fam, view.src), dst: formatIp(fam, view.dst), ttl: view.ttl > 0 ? view.ttl : 64 };
+  switch (view.proto) {
+    case 6: {
+      const sack: Array<[number, number]> = [];
+      for (let i = 0; i < view.sackCount; i++) {
+        const r = view.sackRight[i] as number;
+        sack.push([(r - 1) >>> 0, r]);
+      }
+      return buildTcp({
+        ...base,
+        sport: view.sport,
+        dport: view.dport,
+        flags: view.tcpFlags,
+        seq: view.seq,
+        ack: view.ack,
+        win: view.window,
+        payload: view.payloadLen,
+        ...(view.optMss >= 0 ? { mss: view.optMss } : {}),
+        ...(view.optWscale >= 0 ? { wscale: view.optWscale } : {}),
+        ...(view.optSackPerm ? { sackPerm: true } : {}),
+        ...(sack.length > 0 ? { sack } : {}),
+      });
+    }
+    case 17:
+      return buildUdp({ ...base, sport: view.sport, dport: view.dport, payload: Math.max(0, view.l4Len - 8) });
+    case 136:
+      return buildUdpLite({ ...base, sport: view.sport, dport: view.dport, payload: Math.max(0, view.l4Len - 8) });
+    case 1:
+    case 58: {
+      if (view.innerOk) {
+        const innerFam = view.innerFamily === 0 ? fam : view.innerFamily;
+        const ib = { link: "raw" as const, src: formatIp(innerFam, view.innerSrc), dst: formatIp(innerFam, view.innerDst) };
+        let inner: Uint8Array;
+        if (view.innerProto === 6) inner = buildTcp({ ...ib, sport: view.innerSport, dport: view.innerDport });
+        else if (view.innerProto === 17) inner = buildUdp({ ...ib, sport: view.innerSport, dport: view.innerDport });
+        else if (view.innerProto === 1 || view.innerProto === 58) {
+          inner = buildIcmp({ ...ib, type: view.innerIcmpType, code: view.innerIcmpCode, id: view.innerIcmpId });
+        } else inner = buildIp(ib, view.innerProto, 8);
+        const hdr = innerFam === 4 ? ((inner[0] as number) & 15) * 4 : 40;
+        return buildIcmpError(inner, { ...base, type: view.icmpType, code: Math.max(0, view.icmpCode), quoteLen: hdr + 8, innerLink: "raw" });
+      }
+      return buildIcmp({ ...base, type: view.icmpType, code: Math.max(0, view.icmpCode), id: view.icmpId, payload: Math.max(0, view.l4Len - 8) });
+    }
+    case 132:
+      return buildSctp({ ...base, sport: view.sport, dport: view.dport, vtag: view.sctpVtag, chunks: [] });
+    case 47:
+      return buildGre({
+        ...base,
+        version: view.greVersion === 1 ? 1 : 0,
+        ...(view.greVersion === 1 ? { callId: view.greKey } : view.greKey !== 0 ? { key: view.greKey } : {}),
+        ...(view.greProtocol !== 0 ? { protocol: view.greProtocol } : {}),
+      });
+    default:
+      return buildIp(base, view.proto, Math.max(0, view.l4Len));
   }
 }

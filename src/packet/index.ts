@@ -37,6 +37,7 @@ export {
   buildSctp,
   buildGre,
   buildIp,
+  buildFromView,
   frameIp,
   fragment,
   locateIp,

@@ -2,9 +2,12 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { formatIp, ipFamily, ipToWords, parseIp } from "../../src/packet/addr.js";
 import {
+  buildFromView,
   buildGre,
   buildIcmp,
   buildIcmpError,
+  buildIp,
+  buildSctp,
   buildTcp,
   buildUdp,
   fragment,
@@ -13,6 +16,7 @@ import {
   tcpFlagsByte,
 } from "../../src/packet/build.js";
 import { ipv4HeaderChecksumOk, l4ChecksumOk } from "../../src/packet/checksum.js";
+import { PacketView } from "../../src/packet/view.js";
 import { decode, hex } from "./helpers.js";
 
 describe("addresses", () => {
@@ -179,5 +183,46 @@ describe("fragment()", () => {
   it("refuses an MTU that leaves no room for data", () => {
     assert.throws(() => fragment(buildUdp({ src: "10.0.0.1", dst: "10.0.0.2", sport: 1, dport: 2 }), 24), RangeError);
     assert.throws(() => fragment(buildIcmp({ src: "::1", dst: "::2" }), 48), RangeError);
+  });
+});
+
+describe("buildFromView()", () => {
+  /** A view as the simulator fills it: decoded fields only, no bytes. */
+  function synthetic(from: PacketView): PacketView {
+    const v = new PacketView();
+    for (const [k, val] of Object.entries(from)) {
+      if (k === "data" || k === "capLen" || k === "wireLen" || k === "frameOff") continue;
+      if (val instanceof Uint32Array) (v as unknown as Record<string, Uint32Array>)[k]?.set(val);
+      else (v as unknown as Record<string, unknown>)[k] = val;
+    }
+    return v;
+  }
+
+  const keys = ["family", "proto", "sport", "dport", "tcpFlags", "seq", "ack", "window", "optMss", "optWscale", "optSackPerm", "sackCount", "payloadLen", "icmpType", "icmpCode", "icmpId", "innerOk", "innerProto", "innerSport", "innerDport", "innerIcmpId", "greVersion", "greKey", "sctpVtag", "vlan", "l4Len", "ttl"] as const;
+
+  it("rebuilds frames from decoded fields alone", () => {
+    const frames = [
+      buildTcp({ src: "10.0.0.1", dst: "10.0.0.2", sport: 1, dport: 2, flags: "SA", seq: 5, ack: 6, win: 999, mss: 1400, wscale: 3, sackPerm: true, payload: 10, vlan: [7], ttl: 3 }),
+      buildTcp({ src: "fd00::1", dst: "fd00::2", sport: 1, dport: 2, sack: [[1, 2], [5, 9]] }),
+      buildUdp({ src: "fd00::1", dst: "fd00::2", sport: 53, dport: 9, payload: 20 }),
+      buildIcmp({ src: "10.0.0.1", dst: "10.0.0.2", id: 4, payload: 8 }),
+      buildIcmpError(buildUdp({ src: "10.0.0.1", dst: "10.0.0.2", sport: 3, dport: 4 }), { type: 3, code: 3 }),
+      buildIcmpError(buildIcmp({ src: "fd00::1", dst: "fd00::2", id: 6 }), { type: 1, code: 4 }),
+      buildSctp({ src: "10.0.0.1", dst: "10.0.0.2", sport: 1, dport: 2, vtag: 77, chunks: [] }),
+      buildGre({ src: "10.0.0.1", dst: "10.0.0.2", version: 1, callId: 12 }),
+      buildIp({ src: "10.0.0.1", dst: "10.0.0.2" }, 89, 12),
+    ];
+    for (const f of frames) {
+      const orig = decode(f);
+      const again = decode(buildFromView(synthetic(orig)));
+      for (const k of keys) assert.deepEqual(again[k], orig[k], k);
+      assert.equal(l4ChecksumOk(again), true);
+    }
+  });
+
+  it("copies captured and reassembled bytes", () => {
+    const f = buildUdp({ src: "10.0.0.1", dst: "10.0.0.2", sport: 1, dport: 2 });
+    assert.deepEqual(buildFromView(decode(f)), f);
+    assert.throws(() => buildFromView(new PacketView()), /without an IP family/);
   });
 });
