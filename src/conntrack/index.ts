@@ -39,3 +39,4 @@ export { HZ } from "./jiffies.js";
 export { TcpTracker, TCP_STATE, TCP_STATE_NAMES, tcpStateName } from "./tcp.js";
 export { SCTP_STATE, SCTP_STATE_NAMES } from "./sctp.js";
 export { ipText, ipv6Compressed, ipv6Full, l4Name } from "./format.js";
+export { TupleScratch } from "./tuple.js";

@@ -21,11 +21,15 @@ export class RateLimit {
   }
 
   /**
-   * ___ratelimit: true when the caller may print. When a new interval starts
-   * after suppressed calls, `onSuppressed(n)` is called first, as the kernel
-   * prints "net_ratelimit: n callbacks suppressed" at that point.
+   * Callbacks suppressed in the interval that the last `allow()` closed, to
+   * be reported before anything else ("net_ratelimit: n callbacks
+   * suppressed"); 0 when there is nothing to report.
    */
-  allow(now: number, onSuppressed: (n: number) => void): boolean {
+  suppressed = 0;
+
+  /** ___ratelimit: true when the caller may print; sets `suppressed` first. */
+  allow(now: number): boolean {
+    this.suppressed = 0;
     if (this.interval === 0) return true;
     if (!this.initialized) {
       this.begin = now;
@@ -36,9 +40,8 @@ export class RateLimit {
     if (jdiff(now, (this.begin + this.interval) >>> 0) > 0) {
       this.left = this.burst;
       this.begin = now;
-      const m = this.missed;
+      this.suppressed = this.missed;
       this.missed = 0;
-      if (m > 0) onSuppressed(m);
     }
     if (this.burst > 0) {
       this.left--;

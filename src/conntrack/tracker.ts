@@ -538,7 +538,14 @@ export class Tracker implements CtContext {
     return CT_DROPPED;
   }
 
-  /** resolve_normal_ct, nf_conntrack_handle_packet and the SEEN_REPLY step. */
+  /**
+   * resolve_normal_ct, nf_conntrack_handle_packet and the SEEN_REPLY step.
+   * As in the kernel, the protocol's packet checks (the old l4proto `error`
+   * callbacks, now at the top of each nf_conntrack_*_packet) run after the
+   * lookup: a malformed first packet still allocates an entry, so at a full
+   * table it can trigger early drop or be dropped (`drop`) before it would be
+   * found invalid.
+   */
   private resolveAndTrack(p: PacketView, zone: number, csum: boolean): number {
     const r = this.result;
     const t = this.tuple;
@@ -800,15 +807,12 @@ export class Tracker implements CtContext {
 
   /** "nf_conntrack: table full, dropping packet" through net_ratelimit (pr_fmt adds the module prefix). */
   private logTableFull(): void {
+    const rl = this.rateLimit;
+    const ok = rl.allow(this.nowJ);
     const sink = this.logSink;
-    if (sink === null) {
-      this.rateLimit.allow(this.nowJ, noop);
-      return;
-    }
-    const now = this.now;
-    if (this.rateLimit.allow(this.nowJ, (n) => sink(now, `net_ratelimit: ${n} callbacks suppressed`))) {
-      sink(now, "nf_conntrack: nf_conntrack: table full, dropping packet");
-    }
+    if (sink === null) return;
+    if (rl.suppressed > 0) sink(this.now, `net_ratelimit: ${rl.suppressed} callbacks suppressed`);
+    if (ok) sink(this.now, "nf_conntrack: nf_conntrack: table full, dropping packet");
   }
 
   private chainTooLong(bucket: number, maxChain: number): boolean {
@@ -966,10 +970,13 @@ export class Tracker implements CtContext {
     const same =
       s.d0 === (d[0] as number) && (s.family === 4 || (s.d1 === (d[1] as number) && s.d2 === (d[2] as number) && s.d3 === (d[3] as number)));
     if (!same) {
-      const fam = s.family;
-      const outer = fmt.ipText(fam, d[0] as number, d[1] as number, d[2] as number, d[3] as number);
-      const inner = fmt.ipText(fam, s.d0, s.d1, s.d2, s.d3);
-      return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MISMATCH, `outer daddr ${outer} != inner ${inner}`);
+      let msg = "";
+      if (this.logSink !== null) {
+        const fam = s.family;
+        const outer = fmt.ipText(fam, d[0] as number, d[1] as number, d[2] as number, d[3] as number);
+        msg = `outer daddr ${outer} != inner ${fmt.ipText(fam, s.d0, s.d1, s.d2, s.d3)}`;
+      }
+      return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MISMATCH, msg);
     }
     const r = this.result;
     r.ctinfo = dir === 1 ? CTINFO.RELATED_REPLY : CTINFO.RELATED;
@@ -1222,8 +1229,6 @@ export class Tracker implements CtContext {
     return this.nowJ;
   }
 }
-
-function noop(_n: number): void {}
 
 function selfInverse(t: TupleScratch): boolean {
   return t.s0 === t.d0 && t.s1 === t.d1 && t.s2 === t.d2 && t.s3 === t.d3 && t.sport === t.rsport && t.dport === t.rdport;
