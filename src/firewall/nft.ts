@@ -106,23 +106,119 @@ function keyPath(path: string, k: string): string {
   return /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path}.${k}` : `${path}[${JSON.stringify(k)}]`;
 }
 
-/** Maps JSON.parse's error (with a position in V8's message when it has one) to a RulesetSyntaxError. */
+/**
+ * Parses JSON text. On failure, a small iterative scanner finds the offset of
+ * the first error (V8's messages do not always carry one), so the error names
+ * line and column.
+ */
 function parseJsonText(text: string, file: string): Json {
   try {
     return JSON.parse(text) as Json;
-  } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    const m = /position ([0-9]+)/.exec(msg);
-    let line = 1;
-    let col = 1;
-    if (m) {
-      const p = Math.min(Number(m[1]), text.length);
-      const before = text.slice(0, p);
-      line = before.split("\n").length;
-      col = p - before.lastIndexOf("\n");
+  } catch {
+    const e = locateJsonError(text) ?? { offset: 0, detail: "the document is not valid JSON" };
+    const before = text.slice(0, e.offset);
+    const line = before.split("\n").length;
+    const col = e.offset - before.lastIndexOf("\n");
+    throw new RulesetSyntaxError(textPos(file, line, col), `invalid JSON: ${e.detail}`);
+  }
+}
+
+const JSON_NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?/y;
+
+/** Finds the first JSON syntax error: offset and description, or null when the text is valid. Iterative: no depth limit. */
+function locateJsonError(s: string): { offset: number; detail: string } | null {
+  const stack: Array<"{" | "["> = [];
+  const n = s.length;
+  let i = 0;
+  let expect: "value" | "key" | "after" = "value";
+  const fail = (detail: string) => ({ offset: i, detail });
+  const tok = () => (i >= n ? "end of input" : `token ${q(s[i]!)}`);
+  const skip = () => {
+    while (i < n && (s[i] === " " || s[i] === "\t" || s[i] === "\n" || s[i] === "\r")) i++;
+  };
+  const str = (): { offset: number; detail: string } | null => {
+    i++;
+    while (i < n) {
+      const c = s.charCodeAt(i);
+      if (c === 0x22) {
+        i++;
+        return null;
+      }
+      if (c < 0x20) return fail("control character in a string");
+      if (c === 0x5c) {
+        const d = s[i + 1];
+        if (d === "u") {
+          if (!/^[0-9a-fA-F]{4}$/.test(s.slice(i + 2, i + 6))) return fail("invalid \\u escape");
+          i += 6;
+          continue;
+        }
+        if (d === undefined || !'"\\/bfnrt'.includes(d)) return fail("invalid escape in a string");
+        i += 2;
+        continue;
+      }
+      i++;
     }
-    const detail = msg.replace(/ in JSON at position [0-9]+.*$/, "").replace(/^Unexpected/, "unexpected").replace(/, ".*" is not valid JSON$/, "");
-    throw new RulesetSyntaxError(textPos(file, line, col), `invalid JSON: ${detail}`);
+    return fail("unterminated string");
+  };
+  for (;;) {
+    skip();
+    if (expect === "value") {
+      if (i >= n) return fail("unexpected end of input");
+      const c = s[i]!;
+      if (c === "{" || c === "[") {
+        stack.push(c);
+        i++;
+        skip();
+        if (s[i] === (c === "{" ? "}" : "]")) {
+          stack.pop();
+          i++;
+          expect = "after";
+        } else expect = c === "{" ? "key" : "value";
+        continue;
+      }
+      if (c === '"') {
+        const e = str();
+        if (e) return e;
+        expect = "after";
+        continue;
+      }
+      JSON_NUMBER.lastIndex = i;
+      if (JSON_NUMBER.exec(s)) {
+        i = JSON_NUMBER.lastIndex;
+        expect = "after";
+        continue;
+      }
+      const lit = ["true", "false", "null"].find((l) => s.startsWith(l, i));
+      if (lit) {
+        i += lit.length;
+        expect = "after";
+        continue;
+      }
+      return fail(`unexpected ${tok()}`);
+    }
+    if (expect === "key") {
+      if (s[i] !== '"') return fail(`expected a string key, found ${tok()}`);
+      const e = str();
+      if (e) return e;
+      skip();
+      if (s[i] !== ":") return fail(`expected ${q(":")}, found ${tok()}`);
+      i++;
+      expect = "value";
+      continue;
+    }
+    const top = stack[stack.length - 1];
+    if (!top) return i >= n ? null : fail(`unexpected ${tok()} after the document`);
+    if (s[i] === ",") {
+      i++;
+      expect = top === "{" ? "key" : "value";
+      continue;
+    }
+    if (s[i] === (top === "{" ? "}" : "]")) {
+      stack.pop();
+      i++;
+      continue;
+    }
+    return fail(`expected ${q(",")} or ${q(top === "{" ? "}" : "]")}, found ${tok()}`);
   }
 }
 
@@ -719,6 +815,12 @@ function convertMatch(st: St, t: Table, m: Obj, path: string, deps: Set<string>)
       case "oifname":
         out.push({ kind: "iface", dir: li.sel === "iifname" ? "in" : "out", neg, names: vals.flatMap((v) => (v.t === "str" ? [v.pattern] : [])) });
         return out;
+      case "ctdirection":
+        if (vals.length === 1 && vals[0]!.t === "num" && vals[0]!.lo === vals[0]!.hi) {
+          out.push({ kind: "ctdir", neg, dir: vals[0]!.lo === 0 ? 0 : 1 });
+          return out;
+        }
+        break;
       case "icmptype": {
         const v6 = li.l4depText === "ipv6-icmp";
         out.push({ kind: "icmp", v6, neg, types: new NumSet(vals.flatMap((v) => (v.t === "num" ? [v.lo * 256, v.hi * 256 + 255] : []))), text: stringify(right) });
@@ -1108,7 +1210,7 @@ function renderStmt(s: Json): string {
     case "log":
       return isObj(b) && typeof b["prefix"] === "string" ? `log prefix ${JSON.stringify(b["prefix"])}` : "log";
     case "reject":
-      return isObj(b) ? `reject with ${renderValue(b["type"] ?? null)}${b["expr"] !== undefined ? " type " + renderValue(b["expr"]) : ""}` : "reject";
+      return isObj(b) ? `reject with ${typeof b["type"] === "string" ? b["type"] : "icmpx"}${b["expr"] !== undefined ? " type " + renderValue(b["expr"]) : ""}` : "reject";
     case "snat":
     case "dnat":
     case "masquerade":
