@@ -42,9 +42,13 @@ export interface L4Tracker {
   /** Bytes of per-entry state this tracker allocated, for memory accounting. */
   readonly bytesAllocated: number;
   /**
-   * Packet-level checks before any lookup (the l4proto `error` callbacks,
-   * e.g. tcp_error flag validation, length and checksum checks).
-   * Returns false when the packet is INVALID.
+   * Packet-level checks (the l4proto `error` callbacks, e.g. tcp_error flag
+   * validation and length checks). Returns false when the packet is INVALID.
+   * The core calls it after the lookup, where the kernel's
+   * nf_conntrack_*_packet runs them, and before `init`/`packet`.
+   * `checksumChecked` is true when nf_conntrack_checksum=1 and the hook is
+   * PRE_ROUTING: the core then verifies the transport checksum itself
+   * (l4ChecksumOk) right after this returns true, so trackers need not.
    */
   valid(p: PacketView, checksumChecked: boolean): boolean;
   /**

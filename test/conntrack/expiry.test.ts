@@ -67,6 +67,21 @@ describe("expiry", () => {
     assert.match(lines[2] ?? "", /^ {4}\[NEW\] udp {6}17 30 src=10\.0\.0\.2 dst=10\.0\.0\.1 sport=2 dport=1/);
   });
 
+  it("never runs time backwards when the clock does (out-of-order capture timestamps)", () => {
+    const { tr, clock } = rig();
+    tr.process(udp({ src: A, dst: B, sport: 1, dport: 2 }));
+    clock.tick(10_000);
+    tr.process(udp({ src: A, dst: B, sport: 3, dport: 4 }));
+    clock.tick(-5_000);
+    tr.process(udp({ src: A, dst: B, sport: 1, dport: 2 }));
+    // The refresh happened at the latest time seen (t0 + 10 s), not 5 s earlier.
+    assert.deepEqual(
+      tr.slots().map((s) => tr.timeoutSecondsOf(s)),
+      [30, 30],
+    );
+    assert.equal(tr.table.audit(), null);
+  });
+
   it("is wrap-safe across the u32 jiffies wrap", () => {
     const wrapMs = (2 ** 32 - 2 * HZ) * (1000 / HZ); // two seconds before jiffies wrap
     const clock = new ManualClock(wrapMs);
