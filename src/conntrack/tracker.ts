@@ -912,13 +912,13 @@ export class Tracker implements CtContext {
       // 18 is the highest known ICMP type (NR_ICMP_TYPES); RFC 1122 says drop the rest.
       if (type > 18) return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, "invalid icmp type");
       if (type !== 3 && type !== 4 && type !== 5 && type !== 11 && type !== 12) return ICMP_ERROR_NONE;
-      return this.inetError(p, zone, this.inner.fromInner(p, zone));
+      return this.inetError(p, this.inner.fromInner(p, zone));
     }
     // MLD and neighbour discovery are never tracked (noct_valid_new).
     if ((type >= 130 && type <= 136) || type === 143) return ICMP_ERROR_UNTRACKED;
     if (type === 137) return this.icmpv6Redirect(p, zone);
     if (type >= 128) return ICMP_ERROR_NONE;
-    return this.inetError(p, zone, this.inner.fromInner(p, zone));
+    return this.inetError(p, this.inner.fromInner(p, zone));
   }
 
   private icmpFail(p: PacketView, reason: number, message: string): number {
@@ -950,11 +950,11 @@ export class Tracker implements CtContext {
     // ND_OPT_REDIRECT_HDR; other options are not parsed (the kernel does not either).
     if (data[opt] !== 4) return ICMP_ERROR_NONE;
     const ok = p.innerOk ? this.inner.fromInner(p, zone) : parseInnerV6(p, opt + 8, end, this.inner, zone);
-    return this.inetError(p, zone, ok);
+    return this.inetError(p, ok);
   }
 
   /** nf_conntrack_inet_error: find the connection of the quoted packet and attach the error to it. */
-  private inetError(p: PacketView, _zone: number, built: boolean): number {
+  private inetError(p: PacketView, built: boolean): number {
     const it = this.inner;
     if (!built || !it.invertible) return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, "");
     // The quoted packet went the other way: its inverse is what we look up.
