@@ -9,8 +9,9 @@
  *   sees them: `family` stays 0.
  * - IPv6: ip6_rcv_core() (version; multicast source and multicast
  *   destinations of reserved or interface-local scope dropped; payload
- *   length ≤ bytes received; loopback addresses are kept, since a capture
- *   of `lo` is replayed as if on `lo`), then the
+ *   length ≤ bytes received; hop-by-hop options as ipv6_parse_hopopts()
+ *   checks them, jumbograms included; loopback addresses are kept, since a
+ *   capture of `lo` is replayed as if on `lo`), then the
  *   extension-header walk of ipv6_skip_exthdr() as used by conntrack's
  *   ipv6_get_l4proto(): hop-by-hop, routing, destination options, fragment
  *   (a non-first fragment stops the walk), AH; "no next header" fails.
@@ -43,6 +44,7 @@ export const DECODE_REASON = {
   TRUNCATED_IPV6_HEADER: 10,
   TRUNCATED_IPV6_PACKET: 11,
   BAD_IPV6_ADDRESS: 12,
+  BAD_IPV6_HOP_BY_HOP: 13,
   // ---- conntrack sees the packet, but cannot use its transport header (l4Ok false)
   TRUNCATED_IPV6_EXTENSION_HEADER: 16,
   IPV6_NO_NEXT_HEADER: 17,
@@ -79,6 +81,7 @@ const REASON_INFO: ReadonlyArray<readonly [number, string, string]> = [
   [10, "truncated-ipv6-header", "IPv6 header cut short"],
   [11, "truncated-ipv6-packet", "IPv6 payload length exceeds the bytes on the wire"],
   [12, "bad-ipv6-address", "IPv6 multicast source, or multicast destination of scope 0 or 1"],
+  [13, "bad-ipv6-hop-by-hop", "IPv6 hop-by-hop options the receiving stack rejects"],
   [16, "truncated-ipv6-extension-header", "IPv6 extension header chain runs past the packet"],
   [17, "ipv6-no-next-header", "IPv6 extension header chain ends without a transport header"],
   [18, "truncated-tcp-header", "TCP header cut short"],
@@ -378,10 +381,20 @@ export function decodeIpv6(view: PacketView, d: Uint8Array, off: number, end: nu
     return;
   }
   const plen = ((d[off + 4] as number) << 8) | (d[off + 5] as number);
-  const l3End = off + 40 + plen;
+  let l3End = off + 40 + plen;
   if (l3End > wireEnd) {
     view.reason = DECODE_REASON.TRUNCATED_IPV6_PACKET;
     return;
+  }
+  if (d[off + 6] === 0) {
+    const jumbo = hopByHop(d, off, end < wireEnd ? end : wireEnd, plen, wireEnd);
+    if (jumbo < 0) {
+      view.reason = DECODE_REASON.BAD_IPV6_HOP_BY_HOP;
+      return;
+    }
+    if (jumbo > 0) l3End = off + 40 + jumbo;
+    // Payload length 0 without a jumbo option: ip6_rcv_core() does not trim, the packet keeps its length.
+    else if (plen === 0) l3End = wireEnd;
   }
   const capEnd = l3End < end ? l3End : end;
   view.family = 6;
@@ -457,6 +470,64 @@ export function decodeIpv6(view: PacketView, d: Uint8Array, off: number, end: nu
   view.l4Len = l3End - p;
   view.l4CapLen = capEnd > p ? capEnd - p : 0;
   decodeL4(view, d, nh);
+}
+
+/**
+ * ipv6_parse_hopopts() / ip6_parse_tlv() for the hop-by-hop header after the
+ * IPv6 header at `off`: the header must be present; padding (Pad1/PadN, zero
+ * filled) at most 7 bytes in a row; at most 8 other options
+ * (net.ipv6.max_hbh_opts_number); router alert of length 2; a jumbo payload
+ * option only 4n+2 aligned, of length 4, with payload length 0 and a value
+ * above 65535 that fits; IOAM 4n aligned; CALIPSO long enough; unknown
+ * options dropped unless their two high bits are 00.
+ * Returns -1 to drop, the jumbo payload length, or 0.
+ */
+function hopByHop(d: Uint8Array, off: number, avail: number, plen: number, wireEnd: number): number {
+  const h = off + 40;
+  if (h + 8 > avail) return -1;
+  const len = ((d[h + 1] as number) + 1) << 3;
+  if (h + len > avail) return -1;
+  let p = h + 2;
+  let left = len - 2;
+  let pad = 0;
+  let count = 0;
+  let jumbo = 0;
+  while (left > 0) {
+    const t = d[p] as number;
+    if (t === 0) {
+      if (++pad > 7) return -1;
+      p++;
+      left--;
+      continue;
+    }
+    if (left < 2) return -1;
+    const olen = (d[p + 1] as number) + 2;
+    if (olen > left) return -1;
+    if (t === 1) {
+      pad += olen;
+      if (pad > 7) return -1;
+      for (let i = 2; i < olen; i++) if (d[p + i] !== 0) return -1;
+    } else {
+      if (++count > 8) return -1;
+      const optoff = p - off;
+      if (t === 0x05) {
+        if (olen !== 4) return -1;
+      } else if (t === 0xc2) {
+        if (olen !== 6 || (optoff & 3) !== 2 || plen !== 0) return -1;
+        const j = (((d[p + 2] as number) << 24) | ((d[p + 3] as number) << 16) | ((d[p + 4] as number) << 8) | (d[p + 5] as number)) >>> 0;
+        if (j <= 65535 || off + 40 + j > wireEnd) return -1;
+        jumbo = j;
+      } else if (t === 0x31) {
+        if ((optoff & 3) !== 0) return -1;
+      } else if (t === 0x07) {
+        if (olen < 10 || (d[p + 6] as number) * 4 + 8 > olen - 2) return -1;
+      } else if (t >> 6 !== 0) return -1;
+      pad = 0;
+    }
+    p += olen;
+    left -= olen;
+  }
+  return jumbo;
 }
 
 function decodeL4(view: PacketView, d: Uint8Array, proto: number): void {

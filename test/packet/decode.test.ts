@@ -282,6 +282,47 @@ describe("decodeFrame IPv6 extension headers", () => {
     }
   });
 
+  it("checks hop-by-hop options as ipv6_parse_hopopts() does", () => {
+    const hbh = (opts: string, extra: Partial<{ plen: number }> = {}): number => {
+      const data = hex(opts);
+      const f = buildUdp({ ...V6, sport: 1, dport: 2, extHeaders: [{ type: "hop", data }] });
+      if (extra.plen !== undefined) {
+        f[18] = extra.plen >> 8;
+        f[19] = extra.plen & 0xff;
+      }
+      return decode(f).reason;
+    };
+    const BAD = DECODE_REASON.BAD_IPV6_HOP_BY_HOP;
+    assert.equal(hbh("05020000 0100"), 0); // router alert, PadN(0)
+    assert.equal(hbh("05030000 00 00"), BAD); // router alert of length 3
+    assert.equal(hbh("3e00 0102 0000"), 0); // unknown, action 00: skipped
+    assert.equal(hbh("7e00 0102 0000"), BAD); // action 01: discard
+    assert.equal(hbh("be00 0102 0000"), BAD); // action 10
+    assert.equal(hbh("fe00 0102 0000"), BAD); // action 11
+    assert.equal(hbh("0104 00000000"), 0);
+    assert.equal(hbh("0104 00000100"), BAD); // PadN must be zeros
+    assert.equal(hbh("0106 000000000000 00000000 00000000"), BAD); // 8 + 6 bytes of padding in a row
+    assert.equal(hbh("3e0a 00000000000000000000 0000"), 0);
+    assert.equal(hbh("3e40 0000"), BAD); // option runs past the header
+    assert.equal(hbh("3e00 3e00 3e00 3e00 3e00 3e00 3e00 3e00 3e00"), BAD); // 9 options
+    assert.equal(hbh("3e00 3e00 3e00 3e00 3e00 3e00 3e00 3e00"), 0);
+    assert.equal(hbh("3e00 3e00 3e00 3e00 3e00 3e00 3e00 3e00 0000 0000 0000 0000 0000 0000"), BAD); // 14 bytes of Pad1
+    assert.equal(hbh("c204 00020000"), BAD); // jumbo with a non-zero payload length
+  });
+
+  it("reads jumbograms announced in the hop-by-hop header", () => {
+    const payload = 70_000;
+    const f = buildUdp({ ...V6, sport: 1, dport: 2, payload: payload - 8 - 8, extHeaders: [{ type: "hop", data: hex("c204 00011170") }] });
+    f[18] = 0;
+    f[19] = 0;
+    const v = decode(f);
+    // The 16-bit UDP length (69992 mod 65536) is below the transport length: acceptable to udp_error().
+    assert.equal(v.reason, 0);
+    assert.equal(v.family, 6);
+    assert.equal(v.l4Len, payload - 8);
+    assert.equal(v.sport, 1);
+  });
+
   it("rejects short headers and payload lengths beyond the wire", () => {
     const f = buildUdp({ ...V6, sport: 1, dport: 2 });
     assert.equal(decode(f.subarray(0, 50)).reason, DECODE_REASON.TRUNCATED_IPV6_HEADER);
