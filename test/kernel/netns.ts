@@ -106,6 +106,7 @@ function probe(): Availability {
     ["tcpreplay", ["--version"]],
     ["taskset", ["--version"]],
     ["stdbuf", ["--version"]],
+    ["chrt", ["--version"]],
   ] as const) {
     const r = spawnSync(tool, args, { encoding: "utf8", timeout: 10_000 });
     if (r.error !== undefined || r.status !== 0) {

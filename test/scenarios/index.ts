@@ -18,6 +18,7 @@ import { tableFullScenarios } from "./tablefull.js";
 import { timingScenarios } from "./timing.js";
 import { edgeScenarios } from "./edge.js";
 import { sysctlScenarios } from "./sysctl.js";
+import { fuzzScenarios } from "./fuzz.js";
 import { tcpTableScenarios } from "./tcp-table.js";
 import { tcpScenarios } from "./tcp.js";
 import type { Scenario, TimedFrame } from "./types.js";
@@ -37,6 +38,7 @@ export const SCENARIOS: readonly Scenario[] = [
   ...timingScenarios,
   ...edgeScenarios,
   ...sysctlScenarios,
+  ...fuzzScenarios,
 ];
 
 const byName = new Map<string, number>();
