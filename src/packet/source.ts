@@ -16,13 +16,16 @@
  *
  * Entry points:
  * - `forEachPacket(input, handler, opts)`: async; input is a path, "-" for
- *   stdin, a readable stream, an async iterable of chunks, or bytes.
+ *   stdin, a readable stream, an async iterable of chunks, or bytes; gzip
+ *   compression is undone on the fly.
  * - `forEachPacketSync(input, handler, opts)`: a path (read with one reused
- *   1 MiB buffer) or bytes; the fastest way through a file.
+ *   1 MiB buffer) or bytes; the fastest way through a file (not compressed).
  * - `PacketSource`: the push interface underneath, for callers that have
  *   their own chunks.
  */
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, createReadStream, openSync, readSync } from "node:fs";
+import { Readable } from "node:stream";
+import { createGunzip } from "node:zlib";
 import { CaptureParser } from "./capture.js";
 import { decodeFrame, decodeReasonName, DECODE_FLAG } from "./decode.js";
 import { DEFRAG, Defragmenter } from "./defrag.js";
@@ -215,31 +218,96 @@ const STOP = new Error("Record limit reached");
  * Streams a capture through decode (and defragmentation) into `handler`.
  * Resolves with the summary; a corrupt capture is reported in
  * `summary.error` after every packet before the fault was delivered.
- * Errors thrown by the handler propagate.
+ * Gzip-compressed input (a .pcap.gz, or compressed bytes on stdin) is
+ * decompressed on the fly; byte offsets in errors then count decompressed
+ * bytes. Errors thrown by the handler propagate.
  */
 export async function forEachPacket(
   input: string | NodeJS.ReadableStream | AsyncIterable<Uint8Array> | Uint8Array,
   handler: PacketHandler,
   opts: SourceOptions = {},
 ): Promise<SourceSummary> {
-  if (typeof input === "string" && input !== "-") return forEachPacketSync(input, handler, opts);
-  if (input instanceof Uint8Array) return forEachPacketSync(input, handler, opts);
-  const name = opts.name ?? "-";
-  const src = new PacketSource(handler, { ...opts, name });
-  const stream = input === "-" ? process.stdin : input;
+  if (input instanceof Uint8Array) {
+    if (!isGzip(input)) return forEachPacketSync(input, handler, opts);
+    return streamThrough(Readable.from([input]), handler, opts, opts.name ?? "-");
+  }
+  if (typeof input === "string" && input !== "-") {
+    if (!fileIsGzip(input)) return forEachPacketSync(input, handler, opts);
+    return streamThrough(createReadStream(input), handler, opts, opts.name ?? input);
+  }
+  return streamThrough(input === "-" ? process.stdin : input, handler, opts, opts.name ?? "-");
+}
+
+function isGzip(b: Uint8Array): boolean {
+  return b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
+}
+
+function fileIsGzip(path: string): boolean {
+  let fd: number;
   try {
-    for await (const chunk of stream as AsyncIterable<Uint8Array | string>) {
-      src.push(typeof chunk === "string" ? Buffer.from(chunk, "latin1") : chunk);
+    fd = openSync(path, "r");
+  } catch {
+    // Let the synchronous reader report the failure.
+    return false;
+  }
+  try {
+    const head = new Uint8Array(2);
+    return readSync(fd, head, 0, 2, 0) === 2 && isGzip(head);
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Feeds a stream to a PacketSource, gunzipping it when its first bytes say so. */
+async function streamThrough(
+  stream: NodeJS.ReadableStream | AsyncIterable<Uint8Array>,
+  handler: PacketHandler,
+  opts: SourceOptions,
+  name: string,
+): Promise<SourceSummary> {
+  const src = new PacketSource(handler, { ...opts, name });
+  try {
+    const it = (stream as AsyncIterable<Uint8Array | string>)[Symbol.asyncIterator]();
+    // The gzip magic is two bytes: gather at least that much before deciding.
+    let head: Uint8Array = new Uint8Array(0);
+    while (head.length < 2) {
+      const r = await it.next();
+      if (r.done === true) break;
+      const b = toBytes(r.value);
+      head = head.length === 0 ? b : Buffer.concat([head, b]);
+    }
+    if (head.length === 0) return src.end();
+    let chunks: AsyncIterable<Uint8Array | string>;
+    if (isGzip(head)) {
+      async function* rest(): AsyncGenerator<Uint8Array> {
+        yield head;
+        for (;;) {
+          const r = await it.next();
+          if (r.done === true) return;
+          yield toBytes(r.value);
+        }
+      }
+      chunks = Readable.from(rest()).pipe(createGunzip());
+    } else {
+      src.push(head);
+      chunks = { [Symbol.asyncIterator]: () => it };
+    }
+    for await (const chunk of chunks) {
       if (!src.active) break;
+      src.push(toBytes(chunk));
     }
   } catch (e) {
     if (e instanceof CaptureError) throw e;
     const err = e as NodeJS.ErrnoException;
-    src.fail(
-      new CaptureError(name, src.summary().bytes, "io-error", `Cannot read "${name}": ${err.message}`, { cause: e }),
-    );
+    src.fail(new CaptureError(name, src.summary().bytes, "io-error", `Cannot read "${name}": ${err.message}`, { cause: e }));
   }
   return src.end();
+}
+
+function toBytes(chunk: Uint8Array | string): Uint8Array {
+  return typeof chunk === "string" ? Buffer.from(chunk, "latin1") : chunk;
 }
 
 /**

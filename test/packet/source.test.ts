@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { gzipSync } from "node:zlib";
 import { after, describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
 import { buildIcmp, buildTcp, buildUdp, fragment } from "../../src/packet/build.js";
@@ -153,6 +154,29 @@ describe("forEachPacket (async)", () => {
     assert.equal(s.error?.message, `Cannot read "dev": EIO: device gone`);
   });
 
+  it("decompresses gzip input on the fly: bytes, files, streams", async () => {
+    const want = strip(forEachPacketSync(bytes, () => {}));
+    const gz = new Uint8Array(gzipSync(bytes));
+    assert.deepEqual(strip(await forEachPacket(gz, () => {})), want);
+    const path = join(dir, "mixed.pcap.gz");
+    writeFileSync(path, gz);
+    assert.deepEqual(strip(await forEachPacket(path, () => {}, { name: "-" })), want);
+    const pieces = [gz.subarray(0, 1), gz.subarray(1, 7), gz.subarray(7)];
+    assert.deepEqual(strip(await forEachPacket(Readable.from(pieces.map((p) => Buffer.from(p))), () => {})), want);
+    // The synchronous reader does not decompress: it says what the file is.
+    assert.match(forEachPacketSync(path, () => {}).error?.message ?? "", /gzip-compressed/);
+    // A broken gzip stream is an input failure, after the packets it gave.
+    const broken = gz.slice(0, gz.length - 12);
+    const s = await forEachPacket(broken, () => {}, { name: "b.gz" });
+    assert.equal(s.error?.reason, "io-error");
+    assert.match(s.error?.message ?? "", /^Cannot read "b\.gz": /);
+  });
+
+  it("handles empty streams", async () => {
+    const s = await forEachPacket(Readable.from([]), () => {});
+    assert.equal(s.error?.reason, "truncated-file-header");
+  });
+
   it('reads stdin for "-"', () => {
     const url = pathToFileURL(join(REPO_ROOT, "dist/src/packet/source.js")).href;
     const script = `import(${JSON.stringify(url)}).then(async (m) => { const s = await m.forEachPacket("-", () => {}); console.log(JSON.stringify([s.records, s.delivered, s.error && s.error.file])); });`;
@@ -161,6 +185,8 @@ describe("forEachPacket (async)", () => {
     assert.deepEqual(JSON.parse(r.stdout.toString()), [7, 5, null]);
     const t = spawnSync(process.execPath, ["-e", script], { input: Buffer.from(bytes.subarray(0, 30)) });
     assert.deepEqual(JSON.parse(t.stdout.toString()), [0, 0, "-"]);
+    const z = spawnSync(process.execPath, ["-e", script], { input: gzipSync(bytes) });
+    assert.deepEqual(JSON.parse(z.stdout.toString()), [7, 5, null]);
   });
 });
 
