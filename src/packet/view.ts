@@ -28,8 +28,10 @@ export class PacketView {
   /** pcapng interface id (0 for pcap). */
   interfaceId = 0;
   /**
-   * The bytes the offsets below refer to: the captured frame, or the
-   * reassembled datagram after defragmentation (then l3Off is 0).
+   * The bytes the offsets below refer to: the reader's buffer holding the
+   * captured frame at `frameOff` (offsets are absolute in it), or the
+   * reassembled datagram after defragmentation (then frameOff and l3Off are 0).
+   * Valid only while the packet is being handled.
    */
   data: Uint8Array = EMPTY;
   /**
