@@ -455,7 +455,20 @@ function nftExpr(b: TrafficBox, verdict: string): string {
   return parts.join(" ");
 }
 
-function genRules(hook: HookName, direction: "original" | "reply", b: TrafficBox, target: "notrack" | "accept"): GeneratedRule[] {
+/**
+ * Puts a box's interface where the hook has one: an interface names the
+ * host's side towards the peer, so arriving packets (prerouting, input) match
+ * it as input interface and leaving ones (output, postrouting) as output.
+ */
+function ifaceForHook(b: TrafficBox, hook: HookName): TrafficBox {
+  if (hook === "forward") return b;
+  const iface = b.iif ?? b.oif;
+  const arriving = hook === "prerouting" || hook === "input" || hook === "ingress";
+  return { ...b, iif: arriving ? iface : null, oif: arriving ? null : iface };
+}
+
+function genRules(hook: HookName, direction: "original" | "reply", box: TrafficBox, target: "notrack" | "accept"): GeneratedRule[] {
+  const b = ifaceForHook(box, hook);
   const iptTarget = target === "notrack" ? "CT --notrack" : "ACCEPT";
   const fams: Array<4 | 6> = b.family ? [b.family] : [4, 6];
   return fams.flatMap((family) => {
@@ -1174,7 +1187,8 @@ export function parseSelector(text: string): TrafficBox {
       if (!m) fail(v, `invalid port ${q(v.text)}`);
       const lo = Number(m![1]);
       const hi = m![2] === undefined ? lo : Number(m![2]);
-      if (lo > 65535 || hi > 65535 || hi < lo) fail(v, `invalid port range ${q(v.text)}`);
+      if (lo > 65535 || hi > 65535) fail(v, `invalid port ${q(v.text)}`);
+      if (hi < lo) fail(v, `invalid port range ${q(v.text)}`);
       pairs.push(lo, hi);
     }
     return new NumSet(pairs);

@@ -1226,6 +1226,10 @@ function renderStmt(s: Json): string {
       return isObj(b) ? `limit rate ${b["inv"] === true ? "over " : ""}${renderValue(b["rate"] ?? null)}/${renderValue(b["per"] ?? "second")}${b["burst"] !== undefined ? ` burst ${renderValue(b["burst"])} packets` : ""}` : k;
     case "vmap":
       return isObj(b) ? `${renderValue(b["key"] ?? null)} vmap ${isObj(b["data"]) && Array.isArray(b["data"]["set"]) ? `{ ${(b["data"]["set"] as Json[]).map((pr) => (Array.isArray(pr) ? `${renderValue(pr[0] ?? null)} : ${renderValue(pr[1] ?? null)}` : "")).join(", ")} }` : renderValue(b["data"] ?? null)}` : k;
+    case "ct helper":
+    case "ct timeout":
+    case "ct expectation":
+      return `${k} set ${JSON.stringify(typeof b === "string" ? b : "")}`;
     case "ct count":
       return isObj(b) ? `ct count ${b["inv"] === true ? "over " : ""}${renderValue(b["val"] ?? null)}` : k;
     case "xt":
