@@ -660,7 +660,7 @@ export class Tracker implements CtContext {
     const flags = tb.flags;
     const expiry = tb.expiry;
     const fam = t.family === 6 ? FLAG_V6 : 0;
-    const bucket = t.hash % tb.buckets;
+    const bucket = tb.bucketOf(t.hash);
     restart: for (;;) {
       let node = heads[bucket] as number;
       while (node >= 0) {
