@@ -41,6 +41,12 @@ export interface SourceOptions {
   /** Reassemble fragments (nf_defrag) before handing packets on. Defaults to true. */
   defrag?: boolean | DefragOptions;
   /**
+   * The defragmenter's clock in milliseconds for a packet. Defaults to the
+   * capture timestamp; `() => 0` freezes it (no fragment queue ever expires),
+   * as for a kernel fed a whole capture within milliseconds.
+   */
+  defragClock?: (view: PacketView) => number;
+  /**
    * Refuse IPv4 packets with a wrong header checksum, as ip_rcv() does.
    * Defaults to false: host captures carry offloaded (zero) checksums.
    */
@@ -89,6 +95,7 @@ export class PacketSource {
   readonly view: PacketView;
   readonly #parser: CaptureParser;
   readonly #defrag: Defragmenter | null;
+  readonly #defragClock: ((view: PacketView) => number) | null;
   readonly #handler: PacketHandler;
   readonly #flags: number;
   readonly #maxRecords: number;
@@ -113,6 +120,7 @@ export class PacketSource {
     this.#maxRecords = opts.maxRecords ?? Infinity;
     const d = opts.defrag ?? true;
     this.#defrag = d === false ? null : new Defragmenter(d === true ? {} : d);
+    this.#defragClock = opts.defragClock ?? null;
     this.#parser = new CaptureParser(this.#onRecord, { name: opts.name ?? "-", view: this.view });
   }
 
@@ -190,7 +198,8 @@ export class PacketSource {
     decodeFrame(view, this.#flags);
     const defrag = this.#defrag;
     if (defrag !== null && view.family !== 0) {
-      const v = defrag.offer(view, view.tsSec * 1000 + view.tsNsec / 1e6);
+      const clock = this.#defragClock;
+      const v = defrag.offer(view, clock === null ? view.tsSec * 1000 + view.tsNsec / 1e6 : clock(view));
       if (v === DEFRAG.STOLEN) return;
     }
     this.#delivered++;

@@ -64,6 +64,14 @@ describe("forEachPacketSync", () => {
     assert.equal(s.fragments, null);
   });
 
+  it("runs the defragmenter on the capture clock unless given another", () => {
+    const parts = fragment(bigUdp, 1000).map((frame, i) => ({ sec: i * 40, nsec: 0, frame }));
+    const late = pcapBytes(parts);
+    assert.equal(forEachPacketSync(late, () => {}).fragments?.timedOutQueues, 2);
+    const frozen = forEachPacketSync(late, () => {}, { defragClock: () => 0 });
+    assert.deepEqual([frozen.fragments?.timedOutQueues, frozen.fragments?.reassembled], [0, 1]);
+  });
+
   it("reuses one view", () => {
     const views = new Set<PacketView>();
     forEachPacketSync(bytes, (v) => views.add(v));
