@@ -9,7 +9,7 @@ export function sysctlCommand(opts: Record<string, unknown>): number {
   const width = Math.max(...SYSCTLS.map((s) => s.name.length));
   const lines = SYSCTLS.map((s) => {
     const unit = s.unit === "seconds" ? " s" : "";
-    const ro = s.readOnly ? " (read-only)" : "";
+    const ro = s.readOnly && !s.description.includes("read-only") ? " (read-only)" : "";
     return `net.netfilter.${s.name.padEnd(width)}  ${`${s.default}${unit}`.padStart(9)}  ${s.description}${ro}`;
   });
   process.stdout.write(lines.join("\n") + "\n");

@@ -133,6 +133,12 @@ export function formatSummaryText(s: ReplaySummary): string {
     out.push(table(inv.map(([k, v]) => [k, num(v)])));
   }
 
+  const hints = summaryHints(s);
+  if (hints.length > 0) {
+    out.push("", "Hints");
+    for (const h of hints) out.push(`  - ${h}`);
+  }
+
   out.push("", `Table at the end: ${num(s.entries.total)} entries (${num(s.entries.assured)} assured, ${num(s.entries.unreplied)} unreplied)`);
   const erows: string[][] = [];
   for (const [proto, states] of Object.entries(s.entries.byProtocol).sort()) {
@@ -164,6 +170,35 @@ export function formatSummaryText(s: ReplaySummary): string {
   const pps = s.elapsed_ms > 0 ? Math.round((p.total * 1000) / s.elapsed_ms) : 0;
   out.push("", `Replayed in ${(s.elapsed_ms / 1000).toFixed(2)} s (${num(pps)} packets/s)`);
   return out.join("\n") + "\n";
+}
+
+/** Advice a person needs to read the numbers right; empty when nothing stands out. */
+export function summaryHints(s: ReplaySummary): string[] {
+  const h: string[] = [];
+  const r = s.packets.invalidReasons;
+  const bad = r["bad checksum"] ?? 0;
+  if (bad > 0 && (s.sysctls.nf_conntrack_checksum ?? 1) !== 0) {
+    h.push(
+      `${num(bad)} packets had a bad transport checksum. Captures taken on the sending host carry offloaded checksums; ` +
+        "replay with --sysctl nf_conntrack_checksum=0 if this capture is one",
+    );
+  }
+  const full = r["table full"] ?? 0;
+  if (full > 0) {
+    h.push(
+      `The table was full: ${num(full)} packets were dropped. Early drop only evicts entries that are not ASSURED; ` +
+        "raise nf_conntrack_max (and nf_conntrack_buckets), shorten timeouts of the states that dominate the table, " +
+        "or NOTRACK traffic that needs no state",
+    );
+  }
+  const est = s.entries.byProtocol.tcp?.ESTABLISHED ?? 0;
+  if (est > 0 && est >= 0.5 * s.entries.total && s.sysctls.nf_conntrack_tcp_timeout_established === undefined) {
+    h.push(
+      `${num(est)} TCP entries are ESTABLISHED at the end; with nf_conntrack_tcp_timeout_established at its default (5 days) ` +
+        "connections whose FIN/RST was lost stay that long",
+    );
+  }
+  return h;
 }
 
 /** The `--json` rendering: stable keys, numbers as numbers. */
