@@ -170,8 +170,6 @@ export interface TrafficBox {
   readonly approximate: boolean;
 }
 
-const ANY_BOX: TrafficBox = { family: 0, protos: null, sport: null, dport: null, saddr: null, daddr: null, iif: null, oif: null, approximate: false };
-
 /** The box of a rule's stateless matches (an over-approximation when `approximate`). */
 export function boxOf(r: Rule): TrafficBox {
   let family: 0 | 4 | 6 = r.family === "ip" ? 4 : r.family === "ip6" ? 6 : 0;
@@ -1512,5 +1510,3 @@ export function formatAnalysis(a: AnalysisResult, rs?: Ruleset): string {
   return L.join("\n") + "\n";
 }
 
-/** A box that selects all traffic. */
-export { ANY_BOX };

@@ -236,6 +236,7 @@ function user2credits(user: number, hz: number): number {
 function limitMatch(m: Extract<Match, { kind: "limit" }>, ctx: PacketContext, flavor: "xt" | "nft"): boolean {
   const s = ctx.state;
   const i = m.slot;
+  if (i >= s.credit.length) throw new RangeError("EvalState is smaller than the ruleset: create it with EvalState.for(ruleset)");
   if (flavor === "xt") {
     const now = Math.floor((ctx.nowMs * s.hz) / 1000);
     if (!s.inited[i]) {
@@ -339,6 +340,7 @@ function statisticMatch(m: Extract<Match, { kind: "statistic" }>, ctx: PacketCon
   if (m.mode === "random") return ((ctx.host.random32() & 0x7fffffff) < m.threshold) !== m.neg;
   // xt_statistic nth: count starts at --packet; matches when it wraps past --every - 1.
   const s = ctx.state;
+  if (m.slot >= s.nth.length) throw new RangeError("EvalState is smaller than the ruleset: create it with EvalState.for(ruleset)");
   if (!s.inited[m.slot]) {
     s.nth[m.slot] = m.packet;
     s.inited[m.slot] = 1;
