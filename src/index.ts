@@ -64,3 +64,41 @@ export { replay } from "./replay/replay.js";
 export type { ReplayOptions, ReplayRun } from "./replay/replay.js";
 export { formatSummaryText, formatSummaryJson } from "./report/summary.js";
 export type { ReplaySummary, PacketsByState } from "./report/summary.js";
+
+// Firewall rulesets: parsing (iptables-save, nft JSON/text), evaluation, tracking analysis.
+export {
+  RulesetSyntaxError,
+  loadRuleset,
+  detectFormat,
+  parseIptables,
+  serializeIptables,
+  parseIpsetSave,
+  parseNftJson,
+  convertNftText,
+  PacketContext,
+  EvalState,
+  CompiledRuleset,
+  compileRuleset,
+  evaluateChain,
+  evaluateHook,
+  createHost,
+  VERDICT,
+  analyzeRuleset,
+  formatAnalysis,
+  analysisToJson,
+  notrackRulesFor,
+  parseSelector,
+} from "./firewall/index.js";
+export type {
+  Ruleset,
+  Table,
+  Chain,
+  Rule,
+  Match,
+  Action,
+  SourcePos,
+  LoadOptions,
+  EvalHost,
+  AnalysisResult,
+  NotrackSuggestion,
+} from "./firewall/index.js";
