@@ -9,6 +9,7 @@
  * milliseconds), converted to the kernel's u32 jiffies (jiffies.ts).
  */
 import { l4ChecksumOk } from "../packet/checksum.js";
+import { DECODE_REASON } from "../packet/decode.js";
 import type { PacketView } from "../packet/view.js";
 import { IPPROTO } from "../packet/view.js";
 import { CT_STATE, CTINFO, HOOK, IPCT, IPS, L4_VERDICT } from "./constants.js";
@@ -204,11 +205,14 @@ export class Tracker implements CtContext {
   private gcCycleStartJx = 0;
   private gcEarlyDrop = false;
   /**
-   * Unwrapped jiffy before which `advance` has nothing to do: no earlier than
-   * the next GC run and the earliest listed deadline (a lower bound: refreshes
-   * only move deadlines later, and every enqueue lowers it when needed).
+   * Time in ms before which `advance` has nothing to do: the unwrapped jiffy
+   * of the next GC run or of the earliest listed deadline, whichever comes
+   * first, times MS_PER_JIFFY (a lower bound: refreshes only move deadlines
+   * later, and every enqueue lowers it when needed). Kept in ms so that the
+   * per-packet check needs no division: with MS_PER_JIFFY = 4 (exact),
+   * `ms < wakeMs` ⟺ ⌊ms / MS_PER_JIFFY⌋ < the jiffy.
    */
-  private wakeJx = -Infinity;
+  private wakeMs = -Infinity;
 
   /**
    * @throws SysctlError when a sysctl name or value is refused
@@ -319,7 +323,8 @@ export class Tracker implements CtContext {
     t.dequeue(slot, this.nowJ, this.nowJx);
     t.expiry[slot] = e;
     t.enqueue(slot, tj, this.nowJ, this.nowJx);
-    if (this.nowJx + tj < this.wakeJx) this.wakeJx = this.nowJx + tj;
+    const wake = (this.nowJx + tj) * MS_PER_JIFFY;
+    if (wake < this.wakeMs) this.wakeMs = wake;
   }
 
   event(slot: number, bits: number): void {
@@ -365,14 +370,15 @@ export class Tracker implements CtContext {
    * scheduled times on the way.
    */
   advance(nowMs: number): void {
+    const ms = nowMs > this.now ? nowMs : this.now;
+    if (ms < this.wakeMs) {
+      // Nothing expires and the GC does not run yet (wakeMs is -Infinity until time is known).
+      this.setTime(ms);
+      return;
+    }
     if (!this.timeKnown) this.setTime(nowMs);
     if (nowMs < this.now) nowMs = this.now;
     const targetJx = Math.floor(nowMs / MS_PER_JIFFY);
-    if (targetJx < this.wakeJx) {
-      // Nothing expires and the GC does not run before targetJx.
-      this.setTime(nowMs);
-      return;
-    }
     const t = this.table;
     for (;;) {
       const slot = t.earliest(this.nowJ);
@@ -390,7 +396,7 @@ export class Tracker implements CtContext {
         this.gcSkipIdle(targetJx);
         continue;
       }
-      this.wakeJx = Math.min(expJx, gcJx);
+      this.wakeMs = Math.min(expJx, gcJx) * MS_PER_JIFFY;
       break;
     }
     this.setTime(nowMs);
@@ -438,6 +444,8 @@ export class Tracker implements CtContext {
     if (p.family === 0) return 0;
     // get_l4proto: a fragment that was not reassembled has no transport header to track.
     if (p.isFragment && p.fragOffset !== 0) return this.invalid(INVALID_REASON.NO_TUPLE);
+    // ipv6_skip_exthdr() returns -1 on NEXTHDR_NONE: get_l4proto finds no transport, so no tuple.
+    if (p.reason === DECODE_REASON.IPV6_NO_NEXT_HEADER) return this.invalid(INVALID_REASON.NO_TUPLE);
     const csum = hook === HOOK.PRE_ROUTING && (this.sysctl.nf_conntrack_checksum as number) === 1;
     if ((p.proto === IPPROTO.ICMP && p.family === 4) || (p.proto === IPPROTO.ICMPV6 && p.family === 6)) {
       const e = this.icmpError(p, csum, zone);
@@ -489,7 +497,8 @@ export class Tracker implements CtContext {
     t.expiry[slot] = (this.nowJ + rel) >>> 0;
     t.link(slot);
     t.enqueue(slot, rel, this.nowJ, this.nowJx);
-    if (this.nowJx + rel < this.wakeJx) this.wakeJx = this.nowJx + rel;
+    const wake = (this.nowJx + rel) * MS_PER_JIFFY;
+    if (wake < this.wakeMs) this.wakeMs = wake;
     if (this.tstamp !== null) {
       this.tstamp[slot * 2] = this.now;
       this.tstamp[slot * 2 + 1] = 0;
