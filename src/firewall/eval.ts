@@ -319,9 +319,19 @@ function recentMatch(m: Extract<Match, { kind: "recent" }>, ctx: PacketContext):
         break;
       }
     }
-    if (m.reap && m.seconds) e.stamps = e.stamps.filter((st) => st >= time);
+    if (m.reap) {
+      // recent_entry_reap: drop the least recently updated entry when its newest stamp left the window.
+      const update = m.op === "update" && ret;
+      const oldestKey = table.keys().next().value;
+      const oldest = oldestKey === undefined ? undefined : table.get(oldestKey);
+      if (oldestKey !== undefined && oldest && !(oldest === e && update) && time > newestStamp(oldest)) {
+        table.delete(oldestKey);
+        if (oldest === e) return ret;
+      }
+    }
   }
-  if (m.op === "set" || (m.op === "update" && ret !== m.neg)) {
+  // The kernel tests `ret` itself here, so an inverted --update refreshes on a miss.
+  if (m.op === "set" || (m.op === "update" && ret)) {
     // recent_entry_update: ring of IP_PKT_LIST_TOT stamps, entry moves to the LRU tail.
     if (e.stamps.length < IP_PKT_LIST_TOT) e.stamps.push(now);
     else {
@@ -334,6 +344,10 @@ function recentMatch(m: Extract<Match, { kind: "recent" }>, ctx: PacketContext):
     table.set(key, e);
   }
   return ret;
+}
+
+function newestStamp(e: RecentEntry): number {
+  return e.stamps[(e.index - 1) % IP_PKT_LIST_TOT] ?? 0;
 }
 
 function statisticMatch(m: Extract<Match, { kind: "statistic" }>, ctx: PacketContext): boolean {

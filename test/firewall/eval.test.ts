@@ -281,6 +281,23 @@ for (const ev of EVALUATORS) {
       assert.equal(v(70000), VERDICT.ACCEPT);
     });
 
+    it("recent: kube-proxy session affinity (--set in the endpoint, --rcheck --reap in the service)", () => {
+      const rs = parseIptables(corpus("kube-proxy.rules"), { file: "t" });
+      const run = ev.make(rs);
+      const ctx = contextFor(rs);
+      const svc = chain(rs, "nat", "KUBE-SVC-WEB");
+      const go = (t: number, src: string) => run(svc, packet({ src, dst: "10.96.100.7", dport: 80, hook: "prerouting", nowMs: t }, ctx));
+      go(0, "10.244.3.3");
+      assert.deepEqual(svc.rules.map((r) => r.counters.packets), [0, 0, 1]);
+      go(1000, "10.244.3.3");
+      assert.deepEqual(svc.rules.map((r) => r.counters.packets), [0, 1, 1]);
+      assert.equal(ctx.nat?.portLo, 8080);
+      // After 10800 s the affinity entry is too old: --rcheck misses and --reap drops it.
+      go(10_802_000, "10.244.3.3");
+      assert.deepEqual(svc.rules.map((r) => r.counters.packets), [0, 1, 2]);
+      assert.equal(ctx.state.recent.get("KUBE-SEP-WEB1")!.size, 1);
+    });
+
     it("statistic: random with an injected RNG is deterministic and splits as configured", () => {
       const rs = parseIptables(corpus("kube-proxy.rules"), { file: "t" });
       const run = ev.make(rs);
