@@ -583,10 +583,6 @@ function reachable(t: Table, c: Chain, out: Rule[] = [], seen = new Set<string>(
   return out;
 }
 
-function tableOf(rs: Ruleset, c: Chain): Table {
-  return rs.tables.find((t) => t.family === c.family && t.name === c.table)!;
-}
-
 /** Rules reachable from base chains at a hook that satisfy `pick`. */
 function rulesAtHook(rs: Ruleset, hook: HookName, family: 0 | 4 | 6, pick: (c: Chain) => boolean): Array<{ rule: Rule; base: Chain }> {
   const out: Array<{ rule: Rule; base: Chain }> = [];
@@ -603,7 +599,6 @@ function rulesAtHook(rs: Ruleset, hook: HookName, family: 0 | 4 | 6, pick: (c: C
 }
 
 const isNatChain = (c: Chain) => c.base?.type === "nat";
-const isRawChain = (c: Chain) => c.base !== null && c.base.type !== "nat" && c.base.priority <= -200;
 const isFilterChain = (c: Chain) => c.base !== null && c.base.type !== "nat" && c.base.priority > -200;
 
 function hasNat(r: Rule): boolean {

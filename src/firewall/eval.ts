@@ -24,7 +24,7 @@
 import { CT_STATE } from "../conntrack/constants.js";
 import { PacketView } from "../packet/view.js";
 import type { Action, Chain, Elem, HookName, IpSet, Match, NatSpec, Rule, Ruleset, Selector, Table } from "./model.js";
-import { ADDRTYPE_RTN, PORT_PROTOS, cmpWords, ifaceMatches, prefixRange } from "./values.js";
+import { ADDRTYPE_RTN, cmpWords, ifaceMatches, prefixRange } from "./values.js";
 
 /** Netfilter verdicts (NF_DROP, NF_ACCEPT, NF_STOLEN, NF_QUEUE). */
 export const VERDICT = { DROP: 0, ACCEPT: 1, STOLEN: 2, QUEUE: 3 } as const;

@@ -1378,7 +1378,7 @@ function natSpec(ctx: Ctx, type: "snat" | "dnat", tok: Tok, proto: number, rando
   let addrHi: Uint32Array | null = null;
   if (addrPart !== "") {
     const fam = ctx.v6 ? 6 : 4;
-    const dash = fam === 4 ? addrPart.indexOf("-") : addrPart.indexOf("-");
+    const dash = addrPart.indexOf("-");
     const a = parseAddr(dash >= 0 ? addrPart.slice(0, dash) : addrPart);
     const b2 = dash >= 0 ? parseAddr(addrPart.slice(dash + 1)) : a;
     if (!a || !b2 || a.family !== fam || b2.family !== fam) throw bad();
