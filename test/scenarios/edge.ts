@@ -185,6 +185,40 @@ export const edgeScenarios: Scenario[] = [
     },
   },
   {
+    name: "sctp-heartbeat-ack-first",
+    description: "SCTP entries opened by a HEARTBEAT ACK (a secondary path seen first), then: COOKIE ECHO back with the same tag; HEARTBEAT ACK back with another tag; ABORT and SHUTDOWN COMPLETE back with the same tag (both directions of opening); INIT ACK onward with the same tag",
+    expected: "As the kernel decides; found by seeded SCTP fuzzing (every disagreement minimised to one of these pairs)",
+    tags: ["sctp", "edge"],
+    build(ctx) {
+      const c = ctx.v4(1);
+      const s = ctx.v4(2);
+      const pkt = (fromClient: boolean, cport: number, vtag: number, chunk: Parameters<typeof buildSctp>[0]["chunks"][number]): void =>
+        ctx.emit(
+          buildSctp(
+            fromClient
+              ? { src: c, dst: s, sport: cport, dport: 2905, vtag, chunks: [chunk] }
+              : { src: s, dst: c, sport: 2905, dport: cport, vtag, chunks: [chunk] },
+          ),
+        );
+      const hbAck = (t = false): { type: number; flags: number; data: number } => ({ type: SCTP_CHUNK.HEARTBEAT_ACK, flags: t ? 1 : 0, data: 8 });
+      pkt(true, 51701, 0x2003, hbAck(true));
+      pkt(false, 51701, 0x2003, { type: SCTP_CHUNK.COOKIE_ECHO, data: 8 });
+      pkt(true, 51702, 0x2004, hbAck());
+      pkt(false, 51702, 0x1234, hbAck());
+      pkt(false, 51703, 0x1234, hbAck());
+      pkt(true, 51703, 0x1234, { type: SCTP_CHUNK.ABORT, data: 8 });
+      pkt(false, 51704, 0x1000, hbAck());
+      pkt(true, 51704, 0x1000, { type: SCTP_CHUNK.SHUTDOWN_COMPLETE, data: 8 });
+      pkt(true, 51705, 0x1234, hbAck());
+      pkt(false, 51705, 0x1234, { type: SCTP_CHUNK.SHUTDOWN_COMPLETE, data: 8 });
+      pkt(true, 51706, 0x2000, hbAck());
+      pkt(true, 51706, 0x2000, sctpInitChunk(0x1006, { ack: true }));
+      // A HEARTBEAT (not ACK) first, answered by its HEARTBEAT ACK: the ordinary secondary-path case.
+      pkt(true, 51707, 0x3000, { type: SCTP_CHUNK.HEARTBEAT, data: 8 });
+      pkt(false, 51707, 0x4000, hbAck());
+    },
+  },
+  {
     name: "gre-ip-edge",
     description: "PPTP GRE (version 1) with a non-PPP protocol type; GRE version 0 with a checksum; IPv4 options (record route, timestamp) on a UDP flow; an IPv4 packet claiming TCP with only 8 transport bytes",
     expected: "As the kernel's GRE tuple code and header checks decide",

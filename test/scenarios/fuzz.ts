@@ -87,7 +87,8 @@ function fuzzFlow(ctx: ScenarioContext, r: () => number, cport: number, steps: n
   }
 }
 
-function fuzzScenario(seed: number, flows: number, steps: number): Scenario {
+/** A fuzz scenario for any seed (the registry holds a fixed few). */
+export function fuzzScenario(seed: number, flows = 16, steps = 40): Scenario {
   return {
     name: `tcp-fuzz-${seed}`,
     description: `Seeded random TCP (seed ${seed}): ${flows} connections of ${steps} segments each, mostly plausible, some with wrong numbers, odd flags and windows`,
