@@ -490,6 +490,14 @@ export class Tracker implements CtContext {
     if ((t.flags[slot] as number) & FLAG_NAT) {
       t.loadNatReply(slot, s);
       if (this.chainTooLong(t.bucketOf(s.hash), maxChain)) return this.chainFailed(slot);
+      // A NAT reply tuple can clash on one CPU: NAT found no free tuple and kept a taken one.
+      // nf_ct_resolve_clash cannot merge a clash on the reply tuple: drop and insert_failed.
+      if (this.lookup(s) >= 0) {
+        this.stats.drop++;
+        this.stats.insert_failed++;
+        this.freeUnconfirmed(slot);
+        return this.confirmFailed();
+      }
     }
     this.status[slot] = (this.status[slot] as number) | IPS.CONFIRMED;
     // Timeout relative to confirmation time, not to the first packet.
@@ -1064,6 +1072,58 @@ export class Tracker implements CtContext {
     const s = this.scratch;
     s.set((tb.flags[slot] as number) & FLAG_V6 ? 6 : 4, tb.proto[slot] as number, tb.zone[slot] as number, src, dst, sport, dport);
     tb.setNatReply(slot, s);
+  }
+
+  /**
+   * nf_conntrack_tuple_taken, for NAT's search of a free tuple: whether a
+   * confirmed entry has `t` as its original or reply tuple. An entry with the
+   * same original tuple as the unconfirmed one of the last packet does not
+   * count (the kernel leaves that case to clash resolution). A hit counts
+   * `found`. Expired entries met on the way are destroyed, as the kernel's
+   * walk does. The hash of `t` is computed here.
+   */
+  tupleTaken(t: TupleScratch): boolean {
+    const s = this.findTuple(t);
+    if (s < 0) return false;
+    const p = this.pending;
+    if (p >= 0) {
+      const o = this.scratch;
+      this.table.loadTuple(p, o);
+      const tb = this.table;
+      if (
+        tb.proto[s] === o.proto &&
+        tb.zone[s] === o.zone &&
+        tb.saddr[s] === o.s0 &&
+        tb.daddr[s] === o.d0 &&
+        tb.sport[s] === o.sport &&
+        tb.dport[s] === o.dport &&
+        ((tb.flags[s] as number) & FLAG_V6) === ((tb.flags[p] as number) & FLAG_V6) &&
+        (((tb.flags[s] as number) & FLAG_V6) === 0 || this.v6Match(s, o, false))
+      ) {
+        return false;
+      }
+    }
+    this.stats.found++;
+    return true;
+  }
+
+  /**
+   * nf_conntrack_find_get: the confirmed entry having `t` as its original or
+   * reply tuple, or -1; `foundDir` tells which. The hash of `t` is computed here.
+   */
+  findTuple(t: TupleScratch): number {
+    t.computeHash(this.seed);
+    return this.lookup(t);
+  }
+
+  /** Direction in which the last `findTuple`/`tupleTaken` hit matched. */
+  get foundDir(): 0 | 1 {
+    return this.lookupDir;
+  }
+
+  /** The unconfirmed entry of the last packet, or -1. */
+  get unconfirmed(): number {
+    return this.pending;
   }
 
   // ---- events, marks ---------------------------------------------------------------------
