@@ -48,6 +48,9 @@ function groupName(s: Scenario): string {
   return s.name.replace(/[^A-Za-z0-9]/g, "_");
 }
 
+/** Per-scenario outcome across all batches, for one closing summary line. */
+const outcomes = new Map<string, "identical" | "known" | "differs">();
+
 function defineBatch(title: string, list: readonly Scenario[], realtime: boolean, sysctls: Readonly<Record<string, number>>): void {
   describe(title, { skip: skip ?? false }, () => {
     let scratch: { dir: string; remove: () => void } | undefined;
@@ -87,6 +90,9 @@ function defineBatch(title: string, list: readonly Scenario[], realtime: boolean
       scratch?.remove();
       if (comparison === undefined) return;
       const bad = new Set(comparison.differences.map((d) => d.group).filter((g) => g !== undefined));
+      for (const s of list) {
+        outcomes.set(s.name, !bad.has(groupName(s)) ? "identical" : KNOWN_DIFFERENCES[s.name] !== undefined ? "known" : "differs");
+      }
       const same = list.filter((s) => !bad.has(groupName(s))).length;
       const known = list.filter((s) => bad.has(groupName(s)) && KNOWN_DIFFERENCES[s.name] !== undefined);
       process.stderr.write(
@@ -141,3 +147,18 @@ for (const s of SCENARIOS) {
   batches.set(key, b);
 }
 for (const [key, b] of batches) defineBatch(`kernel: scenarios (${key})`, b.list, b.realtime, b.sysctls);
+
+// One line over every batch, in the form the README quotes.
+after(() => {
+  if (outcomes.size === 0) return;
+  const all = [...outcomes.entries()];
+  const same = all.filter(([, o]) => o === "identical").length;
+  const known = all.filter(([, o]) => o === "known").map(([n]) => n);
+  const differ = all.filter(([, o]) => o === "differs").map(([n]) => n);
+  process.stderr.write(
+    `kernel agreement: scenarios ${same}/${all.length} identical` +
+      (known.length > 0 ? `; known differences: ${known.join(", ")}` : "") +
+      (differ.length > 0 ? `; differ: ${differ.join(", ")}` : "") +
+      "\n",
+  );
+});
