@@ -9,6 +9,7 @@
  * IPv6 addresses are compressed like glibc's inet_ntop for conntrack-tools,
  * fully expanded like the kernel's %pI6 for /proc.
  */
+import { formatIpv4, formatIpv6 } from "../packet/addr.js";
 import type { PacketView } from "../packet/view.js";
 import { IPPROTO } from "../packet/view.js";
 import { IPCT, IPS } from "./constants.js";
@@ -22,53 +23,12 @@ const scratch = new TupleScratch();
 
 /** Dotted quad of a network-order word. */
 function ipv4(w: number): string {
-  return `${w >>> 24}.${(w >>> 16) & 0xff}.${(w >>> 8) & 0xff}.${w & 0xff}`;
+  return formatIpv4(w);
 }
 
-/** glibc inet_ntop(AF_INET6): longest zero run (≥ 2 groups, first on ties) as "::", embedded IPv4 forms. */
+/** IPv6 as conntrack-tools prints it (glibc inet_ntop). */
 export function ipv6Compressed(w0: number, w1: number, w2: number, w3: number): string {
-  const g = [w0 >>> 16, w0 & 0xffff, w1 >>> 16, w1 & 0xffff, w2 >>> 16, w2 & 0xffff, w3 >>> 16, w3 & 0xffff];
-  let bestBase = -1;
-  let bestLen = 0;
-  let curBase = -1;
-  let curLen = 0;
-  for (let i = 0; i < 8; i++) {
-    if (g[i] === 0) {
-      if (curBase < 0) {
-        curBase = i;
-        curLen = 1;
-      } else {
-        curLen++;
-      }
-    } else if (curBase >= 0) {
-      if (bestBase < 0 || curLen > bestLen) {
-        bestBase = curBase;
-        bestLen = curLen;
-      }
-      curBase = -1;
-    }
-  }
-  if (curBase >= 0 && (bestBase < 0 || curLen > bestLen)) {
-    bestBase = curBase;
-    bestLen = curLen;
-  }
-  if (bestBase >= 0 && bestLen < 2) bestBase = -1;
-  let out = "";
-  for (let i = 0; i < 8; i++) {
-    if (bestBase >= 0 && i >= bestBase && i < bestBase + bestLen) {
-      if (i === bestBase) out += ":";
-      continue;
-    }
-    if (i !== 0) out += ":";
-    // An IPv4-compatible (::a.b.c.d) or IPv4-mapped (::ffff:a.b.c.d) address.
-    if (i === 6 && bestBase === 0 && (bestLen === 6 || (bestLen === 5 && g[5] === 0xffff))) {
-      out += ipv4(w3 >>> 0);
-      return out;
-    }
-    out += (g[i] as number).toString(16);
-  }
-  if (bestBase >= 0 && bestBase + bestLen === 8) out += ":";
-  return out;
+  return formatIpv6(w0, w1, w2, w3);
 }
 
 /** The kernel's %pI6: eight groups of four hex digits. */

@@ -1,3 +1,4 @@
+import { formatIp } from "../packet/addr.js";
 /**
  * Value types shared by both ruleset syntaxes: addresses and address sets,
  * integer interval sets, interface patterns, and the name tables iptables and
@@ -64,33 +65,7 @@ export function parseIPv6(s: string): Uint32Array | null {
 
 /** Formats four words as an address of the given family (IPv6 in RFC 5952 short form). */
 export function formatAddr(family: 4 | 6, w: ArrayLike<number>): string {
-  if (family === 4) {
-    const v = (w[0] ?? 0) >>> 0;
-    return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-  }
-  const g: number[] = [];
-  for (let i = 0; i < 4; i++) {
-    const x = (w[i] ?? 0) >>> 0;
-    g.push(x >>> 16, x & 0xffff);
-  }
-  let bestAt = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestAt = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(":");
-  if (bestAt < 0) return hex(g);
-  return `${hex(g.slice(0, bestAt))}::${hex(g.slice(bestAt + bestLen))}`;
+  return formatIp(family, w);
 }
 
 /** Parses an address of either family; returns the family and words, or null. */

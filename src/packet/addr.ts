@@ -69,19 +69,20 @@ function parseIpv6(text: string): Uint8Array | null {
   return out;
 }
 
-/** Formats four network-order words (PacketView layout) as text. */
-export function formatIp(family: 4 | 6, words: ArrayLike<number>): string {
-  if (family === 4) {
-    const w = (words[0] as number) >>> 0;
-    return `${w >>> 24}.${(w >>> 16) & 0xff}.${(w >>> 8) & 0xff}.${w & 0xff}`;
-  }
-  const g: number[] = [];
-  for (let i = 0; i < 4; i++) {
-    const w = (words[i] as number) >>> 0;
-    g.push(w >>> 16, w & 0xffff);
-  }
-  // RFC 5952: compress the longest run (≥ 2) of zero groups, first one on ties.
-  let bestStart = -1;
+/** Formats an IPv4 address held in one unsigned 32-bit word. */
+export function formatIpv4(w: number): string {
+  return `${w >>> 24}.${(w >>> 16) & 0xff}.${(w >>> 8) & 0xff}.${w & 0xff}`;
+}
+
+/**
+ * Formats an IPv6 address the way glibc's inet_ntop does, which is what
+ * conntrack-tools, iptables-save and nft print: the longest run (≥ 2) of zero
+ * groups becomes "::" (the first one on ties), and IPv4-compatible (::a.b.c.d)
+ * and IPv4-mapped (::ffff:a.b.c.d) addresses end in dotted quad.
+ */
+export function formatIpv6(w0: number, w1: number, w2: number, w3: number): string {
+  const g = [w0 >>> 16, w0 & 0xffff, w1 >>> 16, w1 & 0xffff, w2 >>> 16, w2 & 0xffff, w3 >>> 16, w3 & 0xffff];
+  let bestBase = -1;
   let bestLen = 0;
   for (let i = 0; i < 8; ) {
     if (g[i] !== 0) {
@@ -91,15 +92,33 @@ export function formatIp(family: 4 | 6, words: ArrayLike<number>): string {
     let j = i;
     while (j < 8 && g[j] === 0) j++;
     if (j - i > bestLen) {
-      bestStart = i;
+      bestBase = i;
       bestLen = j - i;
     }
     i = j;
   }
-  if (bestLen < 2) return g.map((x) => x.toString(16)).join(":");
-  const left = g.slice(0, bestStart).map((x) => x.toString(16)).join(":");
-  const right = g.slice(bestStart + bestLen).map((x) => x.toString(16)).join(":");
-  return `${left}::${right}`;
+  if (bestLen < 2) bestBase = -1;
+  let out = "";
+  for (let i = 0; i < 8; i++) {
+    if (bestBase >= 0 && i >= bestBase && i < bestBase + bestLen) {
+      if (i === bestBase) out += ":";
+      continue;
+    }
+    if (i !== 0) out += ":";
+    if (i === 6 && bestBase === 0 && (bestLen === 6 || (bestLen === 5 && g[5] === 0xffff))) {
+      return out + formatIpv4(w3 >>> 0);
+    }
+    out += (g[i] as number).toString(16);
+  }
+  if (bestBase >= 0 && bestBase + bestLen === 8) out += ":";
+  return out;
+}
+
+/** Formats four network-order words (PacketView layout) as text. */
+export function formatIp(family: 4 | 6, words: ArrayLike<number>): string {
+  const w0 = (words[0] as number) >>> 0;
+  if (family === 4) return formatIpv4(w0);
+  return formatIpv6(w0, (words[1] as number) >>> 0, (words[2] as number) >>> 0, (words[3] as number) >>> 0);
 }
 
 /** Parses an address string into four words (PacketView layout) and its family. */
