@@ -227,8 +227,11 @@ export class SctpTracker implements L4Tracker {
         vt[slot * 2 + 1] = readU32(data, off + 4);
       } else if (type === SCTP_CID.HEARTBEAT) {
         vt[slot * 2] = shVtag;
-      } else {
-        // A SHUTDOWN_ACK out of the blue expects SHUTDOWN_COMPLETE, others an ABORT (8.4 (5), (8)).
+      } else if (type === SCTP_CID.SHUTDOWN_ACK) {
+        // A SHUTDOWN_ACK out of the blue expects SHUTDOWN_COMPLETE with its vtag (8.4 (5)).
+        // Other chunks (e.g. a HEARTBEAT_ACK) record no vtag here since the stable fix
+        // "} else if (sch->type == SCTP_CID_SHUTDOWN_ACK)" in sctp_new; the kernel comparison
+        // (scenario sctp-heartbeat-ack-first) confirmed 6.18 behaves so.
         vt[slot * 2 + 1] = shVtag;
       }
       state[slot] = sNO;

@@ -30,16 +30,7 @@ import type { CounterGroup } from "./netns.js";
  * Keep in step with FIDELITY.md. An entry that no longer differs fails the
  * test too, so the table never goes stale.
  */
-export const KNOWN_DIFFERENCES: Readonly<Record<string, string>> = {
-  // An SCTP entry opened by a HEARTBEAT ACK: the kernel (6.18) behaves as if
-  // the ACK's tag were recorded for the ORIGINAL direction and the REPLY tag
-  // left 0 — reply packets needing a tag match are INVALID, a reply HEARTBEAT
-  // ACK with any tag is accepted, an INIT ACK onward with the same tag is
-  // accepted. ctlab does the opposite in each case. Found by seeded SCTP
-  // fuzzing; every fuzz disagreement minimised to one of these pairs.
-  "sctp-heartbeat-ack-first":
-    "SCTP entry opened by a HEARTBEAT ACK: vtag bookkeeping differs (reply COOKIE ECHO/ABORT/SHUTDOWN COMPLETE accepted by ctlab, INVALID in the kernel; reply HEARTBEAT ACK and onward INIT ACK the other way round)",
-};
+export const KNOWN_DIFFERENCES: Readonly<Record<string, string>> = {};
 
 const skip = kernelSkipReason();
 
