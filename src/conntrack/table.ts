@@ -110,6 +110,14 @@ export class Table {
   private readonly classSum = new Float64Array(256);
   private readonly classOf = new Map<number, number>();
   private classesUsed = 0;
+  /**
+   * Direct-mapped cache of `classOf` (timeout → class), 256 cells: a TCP
+   * entry whose data is ACKed packet by packet alternates between two
+   * timeouts (ESTABLISHED, UNACKNOWLEDGED), and a Map lookup per refresh
+   * measured ~15 ns of a ~60 ns list move.
+   */
+  private readonly cacheTimeout = new Int32Array(256).fill(-1);
+  private readonly cacheClass = new Uint8Array(256);
 
   // ---- free slots ----
   private readonly freeStack: Int32Array;
@@ -390,15 +398,23 @@ export class Table {
    * `nowJx` the same instant unwrapped (a float that never wraps).
    */
   enqueue(slot: number, timeoutJ: number, nowJ: number, nowJx: number): void {
-    let cls = this.classOf.get(timeoutJ);
-    if (cls === undefined) {
-      if (this.classesUsed < OVERFLOW_CLASS) {
-        cls = this.classesUsed++;
-        this.classTimeout[cls] = timeoutJ;
-        this.classOf.set(timeoutJ, cls);
-      } else {
-        cls = OVERFLOW_CLASS;
+    let cls: number;
+    const cell = (timeoutJ ^ (timeoutJ >>> 8) ^ (timeoutJ >>> 16)) & 255;
+    if (this.cacheTimeout[cell] === timeoutJ) cls = this.cacheClass[cell] as number;
+    else {
+      let c = this.classOf.get(timeoutJ);
+      if (c === undefined) {
+        if (this.classesUsed < OVERFLOW_CLASS) {
+          c = this.classesUsed++;
+          this.classTimeout[c] = timeoutJ;
+          this.classOf.set(timeoutJ, c);
+        } else {
+          c = OVERFLOW_CLASS;
+        }
       }
+      cls = c;
+      this.cacheTimeout[cell] = timeoutJ;
+      this.cacheClass[cell] = c;
     }
     const e = this.expiry[slot] as number;
     const tail = this.classTail[cls] as number;
