@@ -46,9 +46,65 @@ export function buildProgram(run: (code: number) => void): Command {
     .option("--seed <n>", "hash seed (makes bucket placement and early drop reproducible)")
     .option("-q, --quiet", "no human summary (tables/events/JSON still written)", false)
     .option("--no-progress", "never show progress on stderr")
+    .option("--rules <file>", "run packets through this ruleset (iptables-save, nft -j list ruleset JSON, or nft text): verdicts, per-rule counters, NAT")
+    .option("--ipset <file>", "ipset save output for -m set matches")
+    .option("--local <addr...>", "the host's own addresses, [IFACE=]ADDR[/LEN]: packets to them go to INPUT, from them start in OUTPUT (default: none, every packet is forwarded)")
+    .option("--local-from-host", "take the host's addresses and routes from this machine (ip -j addr, ip -j route)")
+    .option("--iif <name>", "interface every packet arrives on (default: the route back to its source)")
+    .option("--oif <name>", "interface every forwarded or local packet leaves by (default: the route to its destination)")
+    .option("--counters <file>", 'write the ruleset back with its counters, as iptables-save -c or nft -j list ruleset ("-" = stdout)')
+    .option("--allow-unsupported", "keep rules with unsupported matches or targets as never-matching instead of failing")
+    .option("--enable-hooks", "track every packet as with nf_conntrack.enable_hooks=1, whatever the ruleset needs")
     .action(async (capture: string, opts: Record<string, unknown>) => {
       const { replayCommand } = await import("./replay.js");
       run(await replayCommand(capture, opts));
+    });
+
+  const rules = program.command("rules").description("Read a firewall ruleset: what it makes the kernel track, what could be NOTRACKed, how two rulesets differ");
+  rules
+    .command("analyze")
+    .description("Which rules make traffic tracked, whether the ruleset could be stateless, NOTRACK candidates and warnings")
+    .argument("<file>", 'ruleset: iptables-save output, nft -j list ruleset JSON, or nft text ("-" = stdin)')
+    .option("--json", "as JSON", false)
+    .option("--ipset <file>", "ipset save output for -m set matches")
+    .option("--allow-unsupported", "keep rules with unsupported features as never-matching")
+    .action(async (file: string, opts: Record<string, unknown>) => {
+      const { rulesAnalyzeCommand } = await import("./rules.js");
+      run(rulesAnalyzeCommand(file, opts));
+    });
+  rules
+    .command("notrack")
+    .description("The raw-table rules that untrack some traffic in both directions, in the ruleset's own syntax")
+    .argument("<file>", "ruleset file")
+    .requiredOption("--for <selector>", 'the traffic, e.g. "udp dport 53" or "tcp dport 80 ip daddr 192.0.2.1"')
+    .option("--json", "as JSON", false)
+    .option("--ipset <file>", "ipset save output for -m set matches")
+    .option("--allow-unsupported", "keep rules with unsupported features as never-matching")
+    .action(async (file: string, opts: Record<string, unknown>) => {
+      const { rulesNotrackCommand } = await import("./rules.js");
+      run(rulesNotrackCommand(file, opts));
+    });
+  rules
+    .command("compare")
+    .description("Replay a capture through two rulesets: packets whose verdict differs, and the conntrack table under each")
+    .argument("<a>", "first ruleset")
+    .argument("<b>", "second ruleset")
+    .requiredOption("--capture <file>", "the capture to replay (pcap or pcapng)")
+    .option("--json", "as JSON", false)
+    .option("--limit <n>", "differing packets to show", "20")
+    .option("--local <addr...>", "the host's own addresses, [IFACE=]ADDR[/LEN]")
+    .option("--local-from-host", "take the host's addresses and routes from this machine")
+    .option("--iif <name>", "interface every packet arrives on")
+    .option("--oif <name>", "interface every forwarded or local packet leaves by")
+    .option("--ipset <file>", "ipset save output for -m set matches")
+    .option("--allow-unsupported", "keep rules with unsupported features as never-matching")
+    .option("--sysctl <name=value>", "set a conntrack sysctl (repeatable)", collect, [] as string[])
+    .option("--sysctl-file <file>", "read sysctls from a sysctl.conf-style file (repeatable)", collect, [] as string[])
+    .addOption(new Option("--clock <mode>", "capture or frozen").choices(["capture", "frozen"]).default("capture"))
+    .option("--seed <n>", "hash and random seed (same for both runs)")
+    .action(async (a: string, b: string, opts: Record<string, unknown>) => {
+      const { rulesCompareCommand } = await import("./rules.js");
+      run(await rulesCompareCommand(a, b, opts));
     });
 
   program

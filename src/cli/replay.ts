@@ -5,6 +5,7 @@ import type { ReplayRun } from "../replay/replay.js";
 import { formatSummaryJson, formatSummaryText } from "../report/summary.js";
 import { CliError } from "./errors.js";
 import { LineWriter } from "./output.js";
+import type { PreparedFirewall } from "./rules.js";
 
 /** Options shared by the commands that run the engine. */
 export interface EngineOptions {
@@ -68,7 +69,14 @@ function progressPrinter(enabled: boolean): ((records: number, bytes: number) =>
 /** Writes the requested outputs of a finished run; returns the exit code. */
 export function writeOutputs(
   run: ReplayRun,
-  opts: { json?: boolean; quiet?: boolean; table?: LineWriter | null; events?: LineWriter | null },
+  opts: {
+    json?: boolean;
+    quiet?: boolean;
+    table?: LineWriter | null;
+    events?: LineWriter | null;
+    /** The firewall section (`replay --rules`): appended to the summary, and under "firewall" in JSON. */
+    firewall?: { text: string; json: Record<string, unknown> } | null;
+  },
 ): number {
   const stdoutTaken = opts.table?.toStdout === true || opts.events?.toStdout === true;
   if (opts.table) {
@@ -76,9 +84,11 @@ export function writeOutputs(
     opts.table.close();
   }
   opts.events?.close();
-  if (opts.json) process.stdout.write(formatSummaryJson(run.summary));
-  else if (!opts.quiet) {
-    const text = formatSummaryText(run.summary);
+  const fw = opts.firewall ?? null;
+  if (opts.json) {
+    process.stdout.write(fw === null ? formatSummaryJson(run.summary) : JSON.stringify({ ...run.summary, firewall: fw.json }, null, 2) + "\n");
+  } else if (!opts.quiet) {
+    const text = formatSummaryText(run.summary) + (fw === null ? "" : fw.text);
     if (stdoutTaken) process.stderr.write(text);
     else process.stdout.write(text);
   }
@@ -94,7 +104,14 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
   const table = typeof opts.table === "string" ? opts.table : null;
   const events = typeof opts.events === "string" ? opts.events : null;
   const json = opts.json === true;
-  const toStdout = [table === "-" ? "--table -" : null, events === "-" ? "--events -" : null, json ? "--json" : null].filter(
+  const counters = typeof opts.counters === "string" ? opts.counters : null;
+  if (counters !== null && typeof opts.rules !== "string") throw new CliError('Option "--counters" needs "--rules": there are no rule counters without a ruleset');
+  const toStdout = [
+    table === "-" ? "--table -" : null,
+    events === "-" ? "--events -" : null,
+    counters === "-" ? "--counters -" : null,
+    json ? "--json" : null,
+  ].filter(
     (x): x is string => x !== null,
   );
   if (toStdout.length > 1) {
@@ -112,6 +129,19 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
   }
   const sysctls = sysctlsFromOptions(opts as EngineOptions);
   const seed = parseSeed(opts.seed);
+  let fw: PreparedFirewall | null = null;
+  let rulesMod: typeof import("./rules.js") | null = null;
+  if (typeof opts.rules === "string") {
+    rulesMod = await import("./rules.js");
+    fw = rulesMod.prepareFirewall(opts);
+  } else {
+    for (const o of ["local", "localFromHost", "iif", "oif", "ipset", "allowUnsupported", "enableHooks"] as const) {
+      const v = opts[o];
+      if (v !== undefined && v !== false && !(Array.isArray(v) && v.length === 0)) {
+        throw new CliError(`Option "--${o.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}" needs "--rules": it describes the host a ruleset runs on`);
+      }
+    }
+  }
 
   const tableOut = table !== null ? new LineWriter(table) : null;
   const eventsOut = events !== null ? new LineWriter(events) : null;
@@ -124,7 +154,9 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
     onEvent: eventsOut ? (line) => eventsOut.write(line) : null,
     eventTimestamps: opts.eventsTimestamps === true,
     onProgress: progress,
+    firewall: fw?.options ?? null,
   });
   if (progress) process.stderr.write("\r\x1b[K");
-  return writeOutputs(run, { json, quiet: opts.quiet === true, table: tableOut, events: eventsOut });
+  const firewall = fw !== null && rulesMod !== null ? rulesMod.finishFirewall(fw, run) : null;
+  return writeOutputs(run, { json, quiet: opts.quiet === true, table: tableOut, events: eventsOut, firewall });
 }

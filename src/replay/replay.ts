@@ -2,8 +2,9 @@
  * Replay: capture → packet source (decode, defrag) → conntrack → sinks.
  *
  * Shared by the CLI, the kernel comparison tests and the benchmarks, so that
- * each of them measures the same engine. The firewall's packet path plugs in
- * here later (rules between `in()` and `confirm()`).
+ * each of them measures the same engine. With a ruleset, packets go through
+ * the firewall's netfilter path instead (rules, NAT and conntrack in hook
+ * order; conntrack only when the ruleset registers it).
  */
 import { CT_DROPPED, Tracker } from "../conntrack/tracker.js";
 import type { EventSink, EventType } from "../conntrack/events.js";
@@ -14,6 +15,24 @@ import { FIRST_L4_REASON } from "../packet/decode.js";
 import type { PacketView } from "../packet/view.js";
 import { defaultSysctls } from "../conntrack/sysctl.js";
 import type { ReplaySummary } from "../report/summary.js";
+import type { HostModel } from "../firewall/host.js";
+import type { Ruleset } from "../firewall/model.js";
+import { NetfilterPath } from "../firewall/path.js";
+import type { PathResult } from "../firewall/path.js";
+import { DROP_REASON } from "../firewall/path.js";
+import { VERDICT } from "../firewall/eval.js";
+
+/** A ruleset to replay through, and the host it runs on. */
+export interface FirewallOptions {
+  ruleset: Ruleset;
+  host: HostModel;
+  /** Track every packet whatever the ruleset registers (nf_conntrack.enable_hooks=1). */
+  enableHooks?: boolean;
+  /** Seed of the firewall's random source (statistic --mode random, NAT port offsets). */
+  seed?: number;
+  /** Called after every IP packet with its outcome (the view holds the packet as the last hook saw it). */
+  onPacket?: ((index: number, view: PacketView, result: PathResult) => void) | null;
+}
 
 /** Options of {@link replay}. */
 export interface ReplayOptions {
@@ -38,6 +57,8 @@ export interface ReplayOptions {
   progressEvery?: number;
   /** Name of the input in messages (defaults to the path, or "-"). */
   name?: string;
+  /** Run every packet through this ruleset's packet path instead of conntrack alone. */
+  firewall?: FirewallOptions | null;
 }
 
 /** What a replay leaves behind: the tracker (its final table) and the summary. */
@@ -45,6 +66,8 @@ export interface ReplayRun {
   tracker: Tracker;
   summary: ReplaySummary;
   source: SourceSummary;
+  /** The packet path, its counters and the ruleset's rule counters, when a ruleset was given. */
+  path: NetfilterPath | null;
 }
 
 /** Capture time that drives the tracker; set before every packet. */
@@ -110,6 +133,19 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
   const every = opts.progressEvery ?? 65536;
   let bytes = 0;
 
+  const fw = opts.firewall ?? null;
+  const path = fw
+    ? new NetfilterPath({
+        ruleset: fw.ruleset,
+        tracker,
+        host: fw.host,
+        ...(fw.enableHooks === true ? { enableHooks: true } : {}),
+        ...(fw.seed !== undefined ? { seed: fw.seed } : opts.seed !== undefined ? { seed: opts.seed } : {}),
+      })
+    : null;
+  const onPacket = fw?.onPacket ?? null;
+  let ipIndex = 0;
+
   const handler = (view: PacketView): void => {
     total++;
     bytes += view.capLen;
@@ -120,8 +156,19 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
       return;
     }
     clock.set(view);
+    let s: number;
+    if (path !== null) {
+      path.run(view, clock.ms);
+      const r = path.result;
+      if (onPacket !== null) onPacket(ipIndex, view, r);
+      ipIndex++;
+      // Packets conntrack never saw (no hooks for the family) are in the path's stats only.
+      if (r.state === 0 && r.dropReason !== DROP_REASON.CONNTRACK) return;
+      s = r.verdict === VERDICT.DROP && (r.dropReason === DROP_REASON.CONNTRACK || r.dropReason === DROP_REASON.CONFIRM) ? CT_DROPPED : r.state;
+    } else {
+      s = tracker.process(view);
+    }
     tracked++;
-    const s = tracker.process(view);
     if (s === CT_DROPPED) dropped++;
     else if (s === CT_STATE.ESTABLISHED) est++;
     else if (s === CT_STATE.NEW) newP++;
@@ -136,8 +183,10 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
   };
 
   const started = performance.now();
+  // nf_defrag is registered together with conntrack: without it the rules see fragments.
+  const defrag = opts.defrag !== false && (path === null || path.conntrackOn.ipv4 || path.conntrackOn.ipv6);
   const source = await forEachPacket(input as string, handler, {
-    defrag: opts.defrag !== false,
+    defrag,
     ...(opts.name !== undefined ? { name: opts.name } : {}),
   });
   const elapsed = performance.now() - started;
@@ -211,7 +260,7 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
     elapsed_ms: Math.round(elapsed),
     sysctls: changed,
   };
-  return { tracker, summary, source };
+  return { tracker, summary, source, path };
 }
 
 function protoName(proto: number, family: 4 | 6): string {
