@@ -352,11 +352,13 @@ function newestStamp(e: RecentEntry): number {
 
 function statisticMatch(m: Extract<Match, { kind: "statistic" }>, ctx: PacketContext): boolean {
   if (m.mode === "random") return ((ctx.host.random32() & 0x7fffffff) < m.threshold) !== m.neg;
-  // xt_statistic nth: count starts at --packet; matches when it wraps past --every - 1.
+  // xt_statistic nth: libxt_statistic stores every - 1 and starts the count at
+  // (every - 1) - packet; a packet matches when the count wraps past every - 1,
+  // so --packet p selects packets p, p + every, … (0-based), the first one included.
   const s = ctx.state;
   if (m.slot >= s.nth.length) throw new RangeError("EvalState is smaller than the ruleset: create it with EvalState.for(ruleset)");
   if (!s.inited[m.slot]) {
-    s.nth[m.slot] = m.packet;
+    s.nth[m.slot] = m.every - 1 - m.packet;
     s.inited[m.slot] = 1;
   }
   const o = s.nth[m.slot]!;
@@ -626,8 +628,19 @@ function runOne(r: Rule, a: Action, ctx: PacketContext, pending: Pending): Flow 
     case "log":
       ctx.logs++;
       return -1;
-    case "counter":
     case "mangle":
+      // TCPMSS adds a missing MSS option to a SYN without payload (tcpmss_mangle_packet):
+      // the datagram grows by 4 bytes, which later rules count.
+      if (a.name === "TCPMSS") {
+        const p = ctx.p;
+        if (p.proto === 6 && p.l4Ok && (p.tcpFlags & 0x02) !== 0 && p.optMss < 0 && p.payloadLen === 0 && p.tcpHdrLen > 0 && p.tcpHdrLen < 60 && !(p.isFragment && p.fragOffset > 0)) {
+          p.l3Len += 4;
+          p.tcpHdrLen += 4;
+          p.optMss = p.family === 6 ? 1220 : 536;
+        }
+      }
+      return -1;
+    case "counter":
     case "flowoffload":
       return -1;
     case "setmark":
