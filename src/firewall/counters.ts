@@ -351,9 +351,14 @@ export interface CounterDifference {
 /**
  * Compares the counters of two models of the same ruleset (e.g. the kernel's
  * `iptables-save -c` after a replay, and ctlab's), rule by rule in chain
- * order and policy by policy. Chains missing on either side are reported too.
+ * order and policy by policy (nft listings carry no policy counters: pass
+ * `policies: false`; `countedOnly` skips nft rules without a counter).
+ * Chains of `expected` missing in `actual` are reported; extra chains in
+ * `actual` are not.
  */
-export function compareCounters(expected: Ruleset, actual: Ruleset): CounterDifference[] {
+export function compareCounters(expected: Ruleset, actual: Ruleset, opts: { policies?: boolean; countedOnly?: boolean } = {}): CounterDifference[] {
+  const policies = opts.policies !== false;
+  const countedOnly = opts.countedOnly === true;
   const diffs: CounterDifference[] = [];
   const key = (c: Chain) => `${c.family} ${c.table} ${c.name}`;
   const act = new Map<string, Chain>();
@@ -365,7 +370,7 @@ export function compareCounters(expected: Ruleset, actual: Ruleset): CounterDiff
         diffs.push({ where: key(c), text: "chain missing", expected: c.policyCounters, actual: { packets: -1, bytes: -1 } });
         continue;
       }
-      if (c.base && (c.policyCounters.packets !== o.policyCounters.packets || c.policyCounters.bytes !== o.policyCounters.bytes)) {
+      if (policies && c.base && (c.policyCounters.packets !== o.policyCounters.packets || c.policyCounters.bytes !== o.policyCounters.bytes)) {
         diffs.push({ where: `${key(c)} policy`, text: c.base.policy, expected: { ...c.policyCounters }, actual: { ...o.policyCounters } });
       }
       c.rules.forEach((r, i) => {
@@ -374,6 +379,7 @@ export function compareCounters(expected: Ruleset, actual: Ruleset): CounterDiff
           diffs.push({ where: `${key(c)} rule ${i + 1}`, text: r.text, expected: { ...r.counters }, actual: { packets: -1, bytes: -1 } });
           return;
         }
+        if (countedOnly && !r.counted) return;
         if (r.counters.packets !== x.counters.packets || r.counters.bytes !== x.counters.bytes) {
           diffs.push({ where: `${key(c)} rule ${i + 1}`, text: r.text, expected: { ...r.counters }, actual: { ...x.counters } });
         }
