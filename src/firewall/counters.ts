@@ -200,6 +200,7 @@ function listedRest(rest: string): string {
       i++;
       if (mod === "tcp" || mod === "udp") out.push(mod);
       else if (mod === "multiport") out.push("multiport");
+      else if (mod === "addrtype") out.push("ADDRTYPE match");
       else if (mod !== "conntrack" && mod !== "state" && mod !== "comment") out.push(mod);
       continue;
     }
@@ -223,6 +224,12 @@ function listedRest(rest: string): string {
         break;
       case "--sports":
         take(`${bang}sports ${arg}`);
+        break;
+      case "--dst-type":
+        take(`dst-type ${bang}${arg}`);
+        break;
+      case "--src-type":
+        take(`src-type ${bang}${arg}`);
         break;
       case "--comment":
         take(`/* ${arg.replace(/^"|"$/g, "")} */`);
@@ -280,7 +287,9 @@ export function formatIptablesListing(rs: Ruleset, tableName?: string): string {
         line += f.fragment + " ";
         line += " " + f.inIf.padEnd(6) + " ";
         line += f.outIf.padEnd(6) + " ";
-        line += " " + f.src.padEnd(w + 1) + " " + f.dst.padEnd(w) + " ";
+        // The address columns start with their negation flag ("!" or a space).
+        const addr = (a: string) => (a.startsWith("!") ? "!" + a.slice(1).padEnd(w) : " " + a.padEnd(w)) + " ";
+        line += addr(f.src) + addr(f.dst);
         const rest = listedRest(f.rest);
         if (rest) line += " " + rest;
         out.push(line);
