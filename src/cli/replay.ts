@@ -75,10 +75,10 @@ export function writeOutputs(
     table?: LineWriter | null;
     events?: LineWriter | null;
     /** The firewall section (`replay --rules`): appended to the summary, and under "firewall" in JSON. */
-    firewall?: { text: string; json: Record<string, unknown> } | null;
+    firewall?: { text: string; json: Record<string, unknown>; stdoutTaken: boolean } | null;
   },
 ): number {
-  const stdoutTaken = opts.table?.toStdout === true || opts.events?.toStdout === true;
+  const stdoutTaken = opts.table?.toStdout === true || opts.events?.toStdout === true || opts.firewall?.stdoutTaken === true;
   if (opts.table) {
     for (const line of run.tracker.formatTable({ extended: true })) opts.table.write(line);
     opts.table.close();

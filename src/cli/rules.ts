@@ -217,7 +217,7 @@ export function prepareFirewall(opts: Record<string, unknown>): PreparedFirewall
 }
 
 /** After the run: the counters file, and the text and JSON sections. */
-export function finishFirewall(fw: PreparedFirewall, run: ReplayRun): { text: string; json: Record<string, unknown> } {
+export function finishFirewall(fw: PreparedFirewall, run: ReplayRun): { text: string; json: Record<string, unknown>; stdoutTaken: boolean } {
   const path = run.path;
   if (path === null) throw new Error("Replay ran without its firewall");
   if (fw.counters !== null) {
@@ -225,7 +225,7 @@ export function finishFirewall(fw: PreparedFirewall, run: ReplayRun): { text: st
     w.write(countersText(fw.loaded).replace(/\n$/, ""));
     w.close();
   }
-  return { text: formatFirewallText(path, fw.loaded), json: firewallSummary(path, fw.loaded) };
+  return { text: formatFirewallText(path, fw.loaded), json: firewallSummary(path, fw.loaded), stdoutTaken: fw.counters === "-" };
 }
 
 // ---------------------------------------------------------------------------
