@@ -216,8 +216,16 @@ export class NatEngine {
   private readonly jkey = new Uint32Array(4);
   private readonly replySrc = new Uint32Array(4);
   private readonly replyDst = new Uint32Array(4);
-  /** nf_nat_bysource: entries whose source was translated, by (proto, source, zone); validated on use. */
-  private readonly bysource = new Map<number, number[]>();
+  /**
+   * nf_nat_bysource: entries whose source was translated, chained per bucket
+   * of a hash of (proto, source, zone) through per-slot links (allocated with
+   * the first binding, sized to the table). Entries are validated on use and
+   * unlinked when they died or their slot holds another connection.
+   */
+  private bsHeads: Int32Array | null = null;
+  private bsNext: Int32Array | null = null;
+  private bsPrev: Int32Array | null = null;
+  private bsBucket: Int32Array | null = null;
 
   constructor(tracker: Tracker, random16: () => number) {
     this.tracker = tracker;
@@ -381,44 +389,74 @@ export class NatEngine {
     h = Math.imul(h ^ t.s1, 0xc2b2ae35);
     h = Math.imul(h ^ t.s2, 0x27d4eb2f);
     h = Math.imul(h ^ t.s3, 0x165667b1);
-    return (h ^ t.sport) >>> 0;
+    h ^= t.sport;
+    h ^= h >>> 15;
+    return (h >>> 0) & ((this.bsHeads as Int32Array).length - 1);
+  }
+
+  private bsUnlink(slot: number): void {
+    const b = (this.bsBucket as Int32Array)[slot] as number;
+    if (b < 0) return;
+    const next = this.bsNext as Int32Array;
+    const prev = this.bsPrev as Int32Array;
+    const n = next[slot] as number;
+    const p = prev[slot] as number;
+    if (p >= 0) next[p] = n;
+    else (this.bsHeads as Int32Array)[b] = n;
+    if (n >= 0) prev[n] = p;
+    (this.bsBucket as Int32Array)[slot] = -1;
   }
 
   private addBySource(slot: number): void {
+    if (this.bsHeads === null) {
+      const cap = this.tracker.capacity;
+      let buckets = 1024;
+      while (buckets < cap && buckets < 1 << 20) buckets <<= 1;
+      this.bsHeads = new Int32Array(buckets).fill(-1);
+      this.bsNext = new Int32Array(cap).fill(-1);
+      this.bsPrev = new Int32Array(cap).fill(-1);
+      this.bsBucket = new Int32Array(cap).fill(-1);
+    }
+    this.bsUnlink(slot);
     const t = this.tmp;
     this.tracker.tupleOf(slot, 0, t);
-    const k = this.sourceKey(t);
-    const list = this.bysource.get(k);
-    if (list === undefined) this.bysource.set(k, [slot]);
-    else if (!list.includes(slot)) list.push(slot);
+    const b = this.sourceKey(t);
+    const heads = this.bsHeads;
+    const next = this.bsNext as Int32Array;
+    const prev = this.bsPrev as Int32Array;
+    const h = heads[b] as number;
+    next[slot] = h;
+    prev[slot] = -1;
+    if (h >= 0) prev[h] = slot;
+    heads[b] = slot;
+    (this.bsBucket as Int32Array)[slot] = b;
   }
 
   /** find_appropriate_src: an existing mapping of the same source, if it meets the range. */
   private findAppropriateSrc(orig: TupleScratch, out: TupleScratch, range: NatRange): boolean {
-    const k = this.sourceKey(orig);
-    const list = this.bysource.get(k);
-    if (list === undefined) return false;
+    if (this.bsHeads === null) return false;
     const tr = this.tracker;
     const t = this.tmp;
-    for (let i = 0; i < list.length; i++) {
-      const s = list[i]!;
+    const next = this.bsNext as Int32Array;
+    const b = this.sourceKey(orig);
+    for (let s = this.bsHeads[b] as number; s >= 0; ) {
+      const following = next[s] as number;
       const st = tr.status[s] as number;
-      if ((st & IPS.CONFIRMED) === 0 || (st & IPS.DYING) !== 0 || (st & IPS.SRC_NAT_DONE) === 0) {
-        list.splice(i--, 1);
+      if ((st & IPS.CONFIRMED) === 0 || (st & IPS.DYING) !== 0 || (st & IPS.SRC_NAT) === 0) {
+        // Gone, or the slot now holds another (unconfirmed or untranslated) connection.
+        this.bsUnlink(s);
+        s = following;
         continue;
       }
       tr.tupleOf(s, 0, t);
-      if (t.proto !== orig.proto || t.zone !== orig.zone || t.family !== orig.family || t.s0 !== orig.s0 || t.s1 !== orig.s1 || t.s2 !== orig.s2 || t.s3 !== orig.s3 || t.sport !== orig.sport) {
-        // The slot was reused by another connection.
-        list.splice(i--, 1);
-        continue;
+      if (t.proto === orig.proto && t.zone === orig.zone && t.family === orig.family && t.s0 === orig.s0 && t.s1 === orig.s1 && t.s2 === orig.s2 && t.s3 === orig.s3 && t.sport === orig.sport) {
+        tr.tupleOf(s, 1, t);
+        t.invert();
+        out.setWords(orig.family, orig.proto, orig.zone, t.s0, t.s1, t.s2, t.s3, orig.d0, orig.d1, orig.d2, orig.d3, t.sport, orig.dport);
+        if (this.inRange(out, range)) return true;
       }
-      tr.tupleOf(s, 1, t);
-      t.invert();
-      out.setWords(orig.family, orig.proto, orig.zone, t.s0, t.s1, t.s2, t.s3, orig.d0, orig.d1, orig.d2, orig.d3, t.sport, orig.dport);
-      if (this.inRange(out, range)) return true;
+      s = following;
     }
-    if (list.length === 0) this.bysource.delete(k);
     return false;
   }
 
