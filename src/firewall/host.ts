@@ -58,9 +58,12 @@ export class HostModel {
   readonly defaultIface: string;
   readonly iif: string | null;
   readonly oif: string | null;
+  /** The prefix of each address, precomputed (lookups allocate nothing). */
+  private readonly addrRanges: ReadonlyArray<{ lo: Uint32Array; hi: Uint32Array }>;
 
   constructor(opts: HostModelOptions = {}) {
     this.addrs = [...(opts.addrs ?? [])];
+    this.addrRanges = this.addrs.map((a) => prefixRange(a.family, a.words, a.prefixLen));
     const routes: HostRoute[] = [...(opts.routes ?? [])];
     for (const a of this.addrs) {
       if (a.iface === "lo") continue;
@@ -152,10 +155,11 @@ export class HostModel {
   sourceFor(family: 4 | 6, iface: string, dst: ArrayLike<number>): Uint32Array | null {
     const n = family === 4 ? 1 : 4;
     let first: HostAddress | null = null;
-    for (const a of this.addrs) {
+    for (let i = 0; i < this.addrs.length; i++) {
+      const a = this.addrs[i]!;
       if (a.iface !== iface || a.family !== family || isLoopbackAddr(a)) continue;
       if (first === null) first = a;
-      const r = prefixRange(family, a.words, a.prefixLen);
+      const r = this.addrRanges[i]!;
       if (cmpWords(dst, r.lo, n) >= 0 && cmpWords(dst, r.hi, n) <= 0) return a.words;
     }
     if (first !== null) return first.words;
