@@ -157,7 +157,7 @@ export function formatFirewallText(path: NetfilterPath, loaded: LoadedRuleset): 
   const out: string[] = [];
   out.push("", `Firewall: ${rs.file} (${loaded.format}, ${n(rules)} rules)`);
   const fams = [path.conntrackOn.ipv4 ? "IPv4" : "", path.conntrackOn.ipv6 ? "IPv6" : ""].filter(Boolean).join(" and ");
-  if (fams === "") out.push("  Conntrack: not registered: no rule is stateful, NATs or notracks, so nothing is tracked (the table stays empty, as in the kernel)");
+  if (fams === "") out.push("  Conntrack: not registered (no stateful match, NAT, connmark or CT template): nothing is tracked, the table stays empty, as in the kernel");
   else out.push(`  Conntrack: registered for ${fams}${path.natOn.ipv4 || path.natOn.ipv6 ? " (with NAT)" : ""}`);
   const host = path.host.describe();
   if (host.length === 0) out.push("  Host: no local addresses (--local): every packet was routed as forwarded");
@@ -182,7 +182,7 @@ export function formatFirewallText(path: NetfilterPath, loaded: LoadedRuleset): 
   if (nc.translated + nc.searched > 0) {
     out.push(`  NAT: ${n(nc.translated)} connections translated, ${n(nc.searched)} needed a port search${nc.exhausted ? `, ${n(nc.exhausted)} found no free tuple` : ""}`);
   }
-  out.push("", rs.syntax === "iptables" ? "Per-rule counters (iptables -L -v -n -x)" : "Per-rule counters (rules with a counter statement)");
+  out.push("", rs.syntax === "iptables" ? "Per-rule counters (iptables -L -v -n -x)" : "Per-rule counters");
   out.push(rs.syntax === "iptables" ? formatIptablesListing(rs).trimEnd() : formatNftListing(rs).trimEnd());
   return out.join("\n") + "\n";
 }

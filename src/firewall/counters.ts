@@ -300,9 +300,13 @@ export function formatIptablesListing(rs: Ruleset, tableName?: string): string {
   return out.join("\n");
 }
 
-/** The nft counterpart: per base chain its policy, then each rule with its counters (counted rules only). */
+/**
+ * The nft counterpart: per base chain its policy, then each rule with its
+ * packets and bytes; a star marks rules without a counter statement (the
+ * kernel keeps no count for them).
+ */
 export function formatNftListing(rs: Ruleset): string {
-  const out: string[] = [];
+  const out: string[] = ["     pkts      bytes  rule (* = no counter statement: not counted by the kernel)"];
   for (const t of rs.tables) {
     out.push(`table ${t.family} ${t.name}`);
     for (const c of t.chains) {
@@ -313,8 +317,9 @@ export function formatNftListing(rs: Ruleset): string {
           : `  chain ${c.name}`,
       );
       for (const r of c.rules) {
-        const cnt = `${String(r.counters.packets).padStart(8)} ${String(r.counters.bytes).padStart(10)}`;
-        out.push(`  ${r.counted ? cnt : " ".repeat(cnt.length)}  ${r.text}`);
+        // Rules without a counter statement have no kernel counter: ctlab's count is shown, starred.
+        const cnt = `${String(r.counters.packets).padStart(8)} ${String(r.counters.bytes).padStart(10)}${r.counted ? " " : "*"}`;
+        out.push(`  ${cnt} ${r.text}`);
       }
     }
   }
