@@ -612,15 +612,17 @@ export class NetfilterPath {
     // The kernel refuses such rules when loading them; a mismatch here can only come from a hand-made model.
     if (want !== manip) return VERDICT.ACCEPT;
     const p = this.ctx.p;
-    if (spec.family !== p.family) return VERDICT.ACCEPT;
+    const fam: 4 | 6 = p.family === 6 ? 6 : 4;
+    // An address of the other family cannot apply; masquerade/redirect in an inet table serve both.
+    if (spec.addrLo !== null && spec.family !== p.family) return VERDICT.ACCEPT;
     const r = this.range;
     r.clear();
     if (spec.type === "masquerade") {
-      const a = this.host.sourceFor(p.family, this.ctx.oif, p.dst);
+      const a = this.host.sourceFor(fam, this.ctx.oif, p.dst);
       if (a === null) return VERDICT.DROP;
       r.setAddr(a);
     } else if (spec.type === "redirect") {
-      const a = this.host.redirectTarget(p.family, this.ctx.iif, hook === "output");
+      const a = this.host.redirectTarget(fam, this.ctx.iif, hook === "output");
       if (a === null) return VERDICT.DROP;
       r.setAddr(a);
     } else if (spec.addrLo !== null && spec.addrHi !== null) {
