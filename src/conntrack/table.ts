@@ -398,29 +398,36 @@ export class Table {
    * `nowJx` the same instant unwrapped (a float that never wraps).
    */
   enqueue(slot: number, timeoutJ: number, nowJ: number, nowJx: number): void {
-    let cls: number;
-    const cell = (timeoutJ ^ (timeoutJ >>> 8) ^ (timeoutJ >>> 16)) & 255;
-    if (this.cacheTimeout[cell] === timeoutJ) cls = this.cacheClass[cell] as number;
-    else {
-      let c = this.classOf.get(timeoutJ);
-      if (c === undefined) {
-        if (this.classesUsed < OVERFLOW_CLASS) {
-          c = this.classesUsed++;
-          this.classTimeout[c] = timeoutJ;
-          this.classOf.set(timeoutJ, c);
-        } else {
-          c = OVERFLOW_CLASS;
-        }
-      }
-      cls = c;
-      this.cacheTimeout[cell] = timeoutJ;
-      this.cacheClass[cell] = c;
-    }
+    const cls = this.classFor(timeoutJ);
     const e = this.expiry[slot] as number;
     const tail = this.classTail[cls] as number;
     this.elClass[slot] = cls;
     this.classCount[cls] = (this.classCount[cls] as number) + 1;
     this.classSum[cls] = (this.classSum[cls] as number) + nowJx + jdiff(e, nowJ);
+    this.append(slot, cls, tail, e);
+  }
+
+  /** The expiry class of a timeout, created on first use (OVERFLOW_CLASS once all are taken). */
+  private classFor(timeoutJ: number): number {
+    const cell = (timeoutJ ^ (timeoutJ >>> 8) ^ (timeoutJ >>> 16)) & 255;
+    if (this.cacheTimeout[cell] === timeoutJ) return this.cacheClass[cell] as number;
+    let c = this.classOf.get(timeoutJ);
+    if (c === undefined) {
+      if (this.classesUsed < OVERFLOW_CLASS) {
+        c = this.classesUsed++;
+        this.classTimeout[c] = timeoutJ;
+        this.classOf.set(timeoutJ, c);
+      } else {
+        c = OVERFLOW_CLASS;
+      }
+    }
+    this.cacheTimeout[cell] = timeoutJ;
+    this.cacheClass[cell] = c;
+    return c;
+  }
+
+  /** Links `slot` (deadline `e`) into the list of `cls`, whose tail is `tail`, keeping it sorted. */
+  private append(slot: number, cls: number, tail: number, e: number): void {
     if (tail < 0 || jdiff(this.expiry[tail] as number, e) <= 0) {
       // The usual case: a deadline no earlier than the tail's.
       this.elPrev[slot] = tail;
@@ -439,6 +446,38 @@ export class Table {
     if (after < 0) this.classHead[cls] = slot;
     else this.elNext[after] = slot;
     this.elPrev[before] = slot;
+  }
+
+  /**
+   * `dequeue`, the new deadline `e`, then `enqueue` on the list of `timeoutJ`,
+   * in one step for a listed slot (a refresh): the same lists and counters
+   * and the same floating-point operations on classSum in the same order,
+   * without the intermediate unlinked state. A slot already last on the list
+   * it stays on only has its deadline changed.
+   */
+  requeue(slot: number, e: number, timeoutJ: number, nowJ: number, nowJx: number): void {
+    const old = this.elClass[slot] as number;
+    const cls = this.classFor(timeoutJ);
+    const expiry = this.expiry;
+    const elPrev = this.elPrev;
+    const elNext = this.elNext;
+    this.classSum[old] = (this.classSum[old] as number) - (nowJx + jdiff(expiry[slot] as number, nowJ));
+    expiry[slot] = e;
+    this.classSum[cls] = (this.classSum[cls] as number) + nowJx + jdiff(e, nowJ);
+    const p = elPrev[slot] as number;
+    const n = elNext[slot] as number;
+    // Same (single-timeout) class: e is no earlier than the old deadline, so a tail stays the tail.
+    if (n < 0 && old === cls && cls !== OVERFLOW_CLASS) return;
+    if (p < 0) this.classHead[old] = n;
+    else elNext[p] = n;
+    if (n < 0) this.classTail[old] = p;
+    else elPrev[n] = p;
+    if (old !== cls) {
+      this.classCount[old] = (this.classCount[old] as number) - 1;
+      this.classCount[cls] = (this.classCount[cls] as number) + 1;
+      this.elClass[slot] = cls;
+    }
+    this.append(slot, cls, this.classTail[cls] as number, e);
   }
 
   /** Takes a slot off its expiry list (no-op when it is on none). */

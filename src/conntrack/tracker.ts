@@ -319,10 +319,13 @@ export class Tracker implements CtContext {
       return;
     }
     const e = (this.nowJ + tj) >>> 0;
-    if (t.expiry[slot] === e && t.elClass[slot] !== NO_CLASS) return;
-    t.dequeue(slot, this.nowJ, this.nowJx);
-    t.expiry[slot] = e;
-    t.enqueue(slot, tj, this.nowJ, this.nowJx);
+    if (t.elClass[slot] !== NO_CLASS) {
+      if (t.expiry[slot] === e) return;
+      t.requeue(slot, e, tj, this.nowJ, this.nowJx);
+    } else {
+      t.expiry[slot] = e;
+      t.enqueue(slot, tj, this.nowJ, this.nowJx);
+    }
     const wake = (this.nowJx + tj) * MS_PER_JIFFY;
     if (wake < this.wakeMs) this.wakeMs = wake;
   }
