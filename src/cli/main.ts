@@ -53,6 +53,7 @@ export function buildProgram(run: (code: number) => void): Command {
     .option("--iif <name>", "interface every packet arrives on (default: the route back to its source)")
     .option("--oif <name>", "interface every forwarded or local packet leaves by (default: the route to its destination)")
     .option("--counters <file>", 'write the ruleset back with its counters, as iptables-save -c or nft -j list ruleset ("-" = stdout)')
+    .option("--verdicts <file>", 'write one line per IP packet: number, verdict, route, ct state, packet, the rule or policy that decided ("-" = stdout)')
     .option("--allow-unsupported", "keep rules with unsupported matches or targets as never-matching instead of failing")
     .option("--enable-hooks", "track every packet as with nf_conntrack.enable_hooks=1, whatever the ruleset needs")
     .action(async (capture: string, opts: Record<string, unknown>) => {

@@ -106,10 +106,12 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
   const json = opts.json === true;
   const counters = typeof opts.counters === "string" ? opts.counters : null;
   if (counters !== null && typeof opts.rules !== "string") throw new CliError('Option "--counters" needs "--rules": there are no rule counters without a ruleset');
+  if (typeof opts.verdicts === "string" && typeof opts.rules !== "string") throw new CliError('Option "--verdicts" needs "--rules": there are no verdicts without a ruleset');
   const toStdout = [
     table === "-" ? "--table -" : null,
     events === "-" ? "--events -" : null,
     counters === "-" ? "--counters -" : null,
+    opts.verdicts === "-" ? "--verdicts -" : null,
     json ? "--json" : null,
   ].filter(
     (x): x is string => x !== null,

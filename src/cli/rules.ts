@@ -15,7 +15,7 @@ import { detectFormat, loadRuleset } from "../firewall/load.js";
 import type { RulesetFormat } from "../firewall/load.js";
 import type { Chain, IpSet, Rule, Ruleset } from "../firewall/model.js";
 import { convertNftText, parseNftJson } from "../firewall/nft.js";
-import { DROP_REASON_NAMES } from "../firewall/path.js";
+import { DROP_REASON_NAMES, ROUTE_NAMES } from "../firewall/path.js";
 import type { NetfilterPath, PathResult } from "../firewall/path.js";
 import type { PacketView } from "../packet/view.js";
 import { formatIp } from "../packet/addr.js";
@@ -199,6 +199,22 @@ export interface PreparedFirewall {
   readonly loaded: LoadedRuleset;
   readonly options: FirewallOptions;
   readonly counters: string | null;
+  /** `--verdicts`: one line per IP packet. */
+  readonly verdicts: LineWriter | null;
+}
+
+const STATE_NAMES: Readonly<Record<number, string>> = { 1: "invalid", 2: "established", 4: "related", 8: "new", 64: "untracked" };
+
+/** One `--verdicts` line: number, verdict, route, ct state, the packet as captured, what decided. */
+export function verdictLine(index: number, v: PacketView, r: PathResult): string {
+  const verdict = r.verdict === VERDICT.ACCEPT ? "accept" : "drop";
+  const state = r.state === 0 ? "-" : (STATE_NAMES[r.state] ?? String(r.state));
+  let by: string;
+  if (r.rule !== null) by = `${formatPos(r.rule.pos)} ${r.rule.text}`;
+  else if (r.chain !== null) by = `policy of ${r.chain.family} ${r.chain.table} ${r.chain.name}`;
+  else if (r.dropReason !== 0) by = DROP_REASON_NAMES[r.dropReason] ?? "";
+  else by = "no chain";
+  return `${index + 1}\t${verdict}\t${ROUTE_NAMES[r.route] ?? ""}\t${state}\t${describeCaptured(v)}\t${by}`;
 }
 
 /** Reads the ruleset and the host for `replay --rules`. */
@@ -209,10 +225,17 @@ export function prepareFirewall(opts: Record<string, unknown>): PreparedFirewall
     allowUnsupported: opts["allowUnsupported"] === true,
   });
   const host = hostFromOptions(opts as HostCliOptions);
+  const verdicts = typeof opts["verdicts"] === "string" ? new LineWriter(opts["verdicts"]) : null;
   return {
     loaded,
-    options: { ruleset: loaded.ruleset, host, enableHooks: opts["enableHooks"] === true },
+    options: {
+      ruleset: loaded.ruleset,
+      host,
+      enableHooks: opts["enableHooks"] === true,
+      onPacket: verdicts === null ? null : (i, v, r) => verdicts.write(verdictLine(i, v, r)),
+    },
     counters: typeof opts["counters"] === "string" ? opts["counters"] : null,
+    verdicts,
   };
 }
 
@@ -220,12 +243,13 @@ export function prepareFirewall(opts: Record<string, unknown>): PreparedFirewall
 export function finishFirewall(fw: PreparedFirewall, run: ReplayRun): { text: string; json: Record<string, unknown>; stdoutTaken: boolean } {
   const path = run.path;
   if (path === null) throw new Error("Replay ran without its firewall");
+  fw.verdicts?.close();
   if (fw.counters !== null) {
     const w = new LineWriter(fw.counters);
     w.write(countersText(fw.loaded).replace(/\n$/, ""));
     w.close();
   }
-  return { text: formatFirewallText(path, fw.loaded), json: firewallSummary(path, fw.loaded), stdoutTaken: fw.counters === "-" };
+  return { text: formatFirewallText(path, fw.loaded), json: firewallSummary(path, fw.loaded), stdoutTaken: fw.counters === "-" || fw.verdicts?.toStdout === true };
 }
 
 // ---------------------------------------------------------------------------

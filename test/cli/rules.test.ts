@@ -93,6 +93,15 @@ describe("replay --rules", () => {
     assert.ok(Array.isArray(doc.nftables) && doc.nftables.length > 5);
   });
 
+  it("--verdicts - lists every IP packet with the rule or policy that decided", () => {
+    const r = run(["replay", cap, "--rules", NATGW, ...GW, "--verdicts", "-", "--sysctl", "nf_conntrack_checksum=0"]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split("\n");
+    assert.equal(lines.length, 6);
+    assert.equal(lines[0], "1\taccept\tforward\tnew\ttcp 192.168.10.5:40000 > 198.51.100.7:443 [SYN]\t" + NATGW + ":12:1 -A FORWARD -i eth1 -o eth0 -j ACCEPT");
+    assert.equal(lines[4], "5\tdrop\tinput\tnew\ttcp 198.51.100.9:50001 > 203.0.113.1:25 [SYN]\tpolicy of ip filter INPUT");
+  });
+
   it("--json carries a firewall section", () => {
     const r = run(["replay", cap, "--rules", NATGW, ...GW, "--json", "--sysctl", "nf_conntrack_checksum=0"]);
     assert.equal(r.code, 0, r.stderr);
