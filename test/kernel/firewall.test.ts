@@ -26,7 +26,7 @@ import { compareCounters, resetCounters } from "../../src/firewall/counters.js";
 import { HostModel } from "../../src/firewall/host.js";
 import { parseIptables } from "../../src/firewall/iptables.js";
 import type { Ruleset } from "../../src/firewall/model.js";
-import { parseNftJson } from "../../src/firewall/nft.js";
+import { convertNftText, parseNftJson } from "../../src/firewall/nft.js";
 import { buildIcmp, buildTcp, buildUdp } from "../../src/packet/build.js";
 import { replay } from "../../src/replay/replay.js";
 import type { TimedFrame } from "../scenarios/types.js";
@@ -43,6 +43,7 @@ const corpus = (name: string): string => readFileSync(CORPUS + name, "utf8").rep
 
 /** Address of sink0 in the router: what MASQUERADE picks, the "public" address of NAT cases. */
 const PUBLIC = "203.0.113.1";
+const PUBLIC6 = "2001:db8:ffff::1";
 
 /** Only the frame counter the harness needs: no conntrack user. */
 const INGRESS_COUNTER = [
@@ -117,7 +118,7 @@ function ifaces(text: string, map: Readonly<Record<string, string>>): string {
 
 interface Case {
   readonly name: string;
-  readonly syntax: "iptables" | "ip6tables" | "nft";
+  readonly syntax: "iptables" | "ip6tables" | "nft" | "nft-text";
   readonly text: string;
   readonly capture: (c: Cap) => void;
   /** Reply ports the kernel picks at random are compared as "*". */
@@ -290,6 +291,33 @@ const CASES: readonly Case[] = [
     },
   },
   {
+    name: "inet NAT for IPv4 and IPv6, nft text",
+    syntax: "nft-text",
+    text: [
+      "table inet nat {",
+      "\tchain post {",
+      "\t\ttype nat hook postrouting priority srcnat; policy accept;",
+      '\t\toifname "sink0" masquerade',
+      "\t}",
+      "}",
+      "table inet f {",
+      "\tchain forward {",
+      "\t\ttype filter hook forward priority filter; policy drop;",
+      "\t\tct state established,related counter accept",
+      '\t\tiifname "r0" tcp dport 443 counter accept',
+      '\t\tiifname "r0" meta l4proto ipv6-icmp counter accept',
+      "\t}",
+      "}",
+      "",
+    ].join("\n"),
+    capture: (c) => {
+      c.tcp({ c: "2001:db8:10::5", cp: 40000, s: "2001:db8:20::7", sp: 443, back: [PUBLIC6, 40000] }, "S SA< A PA:100 PA<:400 A");
+      c.tcp({ c: "192.168.10.5", cp: 40001, s: C1, sp: 443, back: [PUBLIC, 40001] }, "S SA< A");
+      c.ping("2001:db8:10::5", "2001:db8:20::7", 42, { src: "2001:db8:20::7", dst: PUBLIC6 });
+      c.tcp({ c: "2001:db8:10::6", cp: 40002, s: "2001:db8:20::7", sp: 80 }, "S");
+    },
+  },
+  {
     name: "SNAT and DNAT address ranges (jhash2 choice)",
     syntax: "iptables",
     text: [
@@ -330,11 +358,13 @@ const CASES: readonly Case[] = [
 /** The router's addresses and single-link interfaces, as ctlab's host model. */
 function routerHost(): HostModel {
   const a = (iface: string, w: number) => ({ iface, family: 4 as const, words: Uint32Array.of(w, 0, 0, 0), prefixLen: 32 });
-  return new HostModel({ addrs: [a("r0", 0xc00002fe), a("sink0", 0xcb007101)], iif: "r0", oif: "sink0", defaultIface: "sink0" });
+  const v6 = { iface: "sink0", family: 6 as const, words: Uint32Array.of(0x20010db8, 0xffff0000, 0, 1), prefixLen: 128 };
+  return new HostModel({ addrs: [a("r0", 0xc00002fe), a("sink0", 0xcb007101), v6], iif: "r0", oif: "sink0", defaultIface: "sink0" });
 }
 
 function parseSide(c: Case, text: string, file: string): Ruleset {
-  if (c.syntax === "nft") return parseNftJson(text, { file });
+  if (c.syntax === "nft-text" && !text.trimStart().startsWith("{")) return parseNftJson(convertNftText(text, { file }), { file });
+  if (c.syntax === "nft" || c.syntax === "nft-text") return parseNftJson(text, { file });
   return parseIptables(text, { file, family: c.syntax === "ip6tables" ? "ip6" : "ip" });
 }
 
@@ -361,10 +391,11 @@ async function kernelSide(c: Case, pcap: string, records: ReturnType<typeof scen
     withTopology(async (t) => {
       const stats = reframe(records, t.r0Mac, pcap);
       await run("ip", ["-n", t.rtNs, "addr", "add", `${PUBLIC}/32`, "dev", "sink0"]);
-      if (c.syntax === "nft") {
-        const f = join(dir, "ruleset.json");
+      await run("ip", ["-n", t.rtNs, "-6", "addr", "add", `${PUBLIC6}/128`, "dev", "sink0", "nodad"]);
+      if (c.syntax === "nft" || c.syntax === "nft-text") {
+        const f = join(dir, c.syntax === "nft" ? "ruleset.json" : "ruleset.nft");
         writeFileSync(f, c.text);
-        await run("nft", ["-j", "-f", f], { ns: t.rtNs });
+        await run("nft", [...(c.syntax === "nft" ? ["-j"] : []), "-f", f], { ns: t.rtNs });
       } else {
         const tool = c.syntax === "ip6tables" ? "ip6tables-restore" : "iptables-restore";
         const r = spawnSync("ip", ["netns", "exec", t.rtNs, tool], { input: c.text, encoding: "utf8" });
@@ -373,7 +404,7 @@ async function kernelSide(c: Case, pcap: string, records: ReturnType<typeof scen
       await loadRuleset(t, INGRESS_COUNTER);
       const k = await injectCapture(t, pcap, { frames: stats.written });
       const saved =
-        c.syntax === "nft"
+        c.syntax === "nft" || c.syntax === "nft-text"
           ? (await run("nft", ["-j", "list", "ruleset"], { ns: t.rtNs })).stdout
           : (await run(c.syntax === "ip6tables" ? "ip6tables-save" : "iptables-save", ["-c"], { ns: t.rtNs })).stdout;
       return { k, saved };
@@ -437,8 +468,9 @@ describe("kernel: firewall rulesets", { skip: skip ?? false }, () => {
       const mask = c.randomPorts === true ? maskRandomPort : (l: string) => l;
       const kObs = observedFromKernel({ ...k, table: k.table.map(mask), events: k.events.map((e) => ({ kind: e.kind, line: mask(e.line) })), ctState: zeroStates(), groups: new Map() });
       const cmp = compareObserved(kObs, mine.observed);
-      const kernelRs = parseSide(c, saved, "kernel");
-      const counterDiffs = compareCounters(mine.ruleset, kernelRs, { policies: c.syntax !== "nft", countedOnly: c.syntax === "nft" }).filter(
+      const kernelRs = parseSide({ ...c, syntax: c.syntax === "nft-text" ? "nft" : c.syntax }, saved, "kernel");
+      const nftLike = c.syntax === "nft" || c.syntax === "nft-text";
+      const counterDiffs = compareCounters(mine.ruleset, kernelRs, { policies: !nftLike, countedOnly: nftLike }).filter(
         (d) => !(c.ignoreChains ?? []).some((name) => d.where.split(" ")[2] === name),
       );
       const identical = cmp.identical && counterDiffs.length === 0;
