@@ -106,6 +106,7 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
   const json = opts.json === true;
   const counters = typeof opts.counters === "string" ? opts.counters : null;
   if (counters !== null && typeof opts.rules !== "string") throw new CliError('Option "--counters" needs "--rules": there are no rule counters without a ruleset');
+  if (capture === "-" && opts.rules === "-") throw new CliError('Options "replay -" and "--rules -" both read standard input: give one of them a file');
   if (typeof opts.verdicts === "string" && typeof opts.rules !== "string") throw new CliError('Option "--verdicts" needs "--rules": there are no verdicts without a ruleset');
   const toStdout = [
     table === "-" ? "--table -" : null,
