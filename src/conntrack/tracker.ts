@@ -471,12 +471,18 @@ export class Tracker implements CtContext {
    */
   confirm(): boolean {
     const slot = this.pending;
-    if (slot < 0) {
-      const d = this.deliverSlot;
-      this.deliverSlot = -1;
-      if (d >= 0 && this.isConfirmed(d)) this.deliver(d);
-      return true;
-    }
+    if (slot >= 0) return this.confirmNew(slot);
+    const d = this.deliverSlot;
+    this.deliverSlot = -1;
+    if (d >= 0 && this.isConfirmed(d)) this.deliver(d);
+    return true;
+  }
+
+  /**
+   * `confirm()` of a new entry, apart so that the per-packet part above stays
+   * small enough for V8 to inline (functions over 460 bytes of bytecode never are).
+   */
+  private confirmNew(slot: number): boolean {
     this.pending = -1;
     this.deliverSlot = -1;
     const t = this.table;
@@ -669,56 +675,25 @@ export class Tracker implements CtContext {
   private lookup(t: TupleScratch): number {
     const tb = this.table;
     const cap = tb.capacity;
-    const heads = tb.heads;
     const chain = tb.chain;
-    const saddr = tb.saddr;
-    const daddr = tb.daddr;
-    const sport = tb.sport;
-    const dport = tb.dport;
-    const proto = tb.proto;
-    const zoneA = tb.zone;
-    const flags = tb.flags;
     const expiry = tb.expiry;
     const fam = t.family === 6 ? FLAG_V6 : 0;
     const bucket = tb.bucketOf(t.hash);
     restart: for (;;) {
-      let node = heads[bucket] as number;
+      let node = tb.heads[bucket] as number;
       while (node >= 0) {
+        let s = node;
+        let dir: number;
         if (node >= cap) {
-          const s = node - cap;
-          const next = tb.nextNode(node);
-          if (this.matchNatReply(s, t)) {
-            if (jdiff(expiry[s] as number, this.nowJ) <= 0) {
-              this.destroy(s, this.now);
-              continue restart;
-            }
-            this.lookupDir = 1;
-            return s;
-          }
-          node = next;
-          continue;
-        }
-        const s = node;
-        node = chain[s] as number;
-        const f = flags[s] as number;
-        if (proto[s] !== t.proto || zoneA[s] !== t.zone || (f & FLAG_V6) !== fam) continue;
-        let dir = -1;
-        if (saddr[s] === t.s0 && daddr[s] === t.d0 && sport[s] === t.sport && dport[s] === t.dport && (fam === 0 || this.v6Match(s, t, false))) {
-          // A tuple equal to its own inverse (same address and port at both ends): the kernel's
-          // reply node sits in front of the original one in the chain, so the match is REPLY.
-          dir = (f & FLAG_NAT) === 0 && t.invertible && selfInverse(t) ? 1 : 0;
-        } else if (
-          (f & FLAG_NAT) === 0 &&
-          t.invertible &&
-          saddr[s] === t.d0 &&
-          daddr[s] === t.s0 &&
-          sport[s] === t.rsport &&
-          dport[s] === t.rdport &&
-          (fam === 0 || this.v6Match(s, t, true))
-        ) {
+          s = node - cap;
+          node = tb.nextNode(node);
+          if (!this.matchNatReply(s, t)) continue;
           dir = 1;
+        } else {
+          node = chain[s] as number;
+          dir = this.matchDir(s, t, fam);
+          if (dir < 0) continue;
         }
-        if (dir < 0) continue;
         if (jdiff(expiry[s] as number, this.nowJ) <= 0) {
           this.destroy(s, this.now);
           continue restart;
@@ -728,6 +703,29 @@ export class Tracker implements CtContext {
       }
       return -1;
     }
+  }
+
+  /**
+   * Direction in which entry `s` matches `t` through its original node, or
+   * -1 (apart from `lookup` so that both stay small enough for V8 to inline).
+   */
+  private matchDir(s: number, t: TupleScratch, fam: number): number {
+    const tb = this.table;
+    const f = tb.flags[s] as number;
+    if (tb.proto[s] !== t.proto || tb.zone[s] !== t.zone || (f & FLAG_V6) !== fam) return -1;
+    const sa = tb.saddr[s] as number;
+    const da = tb.daddr[s] as number;
+    const sp = tb.sport[s] as number;
+    const dp = tb.dport[s] as number;
+    if (sa === t.s0 && da === t.d0 && sp === t.sport && dp === t.dport && (fam === 0 || this.v6Match(s, t, false))) {
+      // A tuple equal to its own inverse (same address and port at both ends): the kernel's
+      // reply node sits in front of the original one in the chain, so the match is REPLY.
+      return (f & FLAG_NAT) === 0 && t.invertible && selfInverse(t) ? 1 : 0;
+    }
+    if ((f & FLAG_NAT) === 0 && t.invertible && sa === t.d0 && da === t.s0 && sp === t.rsport && dp === t.rdport && (fam === 0 || this.v6Match(s, t, true))) {
+      return 1;
+    }
+    return -1;
   }
 
   private v6Match(s: number, t: TupleScratch, reversed: boolean): boolean {
