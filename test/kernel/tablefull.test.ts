@@ -100,8 +100,10 @@ describe("kernel: table full", { skip: skip ?? false }, () => {
     process.stderr.write(`tablefull-early-drop: ctlab  ${figures(ctlab, ctlab.dropped)}\n`);
     assert.deepEqual(invariants(k, kernel.result.ingress, kDropped, max), [], "The kernel run broke a table-full invariant");
     assert.deepEqual(invariants(ctlab, kernel.result.ingress, ctlab.dropped, max), [], "The ctlab run broke a table-full invariant");
-    // The handshakes that got an entry end ASSURED on both sides, and the table is full on both.
-    assert.equal(ctlab.count, max, "ctlab's table is not full at the end");
+    // The handshakes that got an entry end ASSURED on both sides, and the table is (nearly) full
+    // on both: early drop may evict several unassured entries of one bucket for one insertion,
+    // so with an unlucky hash seed (random on both sides) the end count can fall short by a few.
+    assert.ok(ctlab.count >= max - 2, `ctlab's table is not (nearly) full at the end: ${ctlab.count}`);
     assert.ok(k.count >= max - 2, `The kernel's table is not (nearly) full at the end: ${k.count}`);
   });
 });
