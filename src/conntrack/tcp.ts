@@ -694,8 +694,13 @@ export class TcpTracker implements L4Tracker {
 
   /** memset(&ct->proto.tcp, 0, …). */
   private clear(slot: number): void {
-    this.u32.fill(0, slot * W, slot * W + W);
-    this.u8.fill(0, slot * B, slot * B + B);
+    // Plain stores: TypedArray#fill on 11 and 10 elements cost ~5 % of replaying handshakes.
+    const u32 = this.u32;
+    const u8 = this.u8;
+    const w = slot * W;
+    const b = slot * B;
+    for (let i = 0; i < W; i++) u32[w + i] = 0;
+    for (let i = 0; i < B; i++) u8[b + i] = 0;
     this.lastWin[slot] = 0;
   }
 
