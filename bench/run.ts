@@ -452,15 +452,31 @@ function generated(name: string, make: (path: string) => FlowCapture): FlowCaptu
   return cap;
 }
 
-/** The five pipelines over one generated capture, each in its own child. */
-function throughputCase(key: string, title: string, cap: FlowCapture, sysctls: Record<string, number>, perFlow: boolean): void {
+/**
+ * The best of `processes` children running the same measurement: on a shared
+ * VM whole processes land in slow spells (measured ±15 % between identical
+ * runs), which best-of-N inside one process does not filter.
+ */
+function spawnBest(processes: number, spec: string, extra: string[], nodeFlags: string[] = []): PipelineResult {
+  let best = spawnChild(spec, extra, nodeFlags) as PipelineResult;
+  for (let i = 1; i < processes; i++) {
+    const r = spawnChild(spec, extra, nodeFlags) as PipelineResult;
+    const wallMs = Math.min(r.wallMs, best.wallMs);
+    if (r.ms < best.ms) best = r;
+    best.wallMs = wallMs;
+  }
+  return best;
+}
+
+/** The five pipelines over one generated capture, each in its own child; the tracking ones in `processes` children. */
+function throughputCase(key: string, title: string, cap: FlowCapture, sysctls: Record<string, number>, perFlow: boolean, processes = 1): void {
   const size = statSync(cap.path).size;
   out(`== ${title}: ${cap.packets.toLocaleString("en")} packets, ${(size / 1e6).toFixed(0)} MB ==`);
   const r: Partial<Record<Pipeline, PipelineResult>> = {};
   const args = [`--capture=${JSON.stringify(cap)}`, `--sysctls=${JSON.stringify(sysctls)}`];
-  for (const p of PIPELINES) r[p] = spawnChild(`${key}:${p}`, args) as PipelineResult;
+  for (const p of PIPELINES) r[p] = spawnBest(p === "bare" || p === "replay" ? processes : 1, `${key}:${p}`, args);
   // The same replay with a larger V8 inlining budget: the per-packet path is deeper than V8's default allows to inline.
-  const tuned = spawnChild(`${key}:replay`, args, [V8_INLINE_FLAG]) as PipelineResult;
+  const tuned = spawnBest(processes, `${key}:replay`, args, [V8_INLINE_FLAG]);
   const get = (p: Pipeline): PipelineResult => r[p] as PipelineResult;
   const pps = (ms: number): number => (cap.packets * 1000) / ms;
   row("read (record parser only)", pps(get("read").ms), "pkt/s", "reference: raw read throughput");
@@ -589,7 +605,7 @@ function orchestrate(): void {
       const flows = 10_000;
       const data = Math.round(4_000_000 * SCALE);
       const cap = generated(`established-${flows}-${data}`, (p) => writeEstablishedCapture(p, flows, data, 64));
-      throughputCase("established", `established traffic: ${flows.toLocaleString("en")} flows, 64 B segments each ACKed, default sysctls`, cap, DEFAULT_TABLE, false);
+      throughputCase("established", `established traffic: ${flows.toLocaleString("en")} flows, 64 B segments each ACKed, default sysctls`, cap, DEFAULT_TABLE, false, QUICK ? 1 : 2);
     });
     guard("flows", () => {
       const flows = Math.round(1_000_000 * SCALE);
