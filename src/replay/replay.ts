@@ -196,16 +196,27 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
   // Counted under the trackers' own state texts (constant strings: nothing is built per
   // entry, where trimming each one cost ~10 % of replaying a million handshakes) and
   // trimmed once per distinct state; keys keep their order of first appearance.
-  const counts = new Map<string, Map<string, number>>();
+  // The last (protocol, state) counter is kept at hand: neighbouring entries mostly share it.
+  const counts = new Map<string, Map<string, { n: number }>>();
+  let lastProto = "";
+  let lastState = "";
+  let last: { n: number } = { n: 0 };
   let assured = 0;
   let unreplied = 0;
   tracker.forEach((slot, t) => {
     const p = t.protoOf(slot);
     const proto = protoName(p, t.familyOf(slot));
     const state = t.l4(p).stateText(slot);
-    let m = counts.get(proto);
-    if (m === undefined) counts.set(proto, (m = new Map()));
-    m.set(state, (m.get(state) ?? 0) + 1);
+    if (proto !== lastProto || state !== lastState) {
+      let m = counts.get(proto);
+      if (m === undefined) counts.set(proto, (m = new Map()));
+      let c = m.get(state);
+      if (c === undefined) m.set(state, (c = { n: 0 }));
+      last = c;
+      lastProto = proto;
+      lastState = state;
+    }
+    last.n++;
     const st = t.statusOf(slot);
     if (st & IPS.ASSURED) assured++;
     if (!(st & IPS.SEEN_REPLY)) unreplied++;
@@ -213,9 +224,9 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
   const byProtocol: Record<string, Record<string, number>> = {};
   for (const [proto, m] of counts) {
     const o: Record<string, number> = (byProtocol[proto] = {});
-    for (const [state, n] of m) {
+    for (const [state, c] of m) {
       const k = state.trimEnd();
-      o[k] = (o[k] ?? 0) + n;
+      o[k] = (o[k] ?? 0) + c.n;
     }
   }
 
