@@ -6,7 +6,7 @@
  *
  *   node --expose-gc dist-bench/bench/run.js [--quick] [--json] [--keep] [--only=a,b] [--reps=N]
  *
- * Cases: corpus (../shared/corpus/pcaps, skipped when absent), established
+ * Cases (--only takes these names): corpus (../shared/corpus/pcaps, skipped when absent), established
  * (fixed flows exchanging in-window data), flows (1 M complete connections,
  * TIME_WAIT expiring), handshakes (new connections/s), memory (1 M and 10 M
  * IPv4 TCP entries).
@@ -52,7 +52,6 @@ const JSON_OUT = flag("json");
 const KEEP = flag("keep");
 const REPS = Math.max(1, Number(value("reps") ?? "3"));
 const SCALE = QUICK ? 0.1 : 1;
-const CASES = ["corpus", "established", "flows", "handshakes", "memory"] as const;
 const ONLY = value("only")?.split(",") ?? null;
 
 const SCRIPT = fileURLToPath(import.meta.url);
