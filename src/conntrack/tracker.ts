@@ -46,8 +46,9 @@ export interface TrackerOptions {
   readonly sysctls?: Readonly<Record<string, number | string>>;
   /**
    * Where time comes from, in milliseconds. When given, every `in()` first
-   * advances the tracker to `clock.now()`. When absent, time moves only
-   * through `advance()`.
+   * advances the tracker to `clock.now()`; a clock may read NaN until it
+   * knows the time (then time starts at its first real reading). When
+   * absent, time moves only through `advance()`.
    */
   readonly clock?: Clock;
   /** Seed of the hash and of the random chain limit (default: random per process). */
@@ -242,7 +243,12 @@ export class Tracker implements CtContext {
     this.gre = new GreTracker();
     this.sctp = new SctpTracker(capacity);
     this.generic = new GenericTracker();
-    if (this.clock !== null) this.setTime(this.clock.now());
+    if (this.clock !== null) {
+      // A clock that reads NaN has no time yet (a replay before its first packet):
+      // time, and with it the GC worker's schedule, starts at the first real reading.
+      const t = this.clock.now();
+      if (t === t) this.setTime(t);
+    }
   }
 
   // ---- public state ---------------------------------------------------------------
@@ -373,6 +379,7 @@ export class Tracker implements CtContext {
    * scheduled times on the way.
    */
   advance(nowMs: number): void {
+    if (nowMs !== nowMs) return; // NaN: the clock has no time yet
     const ms = nowMs > this.now ? nowMs : this.now;
     if (ms < this.wakeMs) {
       // Nothing expires and the GC does not run yet (wakeMs is -Infinity until time is known).

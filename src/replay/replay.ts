@@ -72,7 +72,8 @@ export interface ReplayRun {
 
 /** Capture time that drives the tracker; set before every packet. */
 class CaptureClock {
-  ms = 0;
+  /** NaN until the first packet: the tracker's time (and GC schedule) starts there, not at 0. */
+  ms = Number.NaN;
   frozen: boolean;
   started = false;
   constructor(frozen: boolean) {
