@@ -10,7 +10,7 @@
  * entry. The CRC32c is verified by the core when nf_conntrack_checksum is on.
  */
 import type { PacketView } from "../packet/view.js";
-import { IPPROTO } from "../packet/view.js";
+import { IPPROTO, SCTP_CHUNK } from "../packet/view.js";
 import { IPCT, IPS, L4_VERDICT } from "./constants.js";
 import type { CtContext, L4Tracker } from "./l4.js";
 
@@ -46,21 +46,7 @@ export const SCTP_STATE_NAMES: readonly string[] = Object.freeze([
 ]);
 
 /** Chunk types (SCTP_CID_*). */
-export const SCTP_CID = {
-  DATA: 0,
-  INIT: 1,
-  INIT_ACK: 2,
-  SACK: 3,
-  HEARTBEAT: 4,
-  HEARTBEAT_ACK: 5,
-  ABORT: 6,
-  SHUTDOWN: 7,
-  SHUTDOWN_ACK: 8,
-  ERROR: 9,
-  COOKIE_ECHO: 10,
-  COOKIE_ACK: 11,
-  SHUTDOWN_COMPLETE: 14,
-} as const;
+export const SCTP_CID = SCTP_CHUNK;
 
 const sNO = SCTP_STATE.NONE;
 const sCL = SCTP_STATE.CLOSED;

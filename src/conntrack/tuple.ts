@@ -95,19 +95,14 @@ export class TupleScratch {
   /** Symmetric hash: the same for a tuple and its inverse. */
   hash = 0;
 
-  /**
-   * nf_ct_get_tuple for a decoded packet. Returns false when the kernel could
-   * not build a tuple: transport header unreadable, PPTP GRE not carrying PPP.
-   */
-  fromView(p: PacketView, zone: number): boolean {
-    this.family = p.family === 6 ? 6 : 4;
-    this.proto = p.proto;
+  /** Family, protocol, zone and addresses (four words each; IPv4 in word 0). */
+  private setL3(family: 4 | 6, proto: number, zone: number, src: Uint32Array, dst: Uint32Array): void {
+    this.family = family;
+    this.proto = proto;
     this.zone = zone;
-    const src = p.src;
-    const dst = p.dst;
     this.s0 = src[0] as number;
     this.d0 = dst[0] as number;
-    if (p.family === 6) {
+    if (family === 6) {
       this.s1 = src[1] as number;
       this.s2 = src[2] as number;
       this.s3 = src[3] as number;
@@ -118,6 +113,14 @@ export class TupleScratch {
       this.s1 = this.s2 = this.s3 = 0;
       this.d1 = this.d2 = this.d3 = 0;
     }
+  }
+
+  /**
+   * nf_ct_get_tuple for a decoded packet. Returns false when the kernel could
+   * not build a tuple: transport header unreadable, PPTP GRE not carrying PPP.
+   */
+  fromView(p: PacketView, zone: number): boolean {
+    this.setL3(p.family === 6 ? 6 : 4, p.proto, zone, p.src, p.dst);
     switch (p.proto) {
       case IPPROTO.TCP:
       case IPPROTO.UDP:
@@ -151,24 +154,7 @@ export class TupleScratch {
    */
   fromInner(p: PacketView, zone: number): boolean {
     if (!p.innerOk || p.innerFamily !== p.family) return false;
-    this.family = p.innerFamily === 6 ? 6 : 4;
-    this.proto = p.innerProto;
-    this.zone = zone;
-    const src = p.innerSrc;
-    const dst = p.innerDst;
-    this.s0 = src[0] as number;
-    this.d0 = dst[0] as number;
-    if (this.family === 6) {
-      this.s1 = src[1] as number;
-      this.s2 = src[2] as number;
-      this.s3 = src[3] as number;
-      this.d1 = dst[1] as number;
-      this.d2 = dst[2] as number;
-      this.d3 = dst[3] as number;
-    } else {
-      this.s1 = this.s2 = this.s3 = 0;
-      this.d1 = this.d2 = this.d3 = 0;
-    }
+    this.setL3(p.innerFamily === 6 ? 6 : 4, p.innerProto, zone, p.innerSrc, p.innerDst);
     switch (p.innerProto) {
       case IPPROTO.TCP:
       case IPPROTO.UDP:

@@ -14,6 +14,7 @@
  * const frags = fragment(buildUdp({ src: "fd00::1", dst: "fd00::2", sport: 5, dport: 53, payload: 3000 }), 1280);
  */
 import { formatIp, parseIp } from "./addr.js";
+import { SCTP_CHUNK } from "./view.js";
 import { finishChecksum, onesSum, sctpCrc32c } from "./checksum.js";
 import type { PacketView } from "./view.js";
 
@@ -641,22 +642,7 @@ export function buildSctp(o: SctpBuildOptions): Uint8Array {
   return finishIp(o, a, 132, l4);
 }
 
-/** SCTP chunk types conntrack cares about. */
-export const SCTP_CHUNK = {
-  DATA: 0,
-  INIT: 1,
-  INIT_ACK: 2,
-  SACK: 3,
-  HEARTBEAT: 4,
-  HEARTBEAT_ACK: 5,
-  ABORT: 6,
-  SHUTDOWN: 7,
-  SHUTDOWN_ACK: 8,
-  ERROR: 9,
-  COOKIE_ECHO: 10,
-  COOKIE_ACK: 11,
-  SHUTDOWN_COMPLETE: 14,
-} as const;
+export { SCTP_CHUNK } from "./view.js";
 
 /** An INIT (or INIT ACK) chunk with the given initiate tag and no parameters. */
 export function sctpInitChunk(

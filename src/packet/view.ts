@@ -248,3 +248,20 @@ export const TCP_FLAG = {
   ECE: 0x40,
   CWR: 0x80,
 } as const;
+
+/** SCTP chunk types (SCTP_CID_*), as conntrack and the frame builder name them. */
+export const SCTP_CHUNK = {
+  DATA: 0,
+  INIT: 1,
+  INIT_ACK: 2,
+  SACK: 3,
+  HEARTBEAT: 4,
+  HEARTBEAT_ACK: 5,
+  ABORT: 6,
+  SHUTDOWN: 7,
+  SHUTDOWN_ACK: 8,
+  ERROR: 9,
+  COOKIE_ECHO: 10,
+  COOKIE_ACK: 11,
+  SHUTDOWN_COMPLETE: 14,
+} as const;
