@@ -409,7 +409,7 @@ function readSet(st: St, body: Json, path: string, isMap: boolean): void {
   const typeV = o["type"];
   const types: string[] = [];
   if (typeof typeV === "string") types.push(typeV);
-  else if (Array.isArray(typeV) && typeV.every((x) => typeof x === "string")) types.push(...(typeV as string[]));
+  else if (Array.isArray(typeV) && typeV.length > 0 && typeV.every((x) => typeof x === "string")) types.push(...(typeV as string[]));
   else throw err(st, keyPath(path, "type"), "expected a type name or a list of type names");
   let verdicts: Action[] | null = null;
   if (isMap) {
