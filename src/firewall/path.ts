@@ -525,19 +525,23 @@ export class NetfilterPath {
       this.filterBase = chain;
       this.filterHook = hook;
     }
-    if (v !== VERDICT.ACCEPT) {
-      const res = this.result;
-      res.rule = ctx.verdictRule;
-      res.chain = ctx.verdictChain;
-      res.baseChain = chain;
-      res.hook = hook;
-      res.dropReason = ctx.verdictRule === null ? DROP_REASON.POLICY : DROP_REASON.RULE;
-      if (ctx.verdictRule === null) this.stats.dropsByReason.policy++;
-      else this.stats.dropsByReason.rule++;
-      this.chainDrops.set(chain, (this.chainDrops.get(chain) ?? 0) + 1);
-      return VERDICT.DROP;
-    }
+    if (v !== VERDICT.ACCEPT) return this.ruleDrop(chain, hook);
     return v;
+  }
+
+  /** Records a drop decided by a rule or a chain policy of `chain` (the context holds the rule). */
+  private ruleDrop(chain: Chain, hook: HookName): number {
+    const ctx = this.ctx;
+    const res = this.result;
+    res.rule = ctx.verdictRule;
+    res.chain = ctx.verdictChain;
+    res.baseChain = chain;
+    res.hook = hook;
+    res.dropReason = ctx.verdictRule === null ? DROP_REASON.POLICY : DROP_REASON.RULE;
+    if (ctx.verdictRule === null) this.stats.dropsByReason.policy++;
+    else this.stats.dropsByReason.rule++;
+    this.chainDrops.set(chain, (this.chainDrops.get(chain) ?? 0) + 1);
+    return VERDICT.DROP;
   }
 
   /** nf_conntrack_in at PREROUTING / LOCAL_OUT. Returns false when conntrack drops the packet. */
@@ -584,18 +588,7 @@ export class NetfilterPath {
         ctx.resetResults();
         const v = this.compiled.evaluate(chain, ctx);
         if (ctx.ctMark !== this.tracker.markOf(slot)) this.tracker.setMark(slot, ctx.ctMark);
-        if (v !== VERDICT.ACCEPT) {
-          const res = this.result;
-          res.rule = ctx.verdictRule;
-          res.chain = ctx.verdictChain;
-          res.baseChain = chain;
-          res.hook = hook;
-          res.dropReason = ctx.verdictRule === null ? DROP_REASON.POLICY : DROP_REASON.RULE;
-          if (ctx.verdictRule === null) this.stats.dropsByReason.policy++;
-          else this.stats.dropsByReason.rule++;
-          this.chainDrops.set(chain, (this.chainDrops.get(chain) ?? 0) + 1);
-          return VERDICT.DROP;
-        }
+        if (v !== VERDICT.ACCEPT) return this.ruleDrop(chain, hook);
         const spec = ctx.nat;
         if (spec !== null && this.natTarget(spec, manip, hook) === VERDICT.DROP) return this.fail(DROP_REASON.NAT, hook);
         if (nat.initialized(slot, manip)) break;
