@@ -197,49 +197,25 @@ export interface FlowCapture {
  * (flows + 6·lag)·tickUs; TIME_WAIT entries (120 s) expire along the way.
  */
 export function writeFlowCapture(path: string, flows: number, lag: number, tickUs: number): FlowCapture {
-  const w = new PcapWriter(path, { bufferSize: 4 << 20 });
-  const f = new TcpFrames();
-  let packets = 0;
   const ticks = flows + 6 * lag;
-  for (let k = 0; k < ticks; k++) {
-    const us = T0_US + k * tickUs;
-    for (let s = 0; s < 7; s++) {
-      const fl = k - s * lag;
-      if (fl < 0 || fl >= flows) continue;
-      const c = clientAddr(fl);
-      const sv = serverAddr(fl);
-      const cp = clientPort(fl);
-      const sp = fl & 1 ? 443 : 80;
-      const ci = isn(fl, 0x1234) >>> 0;
-      const si = isn(fl, 0x5678) >>> 0;
-      let n: number;
-      switch (s) {
-        case 0:
-          n = f.tcp(c, sv, cp, sp, ci, 0, SYN, 64240, SYN_OPTIONS, 0);
-          break;
-        case 1:
-          n = f.tcp(sv, c, sp, cp, si, (ci + 1) >>> 0, SYN | ACK, 65160, SYN_OPTIONS, 0);
-          break;
-        case 2:
-          n = f.tcp(c, sv, cp, sp, (ci + 1) >>> 0, (si + 1) >>> 0, PSH | ACK, 502, NO_OPTIONS, 16);
-          break;
-        case 3:
-          n = f.tcp(sv, c, sp, cp, (si + 1) >>> 0, (ci + 17) >>> 0, PSH | ACK, 509, NO_OPTIONS, 64);
-          break;
-        case 4:
-          n = f.tcp(c, sv, cp, sp, (ci + 17) >>> 0, (si + 65) >>> 0, FIN | ACK, 502, NO_OPTIONS, 0);
-          break;
-        case 5:
-          n = f.tcp(sv, c, sp, cp, (si + 65) >>> 0, (ci + 18) >>> 0, FIN | ACK, 509, NO_OPTIONS, 0);
-          break;
-        default:
-          n = f.tcp(c, sv, cp, sp, (ci + 18) >>> 0, (si + 66) >>> 0, ACK, 502, NO_OPTIONS, 0);
-      }
-      put(w, f, us, n);
-      packets++;
+  const packets = writePipelined(path, flows, lag, 7, tickUs, (f, e, s) => {
+    switch (s) {
+      case 0:
+        return f.tcp(e.c, e.sv, e.cp, e.sp, e.ci, 0, SYN, 64240, SYN_OPTIONS, 0);
+      case 1:
+        return f.tcp(e.sv, e.c, e.sp, e.cp, e.si, (e.ci + 1) >>> 0, SYN | ACK, 65160, SYN_OPTIONS, 0);
+      case 2:
+        return f.tcp(e.c, e.sv, e.cp, e.sp, (e.ci + 1) >>> 0, (e.si + 1) >>> 0, PSH | ACK, 502, NO_OPTIONS, 16);
+      case 3:
+        return f.tcp(e.sv, e.c, e.sp, e.cp, (e.si + 1) >>> 0, (e.ci + 17) >>> 0, PSH | ACK, 509, NO_OPTIONS, 64);
+      case 4:
+        return f.tcp(e.c, e.sv, e.cp, e.sp, (e.ci + 17) >>> 0, (e.si + 65) >>> 0, FIN | ACK, 502, NO_OPTIONS, 0);
+      case 5:
+        return f.tcp(e.sv, e.c, e.sp, e.cp, (e.si + 65) >>> 0, (e.ci + 18) >>> 0, FIN | ACK, 509, NO_OPTIONS, 0);
+      default:
+        return f.tcp(e.c, e.sv, e.cp, e.sp, (e.ci + 18) >>> 0, (e.si + 66) >>> 0, ACK, 502, NO_OPTIONS, 0);
     }
-  }
-  w.close();
+  });
   // Entries left at the end: TIME_WAIT (120 s = 30000 jiffies at HZ 250) from the
   // last ACK, reaped once its deadline is not after the last packet's jiffy.
   const lastJ = Math.floor(msOf(T0_US + (ticks - 1) * tickUs) / 4);
@@ -257,30 +233,63 @@ export function writeFlowCapture(path: string, flows: number, lag: number, tickU
  * one tick per microsecond. Every connection ends ESTABLISHED and ASSURED.
  */
 export function writeHandshakeCapture(path: string, flows: number, lag: number): FlowCapture {
+  const packets = writePipelined(path, flows, lag, 3, 1, (f, e, s) => {
+    if (s === 0) return f.tcp(e.c, e.sv, e.cp, e.sp, e.ci, 0, SYN, 64240, SYN_OPTIONS, 0);
+    if (s === 1) return f.tcp(e.sv, e.c, e.sp, e.cp, e.si, (e.ci + 1) >>> 0, SYN | ACK, 65160, SYN_OPTIONS, 0);
+    return f.tcp(e.c, e.sv, e.cp, e.sp, (e.ci + 1) >>> 0, (e.si + 1) >>> 0, ACK, 502, NO_OPTIONS, 0);
+  });
+  return { path, packets, flows, expect: { new: flows, established: 2 * flows, entries: flows } };
+}
+
+/** The endpoints and initial sequence numbers of generated flow `fl` (one object, refilled per packet). */
+class FlowEnds {
+  c = 0;
+  sv = 0;
+  cp = 0;
+  sp = 0;
+  ci = 0;
+  si = 0;
+  load(fl: number): this {
+    this.c = clientAddr(fl);
+    this.sv = serverAddr(fl);
+    this.cp = clientPort(fl);
+    this.sp = fl & 1 ? 443 : 80;
+    this.ci = isn(fl, 0x1234) >>> 0;
+    this.si = isn(fl, 0x5678) >>> 0;
+    return this;
+  }
+}
+
+/**
+ * Writes `steps` packets per flow, pipelined: at tick k, step s of flow
+ * k − s·lag, so packets of different flows interleave as on a busy server.
+ * `frame` builds step s of a flow into the frame buffer and returns its length.
+ * @returns the number of packets written
+ */
+function writePipelined(
+  path: string,
+  flows: number,
+  lag: number,
+  steps: number,
+  tickUs: number,
+  frame: (f: TcpFrames, e: FlowEnds, step: number) => number,
+): number {
   const w = new PcapWriter(path, { bufferSize: 4 << 20 });
   const f = new TcpFrames();
+  const e = new FlowEnds();
   let packets = 0;
-  for (let k = 0; k < flows + 2 * lag; k++) {
-    const us = T0_US + k;
-    for (let s = 0; s < 3; s++) {
+  const ticks = flows + (steps - 1) * lag;
+  for (let k = 0; k < ticks; k++) {
+    const us = T0_US + k * tickUs;
+    for (let s = 0; s < steps; s++) {
       const fl = k - s * lag;
       if (fl < 0 || fl >= flows) continue;
-      const c = clientAddr(fl);
-      const sv = serverAddr(fl);
-      const cp = clientPort(fl);
-      const sp = fl & 1 ? 443 : 80;
-      const ci = isn(fl, 0x1234) >>> 0;
-      const si = isn(fl, 0x5678) >>> 0;
-      let n: number;
-      if (s === 0) n = f.tcp(c, sv, cp, sp, ci, 0, SYN, 64240, SYN_OPTIONS, 0);
-      else if (s === 1) n = f.tcp(sv, c, sp, cp, si, (ci + 1) >>> 0, SYN | ACK, 65160, SYN_OPTIONS, 0);
-      else n = f.tcp(c, sv, cp, sp, (ci + 1) >>> 0, (si + 1) >>> 0, ACK, 502, NO_OPTIONS, 0);
-      put(w, f, us, n);
+      put(w, f, us, frame(f, e.load(fl), s));
       packets++;
     }
   }
   w.close();
-  return { path, packets, flows, expect: { new: flows, established: 2 * flows, entries: flows } };
+  return packets;
 }
 
 /**
