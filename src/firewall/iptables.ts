@@ -39,6 +39,7 @@ import {
   parseCidr,
   parseIface,
   parseUint,
+  protoName,
 } from "./values.js";
 
 /** Options for {@link parseIptables}. */
@@ -828,7 +829,7 @@ function buildMatch(ctx: Ctx, mod: string, modTok: Tok, opts: Opt[], pi: ProtoIn
   const out: Match[] = [];
   const needProto = (protos: readonly number[], what: string): void => {
     if (pi.proto < 0 || pi.protoNeg || !protos.includes(pi.proto)) {
-      throw new RulesetSyntaxError(pos(modTok), `${what} needs ${q("-p")} with ${protos.map((p) => (p === 6 ? "tcp" : p === 17 ? "udp" : p === 132 ? "sctp" : p === 136 ? "udplite" : p === 1 ? "icmp" : p === 58 ? "ipv6-icmp" : "dccp")).join(", ")}`);
+      throw new RulesetSyntaxError(pos(modTok), `${what} needs ${q("-p")} with ${protos.map((p) => protoName(p)).join(", ")}`);
     }
   };
   switch (mod) {

@@ -4,6 +4,8 @@
  * defragmentation, and the packet sources that tie them together.
  */
 export { PacketView, IPPROTO, TCP_FLAG } from "./view.js";
+export { ETH_P, IP_PROTOCOL_NUMBERS, LINKTYPE, NEXTHDR, conntrackProtoName, rulesetProtoName, trackedProtoName } from "./proto.js";
+export { Ipv6Walk, ipv6SkipExthdr } from "./ipv6.js";
 export { CaptureError } from "./errors.js";
 export type { CaptureErrorReason } from "./errors.js";
 export { CaptureParser } from "./capture.js";

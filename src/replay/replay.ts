@@ -13,6 +13,7 @@ import { forEachPacket } from "../packet/source.js";
 import type { SourceSummary } from "../packet/source.js";
 import { FIRST_L4_REASON } from "../packet/decode.js";
 import type { PacketView } from "../packet/view.js";
+import { trackedProtoName } from "../packet/proto.js";
 import { defaultSysctls } from "../conntrack/sysctl.js";
 import type { ReplaySummary } from "../report/summary.js";
 import type { HostModel } from "../firewall/host.js";
@@ -288,23 +289,7 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
   return { tracker, summary, source, path };
 }
 
+/** Summary key of a protocol: the kernel tracker's name, or the number for the generic tracker. */
 function protoName(proto: number, family: 4 | 6): string {
-  switch (proto) {
-    case 6:
-      return "tcp";
-    case 17:
-      return "udp";
-    case 136:
-      return "udplite";
-    case 1:
-      return "icmp";
-    case 58:
-      return "icmpv6";
-    case 132:
-      return "sctp";
-    case 47:
-      return "gre";
-    default:
-      return `unknown(${proto})${family === 6 ? "/ipv6" : ""}`;
-  }
+  return trackedProtoName(proto) ?? `unknown(${proto})${family === 6 ? "/ipv6" : ""}`;
 }
