@@ -8,7 +8,7 @@
  * Nothing here reads the wall clock: time comes from the injected clock (in
  * milliseconds), converted to the kernel's u32 jiffies (jiffies.ts).
  */
-import { l4ChecksumOk } from "../packet/checksum.js";
+import { l4ChecksumOffloaded, l4ChecksumOk } from "../packet/checksum.js";
 import { be16, be32 } from "../packet/bytes.js";
 import { Ipv6Walk, ipv6SkipExthdr } from "../packet/ipv6.js";
 import { NEXTHDR } from "../packet/proto.js";
@@ -61,6 +61,17 @@ export interface TrackerOptions {
   readonly events?: EventSink | null;
   /** Receives kernel log lines ("nf_conntrack: table full, dropping packet", invalid-packet logs). */
   readonly log?: ((timeMs: number, line: string) => void) | null;
+  /**
+   * What a failed transport checksum carrying the transmit-offload signature
+   * (l4ChecksumOffloaded: TCP/UDP field = pseudo-header sum, SCTP 0) means.
+   * "sender" (default): the capture was taken on the sending host, where the
+   * packet was CHECKSUM_PARTIAL and never checked, and the wire carried the
+   * sum the NIC filled in — the packet is tracked as valid and counted in
+   * `stats.checksumOffloaded`. "wire": the bytes are what a receiver got, as
+   * when they are injected into a router with tcpreplay (CHECKSUM_NONE there):
+   * the checksum is wrong and the packet INVALID.
+   */
+  readonly offloadedChecksums?: "sender" | "wire";
 }
 
 /** Returned by `in()`/`process()` when conntrack itself dropped the packet (NF_DROP). */
@@ -168,6 +179,7 @@ export class Tracker implements CtContext {
   private readonly sink: EventSink | null;
   private readonly logSink: ((timeMs: number, line: string) => void) | null;
   private readonly seed: number;
+  private readonly offloadSender: boolean;
   private rng: number;
 
   private readonly tcp: TcpTracker;
@@ -235,6 +247,7 @@ export class Tracker implements CtContext {
     const events = (this.sysctl.nf_conntrack_events as number) !== 0 ? (options.events ?? null) : null;
     this.sink = events;
     this.logSink = options.log ?? null;
+    this.offloadSender = options.offloadedChecksums !== "wire";
     this.evCache = events !== null ? new Uint16Array(capacity) : null;
     this.acct = (this.sysctl.nf_conntrack_acct as number) === 1 ? new Float64Array(capacity * 4) : null;
     this.tstamp = (this.sysctl.nf_conntrack_timestamp as number) === 1 ? new Float64Array(capacity * 2) : null;
@@ -557,6 +570,18 @@ export class Tracker implements CtContext {
     return s;
   }
 
+  /**
+   * A failed checksum with the transmit-offload signature, on a capture taken
+   * on the sending host: that host's kernel never checked it (CHECKSUM_PARTIAL;
+   * and LOCAL_OUT is not checked at all), the wire carried the right sum.
+   * Counted once per packet (not again on a REPEAT pass).
+   */
+  private offloaded(p: PacketView, attempt: number): boolean {
+    if (!this.offloadSender || !l4ChecksumOffloaded(p)) return false;
+    if (attempt === 0) this.stats.checksumOffloaded++;
+    return true;
+  }
+
   private invalid(reason: number): number {
     const r = this.result;
     this.stats.invalid++;
@@ -621,7 +646,7 @@ export class Tracker implements CtContext {
         verdict = L4_VERDICT.INVALID;
         reason = INVALID_REASON.MALFORMED;
         this.logTrackerReason(slot, p, l4);
-      } else if (csum && t.proto !== IPPROTO.ICMP && t.proto !== IPPROTO.ICMPV6 && !l4ChecksumOk(p)) {
+      } else if (csum && t.proto !== IPPROTO.ICMP && t.proto !== IPPROTO.ICMPV6 && !l4ChecksumOk(p) && !this.offloaded(p, attempt)) {
         verdict = L4_VERDICT.INVALID;
         reason = INVALID_REASON.BAD_CHECKSUM;
         this.log(slot, p, "bad checksum");

@@ -7,7 +7,7 @@
  * the pseudo-header length is the transport length per the IP header
  * (`skb->len - dataoff`), not the UDP length field.
  */
-import { le32 } from "./bytes.js";
+import { be16, le32 } from "./bytes.js";
 import { IPPROTO } from "./proto.js";
 import type { PacketView } from "./view.js";
 
@@ -160,4 +160,45 @@ function otherChecksumOk(view: PacketView, family: 4 | 6, len: number): boolean 
     default:
       return true;
   }
+}
+
+/**
+ * True when the packet's transport checksum field holds the signature of
+ * transmit checksum offload, as a capture on the sending host shows it:
+ * the packet was CHECKSUM_PARTIAL there, the NIC filled the field on the
+ * way out, and the capture tap saw it before. The kernel leaves in the field
+ *
+ * - TCP, UDP: the folded pseudo-header sum, not inverted
+ *   (`~tcp_v4_check(len, saddr, daddr, 0)` in __tcp_v4_send_check, udp4_hwcsum,
+ *   __tcp_v6_send_check, udp6_hwcsum) over the transport length — or over
+ *   length 0, which drivers write before a segmentation offload and which
+ *   a capture that copies the frame late may show;
+ * - SCTP: 0 (sctp_packet_pack leaves the CRC32c to the NIC, csum_not_inet).
+ *
+ * ICMP, ICMPv6, UDP-Lite and GRE are always summed in software. A truly
+ * wrong checksum matches by chance with probability 2/65536 (TCP, UDP) or
+ * 2^-32 (SCTP). Call it only for packets whose checksum failed.
+ */
+export function l4ChecksumOffloaded(view: PacketView): boolean {
+  const family = view.family;
+  if (family === 0) return false;
+  const d = view.data;
+  const off = view.l4Off;
+  const proto = view.proto;
+  let field: number;
+  let len: number;
+  if (proto === IPPROTO.TCP) {
+    if (view.l4CapLen < 20) return false;
+    field = be16(d, off + 16);
+    len = view.l4Len;
+  } else if (proto === IPPROTO.UDP) {
+    if (view.l4CapLen < 8) return false;
+    field = be16(d, off + 6);
+    // udp_send_skb() sums over the UDP length it writes in the header.
+    len = be16(d, off + 4);
+  } else if (proto === IPPROTO.SCTP) {
+    return view.l4CapLen >= 12 && le32(d, off + 8) === 0;
+  } else return false;
+  if (field === foldSum(pseudoHeaderSum(family, view.src, view.dst, proto, len))) return true;
+  return field === foldSum(pseudoHeaderSum(family, view.src, view.dst, proto, 0));
 }

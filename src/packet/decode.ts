@@ -3,10 +3,11 @@
  *
  * Faithfulness notes (the kernel code each rule comes from):
  * - IPv4 header checks and their order follow ip_rcv_core(): length ≥ 20,
- *   version 4 and IHL ≥ 5, whole header present, header checksum (only with
- *   DECODE_FLAG.VERIFY_IPV4_CHECKSUM), total length ≤ bytes received and ≥
- *   header length. Failing packets are dropped by the kernel before conntrack
- *   sees them: `family` stays 0.
+ *   version 4 and IHL ≥ 5, whole header present, header checksum (with
+ *   DECODE_FLAG.VERIFY_IPV4_CHECKSUM, which the packet sources pass; a zero
+ *   checksum field is a transmit-offload artefact and passes), total length
+ *   ≤ bytes received and ≥ header length. Failing packets are dropped by the
+ *   kernel before conntrack sees them: `family` stays 0.
  * - IPv6: ip6_rcv_core() (version; multicast source and multicast
  *   destinations of reserved or interface-local scope dropped; payload
  *   length ≤ bytes received; hop-by-hop options as ipv6_parse_hopopts()
@@ -125,12 +126,14 @@ export function decodeReasons(): ReadonlyArray<{ code: number; name: string; tex
 /** Bit flags for {@link decodeFrame}. */
 export const DECODE_FLAG = {
   /**
-   * Reject IPv4 headers with a wrong checksum, as ip_rcv() does. Off by
-   * default: captures taken on the sending host carry offloaded (zero)
-   * header checksums although the packet on the wire was correct.
+   * Reject IPv4 headers with a wrong checksum, as ip_rcv_core() does before
+   * PREROUTING (`reason` BAD_IPV4_CHECKSUM, `family` 0) — except a header
+   * checksum of 0, which a capture on the sending host shows when the sum
+   * was left to the NIC: the packet is accepted and `ipv4ChecksumZero` set.
+   * The packet sources set this flag unless told not to.
    */
   VERIFY_IPV4_CHECKSUM: 1,
-  /** Accept IPv4 headers with a wrong checksum: the default now, kept (as no bit) for existing callers. */
+  /** No IPv4 header checksum verification (for callers that rewrite the header anyway). */
   NO_IPV4_CHECKSUM: 0,
 } as const;
 
@@ -327,14 +330,18 @@ export function decodeIpv4(view: PacketView, d: Uint8Array, off: number, end: nu
     view.reason = DECODE_REASON.TRUNCATED_IPV4_HEADER;
     return;
   }
-  if ((flags & 1) !== 0) {
+  if ((flags & DECODE_FLAG.VERIFY_IPV4_CHECKSUM) !== 0) {
     let s = 0;
     for (let i = off; i < off + ihl; i += 2) s += be16(d, i);
     s = (s & 0xffff) + (s >>> 16);
     s = (s & 0xffff) + (s >>> 16);
     if (s !== 0xffff) {
-      view.reason = DECODE_REASON.BAD_IPV4_CHECKSUM;
-      return;
+      // A zero field is the transmit-offload artefact of a capture on the sending host: the wire carried the right sum.
+      if (d[off + 10] !== 0 || d[off + 11] !== 0) {
+        view.reason = DECODE_REASON.BAD_IPV4_CHECKSUM;
+        return;
+      }
+      view.ipv4ChecksumZero = true;
     }
   }
   const tot = be16(d, off + 2);

@@ -73,6 +73,12 @@ export class PacketView {
   fragHdrOff = -1;
   /** True when `data` holds a datagram the defragmenter reassembled (then linkType is 228 / 229, raw IP). */
   reassembled = false;
+  /**
+   * True when the IPv4 header checksum was verified, was wrong, and its field
+   * is 0: the capture shows a sum the sending host left to the NIC, and the
+   * packet was accepted as the wire carried it.
+   */
+  ipv4ChecksumZero = false;
 
   // ---- layer 4 ----------------------------------------------------------------
   /** Transport protocol number (IPPROTO_*); for IPv6, the last next-header. */
@@ -191,6 +197,7 @@ export class PacketView {
     this.moreFragments = false;
     this.fragHdrOff = -1;
     this.reassembled = false;
+    this.ipv4ChecksumZero = false;
     this.proto = 0;
     this.l4Off = 0;
     this.l4Len = 0;

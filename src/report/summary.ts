@@ -40,6 +40,15 @@ export interface ReplaySummary {
     reassembled: number;
     /** Invalid packets by reason (human detail for the `invalid` count). */
     invalidReasons: Record<string, number>;
+    /** Checksum outcomes that are not a ct state (see formatSummaryText). */
+    checksums: {
+      /** IPv4 packets dropped by the IP layer for a wrong header checksum (also in `malformed`). */
+      ipv4Bad: number;
+      /** IPv4 packets accepted with a zero header checksum (transmit offload on the capturing host). */
+      ipv4Zero: number;
+      /** Packets whose transport checksum the sending host left to the NIC: tracked, not checked. */
+      offloaded: number;
+    };
   };
   /** Final table: entries by protocol, then by state ("" for protocols without states). */
   entries: { total: number; byProtocol: Record<string, Record<string, number>>; assured: number; unreplied: number };
@@ -126,6 +135,10 @@ export function formatSummaryText(s: ReplaySummary): string {
   const mal = Object.entries(p.malformed);
   if (mal.length > 0) extra.push(`malformed: ${mal.map(([k, v]) => `${k} ${num(v)}`).join(", ")}`);
   if (p.fragments > 0) extra.push(`${num(p.fragments)} fragments → ${num(p.reassembled)} reassembled datagrams`);
+  const cs = p.checksums;
+  if (cs.ipv4Bad > 0) extra.push(`${num(cs.ipv4Bad)} IPv4 packets dropped for a wrong header checksum (ip_rcv)`);
+  if (cs.ipv4Zero > 0) extra.push(`${num(cs.ipv4Zero)} IPv4 packets with a zero (offloaded) header checksum, accepted`);
+  if (cs.offloaded > 0) extra.push(`${num(cs.offloaded)} packets with offloaded checksums (left to the sending host's NIC), not checked`);
   for (const e of extra) out.push(`  ${e}`);
   const inv = Object.entries(p.invalidReasons).sort((a, b) => b[1] - a[1]);
   if (inv.length > 0) {
@@ -179,8 +192,9 @@ export function summaryHints(s: ReplaySummary): string[] {
   const bad = r["bad checksum"] ?? 0;
   if (bad > 0 && (s.sysctls.nf_conntrack_checksum ?? 1) !== 0) {
     h.push(
-      `${num(bad)} packets had a bad transport checksum. Captures taken on the sending host carry offloaded checksums; ` +
-        "replay with --sysctl nf_conntrack_checksum=0 if this capture is one",
+      `${num(bad)} packets had a wrong transport checksum, the kernel counts them invalid. Offloaded checksums of the ` +
+        "capturing host are recognised and not among them; if a tool rewrote these packets without fixing their checksums, " +
+        "replay with --sysctl nf_conntrack_checksum=0",
     );
   }
   const full = r["table full"] ?? 0;
