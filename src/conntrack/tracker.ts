@@ -26,7 +26,7 @@ import { SctpTracker } from "./sctp.js";
 import { ConntrackStats, INVALID_REASON } from "./stats.js";
 import { resolveSysctls } from "./sysctl.js";
 import type { SysctlValues } from "./sysctl.js";
-import { FLAG_NAT, FLAG_V6, NO_CLASS, Table } from "./table.js";
+import { FLAG_NAT, FLAG_V6, grown, NO_CLASS, REPLY_NODE, Table } from "./table.js";
 import { TcpTracker } from "./tcp.js";
 import { TupleScratch } from "./tuple.js";
 import { UdpTracker } from "./udp.js";
@@ -142,8 +142,8 @@ function randomSeed(): number {
 export class Tracker implements CtContext {
   /** Resolved sysctls (timeouts in ms). */
   readonly sysctl: SysctlValues;
-  /** Entry status bits by slot (`IPS.*`). */
-  readonly status: Uint16Array;
+  /** Entry status bits by slot (`IPS.*`); replaced by a longer copy when the table grows. */
+  status: Uint16Array;
   /** Current time in milliseconds. */
   now = 0;
   /** `conntrack -S` counters. */
@@ -152,7 +152,7 @@ export class Tracker implements CtContext {
   readonly result = new CtResult();
   /** The table storage (advanced use: reports, tests). */
   readonly table: Table;
-  /** Table size (nf_conntrack_max). */
+  /** nf_conntrack_max: most entries at once, 0 for no limit. The slot arrays grow up to it. */
   readonly capacity: number;
   /** Highest `count` seen. */
   peak = 0;
@@ -176,11 +176,11 @@ export class Tracker implements CtContext {
   private readonly generic: GenericTracker;
 
   /** Pending IPCT_* bits by slot; null when events are off. */
-  private readonly evCache: Uint16Array | null;
+  private evCache: Uint16Array | null;
   /** packets/bytes ORIGINAL, packets/bytes REPLY by slot; null unless nf_conntrack_acct. */
-  private readonly acct: Float64Array | null;
+  private acct: Float64Array | null;
   /** start/stop ms by slot; null unless nf_conntrack_timestamp. */
-  private readonly tstamp: Float64Array | null;
+  private tstamp: Float64Array | null;
   /** ct mark by slot; allocated by the first non-zero mark. */
   private mark: Uint32Array | null = null;
 
@@ -227,21 +227,22 @@ export class Tracker implements CtContext {
     this.rng = this.seed ^ 0x9e3779b9 || 1;
     this.table = new Table(capacity, buckets, this.seed);
     this.status = this.table.status;
+    const slots = this.table.size;
     this.clock = options.clock ?? null;
     const events = (this.sysctl.nf_conntrack_events as number) !== 0 ? (options.events ?? null) : null;
     this.sink = events;
     this.logSink = options.log ?? null;
-    this.evCache = events !== null ? new Uint16Array(capacity) : null;
-    this.acct = (this.sysctl.nf_conntrack_acct as number) === 1 ? new Float64Array(capacity * 4) : null;
-    this.tstamp = (this.sysctl.nf_conntrack_timestamp as number) === 1 ? new Float64Array(capacity * 2) : null;
+    this.evCache = events !== null ? new Uint16Array(slots) : null;
+    this.acct = (this.sysctl.nf_conntrack_acct as number) === 1 ? new Float64Array(slots * 4) : null;
+    this.tstamp = (this.sysctl.nf_conntrack_timestamp as number) === 1 ? new Float64Array(slots * 2) : null;
 
-    this.tcp = new TcpTracker(capacity);
-    this.udp = new UdpTracker(capacity, IPPROTO.UDP);
-    this.udplite = new UdpTracker(capacity, IPPROTO.UDPLITE);
+    this.tcp = new TcpTracker(slots);
+    this.udp = new UdpTracker(slots, IPPROTO.UDP);
+    this.udplite = new UdpTracker(slots, IPPROTO.UDPLITE);
     this.icmp = new IcmpTracker(IPPROTO.ICMP);
     this.icmpv6 = new IcmpTracker(IPPROTO.ICMPV6);
     this.gre = new GreTracker();
-    this.sctp = new SctpTracker(capacity);
+    this.sctp = new SctpTracker(slots);
     this.generic = new GenericTracker();
     if (this.clock !== null) {
       // A clock that reads NaN has no time yet (a replay before its first packet):
@@ -681,7 +682,6 @@ export class Tracker implements CtContext {
    */
   private lookup(t: TupleScratch): number {
     const tb = this.table;
-    const cap = tb.capacity;
     const chain = tb.chain;
     const expiry = tb.expiry;
     const fam = t.family === 6 ? FLAG_V6 : 0;
@@ -691,8 +691,8 @@ export class Tracker implements CtContext {
       while (node >= 0) {
         let s = node;
         let dir: number;
-        if (node >= cap) {
-          s = node - cap;
+        if (node >= REPLY_NODE) {
+          s = node - REPLY_NODE;
           node = tb.nextNode(node);
           if (!this.matchNatReply(s, t)) continue;
           dir = 1;
@@ -763,14 +763,16 @@ export class Tracker implements CtContext {
    */
   private allocate(t: TupleScratch): number {
     const tb = this.table;
-    if (tb.used + 1 > this.capacity) {
+    if (this.capacity !== 0 && tb.used + 1 > this.capacity) {
       if (!this.earlyDrop(t.hash)) {
         this.gcEarlyDrop = true;
         this.logTableFull();
         return -1;
       }
     }
-    const slot = tb.alloc();
+    let slot = tb.alloc();
+    // Every allocated slot is taken: grow (kmem_cache_alloc failing is a drop in the kernel too).
+    if (slot < 0 && this.growSlots()) slot = tb.alloc();
     if (slot < 0) return -1;
     tb.setTuple(slot, t);
     if (this.evCache !== null) this.evCache[slot] = 0;
@@ -811,11 +813,10 @@ export class Tracker implements CtContext {
   /** early_drop_list for one bucket: expired entries are reaped (not counted), ASSURED ones spared. */
   private earlyDropList(bucket: number): number {
     const tb = this.table;
-    const cap = tb.capacity;
     let drops = 0;
     restart: for (;;) {
       for (let node = tb.heads[bucket] as number; node >= 0; node = tb.nextNode(node)) {
-        const s = node < cap ? node : node - cap;
+        const s = node < REPLY_NODE ? node : node - REPLY_NODE;
         if (jdiff(tb.expiry[s] as number, this.nowJ) <= 0) {
           this.destroy(s, this.now);
           continue restart;
@@ -828,6 +829,43 @@ export class Tracker implements CtContext {
       }
       return drops;
     }
+  }
+
+  /**
+   * Doubles every per-slot array (up to nf_conntrack_max): the protocol and
+   * extension stores first, the table last, so that a RangeError (memory
+   * exhausted) leaves no slot the table could hand out without its state.
+   * Returns false when the table is at its limit or memory ran out.
+   */
+  private growSlots(): boolean {
+    const tb = this.table;
+    const n = tb.nextSize();
+    if (n === 0) return false;
+    try {
+      this.tcp.grow(n);
+      this.udp.grow(n);
+      this.udplite.grow(n);
+      this.sctp.grow(n);
+      this.icmp.grow(n);
+      this.icmpv6.grow(n);
+      this.gre.grow(n);
+      this.generic.grow(n);
+      if (this.evCache !== null) this.evCache = grown(this.evCache, n, 0);
+      if (this.acct !== null) this.acct = grown(this.acct, n * 4, 0);
+      if (this.tstamp !== null) this.tstamp = grown(this.tstamp, n * 2, 0);
+      if (this.mark !== null) this.mark = grown(this.mark, n, 0);
+      tb.grow(n);
+    } catch (e) {
+      if (e instanceof RangeError) return false;
+      throw e;
+    }
+    this.status = tb.status;
+    return true;
+  }
+
+  /** Slots the per-slot arrays hold now (they grow with the entries, up to nf_conntrack_max). */
+  get slotCount(): number {
+    return this.table.size;
   }
 
   /** "nf_conntrack: table full, dropping packet" through net_ratelimit (pr_fmt adds the module prefix). */
@@ -1030,11 +1068,10 @@ export class Tracker implements CtContext {
     let next = -1;
     if (max95 > 0) {
       let killed = 0;
-      const cap = tb.capacity;
       scan: for (let i = this.gcNextBucket; i < tb.buckets; i++) {
         restart: for (;;) {
           for (let node = tb.heads[i] as number; node >= 0; node = tb.nextNode(node)) {
-            if (node >= cap) continue;
+            if (node >= REPLY_NODE) continue;
             if (killed > GC_SCAN_EXPIRED_MAX) {
               this.gcNextBucket = i;
               // Re-run at once only when the whole cycle already took a full interval.
@@ -1142,7 +1179,7 @@ export class Tracker implements CtContext {
     let m = this.mark;
     if (m === null) {
       if (v === 0) return;
-      m = this.mark = new Uint32Array(this.capacity);
+      m = this.mark = new Uint32Array(this.table.size);
     }
     if (m[slot] === v) return;
     m[slot] = v;
@@ -1158,10 +1195,9 @@ export class Tracker implements CtContext {
   forEach(cb: EntryCallback): void {
     this.syncClock();
     const tb = this.table;
-    const cap = tb.capacity;
     for (let b = 0; b < tb.buckets; b++) {
       for (let node = tb.heads[b] as number; node >= 0; node = tb.nextNode(node)) {
-        if (node >= cap) continue;
+        if (node >= REPLY_NODE) continue;
         if (jdiff(tb.expiry[node] as number, this.nowJ) <= 0) continue;
         cb(node, this);
       }

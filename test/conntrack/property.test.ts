@@ -78,7 +78,9 @@ function check(tr: Tracker): void {
   assert.equal(tb.audit(), null);
   const live = tr.slots();
   const pending = internals.pending() >= 0 ? 1 : 0;
-  assert.equal(tb.free + live.length + pending, tb.capacity, "free + live (+ unconfirmed) = capacity");
+  assert.equal(tb.used, live.length + pending, "slots in use = live (+ unconfirmed)");
+  assert.equal(tb.free + tb.used, tb.size, "free + used = allocated slots");
+  assert.ok(tb.max === 0 || tb.size <= tb.max, "never more slots than nf_conntrack_max");
   assert.equal(tr.count, live.length + pending, "count = live entries");
   assert.ok(tr.peak >= tr.count);
   const t = new TupleScratch();
