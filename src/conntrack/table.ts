@@ -14,17 +14,19 @@
  * a preallocated free stack would.
  *
  * Per slot, for an IPv4 entry: proto u8, flags u8, zone u16, saddr/daddr
- * u32, sport/dport u16, status u16, expiry u32, chain link i32, expiry-list
- * links 2 × i32 + class u8 — 35 bytes, plus one i32 bucket head per bucket.
- * IPv6 addresses keep word 0 inline and words 1–3 in a side store allocated
- * with the first IPv6 entry; a NAT reply tuple (≠ the inverted original)
- * lives in a side store allocated with the first NAT entry and gets its own
- * chain node, as the kernel's tuplehash[REPLY].
+ * u32, sport/dport u16, status u16, expiry u32, two chain links i32,
+ * expiry-list links 2 × i32 + class u8 — 39 bytes, plus one i32 bucket head
+ * per bucket. IPv6 addresses keep word 0 inline and words 1–3 in a side
+ * store allocated with the first IPv6 entry; a NAT reply tuple (≠ the
+ * inverted original) lives in a side store allocated with the first NAT entry.
  *
- * Index: the kernel links every entry twice (original and reply tuple); here
- * one node per entry answers both directions because its hash is symmetric
- * (tuple.ts). Node ids: `slot` is an entry's original node, `REPLY_NODE +
- * slot` its NAT reply node (a fixed offset, so growth renumbers nothing).
+ * Index: as in the kernel, every entry is linked twice (tuplehash[ORIGINAL]
+ * and tuplehash[REPLY]), each node in the bucket of its own tuple's
+ * directional hash (tuple.ts), so chains, early drop's bucket scan and the
+ * GC's walk see what the kernel's see. Node ids: `slot` is an entry's
+ * original node, `REPLY_NODE + slot` its reply node (a fixed offset, so
+ * growth renumbers nothing); a reply node compares against the NAT reply
+ * tuple when there is one, else against the inverted original.
  *
  * Expiry: the kernel keeps an absolute jiffies deadline per entry and finds
  * expired ones by scanning (gc_worker). Here each distinct timeout value has
@@ -61,8 +63,6 @@ export class NatReplyStore {
   dport: Uint16Array;
   /** Words 1–3 of the source and destination addresses, for IPv6 entries. */
   v6: Uint32Array;
-  /** Chain links of the reply nodes. */
-  chain: Int32Array;
 
   constructor(slots: number) {
     this.saddr = new Uint32Array(slots);
@@ -70,7 +70,6 @@ export class NatReplyStore {
     this.sport = new Uint16Array(slots);
     this.dport = new Uint16Array(slots);
     this.v6 = new Uint32Array(slots * 6);
-    this.chain = new Int32Array(slots).fill(-1);
   }
 
   /** Copies every array into one of `slots` slots (indices kept). */
@@ -80,7 +79,6 @@ export class NatReplyStore {
     this.sport = grown(this.sport, slots, 0);
     this.dport = grown(this.dport, slots, 0);
     this.v6 = grown(this.v6, slots * 6, 0);
-    this.chain = grown(this.chain, slots, -1);
   }
 
   get bytes(): number {
@@ -89,8 +87,7 @@ export class NatReplyStore {
       this.daddr.byteLength +
       this.sport.byteLength +
       this.dport.byteLength +
-      this.v6.byteLength +
-      this.chain.byteLength
+      this.v6.byteLength
     );
   }
 }
@@ -140,8 +137,10 @@ export class Table {
 
   // ---- hash index ----
   readonly heads: Int32Array;
-  /** Chain link of a slot's node; for a free slot, the next free slot. */
+  /** Chain link of a slot's original node; for a free slot, the next free slot. */
   chain: Int32Array;
+  /** Chain link of a slot's reply node. */
+  rchain: Int32Array;
 
   // ---- expiry lists ----
   elPrev: Int32Array;
@@ -193,6 +192,7 @@ export class Table {
     this.expiry = new Uint32Array(n);
     this.heads = new Int32Array(buckets).fill(-1);
     this.chain = new Int32Array(n).fill(-1);
+    this.rchain = new Int32Array(n).fill(-1);
     this.elPrev = new Int32Array(n).fill(-1);
     this.elNext = new Int32Array(n).fill(-1);
     this.elClass = new Uint8Array(n).fill(NO_CLASS);
@@ -234,6 +234,7 @@ export class Table {
     const status = grown(this.status, size, 0);
     const expiry = grown(this.expiry, size, 0);
     const chain = grown(this.chain, size, -1);
+    const rchain = grown(this.rchain, size, -1);
     const elPrev = grown(this.elPrev, size, -1);
     const elNext = grown(this.elNext, size, -1);
     const elClass = grown(this.elClass, size, NO_CLASS);
@@ -249,6 +250,7 @@ export class Table {
     this.status = status;
     this.expiry = expiry;
     this.chain = chain;
+    this.rchain = rchain;
     this.elPrev = elPrev;
     this.elNext = elNext;
     this.elClass = elClass;
@@ -270,6 +272,7 @@ export class Table {
       this.expiry.byteLength +
       this.heads.byteLength +
       this.chain.byteLength +
+      this.rchain.byteLength +
       this.elPrev.byteLength +
       this.elNext.byteLength +
       this.elClass.byteLength +
@@ -452,23 +455,35 @@ export class Table {
 
   /** The node after `node` in its chain, or -1. */
   nextNode(node: number): number {
-    return node < REPLY_NODE ? (this.chain[node] as number) : ((this.nat as NatReplyStore).chain[node - REPLY_NODE] as number);
+    return node < REPLY_NODE ? (this.chain[node] as number) : (this.rchain[node - REPLY_NODE] as number);
   }
 
-  /** Links a slot's nodes at the head of their buckets (hlist_nulls_add_head_rcu), as confirmation does. */
+  /** Loads a slot's REPLY tuple into `t` (hash included): the NAT reply tuple, else the inverted original. */
+  loadReply(slot: number, t: TupleScratch): void {
+    if ((this.flags[slot] as number) & FLAG_NAT) {
+      this.loadNatReply(slot, t);
+      return;
+    }
+    this.loadTuple(slot, t);
+    t.invert();
+    t.computeHash(this.seed);
+  }
+
+  /**
+   * Links a slot's two nodes at the head of their buckets, original first
+   * (__nf_conntrack_hash_insert: hlist_nulls_add_head_rcu of ORIGINAL, then
+   * REPLY), as confirmation does.
+   */
   link(slot: number): void {
     const t = this.scratch;
     this.loadTuple(slot, t);
     const b = this.bucketOf(t.hash);
     this.chain[slot] = this.heads[b] as number;
     this.heads[b] = slot;
-    if ((this.flags[slot] as number) & FLAG_NAT) {
-      this.loadNatReply(slot, t);
-      const rb = this.bucketOf(t.hash);
-      const nat = this.nat as NatReplyStore;
-      nat.chain[slot] = this.heads[rb] as number;
-      this.heads[rb] = REPLY_NODE + slot;
-    }
+    this.loadReply(slot, t);
+    const rb = this.bucketOf(t.hash);
+    this.rchain[slot] = this.heads[rb] as number;
+    this.heads[rb] = REPLY_NODE + slot;
   }
 
   /** Removes a slot's nodes from the index. */
@@ -476,10 +491,8 @@ export class Table {
     const t = this.scratch;
     this.loadTuple(slot, t);
     this.unlinkNode(slot, this.bucketOf(t.hash));
-    if ((this.flags[slot] as number) & FLAG_NAT) {
-      this.loadNatReply(slot, t);
-      this.unlinkNode(REPLY_NODE + slot, this.bucketOf(t.hash));
-    }
+    this.loadReply(slot, t);
+    this.unlinkNode(REPLY_NODE + slot, this.bucketOf(t.hash));
   }
 
   private unlinkNode(node: number, bucket: number): void {
@@ -493,9 +506,9 @@ export class Table {
     const after = this.nextNode(node);
     if (prev < 0) this.heads[bucket] = after;
     else if (prev < REPLY_NODE) this.chain[prev] = after;
-    else (this.nat as NatReplyStore).chain[prev - REPLY_NODE] = after;
+    else this.rchain[prev - REPLY_NODE] = after;
     if (node < REPLY_NODE) this.chain[node] = -1;
-    else (this.nat as NatReplyStore).chain[node - REPLY_NODE] = -1;
+    else this.rchain[node - REPLY_NODE] = -1;
   }
 
   // ---- expiry lists -----------------------------------------------------------------
@@ -632,18 +645,19 @@ export class Table {
 
   /**
    * gc_worker's running average of clamp(remaining, min, clamp) over listed
-   * entries, seeded with `initial` weighted as `initialCount` entries. Classes
+   * entries, each counted `weight` times (the kernel's walk meets an entry
+   * once per node), seeded with `initial` weighted as `initialCount`. Classes
    * whose timeout is at least `clampJ` count every entry at `clampJ`; others
    * contribute their exact remaining time (the lower clamp is not applied).
    */
-  averageRemaining(nowJx: number, initial: number, initialCount: number, clampJ: number): number {
-    let sum = initial * initialCount;
-    let n = initialCount;
+  averageRemaining(nowJx: number, initial: number, initialCount: number, clampJ: number, weight = 1): number {
+    let sum = 0;
+    let n = 0;
     for (let c = 0; c < this.classesUsed; c++) sum += this.classContribution(c, nowJx, clampJ, false);
     sum += this.classContribution(OVERFLOW_CLASS, nowJx, clampJ, true);
     for (let c = 0; c < this.classesUsed; c++) n += this.classCount[c] as number;
     n += this.classCount[OVERFLOW_CLASS] as number;
-    return sum / n;
+    return (initial * initialCount + weight * sum) / (initialCount + weight * n);
   }
 
   private classContribution(c: number, nowJx: number, clampJ: number, mixed: boolean): number {
@@ -662,10 +676,14 @@ export class Table {
   audit(): string | null {
     const t = new TupleScratch();
     const seen = new Uint8Array(this.size);
+    const replies = new Uint8Array(this.size);
     for (let b = 0; b < this.buckets; b++) {
       for (let node = this.heads[b] as number; node >= 0; node = this.nextNode(node)) {
         if (node >= REPLY_NODE) {
-          this.loadNatReply(node - REPLY_NODE, t);
+          const s = node - REPLY_NODE;
+          if (replies[s]) return `reply node of slot ${s} linked twice`;
+          replies[s] = 1;
+          this.loadReply(s, t);
         } else {
           if (seen[node]) return `slot ${node} linked twice`;
           seen[node] = 1;
@@ -674,6 +692,7 @@ export class Table {
         if (t.hash % this.buckets !== b) return `node ${node} in bucket ${b}, hash says ${t.hash % this.buckets}`;
       }
     }
+    for (let s = 0; s < this.size; s++) if (seen[s] !== replies[s]) return `slot ${s} has one of its two nodes linked`;
     let listed = 0;
     for (let c = 0; c < 256; c++) {
       let prev = -1;
