@@ -5,6 +5,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { readFileSync } from "node:fs";
 import { CliError } from "./errors.js";
+import { registerHostCommands } from "./host-commands.js";
 
 function version(): string {
   try {
@@ -127,6 +128,8 @@ export function buildProgram(run: (code: number) => void): Command {
       const { sysctlCommand } = await import("./sysctl.js");
       run(sysctlCommand(opts));
     });
+
+  registerHostCommands(program, run);
 
   return program;
 }

@@ -1,0 +1,34 @@
+/**
+ * The live-host commands (doctor, collect, top, exporter), registered from
+ * one place so main.ts needs a single line. Each loads its module lazily.
+ */
+import type { Command } from "commander";
+
+export function registerHostCommands(program: Command, run: (code: number) => void): void {
+  program
+    .command("doctor")
+    .description("Explain this host's connection tracking: fill, who fills it, idle ages, findings, what to change (read-only)")
+    .option("--netns <name>", "a named network namespace (ip netns)")
+    .option("--all-netns", "every namespace on the host: named ones and those of running processes", false)
+    .option("--from <dir>", "read a folder made by `ctlab collect` instead of the live host")
+    .option("--interval <seconds>", "take two samples this far apart: fill rate, rates of drops, time until full")
+    .option("--top <n>", "entries in each top list", "10")
+    .option("--orphan-idle <seconds>", "ESTABLISHED entries idle this long count as orphans", "3600")
+    .option("--json", "as JSON (schema/doctor.schema.json)", false)
+    .action(async (opts: Record<string, unknown>) => {
+      const { doctorCommand } = await import("./doctor.js");
+      run(await doctorCommand(opts));
+    });
+
+  program
+    .command("collect")
+    .description("Gather what the doctor reads into a folder (files readable by root only), for `ctlab doctor --from`")
+    .argument("<dir>", "the folder to write (created)")
+    .option("--netns <name>", "a named network namespace (ip netns)")
+    .option("--all-netns", "every namespace, one subfolder each", false)
+    .option("--interval <seconds>", "also take a first sample of the counters this long before")
+    .action(async (dir: string, opts: Record<string, unknown>) => {
+      const { collectCommand } = await import("./doctor.js");
+      run(await collectCommand(dir, opts));
+    });
+}
