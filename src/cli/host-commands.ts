@@ -31,4 +31,19 @@ export function registerHostCommands(program: Command, run: (code: number) => vo
       const { collectCommand } = await import("./doctor.js");
       run(await collectCommand(dir, opts));
     });
+
+  program
+    .command("exporter")
+    .description("Serve Prometheus metrics: node_exporter's conntrack metrics (via conntrack -S) and ctlab's own")
+    .option("--listen <addr>", "HOST:PORT to listen on", "127.0.0.1:9642")
+    .option("--web.config.file <file>", "exporter-toolkit web config: TLS certificate and key, basic-auth users (bcrypt)")
+    .option("--netns <name>", "a named network namespace (ip netns)")
+    .option("--all-netns", "every namespace, with a netns label", false)
+    .option("--top <n>", "sources and ports kept as labels (the rest: \"other\")", "10")
+    .option("--table-interval <seconds>", "how often the table census runs", "60")
+    .option("--scrape-budget <seconds>", "longest a scrape waits for fresh counters", "3")
+    .action(async (opts: Record<string, unknown>) => {
+      const { exporterCommand } = await import("./exporter.js");
+      run(await exporterCommand({ ...opts, webConfigFile: opts["web.config.file"] ?? opts["webConfigFile"] }));
+    });
 }

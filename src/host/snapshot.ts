@@ -89,8 +89,10 @@ export interface SnapshotOptions {
   readonly intervalSeconds?: number;
   /** Called with each sample when collecting into a folder (collect mode). */
   readonly sink?: RawSink;
-  /** Skip the table (exporter counters-only refresh). */
+  /** Skip the table. */
   readonly withoutTable?: boolean;
+  /** Only what a scrape needs: sysctls, hashsize, slabinfo, `conntrack -S` and `-C`. */
+  readonly countersOnly?: boolean;
   readonly timeoutMs?: number;
 }
 
@@ -439,16 +441,17 @@ export async function takeSnapshot(src: Source, opts: SnapshotOptions = {}): Pro
   const sys = sysText === undefined ? { values: {}, bad: [] } : parseSysctls(sysText, SOURCE_FILES.sysctl);
   bad.push(...sys.bad);
   const conntrackLoaded = sysText !== undefined && sys.values["nf_conntrack_max"] !== undefined;
-  const modesText = conntrackLoaded ? await get("modes", true) : undefined;
+  const modesText = conntrackLoaded && opts.countersOnly !== true ? await get("modes", true) : undefined;
   const hashText = await get("hashsize", !conntrackLoaded);
   const hashsize = hashText === undefined ? undefined : parseCount(hashText, SOURCE_FILES.hashsize);
   if (hashsize !== undefined) bad.push(...hashsize.bad);
   const slabText = await get("slabinfo");
   const slab = slabText === undefined ? { bad: [] } : parseSlabinfo(slabText, SOURCE_FILES.slabinfo);
   bad.push(...slab.bad);
-  const modText = await get("modules", true);
-  const memText = await get("meminfo");
-  const logText = await get("kernelLog");
+  const light = opts.countersOnly === true;
+  const modText = light ? undefined : await get("modules", true);
+  const memText = light ? undefined : await get("meminfo");
+  const logText = light ? undefined : await get("kernelLog");
 
   let stats: Record<string, number> | undefined;
   let cpus: number | undefined;
@@ -477,9 +480,9 @@ export async function takeSnapshot(src: Source, opts: SnapshotOptions = {}): Pro
       bad.push(...p.bad);
       count = p.value;
     }
-    const eText = await get("expect", true);
+    const eText = light ? undefined : await get("expect", true);
     if (eText !== undefined) expectations = countExpectations(eText);
-    if (opts.withoutTable !== true) {
+    if (opts.withoutTable !== true && !light) {
       table = new TableCensus({ sysctls: sys.values, source: SOURCE_FILES.table, ...(opts.orphanIdleSeconds !== undefined ? { orphanIdleSeconds: opts.orphanIdleSeconds } : {}) });
       const out = sink?.openLines(SOURCE_FILES.table);
       const t = table;
@@ -497,8 +500,10 @@ export async function takeSnapshot(src: Source, opts: SnapshotOptions = {}): Pro
         problems.push({ source: SOURCE_FILES.table, kind: "bad-lines", message: `${t.badCount} line(s) of the table could not be read (first: line ${t.bad[0]?.line ?? 0}): the rest is reported` });
       }
     }
-    const nft = await get("nftJson", true);
-    if (nft !== undefined && nft.trim() !== "") ruleset = { format: "nft-json", text: nft };
+    const nft = light ? undefined : await get("nftJson", true);
+    if (light) {
+      // No ruleset for a scrape.
+    } else if (nft !== undefined && nft.trim() !== "") ruleset = { format: "nft-json", text: nft };
     else {
       const v4 = await get("iptables", true);
       const v6 = await get("ip6tables", true);
