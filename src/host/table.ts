@@ -42,6 +42,7 @@ export const DEFAULT_TIMEOUTS: Readonly<Record<string, number>> = {
   nf_conntrack_tcp_timeout_time_wait: 120,
   nf_conntrack_tcp_timeout_close: 10,
   nf_conntrack_tcp_timeout_unacknowledged: 300,
+  nf_conntrack_tcp_timeout_max_retrans: 300,
   nf_conntrack_udp_timeout: 30,
   nf_conntrack_udp_timeout_stream: 120,
   nf_conntrack_icmp_timeout: 30,
@@ -109,7 +110,9 @@ export function networkOf(addr: string): string {
   }
   const groups = expandV6(addr);
   if (groups === undefined) return addr;
-  const head = groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, ""));
+  const head = groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, ""));
+  // RFC 5952 text: the trailing zero groups join the "::" the host part already needs.
+  while (head.length > 0 && head[head.length - 1] === "0") head.pop();
   return `${head.join(":")}::/64`;
 }
 
@@ -157,6 +160,8 @@ export class TableCensus {
   assured = 0;
   natted = 0;
   offloaded = 0;
+  /** TCP entries whose remaining time is under the unacknowledged-data cap (idle age taken against the cap). */
+  capped = 0;
   /** ESTABLISHED entries idle at least orphanIdleSeconds. */
   orphans = 0;
   /** Oldest idle ESTABLISHED entry, seconds (-1 when none). */
@@ -228,10 +233,18 @@ export class TableCensus {
     sc.entries++;
     if (e.unreplied) sc.unreplied++;
     if (e.assured) sc.assured++;
-    const full = this.#timeout(timeoutSysctl(e));
-    // The remaining timeout only tells the idle time when the entry was last
-    // given its state's full timeout; a capped one (unacknowledged data,
-    // retransmissions) makes the age an upper bound, which the README says.
+    let full = this.#timeout(timeoutSysctl(e));
+    // TCP caps the timeout at nf_conntrack_tcp_timeout_unacknowledged (or
+    // _max_retrans) while data is unacknowledged: a remaining time under the
+    // cap means the cap was given, far more likely than an entry idle for
+    // almost the whole 5-day timeout. Such ages are counted as `capped`.
+    if (e.proto === "tcp" && full !== undefined) {
+      const cap = Math.min(this.#timeout("nf_conntrack_tcp_timeout_unacknowledged") ?? 300, this.#timeout("nf_conntrack_tcp_timeout_max_retrans") ?? 300);
+      if (full > cap && e.timeout <= cap) {
+        full = cap;
+        this.capped++;
+      }
+    }
     const idle = full === undefined ? 0 : Math.max(0, full - e.timeout);
     let b = 0;
     while (b < IDLE_BUCKETS.length && idle >= (IDLE_BUCKETS[b] as number)) b++;
