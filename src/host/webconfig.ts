@@ -9,13 +9,13 @@
  *   basic_auth_users:
  *     alice: $2y$10$...
  *
- * Only this subset of YAML is read (two levels of `key: value`, comments,
- * quoted scalars); paths are relative to the file, as in exporter-toolkit.
+ * Paths are relative to the file, as in exporter-toolkit.
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import bcrypt from "bcryptjs";
+import { parse as parseYaml } from "yaml";
 
 export class WebConfigError extends Error {
   override readonly name = "WebConfigError";
@@ -29,37 +29,27 @@ export interface WebConfig {
 
 const BCRYPT = /^\$2[aby]?\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
 
-function unquote(v: string): string {
-  const t = v.trim();
-  if ((t.startsWith('"') && t.endsWith('"') && t.length >= 2) || (t.startsWith("'") && t.endsWith("'") && t.length >= 2)) return t.slice(1, -1);
-  return t;
-}
-
-/** Parses the two-level YAML subset into nested string maps. */
+/** Parses the web config's YAML into two levels of string maps (what the format has). */
 export function parseWebConfigText(text: string, file: string): Map<string, Map<string, string> | string> {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    const line = (e as { linePos?: Array<{ line: number }> }).linePos?.[0]?.line;
+    throw new WebConfigError(`Bad web config "${file}"${line !== undefined ? ` line ${line}` : ""}: ${((e as Error).message.split("\n")[0] ?? "").trim()}`);
+  }
   const out = new Map<string, Map<string, string> | string>();
-  let section: Map<string, string> | undefined;
-  text.split("\n").forEach((raw, i) => {
-    const noComment = raw.replace(/(^|\s)#.*$/, "");
-    if (noComment.trim() === "") return;
-    const m = /^(\s*)([A-Za-z0-9_.@-]+)\s*:(?:\s+(.*))?$/.exec(noComment.replace(/\s+$/, ""));
-    if (m === null) throw new WebConfigError(`Bad web config "${file}" line ${i + 1}: expected "key: value": ${JSON.stringify(raw.trim())}`);
-    const indent = (m[1] ?? "").length;
-    const key = m[2] as string;
-    const value = m[3];
-    if (indent === 0) {
-      if (value === undefined || value.trim() === "") {
-        section = new Map();
-        out.set(key, section);
-      } else {
-        out.set(key, unquote(value));
-        section = undefined;
-      }
-    } else {
-      if (section === undefined) throw new WebConfigError(`Bad web config "${file}" line ${i + 1}: "${key}" is indented under no section`);
-      section.set(key, unquote(value ?? ""));
+  if (doc === null || doc === undefined) return out;
+  if (typeof doc !== "object" || Array.isArray(doc)) throw new WebConfigError(`Bad web config "${file}": expected a mapping of sections`);
+  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+    if (v === null || typeof v !== "object" || Array.isArray(v)) {
+      out.set(k, String(v));
+      continue;
     }
-  });
+    const m = new Map<string, string>();
+    for (const [k2, v2] of Object.entries(v as Record<string, unknown>)) m.set(k2, typeof v2 === "string" ? v2 : JSON.stringify(v2));
+    out.set(k, m);
+  }
   return out;
 }
 

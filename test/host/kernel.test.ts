@@ -17,6 +17,7 @@ import { allNetns, liveSource, namedNetns, takeSnapshot } from "../../src/host/s
 import { buildTcp, buildUdp } from "../../src/packet/build.js";
 import { kernelSkipReason, run, sleep } from "../kernel/netns.js";
 import { inject, withHostTopology } from "./hostns.js";
+import { assertDoctorSchema } from "./schema.js";
 
 const skip = kernelSkipReason();
 const BIN = join(process.cwd(), "dist/src/cli/bin.js");
@@ -77,6 +78,7 @@ describe("host: the doctor on real namespaces", { skip: skip ?? false }, () => {
       const snap = await takeSnapshot(liveSource(namedNetns(t.rt)), { orphanIdleSeconds: 2 });
       const elapsed = (Date.now() - t0) / 1000;
       const r = diagnose(snap);
+      assertDoctorSchema(JSON.parse(JSON.stringify(r)));
       const kernelCount = Number((await run("conntrack", ["-C"], { ns: t.rt })).stdout.trim());
       const total = SHAPE.synFlood + SHAPE.idle + SHAPE.dns + SHAPE.natLan;
       assert.equal(kernelCount, total, "the kernel holds what was sent");
@@ -138,6 +140,7 @@ describe("host: the doctor on real namespaces", { skip: skip ?? false }, () => {
       assert.equal(inodes.size, all.length, "deduplicated by inode");
       for (const name of [t.rt, t.inj]) assert.ok(all.some((n) => n.label === name), `${name} is listed`);
       const cli = JSON.parse(execFileSync("node", [BIN, "doctor", "--all-netns", "--json"], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 })) as DoctorReport[];
+      assertDoctorSchema(cli);
       const mine = cli.find((x) => x.netns === t.rt);
       assert.equal(mine?.entries, kernelCount);
     });

@@ -14,6 +14,7 @@ import fc from "fast-check";
 import { CtEntry, parseConntrackStats, parseCount, parseCtEntry, parseMemTotal, parseModes, parseProcNetStat, parseSlabinfo, parseSysctls, parseTableFull } from "../../src/host/parse.js";
 import { networkOf, TableCensus } from "../../src/host/table.js";
 import { parseWebConfigText, WebConfigError } from "../../src/host/webconfig.js";
+import { assertDoctorSchema } from "./schema.js";
 
 const BIN = join(process.cwd(), "dist/src/cli/bin.js");
 
@@ -73,6 +74,9 @@ describe("host parsers", () => {
     writeFileSync(join(snap, "conntrack-L.txt"), [...table.slice(0, 10), "ipv4 2 tcp 6 BAD", ...table.slice(10, 20), (table[20] as string).slice(0, 50)].join("\n"));
     writeFileSync(join(snap, "sysctl.txt"), "/proc/sys/net/netfilter/nf_conntrack_max:4096\n/proc/sys/net/netfilter/nf_conntrack_buckets:4096\nthis is not a sysctl\n");
     const r = JSON.parse(execFileSync("node", [BIN, "doctor", "--from", snap, "--json"], { encoding: "utf8" })) as { entries_listed: number; bad_lines: Array<{ source: string; line: number }>; problems: Array<{ source: string }> };
+    assertDoctorSchema(r);
+    const { entries_listed: _dropped, ...without } = r;
+    assert.throws(() => assertDoctorSchema(without), /entries_listed/, "the schema requires the documented fields");
     assert.equal(r.entries_listed, 20);
     assert.deepEqual(r.bad_lines.map((b) => `${b.source}:${b.line}`), ["sysctl.txt:3", "conntrack-L.txt:11", "conntrack-L.txt:22"]);
     assert.ok(r.problems.some((p) => p.source === "conntrack-S.txt"), "missing files are named");
