@@ -14,56 +14,12 @@ import { describe, it } from "node:test";
 import { diagnose } from "../../src/host/diagnose.js";
 import type { DoctorReport } from "../../src/host/diagnose.js";
 import { allNetns, liveSource, namedNetns, takeSnapshot } from "../../src/host/snapshot.js";
-import { buildTcp, buildUdp } from "../../src/packet/build.js";
 import { kernelSkipReason, run, sleep } from "../kernel/netns.js";
-import { inject, withHostTopology } from "./hostns.js";
+import { inject, RULESET, SHAPE, shapedFrames, withHostTopology } from "./hostns.js";
 import { assertDoctorSchema } from "./schema.js";
 
 const skip = kernelSkipReason();
 const BIN = join(process.cwd(), "dist/src/cli/bin.js");
-
-export const RULESET = `
-table inet filter {
-  chain forward {
-    type filter hook forward priority 0; policy accept;
-    ct state established,related accept
-    udp dport 53 accept
-    tcp dport { 80, 443 } accept
-  }
-}
-table ip nat {
-  chain post {
-    type nat hook postrouting priority 100; policy accept;
-    ip saddr 10.40.0.0/24 oifname "sink0" snat to 192.0.2.254
-  }
-}
-`;
-
-export const SHAPE = { synFlood: 300, idle: 40, dns: 150, natLan: 20 } as const;
-
-/** The frames: what the table must show afterwards is known from these counts. */
-export function shapedFrames(dstMac: string): Uint8Array[] {
-  const f: Uint8Array[] = [];
-  const link = { dstMac };
-  for (let i = 0; i < SHAPE.synFlood; i++) {
-    f.push(buildTcp({ ...link, src: `10.66.${Math.floor(i / 250)}.${(i % 250) + 1}`, dst: "198.51.100.10", sport: 1024 + i, dport: 80, flags: "S", seq: 1000 + i }));
-  }
-  for (let i = 0; i < SHAPE.idle; i++) {
-    const c = `10.20.0.${i + 1}`;
-    const s = "198.51.100.20";
-    const sport = 40000 + i;
-    f.push(buildTcp({ ...link, src: c, dst: s, sport, dport: 443, flags: "S", seq: 100 }));
-    f.push(buildTcp({ ...link, src: s, dst: c, sport: 443, dport: sport, flags: "SA", seq: 500, ack: 101 }));
-    f.push(buildTcp({ ...link, src: c, dst: s, sport, dport: 443, flags: "A", seq: 101, ack: 501 }));
-  }
-  for (let i = 0; i < SHAPE.dns; i++) {
-    f.push(buildUdp({ ...link, src: `10.30.0.${(i % 200) + 1}`, dst: "198.51.100.53", sport: 30000 + i, dport: 53, payload: 32 }));
-  }
-  for (let i = 0; i < SHAPE.natLan; i++) {
-    f.push(buildTcp({ ...link, src: `10.40.0.${i + 1}`, dst: "203.0.113.5", sport: 50000 + i, dport: 80, flags: "S", seq: 7 }));
-  }
-  return f;
-}
 
 function row(r: DoctorReport, protocol: string, state: string): number {
   return r.by_protocol_state.find((x) => x.protocol === protocol && x.state === state)?.entries ?? 0;
