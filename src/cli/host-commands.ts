@@ -46,4 +46,16 @@ export function registerHostCommands(program: Command, run: (code: number) => vo
       const { exporterCommand } = await import("./exporter.js");
       run(await exporterCommand({ ...opts, webConfigFile: opts["web.config.file"] ?? opts["webConfigFile"] }));
     });
+
+  program
+    .command("top")
+    .description("A live, top-like view of the table: fill, rates, states, top talkers (q quits)")
+    .option("--netns <name>", "a named network namespace (ip netns)")
+    .option("-d, --delay <seconds>", "seconds between refreshes", "2")
+    .option("-b, --batch", "plain frames without a terminal (like top -b)", false)
+    .option("-n, --iterations <n>", "frames to show, then exit (default: until q; 1 without a terminal)")
+    .action(async (opts: Record<string, unknown>) => {
+      const { topCommand } = await import("./top.js");
+      run(await topCommand(opts));
+    });
 }

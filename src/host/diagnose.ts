@@ -203,8 +203,12 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
   const inChild = limitWritable === false;
   const stats = s.stats ?? null;
   const total = t?.total ?? 0;
-  // The kernel log is global: newer kernels name the namespace of each line.
-  const tableFull = s.tableFull.filter((l) => l.netnsInode === undefined || s.meta.netnsInode === undefined || l.netnsInode === s.meta.netnsInode);
+  // The kernel log is global: newer kernels name the namespace of each line,
+  // but namespace inodes are reused once a namespace is gone. This
+  // namespace's own drop counter settles it: with drop = 0 here, every
+  // "table full" line came from another (or an earlier) namespace.
+  const droppedHere = s.stats?.["drop"];
+  const tableFull = droppedHere === 0 ? [] : s.tableFull.filter((l) => l.netnsInode === undefined || s.meta.netnsInode === undefined || l.netnsInode === s.meta.netnsInode);
 
   const byPS: ProtoStateRow[] = [];
   const idle: IdleRow[] = [];
@@ -247,6 +251,9 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
 
   const findings: Finding[] = [];
   const recs: Recommendation[] = [];
+  const chainLen = buckets !== null && buckets > 0 ? (2 * entries) / buckets : null;
+  const view = s.conntrackLoaded ? loadLive(s, problems) : undefined;
+  const classes: TrackedClass[] = [];
 
   if (!s.conntrackLoaded) {
     findings.push({
@@ -307,7 +314,6 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
         "`options single-request-reopen` in resolv.conf, or NOTRACK for DNS where NAT is not needed, does.",
     });
   }
-  const chainLen = buckets !== null && buckets > 0 ? (2 * entries) / buckets : null;
   if (limit !== null && buckets !== null && limit > 4 * buckets) {
     findings.push({
       id: "hash-too-small",
@@ -320,14 +326,16 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
 
   // --- Traffic shape (needs the table)
   if (t !== undefined && total > 0) {
+    const res = t.results(topN);
     if (t.halfOpen >= minEntries && share(t.halfOpen, total) >= 0.2) {
-      const srcs = t.halfOpenSources.distinct;
-      const target = t.halfOpenTargets.top(1, t.halfOpen)[0];
+      const srcs = res.halfOpen.sources.distinct;
+      const target = res.halfOpen.destinations.top[0];
+      const port = res.halfOpen.destination_ports.top[0];
       findings.push({
         id: "syn-flood",
         severity: "warning",
         title: `SYN flood: ${t.halfOpen} half-open TCP entries (${pct(share(t.halfOpen, total))}) from ${srcs} source(s)`,
-        evidence: { half_open: t.halfOpen, share: share(t.halfOpen, total), distinct_sources: srcs, ...(target ? { top_target: target.key, top_target_share: target.share } : {}) },
+        evidence: { half_open: t.halfOpen, share: share(t.halfOpen, total), distinct_sources: srcs, ...(target ? { top_destination: target.key, top_destination_share: target.share } : {}), ...(port ? { top_dport: port.key, top_dport_share: port.share } : {}) },
         detail:
           srcs >= 50
             ? "Many sources each with few SYNs, never answered or never completed: a spoofed or distributed flood. Each holds an entry for nf_conntrack_tcp_timeout_syn_sent/_syn_recv."
@@ -342,13 +350,14 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
         notes: ["SYNPROXY (nft synproxy / iptables -j SYNPROXY) answers SYNs with cookies before any entry is made; rate-limit new connections per source (nft meter / hashlimit)."],
       });
     }
-    const topNet = t.assuredNetworks.top(1, total)[0];
+    const an = res.assured.source_networks;
+    const topNet = an.top[0] === undefined ? undefined : { key: an.top[0].key, entries: an.top[0].entries, share: share(an.top[0].entries, total) };
     if (topNet !== undefined && topNet.entries >= minEntries && topNet.share >= 0.3) {
       findings.push({
         id: "connection-flood",
         severity: "warning",
         title: `Connection flood: ${topNet.entries} ASSURED entries (${pct(topNet.share)}) from ${topNet.key}`,
-        evidence: { network: topNet.key, assured_entries: topNet.entries, share: topNet.share, networks_with_assured: t.assuredNetworks.distinct },
+        evidence: { network: topNet.key, assured_entries: topNet.entries, share: topNet.share, networks_with_assured: an.distinct },
         detail: "Completed connections from few networks fill the table: a client opening far more connections than it needs, or an attack with real handshakes. Early drop cannot evict ASSURED entries.",
       });
       recs.push({
@@ -390,10 +399,8 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
   }
 
   // --- Why it is tracked, what NOTRACK would free
-  const view = loadLive(s, problems);
-  const classes: TrackedClass[] = [];
   if (t !== undefined && total > 0) {
-    for (const c of t.dports.top(topN, total)) {
+    for (const c of t.results(topN).all.destination_ports.top) {
       const sel = selectorOf(c.key);
       if (sel === undefined) continue;
       const natted = t.natByDport.get(c.key);
@@ -497,10 +504,10 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
       expectations: s.expectations ?? null,
       by_protocol_state: byPS,
       top: {
-        sources: t?.sources.top(topN, total) ?? [],
-        destinations: t?.destinations.top(topN, total) ?? [],
-        dports: t?.dports.top(topN, total) ?? [],
-        networks: t?.networks.top(topN, total) ?? [],
+        sources: t?.results(topN).all.sources.top ?? [],
+        destinations: t?.results(topN).all.destinations.top ?? [],
+        dports: t?.results(topN).all.destination_ports.top ?? [],
+        networks: t?.results(topN).all.source_networks.top ?? [],
       },
       idle: idle.map((r) => ({ ...r, timeout_seconds: null })),
       oldest_idle_established_seconds: t !== undefined && t.oldestIdleEstablished >= 0 ? t.oldestIdleEstablished : null,

@@ -313,13 +313,15 @@ export function parseSysctls(text: string, source = "sysctl.txt"): { values: Rec
     if (line === "" || line.startsWith("#")) return;
     let name: string;
     let value: string;
-    const m = /^\/proc\/sys\/net\/netfilter\/([A-Za-z0-9_]+):(.*)$/.exec(line) ?? /^net\.netfilter\.([A-Za-z0-9_]+)\s*=\s*(.*)$/.exec(line);
+    const m = /^\/proc\/sys\/net\/netfilter\/([A-Za-z0-9_/]+):(.*)$/.exec(line) ?? /^net\.netfilter\.([A-Za-z0-9_.]+)\s*=\s*(.*)$/.exec(line);
     if (m === null) {
       bad.push(badLine(source, idx + 1, "expected /proc/sys/net/netfilter/NAME:VALUE or net.netfilter.NAME = VALUE", raw));
       return;
     }
     name = m[1] as string;
     value = (m[2] as string).trim();
+    // nf_log/N (logger names per family) is a folder below, not a conntrack setting.
+    if (name.includes("/") || name.includes(".")) return;
     const n = toInt(value);
     // nf_log/* and friends are not numbers and not the doctor's business.
     if (Number.isFinite(n)) values[name] = n;

@@ -5,6 +5,9 @@
  * One `add()` per entry, no allocation per entry beyond the map keys of new
  * talkers, so a million entries pass in constant memory per entry.
  */
+import { Census } from "../conntrack/census.js";
+import type { CensusResult } from "../conntrack/census.js";
+import { ipToWords } from "../packet/addr.js";
 import type { BadLine } from "./parse.js";
 import { CtEntry, badLine, isNoiseLine, parseCtEntry } from "./parse.js";
 
@@ -102,32 +105,6 @@ export class KeyCounter {
   }
 }
 
-/** The /24 (IPv4) or /64 (IPv6) network of an address as conntrack prints it. */
-export function networkOf(addr: string): string {
-  if (!addr.includes(":")) {
-    const last = addr.lastIndexOf(".");
-    return last < 0 ? addr : `${addr.slice(0, last)}.0/24`;
-  }
-  const groups = expandV6(addr);
-  if (groups === undefined) return addr;
-  const head = groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, ""));
-  // RFC 5952 text: the trailing zero groups join the "::" the host part already needs.
-  while (head.length > 0 && head[head.length - 1] === "0") head.pop();
-  return `${head.join(":")}::/64`;
-}
-
-function expandV6(a: string): string[] | undefined {
-  const dbl = a.indexOf("::");
-  let parts: string[];
-  if (dbl >= 0) {
-    const l = a.slice(0, dbl).split(":").filter((x) => x !== "");
-    const r = a.slice(dbl + 2).split(":").filter((x) => x !== "");
-    if (l.length + r.length > 7) return undefined;
-    parts = [...l, ...Array<string>(8 - l.length - r.length).fill("0"), ...r];
-  } else parts = a.split(":");
-  return parts.length === 8 ? parts : undefined;
-}
-
 /** Per (protocol, state) figures. */
 export interface StateCount {
   entries: number;
@@ -154,6 +131,8 @@ export interface TableOptions {
 export class TableCensus {
   readonly opts: TableOptions;
   readonly #entry = new CtEntry();
+  readonly #ce = { family: 4 as 4 | 6, proto: 0, state: "", unreplied: false, assured: false, timeoutSeconds: 0, src: new Uint32Array(4), dst: new Uint32Array(4), sport: 0, dport: 0 };
+  #result: { n: number; all: CensusResult; halfOpen: CensusResult; assured: CensusResult } | undefined;
   #lineNo = 0;
   total = 0;
   unreplied = 0;
@@ -174,17 +153,14 @@ export class TableCensus {
   packets = 0;
   bytes = 0;
   readonly byProtoState = new Map<string, StateCount>();
-  readonly sources = new KeyCounter();
-  readonly destinations = new KeyCounter();
-  /** "proto/port" of the original direction's destination port. */
-  readonly dports = new KeyCounter();
-  readonly networks = new KeyCounter();
-  /** Half-open TCP (SYN_SENT / SYN_RECV without a reply seen or not assured): sources and targets. */
+  /** Who fills the table: the census module the replay summary uses (src/conntrack/census.ts). */
+  readonly census = new Census();
+  /** The same for half-open TCP (SYN_SENT / SYN_RECV, not assured) and for ASSURED entries. */
+  readonly halfOpenCensus = new Census();
+  readonly assuredCensus = new Census();
   halfOpen = 0;
-  readonly halfOpenSources = new KeyCounter();
-  readonly halfOpenTargets = new KeyCounter();
-  /** ASSURED entries per source network (connection floods). */
-  readonly assuredNetworks = new KeyCounter();
+  /** Entries per "proto/port" class (a small key space: what a NOTRACK of each class would free). */
+  readonly dports = new KeyCounter();
   /** NATed entries per "proto/dport" (NAT needs tracking: these cannot be NOTRACKed). */
   readonly natByDport = new KeyCounter();
   /** Entries per family. */
@@ -212,11 +188,22 @@ export class TableCensus {
       if (this.bad.length < 20) this.bad.push(badLine(this.opts.source ?? "conntrack -L", this.#lineNo, why, text));
       return;
     }
-    this.add(this.#entry);
+    const e = this.#entry;
+    const ce = this.#ce;
+    try {
+      ce.family = ipToWords(e.src, ce.src);
+      ipToWords(e.dst, ce.dst);
+    } catch {
+      this.badCount++;
+      if (this.bad.length < 20) this.bad.push(badLine(this.opts.source ?? "conntrack -L", this.#lineNo, `bad address "${e.src}" or "${e.dst}"`, text));
+      return;
+    }
+    this.add(e);
   }
 
-  /** Feeds one parsed entry. */
+  /** Feeds one parsed entry (its addresses already in the census words by line()). */
   add(e: CtEntry): void {
+    this.#result = undefined;
     this.total++;
     if (e.family === 4) this.v4++;
     else this.v6++;
@@ -264,19 +251,31 @@ export class TableCensus {
       this.packets += e.packetsOrig + Math.max(0, e.packetsReply);
       this.bytes += e.bytesOrig + Math.max(0, e.bytesReply);
     }
-    const net = networkOf(e.src);
+    const ce = this.#ce;
+    ce.proto = e.protonum;
+    ce.state = e.state;
+    ce.unreplied = e.unreplied;
+    ce.assured = e.assured;
+    ce.timeoutSeconds = e.timeout;
+    ce.sport = Math.max(0, e.sport);
+    ce.dport = Math.max(0, e.dport);
+    this.census.add(ce);
     const dport = e.dport >= 0 ? `${e.proto}/${e.dport}` : e.proto;
-    this.sources.add(e.src);
-    this.destinations.add(e.dst);
     this.dports.add(dport);
-    this.networks.add(net);
     if (e.natted) this.natByDport.add(dport);
-    if (e.assured) this.assuredNetworks.add(net);
+    if (e.assured) this.assuredCensus.add(ce);
     if (e.proto === "tcp" && (e.state === "SYN_SENT" || e.state === "SYN_RECV" || e.state === "SYN_SENT2") && !e.assured) {
       this.halfOpen++;
-      this.halfOpenSources.add(e.src);
-      this.halfOpenTargets.add(e.dport >= 0 ? `${e.dst}:${e.dport}` : e.dst);
+      this.halfOpenCensus.add(ce);
     }
+  }
+
+  /** The census results (top `n` of each dimension), computed once per table. */
+  results(n: number): { all: CensusResult; halfOpen: CensusResult; assured: CensusResult } {
+    if (this.#result === undefined || this.#result.n !== n) {
+      this.#result = { n, all: this.census.result(n), halfOpen: this.halfOpenCensus.result(1), assured: this.assuredCensus.result(1) };
+    }
+    return this.#result;
   }
 
   /** Entries of a protocol in any state. */

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
 import { CtEntry, parseConntrackStats, parseCount, parseCtEntry, parseMemTotal, parseModes, parseProcNetStat, parseSlabinfo, parseSysctls, parseTableFull } from "../../src/host/parse.js";
-import { networkOf, TableCensus } from "../../src/host/table.js";
+import { TableCensus } from "../../src/host/table.js";
 import { parseWebConfigText, WebConfigError } from "../../src/host/webconfig.js";
 import { assertDoctorSchema } from "./schema.js";
 
@@ -50,9 +50,9 @@ describe("host parsers", () => {
       "ipv6     10 tcp      6 98 SYN_SENT src=2001:db8::1 dst=2001:db8::2 sport=1 dport=443 packets=1 bytes=80 [UNREPLIED] src=2001:db8::2 dst=2001:db8::1 sport=443 dport=1 packets=0 bytes=0 mark=0 zone=3 delta-time=12 [start=Wed Dec  2 12:43:07 2026] use=1 id=5";
     assert.equal(parseCtEntry(line, e), undefined);
     assert.deepEqual([e.family, e.state, e.unreplied, e.packetsOrig, e.bytesOrig, e.zone, e.deltaTime], [6, "SYN_SENT", true, 1, 80, 3, 12]);
-    assert.equal(networkOf(e.src), "2001:db8::/64");
-    assert.equal(networkOf("2001:db8:1:2:3::4"), "2001:db8:1:2::/64");
-    assert.equal(networkOf("10.1.2.3"), "10.1.2.0/24");
+    const c = new TableCensus({ sysctls: {} });
+    c.line(line);
+    assert.deepEqual(c.results(5).all.source_networks.top, [{ key: "2001:db8::/64", entries: 1, share: 1 }]);
     assert.equal(parseCtEntry("udp      17 19 src=10.1.0.1 dst=10.2.0.53 sport=1000 dport=53 [UNREPLIED] src=10.2.0.53 dst=10.1.0.1 sport=53 dport=1000 mark=0 use=1", e), undefined);
     assert.deepEqual([e.proto, e.state, e.timeout, e.dport], ["udp", "", 19, 53]);
   });
@@ -103,7 +103,7 @@ describe("host parsers", () => {
   });
 
   it("reads sysctls, slabinfo, meminfo, modes, counts and kernel log lines", () => {
-    assert.deepEqual(parseSysctls("/proc/sys/net/netfilter/nf_conntrack_max:262144\nnet.netfilter.nf_conntrack_buckets = 1024\n").values, { nf_conntrack_max: 262144, nf_conntrack_buckets: 1024 });
+    assert.deepEqual(parseSysctls("/proc/sys/net/netfilter/nf_conntrack_max:262144\n/proc/sys/net/netfilter/nf_log/2:NONE\nnet.netfilter.nf_conntrack_buckets = 1024\nnet.netfilter.nf_log.10 = NONE\n").values, { nf_conntrack_max: 262144, nf_conntrack_buckets: 1024 });
     assert.deepEqual(parseSlabinfo("nf_conntrack         224    288    256   16    1 : tunables    0    0    0 : slabdata     18     18      0\n").slab, { activeObjs: 224, numObjs: 288, objSize: 256, objPerSlab: 16, pagesPerSlab: 1 });
     assert.equal(parseMemTotal("MemTotal:       24683548 kB\n"), 24683548 * 1024);
     assert.deepEqual(parseModes("444 /proc/sys/net/netfilter/nf_conntrack_max\n"), { nf_conntrack_max: 0o444 });
