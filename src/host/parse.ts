@@ -98,101 +98,137 @@ function isStateWord(s: string): boolean {
   return true;
 }
 
+/** Decimal digits of line[s, e) as a number; NaN unless all are digits (and at most 15). */
+function digits(line: string, s: number, e: number): number {
+  if (e <= s || e - s > 15) return NaN;
+  let n = 0;
+  for (let i = s; i < e; i++) {
+    const c = line.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return NaN;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+function isSpace(c: number): boolean {
+  return c === 32 || c === 9;
+}
+
+/** Whether line[s, e) is exactly `word`. */
+function tokIs(line: string, s: number, e: number, word: string): boolean {
+  return e - s === word.length && line.startsWith(word, s);
+}
+
 /**
  * Parses one table line into `e`. Returns undefined on success, else why the
  * line cannot be read. Accepts `conntrack -L` (with or without `-o extended`,
  * `ktimestamp`, `id`, accounting and timestamp fields) and /proc/net/nf_conntrack.
+ *
+ * A scanner over character positions: no token array, no substring except
+ * the four addresses, so a million lines make little garbage.
  */
 export function parseCtEntry(line: string, e: CtEntry): string | undefined {
   e.reset();
-  const toks = line.split(/\s+/);
+  const len = line.length;
   let i = 0;
-  if (toks[0] === "") i++;
-  let t = toks[i] ?? "";
-  if (t === "ipv4" || t === "ipv6") {
-    e.family = t === "ipv4" ? 4 : 6;
-    i += 2; // the layer-3 protocol number
-    t = toks[i] ?? "";
+  // Next token: [ts, te).
+  let ts = 0;
+  let te = 0;
+  const next = (): boolean => {
+    while (i < len && isSpace(line.charCodeAt(i))) i++;
+    if (i >= len) return false;
+    ts = i;
+    while (i < len && !isSpace(line.charCodeAt(i))) i++;
+    te = i;
+    return true;
+  };
+  if (!next()) return "no protocol name";
+  if (tokIs(line, ts, te, "ipv4") || tokIs(line, ts, te, "ipv6")) {
+    e.family = line.charCodeAt(ts + 3) === 52 ? 4 : 6;
+    next(); // the layer-3 protocol number
+    if (!next()) return "no protocol name";
   }
-  if (t.length === 0 || t.includes("=")) return "no protocol name";
-  e.proto = t;
-  e.protonum = toInt(toks[i + 1] ?? "");
-  if (!Number.isFinite(e.protonum) || e.protonum > 255) return `bad protocol number "${toks[i + 1] ?? ""}"`;
-  e.timeout = toInt(toks[i + 2] ?? "");
-  if (!Number.isFinite(e.timeout)) return `bad timeout "${toks[i + 2] ?? ""}"`;
-  i += 3;
-  const maybeState = toks[i] ?? "";
-  if (isStateWord(maybeState)) {
-    e.state = maybeState;
-    i++;
-  }
+  if (line.indexOf("=", ts) >= 0 && line.indexOf("=", ts) < te) return "no protocol name";
+  e.proto = line.slice(ts, te);
+  if (!next()) return "no protocol number";
+  e.protonum = digits(line, ts, te);
+  if (!Number.isFinite(e.protonum) || e.protonum > 255) return `bad protocol number "${line.slice(ts, te)}"`;
+  if (!next()) return "no timeout";
+  e.timeout = digits(line, ts, te);
+  if (!Number.isFinite(e.timeout)) return `bad timeout "${line.slice(ts, te)}"`;
   let srcSeen = 0;
-  for (; i < toks.length; i++) {
-    const tok = toks[i] as string;
-    if (tok.length === 0) continue;
-    if (tok.charCodeAt(0) === 91 /* [ */) {
-      if (tok === "[UNREPLIED]") e.unreplied = true;
-      else if (tok === "[ASSURED]") e.assured = true;
-      else if (tok === "[OFFLOAD]" || tok === "[HW_OFFLOAD]") e.offload = true;
-      else if (!tok.endsWith("]")) {
+  let first = true;
+  while (next()) {
+    const c0 = line.charCodeAt(ts);
+    if (c0 === 91 /* [ */) {
+      if (tokIs(line, ts, te, "[UNREPLIED]")) e.unreplied = true;
+      else if (tokIs(line, ts, te, "[ASSURED]")) e.assured = true;
+      else if (tokIs(line, ts, te, "[OFFLOAD]") || tokIs(line, ts, te, "[HW_OFFLOAD]")) e.offload = true;
+      else if (line.charCodeAt(te - 1) !== 93 /* ] */) {
         // "[start=Wed Dec  2 12:43:07 2026]" spans several tokens.
-        while (i + 1 < toks.length && !(toks[i] as string).endsWith("]")) i++;
+        while (next() && line.charCodeAt(te - 1) !== 93);
       }
+      first = false;
       continue;
     }
-    const eq = tok.indexOf("=");
-    if (eq <= 0) return `unexpected field "${tok}"`;
-    const k = tok.slice(0, eq);
-    const v = tok.slice(eq + 1);
-    switch (k) {
-      case "src":
-        srcSeen++;
-        if (srcSeen === 1) e.src = v;
-        else if (srcSeen === 2) e.rsrc = v;
-        else return "more than two tuples";
-        if (v.includes(":")) e.family = 6;
-        break;
-      case "dst":
-        if (srcSeen === 1) e.dst = v;
-        else if (srcSeen === 2) e.rdst = v;
-        break;
-      case "sport":
-      case "dport": {
-        const n = toInt(v);
-        if (!Number.isFinite(n) || n > 65535) return `bad port "${tok}"`;
-        if (srcSeen === 1) {
-          if (k === "sport") e.sport = n;
-          else e.dport = n;
-        } else if (k === "sport") e.rsport = n;
-        else e.rdport = n;
+    let eq = -1;
+    for (let k = ts; k < te; k++) {
+      if (line.charCodeAt(k) === 61 /* = */) {
+        eq = k;
         break;
       }
-      case "packets":
-      case "bytes": {
-        const n = toInt(v);
-        if (!Number.isFinite(n)) return `bad counter "${tok}"`;
-        if (srcSeen === 1) {
-          if (k === "packets") e.packetsOrig = n;
-          else e.bytesOrig = n;
-        } else if (k === "packets") e.packetsReply = n;
-        else e.bytesReply = n;
-        break;
-      }
-      case "mark":
-        e.mark = toInt(v);
-        break;
-      case "zone":
-        e.zone = toInt(v);
-        break;
-      case "delta-time": {
-        const n = toInt(v);
-        if (Number.isFinite(n)) e.deltaTime = n;
-        break;
-      }
-      default:
-        // type=, code=, id=, use=, secctx=, labels=, srckey= … carry nothing the doctor needs.
-        break;
     }
+    if (eq < 0) {
+      // The protocol state comes right after the timeout: upper-case letters, digits and _.
+      if (first && isStateWord(line.slice(ts, te))) {
+        e.state = line.slice(ts, te);
+        first = false;
+        continue;
+      }
+      return `unexpected field "${line.slice(ts, te)}"`;
+    }
+    first = false;
+    if (eq === ts) return `unexpected field "${line.slice(ts, te)}"`;
+    const vs = eq + 1;
+    const klen = eq - ts;
+    const key0 = line.charCodeAt(ts);
+    if (klen === 3 && line.startsWith("src", ts)) {
+      srcSeen++;
+      const v = line.slice(vs, te);
+      if (srcSeen === 1) e.src = v;
+      else if (srcSeen === 2) e.rsrc = v;
+      else return "more than two tuples";
+      if (v.includes(":")) e.family = 6;
+    } else if (klen === 3 && line.startsWith("dst", ts)) {
+      if (srcSeen === 1) e.dst = line.slice(vs, te);
+      else if (srcSeen === 2) e.rdst = line.slice(vs, te);
+    } else if (klen === 5 && (line.startsWith("sport", ts) || line.startsWith("dport", ts))) {
+      const n = digits(line, vs, te);
+      if (!Number.isFinite(n) || n > 65535) return `bad port "${line.slice(ts, te)}"`;
+      const sport = key0 === 115; /* s */
+      if (srcSeen === 1) {
+        if (sport) e.sport = n;
+        else e.dport = n;
+      } else if (sport) e.rsport = n;
+      else e.rdport = n;
+    } else if ((klen === 7 && line.startsWith("packets", ts)) || (klen === 5 && line.startsWith("bytes", ts))) {
+      const n = digits(line, vs, te);
+      if (!Number.isFinite(n)) return `bad counter "${line.slice(ts, te)}"`;
+      const packets = key0 === 112; /* p */
+      if (srcSeen === 1) {
+        if (packets) e.packetsOrig = n;
+        else e.bytesOrig = n;
+      } else if (packets) e.packetsReply = n;
+      else e.bytesReply = n;
+    } else if (klen === 4 && line.startsWith("mark", ts)) {
+      e.mark = digits(line, vs, te);
+    } else if (klen === 4 && line.startsWith("zone", ts)) {
+      e.zone = digits(line, vs, te);
+    } else if (klen === 10 && line.startsWith("delta-time", ts)) {
+      const n = digits(line, vs, te);
+      if (Number.isFinite(n)) e.deltaTime = n;
+    }
+    // type=, code=, id=, use=, secctx=, labels=, srckey= … carry nothing the doctor needs.
   }
   if (srcSeen < 2 || e.src === "" || e.dst === "" || e.rsrc === "" || e.rdst === "") return "an entry needs two tuples (src=… dst=… twice)";
   return undefined;

@@ -105,6 +105,33 @@ export class KeyCounter {
   }
 }
 
+/** A dotted quad without allocating (the common case); anything else through ipToWords. */
+function fastWords(text: string, out: Uint32Array): 4 | 6 {
+  let word = 0;
+  let part = 0;
+  let digitsInPart = 0;
+  let parts = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (digitsInPart === 0 || part > 255) return ipToWords(text, out);
+      word = word * 256 + part;
+      part = 0;
+      digitsInPart = 0;
+      parts++;
+    } else if (c >= 48 && c <= 57 && digitsInPart < 3) {
+      part = part * 10 + (c - 48);
+      digitsInPart++;
+    } else return ipToWords(text, out);
+  }
+  if (parts !== 3 || digitsInPart === 0 || part > 255) return ipToWords(text, out);
+  out[0] = word * 256 + part;
+  out[1] = 0;
+  out[2] = 0;
+  out[3] = 0;
+  return 4;
+}
+
 /** Per (protocol, state) figures. */
 export interface StateCount {
   entries: number;
@@ -191,8 +218,8 @@ export class TableCensus {
     const e = this.#entry;
     const ce = this.#ce;
     try {
-      ce.family = ipToWords(e.src, ce.src);
-      ipToWords(e.dst, ce.dst);
+      ce.family = fastWords(e.src, ce.src);
+      fastWords(e.dst, ce.dst);
     } catch {
       this.badCount++;
       if (this.bad.length < 20) this.bad.push(badLine(this.opts.source ?? "conntrack -L", this.#lineNo, `bad address "${e.src}" or "${e.dst}"`, text));
