@@ -110,6 +110,10 @@ export interface DoctorReport {
   readonly idle: readonly IdleRow[];
   readonly oldest_idle_established_seconds: number | null;
   readonly orphans: number;
+  /** With nf_conntrack_timestamp=1: entries with a creation time, and the oldest age (seconds since creation). */
+  readonly timestamps: { readonly entries: number; readonly oldest_age_seconds: number | null };
+  /** With nf_conntrack_acct=1: entries with counters, and their packets and bytes (both directions). */
+  readonly accounting: { readonly entries: number; readonly packets: number; readonly bytes: number };
   readonly stats: Readonly<Record<string, number>> | null;
   readonly table_full_log: { readonly lines: number; readonly first: string | null; readonly last: string | null };
   readonly forecast: Forecast | null;
@@ -512,6 +516,8 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
       idle: idle.map((r) => ({ ...r, timeout_seconds: null })),
       oldest_idle_established_seconds: t !== undefined && t.oldestIdleEstablished >= 0 ? t.oldestIdleEstablished : null,
       orphans: t?.orphans ?? 0,
+      timestamps: { entries: t?.withTimestamp ?? 0, oldest_age_seconds: t !== undefined && t.oldestAge >= 0 ? t.oldestAge : null },
+      accounting: { entries: t?.withAcct ?? 0, packets: t?.packets ?? 0, bytes: t?.bytes ?? 0 },
       stats,
       table_full_log: { lines: tableFull.length, first: tableFull[0]?.time ?? null, last: tableFull[tableFull.length - 1]?.time ?? null },
       forecast,

@@ -46,6 +46,12 @@ export function formatDoctorText(r: DoctorReport): string {
   const m = r.kernel_memory_bytes;
   out.push(`Memory     ${formatBytesIEC(m.now)} now, ${m.at_limit === null ? "?" : formatBytesIEC(m.at_limit)} at the limit (${m.per_entry} B per entry, ${formatBytesIEC(m.buckets)} of buckets)${r.host_memory_bytes !== null ? `; host ${formatBytesIEC(r.host_memory_bytes)}` : ""}`);
   if (r.entries_listed !== null) out.push(`Listed     ${n(r.entries_listed)} entries: ${n(r.unreplied)} UNREPLIED, ${n(r.assured)} ASSURED, ${n(r.natted)} NATed${r.expectations !== null ? `; ${n(r.expectations)} expectations` : ""}`);
+  if (r.timestamps.entries > 0 || r.accounting.entries > 0) {
+    const parts: string[] = [];
+    if (r.timestamps.entries > 0) parts.push(`oldest entry created ${formatDuration(r.timestamps.oldest_age_seconds ?? 0)} ago (nf_conntrack_timestamp)`);
+    if (r.accounting.entries > 0) parts.push(`${n(r.accounting.packets)} packets, ${formatBytesIEC(r.accounting.bytes)} in listed entries (nf_conntrack_acct)`);
+    out.push(`Ages       ${parts.join("; ")}`);
+  }
   if (r.stats !== null) {
     const keys = ["found", "invalid", "insert", "insert_failed", "drop", "early_drop", "error", "search_restart", "clash_resolve", "chaintoolong"];
     out.push(`Counters   ${keys.filter((k) => r.stats?.[k] !== undefined).map((k) => `${k}=${r.stats?.[k] ?? 0}`).join(" ")}`);

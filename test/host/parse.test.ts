@@ -50,6 +50,9 @@ describe("host parsers", () => {
       "ipv6     10 tcp      6 98 SYN_SENT src=2001:db8::1 dst=2001:db8::2 sport=1 dport=443 packets=1 bytes=80 [UNREPLIED] src=2001:db8::2 dst=2001:db8::1 sport=443 dport=1 packets=0 bytes=0 mark=0 zone=3 delta-time=12 [start=Wed Dec  2 12:43:07 2026] use=1 id=5";
     assert.equal(parseCtEntry(line, e), undefined);
     assert.deepEqual([e.family, e.state, e.unreplied, e.packetsOrig, e.bytesOrig, e.zone, e.deltaTime], [6, "SYN_SENT", true, 1, 80, 3, 12]);
+    const t = new TableCensus({ sysctls: {} });
+    t.line(line);
+    assert.deepEqual([t.withTimestamp, t.oldestAge, t.withAcct, t.packets, t.bytes], [1, 12, 1, 1, 80]);
     const c = new TableCensus({ sysctls: {} });
     c.line(line);
     assert.deepEqual(c.results(5).all.source_networks.top, [{ key: "2001:db8::/64", entries: 1, share: 1 }]);
