@@ -45,7 +45,7 @@ export class IcmpTracker implements L4Tracker {
   packet(ctx: CtContext, slot: number, p: PacketView, _dir: 0 | 1, _ctinfo: number): number {
     // ICMP over IPv6 or ICMPv6 over IPv4 is never tracked.
     if (p.family !== (this.v6 ? 6 : 4)) return L4_VERDICT.INVALID;
-    ctx.refresh(slot, (this.v6 ? ctx.sysctl.nf_conntrack_icmpv6_timeout : ctx.sysctl.nf_conntrack_icmp_timeout) as number);
+    ctx.refresh(slot, this.v6 ? ctx.sysctl.nf_conntrack_icmpv6_timeout : ctx.sysctl.nf_conntrack_icmp_timeout);
     return L4_VERDICT.ACCEPT;
   }
 

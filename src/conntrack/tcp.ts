@@ -18,6 +18,7 @@
  */
 import type { PacketView } from "../packet/view.js";
 import type { CtContext, L4Tracker } from "./l4.js";
+import type { SysctlValues } from "./sysctl.js";
 import { IPCT, IPS, L4_VERDICT } from "./constants.js";
 
 /** `enum tcp_conntrack` (include/uapi/linux/netfilter/nf_conntrack_tcp.h). */
@@ -156,19 +157,8 @@ const B_LAST_INDEX = 7;
 const B_LAST_WSCALE = 8;
 const B_LAST_FLAGS = 9;
 
-/** Default timeouts in ms (tcp_timeouts[]) for sysctls the context does not supply. */
-const DEF_SYN_SENT = 120_000;
-const DEF_SYN_RECV = 60_000;
-const DEF_ESTABLISHED = 432_000_000;
-const DEF_FIN_WAIT = 120_000;
-const DEF_CLOSE_WAIT = 60_000;
-const DEF_LAST_ACK = 30_000;
-const DEF_TIME_WAIT = 120_000;
-const DEF_CLOSE = 10_000;
-/** SYN_SENT2 has no sysctl (nf_conntrack_standalone.c lists none); the table value is used. */
+/** SYN_SENT2 has no sysctl (nf_conntrack_standalone.c lists none): tcp_timeouts[]'s value, in ms. */
 const DEF_SYN_SENT2 = 120_000;
-const DEF_RETRANS = 300_000;
-const DEF_UNACK = 300_000;
 /** nf_tcp_handle_invalid compares against a literal `120 * HZ`. */
 const HANDLE_INVALID_MIN_EXPIRES = 120_000;
 
@@ -444,7 +434,7 @@ export class TcpTracker implements L4Tracker {
       u32[w + W_MAXWIN] = win === 0 ? 1 : win;
       u32[w + W_MAXEND] = end;
       this.tcpOptions(b, 0, p);
-    } else if ((ctx.sysctl.nf_conntrack_tcp_loose ?? 1) === 0) {
+    } else if (ctx.sysctl.nf_conntrack_tcp_loose === 0) {
       // Don't try to pick up connections.
       return false;
     } else {
@@ -596,7 +586,7 @@ export class TcpTracker implements L4Tracker {
           // seq 0 outside ESTABLISHED: most likely answers a SYN we let through.
           if (seq === 0 && !established) break;
           const maxack = u32[ow + W_MAXACK]!;
-          if (before(seq, maxack) && (ctx.sysctl.nf_conntrack_tcp_ignore_invalid_rst ?? 0) === 0) {
+          if (before(seq, maxack) && ctx.sysctl.nf_conntrack_tcp_ignore_invalid_rst === 0) {
             if (logOn(ctx)) ctx.log(slot, p, "invalid rst");
             return L4_VERDICT.INVALID;
           }
@@ -646,19 +636,19 @@ export class TcpTracker implements L4Tracker {
     const stateTimeout = timeoutOf(sys, newState);
     let timeout: number;
     if (
-      u8[b + B_RETRANS]! >= (sys.nf_conntrack_tcp_max_retrans ?? 3) &&
-      stateTimeout > (sys.nf_conntrack_tcp_timeout_max_retrans ?? DEF_RETRANS)
+      u8[b + B_RETRANS]! >= sys.nf_conntrack_tcp_max_retrans &&
+      stateTimeout > sys.nf_conntrack_tcp_timeout_max_retrans
     ) {
-      timeout = sys.nf_conntrack_tcp_timeout_max_retrans ?? DEF_RETRANS;
+      timeout = sys.nf_conntrack_tcp_timeout_max_retrans;
     } else if (index === RST_SET) {
-      timeout = sys.nf_conntrack_tcp_timeout_close ?? DEF_CLOSE;
+      timeout = sys.nf_conntrack_tcp_timeout_close;
     } else if (
       (u8[b + B_FLAGS]! | u8[b + B_FLAGS + 1]!) & F_DATA_UNACK &&
-      stateTimeout > (sys.nf_conntrack_tcp_timeout_unacknowledged ?? DEF_UNACK)
+      stateTimeout > sys.nf_conntrack_tcp_timeout_unacknowledged
     ) {
-      timeout = sys.nf_conntrack_tcp_timeout_unacknowledged ?? DEF_UNACK;
-    } else if (this.lastWin[slot] === 0 && stateTimeout > (sys.nf_conntrack_tcp_timeout_max_retrans ?? DEF_RETRANS)) {
-      timeout = sys.nf_conntrack_tcp_timeout_max_retrans ?? DEF_RETRANS;
+      timeout = sys.nf_conntrack_tcp_timeout_unacknowledged;
+    } else if (this.lastWin[slot] === 0 && stateTimeout > sys.nf_conntrack_tcp_timeout_max_retrans) {
+      timeout = sys.nf_conntrack_tcp_timeout_max_retrans;
     } else {
       timeout = stateTimeout;
     }
@@ -678,7 +668,7 @@ export class TcpTracker implements L4Tracker {
       if (index === SYN_SET && oldState === sSS) return L4_VERDICT.ACCEPT;
       // Picked up with loose=1 and not answered yet: no 5-day timeout.
       if (newState === sES) {
-        const unack = sys.nf_conntrack_tcp_timeout_unacknowledged ?? DEF_UNACK;
+        const unack = sys.nf_conntrack_tcp_timeout_unacknowledged;
         if (timeout > unack) timeout = unack;
       }
     } else if ((status & IPS.ASSURED) === 0 && (oldState === sSR || oldState === sES) && newState === sES) {
@@ -750,7 +740,7 @@ export class TcpTracker implements L4Tracker {
     kind: number,
     value: number,
   ): number {
-    if (senderFlags & F_BE_LIBERAL || (ctx.sysctl.nf_conntrack_tcp_be_liberal ?? 0) !== 0) return ACT_ACCEPT;
+    if (senderFlags & F_BE_LIBERAL || ctx.sysctl.nf_conntrack_tcp_be_liberal !== 0) return ACT_ACCEPT;
     if (logOn(ctx)) {
       const v = value >>> 0;
       let msg: string;
@@ -942,7 +932,7 @@ export class TcpTracker implements L4Tracker {
       let expires = ctx.remaining(slot);
       if (expires < 0) expires = 0;
       if (expires < HANDLE_INVALID_MIN_EXPIRES) return false;
-      const timeout = ctx.sysctl.nf_conntrack_tcp_timeout_unacknowledged ?? DEF_UNACK;
+      const timeout = ctx.sysctl.nf_conntrack_tcp_timeout_unacknowledged;
       if (expires > timeout) {
         ctx.setTimeout(slot, timeout);
         return true;
@@ -956,28 +946,28 @@ export class TcpTracker implements L4Tracker {
 }
 
 /** timeouts[state] from the sysctls (tn->timeouts), in ms. */
-function timeoutOf(sys: Readonly<Record<string, number>>, state: number): number {
+function timeoutOf(sys: SysctlValues, state: number): number {
   switch (state) {
     case sSS:
-      return sys.nf_conntrack_tcp_timeout_syn_sent ?? DEF_SYN_SENT;
+      return sys.nf_conntrack_tcp_timeout_syn_sent;
     case sSR:
-      return sys.nf_conntrack_tcp_timeout_syn_recv ?? DEF_SYN_RECV;
+      return sys.nf_conntrack_tcp_timeout_syn_recv;
     case sES:
-      return sys.nf_conntrack_tcp_timeout_established ?? DEF_ESTABLISHED;
+      return sys.nf_conntrack_tcp_timeout_established;
     case sFW:
-      return sys.nf_conntrack_tcp_timeout_fin_wait ?? DEF_FIN_WAIT;
+      return sys.nf_conntrack_tcp_timeout_fin_wait;
     case sCW:
-      return sys.nf_conntrack_tcp_timeout_close_wait ?? DEF_CLOSE_WAIT;
+      return sys.nf_conntrack_tcp_timeout_close_wait;
     case sLA:
-      return sys.nf_conntrack_tcp_timeout_last_ack ?? DEF_LAST_ACK;
+      return sys.nf_conntrack_tcp_timeout_last_ack;
     case sTW:
-      return sys.nf_conntrack_tcp_timeout_time_wait ?? DEF_TIME_WAIT;
+      return sys.nf_conntrack_tcp_timeout_time_wait;
     case sCL:
-      return sys.nf_conntrack_tcp_timeout_close ?? DEF_CLOSE;
+      return sys.nf_conntrack_tcp_timeout_close;
     case sS2:
       return DEF_SYN_SENT2;
     default:
       // timeouts[0] (NONE) mirrors SYN_SENT in nf_conntrack_tcp_init_net.
-      return sys.nf_conntrack_tcp_timeout_syn_sent ?? DEF_SYN_SENT;
+      return sys.nf_conntrack_tcp_timeout_syn_sent;
   }
 }

@@ -220,20 +220,20 @@ export class Tracker implements CtContext {
    */
   constructor(options: TrackerOptions = {}) {
     this.sysctl = resolveSysctls(options.sysctls ?? {});
-    const capacity = this.sysctl.nf_conntrack_max as number;
-    const buckets = this.sysctl.nf_conntrack_buckets as number;
+    const capacity = this.sysctl.nf_conntrack_max;
+    const buckets = this.sysctl.nf_conntrack_buckets;
     this.capacity = capacity;
     this.seed = (options.seed ?? randomSeed()) >>> 0;
     this.rng = this.seed ^ 0x9e3779b9 || 1;
     this.table = new Table(capacity, buckets, this.seed);
     this.status = this.table.status;
     this.clock = options.clock ?? null;
-    const events = (this.sysctl.nf_conntrack_events as number) !== 0 ? (options.events ?? null) : null;
+    const events = this.sysctl.nf_conntrack_events !== 0 ? (options.events ?? null) : null;
     this.sink = events;
     this.logSink = options.log ?? null;
     this.evCache = events !== null ? new Uint16Array(capacity) : null;
-    this.acct = (this.sysctl.nf_conntrack_acct as number) === 1 ? new Float64Array(capacity * 4) : null;
-    this.tstamp = (this.sysctl.nf_conntrack_timestamp as number) === 1 ? new Float64Array(capacity * 2) : null;
+    this.acct = this.sysctl.nf_conntrack_acct === 1 ? new Float64Array(capacity * 4) : null;
+    this.tstamp = this.sysctl.nf_conntrack_timestamp === 1 ? new Float64Array(capacity * 2) : null;
 
     this.tcp = new TcpTracker(capacity);
     this.udp = new UdpTracker(capacity, IPPROTO.UDP);
@@ -353,7 +353,7 @@ export class Tracker implements CtContext {
   /** nf_l4proto_log_invalid: when nf_conntrack_log_invalid names this protocol (or 255). */
   log(_slot: number, p: PacketView, message: string): void {
     if (this.logSink === null) return;
-    const want = this.sysctl.nf_conntrack_log_invalid as number;
+    const want = this.sysctl.nf_conntrack_log_invalid;
     if (want !== p.proto && want !== 255) return;
     this.logSink(this.now, fmt.invalidLogLine(p, message));
   }
@@ -456,7 +456,7 @@ export class Tracker implements CtContext {
     if (p.isFragment && p.fragOffset !== 0) return this.invalid(INVALID_REASON.NO_TUPLE);
     // ipv6_skip_exthdr() returns -1 on NEXTHDR_NONE: get_l4proto finds no transport, so no tuple.
     if (p.reason === DECODE_REASON.IPV6_NO_NEXT_HEADER) return this.invalid(INVALID_REASON.NO_TUPLE);
-    const csum = hook === HOOK.PRE_ROUTING && (this.sysctl.nf_conntrack_checksum as number) === 1;
+    const csum = hook === HOOK.PRE_ROUTING && this.sysctl.nf_conntrack_checksum === 1;
     if ((p.proto === IPPROTO.ICMP && p.family === 4) || (p.proto === IPPROTO.ICMPV6 && p.family === 6)) {
       const e = this.icmpError(p, csum, zone);
       if (e === ICMP_ERROR_FAILED) return r.state;

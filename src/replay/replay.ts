@@ -13,7 +13,7 @@ import { forEachPacket } from "../packet/source.js";
 import type { SourceSummary } from "../packet/source.js";
 import { FIRST_L4_REASON } from "../packet/decode.js";
 import type { PacketView } from "../packet/view.js";
-import { defaultSysctls } from "../conntrack/sysctl.js";
+import { defaultSysctls, SYSCTLS } from "../conntrack/sysctl.js";
 import type { ReplaySummary } from "../report/summary.js";
 import type { HostModel } from "../firewall/host.js";
 import type { Ruleset } from "../firewall/model.js";
@@ -233,14 +233,14 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
 
   const defaults = defaultSysctls();
   const changed: Record<string, number> = {};
-  for (const [k, v] of Object.entries(tracker.sysctl)) {
-    const d = defaults[k];
-    if (d === undefined) continue;
-    const proc = k.includes("timeout") ? v / 1000 : v;
-    if (proc !== d && k !== "nf_conntrack_buckets") changed[k] = proc;
+  for (const spec of SYSCTLS) {
+    const k = spec.name;
+    if (k === "nf_conntrack_count") continue;
+    const proc = spec.unit === "seconds" ? tracker.sysctl[k] / 1000 : tracker.sysctl[k];
+    if (proc !== defaults[k] && k !== "nf_conntrack_buckets") changed[k] = proc;
   }
   if (tracker.sysctl.nf_conntrack_buckets !== defaults.nf_conntrack_buckets) {
-    changed.nf_conntrack_buckets = tracker.sysctl.nf_conntrack_buckets as number;
+    changed.nf_conntrack_buckets = tracker.sysctl.nf_conntrack_buckets;
   }
 
   const ts = (t: { sec: number; nsec: number } | null) => (t === null ? null : t.sec + t.nsec / 1e9);
@@ -277,8 +277,8 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
     stats,
     peak_entries: Math.max(peak, tracker.peak),
     peak_time: peakTime,
-    max_entries: tracker.sysctl.nf_conntrack_max as number,
-    buckets: tracker.sysctl.nf_conntrack_buckets as number,
+    max_entries: tracker.sysctl.nf_conntrack_max,
+    buckets: tracker.sysctl.nf_conntrack_buckets,
     memory_bytes: tracker.memoryBytes,
     log,
     error: source.error ? { message: source.error.message, byteOffset: source.error.byteOffset } : null,
