@@ -4,7 +4,7 @@
  * reviewed: add to it deliberately.
  */
 export { Tracker, CtResult, CT_DROPPED } from "./tracker.js";
-export type { TrackerOptions, Clock, EntryCallback } from "./tracker.js";
+export type { TrackerOptions, Clock } from "./tracker.js";
 
 export { EVENT_TYPE, EventLineSink } from "./events.js";
 export type { EventSink, EventType, EventFormatOptions } from "./events.js";

@@ -7,14 +7,22 @@
  *
  * Nothing here reads the wall clock: time comes from the injected clock (in
  * milliseconds), converted to the kernel's u32 jiffies (jiffies.ts).
+ *
+ * Two classes: `TrackerEngine` holds the table and does the work; it is the
+ * context the protocol trackers receive (typed as `CtContext`, all they may
+ * touch) and what ctlab's own NAT and packet path drive (`trackerEngine()`).
+ * `Tracker` is the public face: packets in, results and read-only entry
+ * views out. The engine is not exported from the package's entry point.
  */
 import { l4ChecksumOk } from "../packet/checksum.js";
 import { DECODE_REASON } from "../packet/decode.js";
 import type { PacketView } from "../packet/view.js";
 import { IPPROTO } from "../packet/view.js";
 import { CT_STATE, CTINFO, HOOK, IPCT, IPS, L4_VERDICT } from "./constants.js";
-import { EVENT_TYPE } from "./events.js";
-import type { EventFormatOptions, EventSink, EventType } from "./events.js";
+import { EVENT_TYPE } from "./constants.js";
+import type { EventType } from "./constants.js";
+import type { EntryCounters, EntryReader, EntryTimestamps, TupleReader } from "./entry.js";
+import type { EventSink } from "./events.js";
 import * as fmt from "./format.js";
 import { GenericTracker } from "./generic.js";
 import { GreTracker } from "./gre.js";
@@ -62,10 +70,14 @@ export interface TrackerOptions {
 /** Returned by `in()`/`process()` when conntrack itself dropped the packet (NF_DROP). */
 export const CT_DROPPED = -1;
 
-/** Details of the last `in()`: one record, reused for every packet. */
+/**
+ * Details of the last `in()`: one record, reused for every packet (read it
+ * before the next one). `state` is what `in()` returned; `ctStateName()`
+ * names it.
+ */
 export class CtResult {
-  /** The CT_STATE bit of the packet (0 when it never entered conntrack, e.g. not IP). */
-  state = 0;
+  /** The CT_STATE bit of the packet, 0 when it never entered conntrack (not IP), CT_DROPPED when conntrack dropped it. */
+  state: CtStateValue = 0;
   /** CTINFO value, or -1 when the packet has no conntrack. */
   ctinfo = -1;
   /** Entry of the packet, or -1 (invalid, untracked, or the entry was destroyed by this packet). */
@@ -79,6 +91,11 @@ export class CtResult {
   /** The entry was created by this packet and awaits `confirm()`. */
   isNew = false;
 
+  /** `ctStateName(this.state)`. */
+  get stateName(): CtStateName {
+    return ctStateName(this.state);
+  }
+
   reset(): void {
     this.state = 0;
     this.ctinfo = -1;
@@ -89,9 +106,6 @@ export class CtResult {
     this.isNew = false;
   }
 }
-
-/** Live-entry view handed to `forEach` callbacks. */
-export type EntryCallback = (slot: number, tracker: Tracker) => void;
 
 // gc_worker constants (nf_conntrack_core.c).
 const GC_SCAN_INTERVAL_MAX = 60 * HZ;
@@ -111,7 +125,7 @@ const ICMP_ERROR_ATTACHED = 2;
 const ICMP_ERROR_UNTRACKED = 3;
 
 /** CT_STATE bit of a CTINFO value (NF_CT_STATE_BIT). */
-function stateBit(ctinfo: number): number {
+function stateBit(ctinfo: number): CtStateValue {
   switch (ctinfo) {
     case CTINFO.ESTABLISHED:
     case CTINFO.ESTABLISHED_REPLY:
@@ -133,13 +147,12 @@ function randomSeed(): number {
 }
 
 /**
- * A userspace nf_conntrack. One instance is one network namespace's table.
- *
- * Per packet call `in(view, hook)` (PRE_ROUTING or LOCAL_OUT), then exactly
- * one of `confirm()` (the packet reached LOCAL_IN/POST_ROUTING) or
- * `dropUnconfirmed()` (a rule dropped it), or `process(view)` for both.
+ * The engine behind a `Tracker`: the table, the per-packet path, expiry, GC
+ * and events. Package-internal (ctlab's NAT, packet path, benches and
+ * invariant tests drive it through `trackerEngine()`); not part of the public
+ * API, so its members may change with the table's layout.
  */
-export class Tracker implements CtContext {
+export class TrackerEngine implements CtContext {
   /** Resolved sysctls (timeouts in ms). */
   readonly sysctl: SysctlValues;
   /** Entry status bits by slot (`IPS.*`). */
@@ -214,6 +227,8 @@ export class Tracker implements CtContext {
    * `ms < wakeMs` ⟺ ⌊ms / MS_PER_JIFFY⌋ < the jiffy.
    */
   private wakeMs = -Infinity;
+  /** The reader event sinks receive, moved to each event's entry. */
+  private readonly eventEntry: SlotReader;
 
   /**
    * @throws SysctlError when a sysctl name or value is refused
@@ -231,6 +246,7 @@ export class Tracker implements CtContext {
     const events = this.sysctl.nf_conntrack_events !== 0 ? (options.events ?? null) : null;
     this.sink = events;
     this.logSink = options.log ?? null;
+    this.eventEntry = new SlotReader(this);
     this.evCache = events !== null ? new Uint16Array(capacity) : null;
     this.acct = this.sysctl.nf_conntrack_acct === 1 ? new Float64Array(capacity * 4) : null;
     this.tstamp = this.sysctl.nf_conntrack_timestamp === 1 ? new Float64Array(capacity * 2) : null;
@@ -439,7 +455,7 @@ export class Tracker implements CtContext {
    * (CT target / `ct zone set`), `notrack` a raw-table NOTRACK.
    * @returns the packet's CT_STATE bit, or CT_DROPPED; details in `result`
    */
-  in(p: PacketView, hook: number = HOOK.PRE_ROUTING, zone = 0, notrack = false): number {
+  in(p: PacketView, hook: number = HOOK.PRE_ROUTING, zone = 0, notrack = false): CtStateValue {
     const r = this.result;
     r.reset();
     if (this.pending >= 0) this.dropUnconfirmed();
@@ -546,14 +562,14 @@ export class Tracker implements CtContext {
   }
 
   /** `in()` then `confirm()`: the plain replay path. Returns the CT_STATE bit or CT_DROPPED. */
-  process(p: PacketView, hook: number = HOOK.PRE_ROUTING, zone = 0): number {
+  process(p: PacketView, hook: number = HOOK.PRE_ROUTING, zone = 0): CtStateValue {
     const s = this.in(p, hook, zone);
     if (s === CT_DROPPED) return s;
     if (!this.confirm()) return CT_DROPPED;
     return s;
   }
 
-  private invalid(reason: number): number {
+  private invalid(reason: number): CtStateValue {
     const r = this.result;
     this.stats.invalid++;
     this.stats.byReason[reason] = (this.stats.byReason[reason] as number) + 1;
@@ -562,7 +578,7 @@ export class Tracker implements CtContext {
     return r.state;
   }
 
-  private dropped(reason: number): number {
+  private dropped(reason: number): CtStateValue {
     const r = this.result;
     this.stats.byReason[reason] = (this.stats.byReason[reason] as number) + 1;
     r.state = CT_DROPPED;
@@ -579,7 +595,7 @@ export class Tracker implements CtContext {
    * table it can trigger early drop or be dropped (`drop`) before it would be
    * found invalid.
    */
-  private resolveAndTrack(p: PacketView, zone: number, csum: boolean): number {
+  private resolveAndTrack(p: PacketView, zone: number, csum: boolean): CtStateValue {
     const r = this.result;
     const t = this.tuple;
     for (let attempt = 0; ; attempt++) {
@@ -891,7 +907,7 @@ export class Tracker implements CtContext {
       const over = jdiff(this.table.expiry[slot] as number, this.nowJ);
       this.tstamp[slot * 2 + 1] = over < 0 ? timeMs + over * MS_PER_JIFFY : timeMs;
     }
-    if (this.sink !== null) this.sink.onEvent(EVENT_TYPE.DESTROY, IPCT.DESTROY, slot, timeMs, this);
+    if (this.sink !== null) this.sink.onEvent(EVENT_TYPE.DESTROY, IPCT.DESTROY, this.eventEntry.at(slot), timeMs);
     const tb = this.table;
     tb.unlink(slot);
     tb.dequeue(slot, this.nowJ, this.nowJx);
@@ -908,7 +924,7 @@ export class Tracker implements CtContext {
     if (bits === 0) return;
     c[slot] = 0;
     const type: EventType = bits & (IPCT.NEW | IPCT.RELATED) ? EVENT_TYPE.NEW : EVENT_TYPE.UPDATE;
-    this.sink.onEvent(type, bits, slot, this.now, this);
+    this.sink.onEvent(type, bits, this.eventEntry.at(slot), this.now);
   }
 
   private account(slot: number): void {
@@ -1155,7 +1171,7 @@ export class Tracker implements CtContext {
    * Calls `cb` for every confirmed, unexpired entry, in hash-bucket order
    * (the order of /proc/net/nf_conntrack). The callback must not change the table.
    */
-  forEach(cb: EntryCallback): void {
+  forEach(cb: (slot: number) => void): void {
     this.syncClock();
     const tb = this.table;
     const cap = tb.capacity;
@@ -1163,13 +1179,26 @@ export class Tracker implements CtContext {
       for (let node = tb.heads[b] as number; node >= 0; node = tb.nextNode(node)) {
         if (node >= cap) continue;
         if (jdiff(tb.expiry[node] as number, this.nowJ) <= 0) continue;
-        cb(node, this);
+        cb(node);
+      }
+    }
+  }
+
+  /** `forEach`'s walk as a generator (without the clock sync), for `Tracker.entries()`. */
+  *liveIds(): Generator<number, void> {
+    const tb = this.table;
+    const cap = tb.capacity;
+    for (let b = 0; b < tb.buckets; b++) {
+      for (let node = tb.heads[b] as number; node >= 0; node = tb.nextNode(node)) {
+        if (node >= cap) continue;
+        if (jdiff(tb.expiry[node] as number, this.nowJ) <= 0) continue;
+        yield node;
       }
     }
   }
 
   /** With an injected clock, brings the table to its time first (as a dump at that moment would). */
-  private syncClock(): void {
+  syncClock(): void {
     if (this.clock !== null) this.advance(this.clock.now());
   }
 
@@ -1241,70 +1270,317 @@ export class Tracker implements CtContext {
     if (dir === 1) out.invert();
   }
 
-  /** The tuple of a direction as text: `src=… dst=… sport=… dport=…` (conntrack -L style, no trailing space). */
-  tupleText(slot: number, dir: 0 | 1): string {
-    return fmt.tupleText(this, slot, dir, false).trimEnd();
+  /**
+   * The raw lookup for invariant tests: the entry matching `t` (hash already
+   * computed) in either direction, or -1; `foundDir` tells which.
+   */
+  rawLookup(t: TupleScratch): number {
+    return this.lookup(t);
   }
 
-  // ---- formatting ------------------------------------------------------------------------
+  /** Whether `id` is a live entry: confirmed, not dying, not expired. */
+  isLive(id: number): boolean {
+    if (!Number.isInteger(id) || id < 0 || id >= this.capacity) return false;
+    const st = this.status[id] as number;
+    if ((st & IPS.CONFIRMED) === 0 || st & IPS.DYING) return false;
+    return jdiff(this.table.expiry[id] as number, this.nowJ) > 0;
+  }
+}
 
-  /** One `conntrack -L` line (`-o extended` with `extended`). */
-  formatEntry(slot: number, options: { extended?: boolean } = {}): string {
-    return fmt.listLine(this, slot, options.extended === true);
+/** An EntryReader over the engine's arrays, moved from entry to entry (nothing is copied). */
+class SlotReader implements EntryReader {
+  id = -1;
+  private readonly e: TrackerEngine;
+  private readonly orig = new TupleScratch();
+  private readonly reply = new TupleScratch();
+
+  constructor(engine: TrackerEngine) {
+    this.e = engine;
   }
 
-  /** The whole table as `conntrack -L` prints it, one line per entry, in `forEach` order. */
+  /** Positions the reader on entry `id`. */
+  at(id: number): this {
+    this.id = id;
+    return this;
+  }
+
+  get family(): 4 | 6 {
+    return this.e.familyOf(this.id);
+  }
+
+  get l3proto(): 2 | 10 {
+    return this.e.familyOf(this.id) === 6 ? 10 : 2;
+  }
+
+  get proto(): number {
+    return this.e.protoOf(this.id);
+  }
+
+  get stateName(): string {
+    return this.e.stateNameOf(this.id);
+  }
+
+  get status(): number {
+    return this.e.statusOf(this.id);
+  }
+
+  get timeoutSeconds(): number {
+    return this.e.timeoutSecondsOf(this.id);
+  }
+
+  get remainingMs(): number {
+    return this.e.remaining(this.id);
+  }
+
+  get zone(): number {
+    return this.e.zoneOf(this.id);
+  }
+
+  get mark(): number {
+    return this.e.markOf(this.id);
+  }
+
+  tuple(dir: 0 | 1): TupleReader {
+    const t = dir === 0 ? this.orig : this.reply;
+    this.e.tupleOf(this.id, dir, t);
+    return t;
+  }
+
+  counters(dir: 0 | 1): EntryCounters | null {
+    return this.e.countersOf(this.id, dir);
+  }
+
+  timestamps(): EntryTimestamps | null {
+    return this.e.timestampsOf(this.id);
+  }
+}
+
+/** What conntrack decided for a packet: a CT_STATE bit, 0 when it never entered conntrack (not IPv4/IPv6), or CT_DROPPED. */
+export type CtStateValue = 0 | (typeof CT_STATE)[keyof typeof CT_STATE] | typeof CT_DROPPED;
+
+/** Names of CtStateValue: the nft `ct state` words, "dropped" for CT_DROPPED, "none" for 0. */
+export type CtStateName = "none" | "invalid" | "established" | "related" | "new" | "untracked" | "dropped";
+
+/**
+ * The name of what conntrack decided for a packet, from `in()`/`process()`'s
+ * return value or from `tracker.result`.
+ */
+export function ctStateName(state: number | Readonly<CtResult>): CtStateName {
+  switch (typeof state === "number" ? state : state.state) {
+    case CT_STATE.INVALID:
+      return "invalid";
+    case CT_STATE.ESTABLISHED:
+      return "established";
+    case CT_STATE.RELATED:
+      return "related";
+    case CT_STATE.NEW:
+      return "new";
+    case CT_STATE.UNTRACKED:
+      return "untracked";
+    case CT_DROPPED:
+      return "dropped";
+    default:
+      return "none";
+  }
+}
+
+let engineOf: (tr: Tracker) => TrackerEngine;
+
+/**
+ * A userspace nf_conntrack. One instance is one network namespace's table.
+ *
+ * Per packet call `in(view, hook)` (PRE_ROUTING or LOCAL_OUT), then exactly
+ * one of `confirm()` (the packet reached LOCAL_IN/POST_ROUTING) or
+ * `dropUnconfirmed()` (a rule dropped it), or `process(view)` for both; the
+ * details of the decision are in `result`. Entries are read through
+ * `EntryReader` views: `entries()`, `forEachEntry()`, `entry(id)`, and the
+ * reader an EventSink receives.
+ */
+export class Tracker {
+  readonly #e: TrackerEngine;
+
+  static {
+    engineOf = (tr) => tr.#e;
+  }
+
+  /**
+   * @throws SysctlError when a sysctl name or value is refused
+   */
+  constructor(options: TrackerOptions = {}) {
+    this.#e = new TrackerEngine(options);
+  }
+
+  /** Resolved sysctls (timeouts in ms, nf_conntrack_buckets rounded as the kernel rounds it). */
+  get sysctl(): SysctlValues {
+    return this.#e.sysctl;
+  }
+
+  /** `conntrack -S` counters. */
+  get stats(): Readonly<ConntrackStats> {
+    return this.#e.stats;
+  }
+
+  /** Details of the last `in()`: one record, reused for every packet. */
+  get result(): Readonly<CtResult> {
+    return this.#e.result;
+  }
+
+  /** Table size (nf_conntrack_max). */
+  get capacity(): number {
+    return this.#e.capacity;
+  }
+
+  /** Entries in the table, including one created by the last packet and not yet confirmed (nf_conntrack_count). */
+  get count(): number {
+    return this.#e.count;
+  }
+
+  /** Highest `count` seen. */
+  get peak(): number {
+    return this.#e.peak;
+  }
+
+  /** The tracker's time in milliseconds (it only moves forward). */
+  get now(): number {
+    return this.#e.now;
+  }
+
+  /** Exact bytes of every typed array held: table, index, side stores, protocol state, extensions. */
+  get memoryBytes(): number {
+    return this.#e.memoryBytes;
+  }
+
+  /**
+   * Moves time forward to `nowMs` (never backwards: jiffies are monotonic)
+   * and expires every entry whose deadline has passed, earliest first, each
+   * with a DESTROY event at its deadline; runs the GC worker at its
+   * scheduled times on the way. NaN does nothing.
+   */
+  advance(nowMs: number): void {
+    this.#e.advance(nowMs);
+  }
+
+  /**
+   * nf_conntrack_in for one packet at a hook (PRE_ROUTING or LOCAL_OUT; the
+   * checksum is verified only at PRE_ROUTING). `zone` is the conntrack zone
+   * (CT target / `ct zone set`), `notrack` a raw-table NOTRACK.
+   * @returns the packet's CT_STATE bit, 0 for a packet that is not IP, or
+   *   CT_DROPPED; `ctStateName()` names it, details are in `result`
+   */
+  in(p: PacketView, hook: number = HOOK.PRE_ROUTING, zone = 0, notrack = false): CtStateValue {
+    return this.#e.in(p, hook, zone, notrack);
+  }
+
+  /**
+   * __nf_conntrack_confirm for the packet of the last `in()`: inserts a new
+   * entry in the table (NEW event), or delivers the events the packet caused
+   * on an existing one. Returns false when the packet is dropped (chain too
+   * long, entry killed before confirmation).
+   */
+  confirm(): boolean {
+    return this.#e.confirm();
+  }
+
+  /**
+   * The packet of the last `in()` was dropped before confirmation: an entry it
+   * created is freed without a trace (no event), as nf_conntrack_free does.
+   */
+  dropUnconfirmed(): void {
+    this.#e.dropUnconfirmed();
+  }
+
+  /** `in()` then `confirm()`: the plain replay path. Returns the CT_STATE bit, 0 (not IP) or CT_DROPPED. */
+  process(p: PacketView, hook: number = HOOK.PRE_ROUTING, zone = 0): CtStateValue {
+    return this.#e.process(p, hook, zone);
+  }
+
+  /**
+   * Sets the ct mark of entry `id` (an IPCT_MARK event when it changes, as
+   * nft `ct mark set`).
+   * @throws RangeError when `id` is not a live entry or the unconfirmed one of the last packet
+   */
+  setMark(id: number, value: number): void {
+    const e = this.#e;
+    if (!e.isLive(id) && !(id >= 0 && id === e.unconfirmed)) throw new RangeError(`Cannot set the mark of entry ${id}: no such entry`);
+    e.setMark(id, value);
+  }
+
+  /**
+   * The live entries (confirmed, not expired) in hash-bucket order, the
+   * order of /proc/net/nf_conntrack. One reader is reused for the whole
+   * walk: read each entry before stepping on, do not keep the reader, and do
+   * not feed packets or advance time during the walk. With an injected
+   * clock the table is brought to the clock's time first.
+   */
+  *entries(): IterableIterator<EntryReader> {
+    const e = this.#e;
+    e.syncClock();
+    const r = new SlotReader(e);
+    for (const id of e.liveIds()) yield r.at(id);
+  }
+
+  /** `entries()` as a callback walk (same order, same reused reader, same rules). */
+  forEachEntry(cb: (entry: EntryReader) => void): void {
+    const e = this.#e;
+    const r = new SlotReader(e);
+    e.forEach((id) => cb(r.at(id)));
+  }
+
+  /**
+   * A reader of its own for entry `id` (e.g. `result.slot` of the last
+   * packet, also while it awaits `confirm()`), or null when no live entry has
+   * that id. Allocates one reader.
+   */
+  entry(id: number): EntryReader | null {
+    const e = this.#e;
+    if (!e.isLive(id) && !(id >= 0 && id === e.unconfirmed)) return null;
+    return new SlotReader(e).at(id);
+  }
+
+  /**
+   * One `conntrack -L` line of entry `id` (`-o extended` with `extended`).
+   * @throws RangeError when `id` is not a live entry
+   */
+  formatEntry(id: number, options: { extended?: boolean } = {}): string {
+    const r = this.entry(id);
+    if (r === null) throw new RangeError(`Cannot format entry ${id}: no such entry`);
+    return fmt.listLine(r, options.extended === true, this.#e.now);
+  }
+
+  /** The whole table as `conntrack -L` prints it, one line per entry, in `entries()` order. */
   formatTable(options: { extended?: boolean } = {}): string[] {
     const out: string[] = [];
     const ext = options.extended === true;
-    this.forEach((s) => out.push(fmt.listLine(this, s, ext)));
+    this.forEachEntry((r) => out.push(fmt.listLine(r, ext, this.#e.now)));
     return out;
   }
 
   /** The table as /proc/net/nf_conntrack prints it. */
   formatProc(): string[] {
     const out: string[] = [];
-    this.forEach((s) => out.push(fmt.procLine(this, s)));
+    const e = this.#e;
+    this.forEachEntry((r) => out.push(fmt.procLine(r, e.sysctl, e.now)));
     return out;
-  }
-
-  /** One `conntrack -E` line for an event received by an EventSink. */
-  formatEvent(type: EventType, bits: number, slot: number, timeMs: number, options: EventFormatOptions = {}): string {
-    return fmt.eventLine(this, type, bits, slot, timeMs, options);
   }
 
   /** `conntrack -S` output (one CPU). */
   formatStats(): string[] {
-    return fmt.statsLines(this.stats);
+    return fmt.statsLines(this.#e.stats);
   }
 
   /** /proc/net/stat/nf_conntrack (one CPU). */
   formatProcStat(): string[] {
-    return fmt.procStatLines(this.stats, this.count);
+    return fmt.procStatLines(this.#e.stats, this.#e.count);
   }
+}
 
-  /**
-   * @internal Escape hatch for invariant tests: the raw lookup (slot and
-   * direction of a tuple, without side effects when nothing is expired) and
-   * the unconfirmed entry of the last packet.
-   */
-  static unsafeExposeInternals(tr: Tracker): {
-    lookup(t: TupleScratch): [number, 0 | 1];
-    pending(): number;
-  } {
-    return {
-      lookup: (t) => {
-        const s = tr.lookup(t);
-        return [s, tr.lookupDir];
-      },
-      pending: () => tr.pending,
-    };
-  }
-
-  /** Internal accessor for format.ts: jiffies now. */
-  get jiffies(): number {
-    return this.nowJ;
-  }
+/**
+ * The engine behind a Tracker, for ctlab's own modules (NAT, the firewall
+ * packet path), benches and invariant tests. Not exported from the package
+ * entry point: users hold a Tracker.
+ */
+export function trackerEngine(tr: Tracker): TrackerEngine {
+  return engineOf(tr);
 }
 
 function selfInverse(t: TupleScratch): boolean {

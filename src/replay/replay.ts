@@ -7,6 +7,8 @@
  * order; conntrack only when the ruleset registers it).
  */
 import { CT_DROPPED, Tracker } from "../conntrack/tracker.js";
+import type { EntryReader } from "../conntrack/entry.js";
+import { formatEvent } from "../conntrack/events.js";
 import type { EventSink, EventType } from "../conntrack/events.js";
 import { CT_STATE, IPS } from "../conntrack/constants.js";
 import { forEachPacket } from "../packet/source.js";
@@ -94,8 +96,8 @@ class LineEvents implements EventSink {
     private readonly out: (line: string) => void,
     private readonly timestamps: boolean,
   ) {}
-  onEvent(type: EventType, bits: number, slot: number, timeMs: number, tracker: Tracker): void {
-    this.out(tracker.formatEvent(type, bits, slot, timeMs, { extended: true, timestamp: this.timestamps }));
+  onEvent(type: EventType, bits: number, entry: EntryReader, timeMs: number): void {
+    this.out(formatEvent(type, bits, entry, timeMs, { extended: true, timestamp: this.timestamps }));
   }
 }
 
@@ -204,10 +206,9 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
   let last: { n: number } = { n: 0 };
   let assured = 0;
   let unreplied = 0;
-  tracker.forEach((slot, t) => {
-    const p = t.protoOf(slot);
-    const proto = protoName(p, t.familyOf(slot));
-    const state = t.l4(p).stateText(slot);
+  for (const e of tracker.entries()) {
+    const proto = protoName(e.proto, e.family);
+    const state = e.stateName;
     if (proto !== lastProto || state !== lastState) {
       let m = counts.get(proto);
       if (m === undefined) counts.set(proto, (m = new Map()));
@@ -218,17 +219,14 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
       lastState = state;
     }
     last.n++;
-    const st = t.statusOf(slot);
+    const st = e.status;
     if (st & IPS.ASSURED) assured++;
     if (!(st & IPS.SEEN_REPLY)) unreplied++;
-  });
+  }
   const byProtocol: Record<string, Record<string, number>> = {};
   for (const [proto, m] of counts) {
     const o: Record<string, number> = (byProtocol[proto] = {});
-    for (const [state, c] of m) {
-      const k = state.trimEnd();
-      o[k] = (o[k] ?? 0) + c.n;
-    }
+    for (const [state, c] of m) o[state] = (o[state] ?? 0) + c.n;
   }
 
   const defaults = defaultSysctls();

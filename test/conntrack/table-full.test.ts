@@ -6,7 +6,8 @@ import { INVALID_REASON } from "../../src/conntrack/stats.js";
 import { CT_DROPPED } from "../../src/conntrack/tracker.js";
 import type { Tracker } from "../../src/conntrack/tracker.js";
 import { TupleScratch } from "../../src/conntrack/tuple.js";
-import { ip4, rig, udpFast } from "./helpers.js";
+import { entryIds, entryOf, ip4, rig, udpFast } from "./helpers.js";
+import { trackerEngine } from "../../src/conntrack/tracker.js";
 
 const A = ip4("10.0.0.1");
 const B = ip4("10.0.0.2");
@@ -16,7 +17,7 @@ const t = new TupleScratch();
 /** The bucket the tracker puts UDP A:sport → B:dport in. */
 function bucketOf(tr: Tracker, sport: number, dport = 53): number {
   t.set(4, 17, 0, [A], [B], sport, dport);
-  return t.computeHash(tr.table.seed) % tr.table.buckets;
+  return t.computeHash(trackerEngine(tr).table.seed) % trackerEngine(tr).table.buckets;
 }
 
 /** Source ports whose UDP tuple to B:53 lands in one of `want` (and none in `avoid`). */
@@ -41,7 +42,7 @@ describe("table full (__nf_conntrack_alloc, early_drop)", () => {
     const ports = [1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007];
     assure(tr, clock, ports);
     assert.equal(tr.count, 8);
-    for (const s of tr.slots()) assert.equal(tr.statusOf(s) & IPS.ASSURED, IPS.ASSURED);
+    for (const s of entryIds(tr)) assert.equal(entryOf(tr, s).status & IPS.ASSURED, IPS.ASSURED);
     const before = tr.memoryBytes;
     for (let i = 0; i < 12; i++) {
       assert.equal(tr.process(udpFast(v, A, B, 2000 + i, 53)), CT_DROPPED);
@@ -65,7 +66,7 @@ describe("table full (__nf_conntrack_alloc, early_drop)", () => {
 
   it("early-drops the unassured entries of the first bucket pair that has any, within 8 pairs of the new tuple", () => {
     const { tr, clock, events } = rig({ sysctls: { nf_conntrack_max: 6, nf_conntrack_buckets: 512 } });
-    const n = tr.table.buckets;
+    const n = trackerEngine(tr).table.buckets;
     const newPort = 40000;
     const b0 = bucketOf(tr, newPort);
     const pair3 = (b: number): boolean => b === (b0 + 6) % n || b === (b0 + 7) % n;
@@ -90,7 +91,7 @@ describe("table full (__nf_conntrack_alloc, early_drop)", () => {
 
   it("finds nothing to evict beyond the 16 buckets scanned", () => {
     const { tr, logs } = rig({ sysctls: { nf_conntrack_max: 4, nf_conntrack_buckets: 512 } });
-    const n = tr.table.buckets;
+    const n = trackerEngine(tr).table.buckets;
     const b0 = bucketOf(tr, 40000);
     for (const p of portsIn(tr, 4, (b) => (b - b0 + n) % n >= 16)) tr.process(udpFast(v, A, B, p, 53));
     assert.equal(tr.process(udpFast(v, A, B, 40000, 53)), CT_DROPPED);
@@ -104,7 +105,7 @@ describe("GC worker eviction after a table-full drop (gc_worker, nf_conntrack_ma
     const { tr, clock, events } = rig({
       sysctls: { nf_conntrack_max: 100, nf_conntrack_buckets: 512, nf_conntrack_udp_timeout: 3600 },
     });
-    const n = tr.table.buckets;
+    const n = trackerEngine(tr).table.buckets;
     const newPort = 50000;
     const b0 = bucketOf(tr, newPort);
     const ports = portsIn(tr, 100, (b) => (b - b0 + n) % n >= 16);
@@ -132,7 +133,7 @@ describe("GC worker eviction after a table-full drop (gc_worker, nf_conntrack_ma
     const { tr, clock, events } = rig({
       sysctls: { nf_conntrack_max: 20, nf_conntrack_buckets: 512, nf_conntrack_udp_timeout_stream: 3600 },
     });
-    const n = tr.table.buckets;
+    const n = trackerEngine(tr).table.buckets;
     const b0 = bucketOf(tr, 50000);
     assure(tr, clock, portsIn(tr, 20, (b) => (b - b0 + n) % n >= 16));
     assert.equal(tr.process(udpFast(v, A, B, 50000, 53)), CT_DROPPED);
@@ -164,6 +165,6 @@ describe("chain length limit (__nf_conntrack_confirm)", () => {
     assert.equal(tr.stats.chaintoolong, ports.length - inserted);
     assert.equal(tr.stats.insert_failed, ports.length - inserted);
     assert.equal(tr.count, inserted);
-    assert.equal(tr.table.chainLength(target), inserted);
+    assert.equal(trackerEngine(tr).table.chainLength(target), inserted);
   });
 });
