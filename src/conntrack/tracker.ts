@@ -1,7 +1,7 @@
 /**
  * The conntrack engine: nf_conntrack_in and __nf_conntrack_confirm
  * (net/netfilter/nf_conntrack_core.c) over the struct-of-arrays table, with
- * early drop, the ICMP error path, per-packet event caching, lazy expiry on
+ * early drop, per-packet event caching, lazy expiry on
  * lookup, the expiry lists standing in for gc_worker's timeout scan, and
  * gc_worker's high-occupancy eviction.
  *
@@ -24,9 +24,12 @@ import type { EventType } from "./constants.js";
 import type { EntryCounters, EntryReader, EntryTimestamps, TupleReader } from "./entry.js";
 import type { EventSink } from "./events.js";
 import * as fmt from "./format.js";
+import { CT_DROPPED, CtResult } from "./result.js";
+import type { CtStateValue } from "./result.js";
 import { GenericTracker } from "./generic.js";
 import { GreTracker } from "./gre.js";
-import { IcmpTracker } from "./icmp.js";
+import { ICMP_ERROR_ATTACHED, ICMP_ERROR_FAILED, ICMP_ERROR_UNTRACKED, IcmpErrorPath, IcmpTracker } from "./icmp.js";
+import type { IcmpErrorContext } from "./icmp.js";
 import { HZ, jdiff, MS_PER_JIFFY, msToJiffies } from "./jiffies.js";
 import type { CtContext, L4Tracker } from "./l4.js";
 import { RateLimit } from "./ratelimit.js";
@@ -39,6 +42,9 @@ import { TcpTracker } from "./tcp.js";
 import { TupleScratch } from "./tuple.js";
 import { UdpTracker } from "./udp.js";
 import { xorshift32Next } from "../sim/random.js";
+
+export { CT_DROPPED, CtResult, ctStateName } from "./result.js";
+export type { CtStateName, CtStateValue } from "./result.js";
 
 /** A clock in milliseconds. */
 export interface Clock {
@@ -68,46 +74,6 @@ export interface TrackerOptions {
   readonly log?: ((timeMs: number, line: string) => void) | null;
 }
 
-/** Returned by `in()`/`process()` when conntrack itself dropped the packet (NF_DROP). */
-export const CT_DROPPED = -1;
-
-/**
- * Details of the last `in()`: one record, reused for every packet (read it
- * before the next one). `state` is what `in()` returned; `ctStateName()`
- * names it.
- */
-export class CtResult {
-  /** The CT_STATE bit of the packet, 0 when it never entered conntrack (not IP), CT_DROPPED when conntrack dropped it. */
-  state: CtStateValue = 0;
-  /** CTINFO value, or -1 when the packet has no conntrack. */
-  ctinfo = -1;
-  /** Entry of the packet, or -1 (invalid, untracked, or the entry was destroyed by this packet). */
-  slot = -1;
-  /** Direction of the packet in its entry. */
-  dir: 0 | 1 = 0;
-  /** Conntrack dropped the packet (table full, tracker drop, failed confirmation). */
-  dropped = false;
-  /** INVALID_REASON of an invalid, errored or dropped packet. */
-  invalidReason = 0;
-  /** The entry was created by this packet and awaits `confirm()`. */
-  isNew = false;
-
-  /** `ctStateName(this.state)`. */
-  get stateName(): CtStateName {
-    return ctStateName(this.state);
-  }
-
-  reset(): void {
-    this.state = 0;
-    this.ctinfo = -1;
-    this.slot = -1;
-    this.dir = 0;
-    this.dropped = false;
-    this.invalidReason = 0;
-    this.isNew = false;
-  }
-}
-
 // gc_worker constants (nf_conntrack_core.c).
 const GC_SCAN_INTERVAL_MAX = 60 * HZ;
 const GC_SCAN_INTERVAL_MIN = 1 * HZ;
@@ -119,11 +85,6 @@ const MIN_CHAINLEN = 50;
 const MAX_CHAINLEN = 80 - MIN_CHAINLEN;
 /** NF_CT_EVICTION_RANGE. */
 const EVICTION_RANGE = 8;
-
-const ICMP_ERROR_NONE = 0;
-const ICMP_ERROR_FAILED = 1;
-const ICMP_ERROR_ATTACHED = 2;
-const ICMP_ERROR_UNTRACKED = 3;
 
 /** CT_STATE bit of a CTINFO value (NF_CT_STATE_BIT). */
 function stateBit(ctinfo: number): CtStateValue {
@@ -153,7 +114,7 @@ function randomSeed(): number {
  * invariant tests drive it through `trackerEngine()`); not part of the public
  * API, so its members may change with the table's layout.
  */
-export class TrackerEngine implements CtContext {
+export class TrackerEngine implements CtContext, IcmpErrorContext {
   /** Resolved sysctls (timeouts in ms). */
   readonly sysctl: SysctlValues;
   /** Entry status bits by slot (`IPS.*`). */
@@ -199,7 +160,7 @@ export class TrackerEngine implements CtContext {
   private mark: Uint32Array | null = null;
 
   private readonly tuple = new TupleScratch();
-  private readonly inner = new TupleScratch();
+  private readonly icmpErrors = new IcmpErrorPath();
   private readonly scratch = new TupleScratch();
   private readonly rateLimit = new RateLimit();
 
@@ -475,7 +436,7 @@ export class TrackerEngine implements CtContext {
     if (p.reason === DECODE_REASON.IPV6_NO_NEXT_HEADER) return this.invalid(INVALID_REASON.NO_TUPLE);
     const csum = hook === HOOK.PRE_ROUTING && this.sysctl.nf_conntrack_checksum === 1;
     if ((p.proto === IPPROTO.ICMP && p.family === 4) || (p.proto === IPPROTO.ICMPV6 && p.family === 6)) {
-      const e = this.icmpError(p, csum, zone);
+      const e = this.icmpErrors.error(this, p, csum, zone);
       if (e === ICMP_ERROR_FAILED) return r.state;
       if (e === ICMP_ERROR_ATTACHED) return r.state;
       if (e === ICMP_ERROR_UNTRACKED) {
@@ -933,99 +894,6 @@ export class TrackerEngine implements CtContext {
     a[o + 1] = (a[o + 1] as number) + skbLen(p);
   }
 
-  // ---- ICMP errors ------------------------------------------------------------------------
-
-  /**
-   * nf_conntrack_icmpv4_error / nf_conntrack_icmpv6_error: header checks for
-   * every ICMP packet, ND/MLD untracked, errors resolved as RELATED to the
-   * connection of the quoted packet. Failures count `error`, not `invalid`.
-   */
-  private icmpError(p: PacketView, csum: boolean, zone: number): number {
-    const v6 = p.family === 6;
-    if (p.l4Len < 8 || p.icmpType < 0) return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, "short packet");
-    if (csum && !l4ChecksumOk(p)) {
-      return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, v6 ? "ICMPv6 checksum failed" : "bad hw icmp checksum");
-    }
-    const type = p.icmpType;
-    if (!v6) {
-      // 18 is the highest known ICMP type (NR_ICMP_TYPES); RFC 1122 says drop the rest.
-      if (type > 18) return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, "invalid icmp type");
-      if (type !== 3 && type !== 4 && type !== 5 && type !== 11 && type !== 12) return ICMP_ERROR_NONE;
-      return this.inetError(p, this.inner.fromInner(p, zone));
-    }
-    // MLD and neighbour discovery are never tracked (noct_valid_new).
-    if ((type >= 130 && type <= 136) || type === 143) return ICMP_ERROR_UNTRACKED;
-    if (type === 137) return this.icmpv6Redirect(p, zone);
-    if (type >= 128) return ICMP_ERROR_NONE;
-    return this.inetError(p, this.inner.fromInner(p, zone));
-  }
-
-  private icmpFail(p: PacketView, reason: number, message: string): number {
-    this.stats.error++;
-    this.stats.byReason[reason] = (this.stats.byReason[reason] as number) + 1;
-    this.result.state = CT_STATE.INVALID;
-    this.result.invalidReason = reason;
-    if (message !== "") this.log(-1, p, message);
-    return ICMP_ERROR_FAILED;
-  }
-
-  /**
-   * nf_conntrack_icmpv6_redirect: a redirect (code 0, hop limit 255,
-   * link-local source) carrying a redirected-header option is related to
-   * the connection of the packet it quotes.
-   */
-  private icmpv6Redirect(p: PacketView, zone: number): number {
-    // struct rd_msg: ICMPv6 header, target and destination addresses.
-    if (p.l4Len < 40) return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, "short redirect");
-    if (p.icmpCode !== 0) return ICMP_ERROR_NONE;
-    const s0 = p.src[0] as number;
-    if (p.ttl !== 255 || s0 >>> 22 !== 0x3fa) {
-      return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, "invalid saddr or hoplimit for redirect");
-    }
-    const data = p.data;
-    const opt = p.l4Off + 40;
-    const end = Math.min(p.l4Off + Math.min(p.l4Len, p.l4CapLen), data.length);
-    if (opt + 2 > end || data[opt + 1] === 0) return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, "redirect without options");
-    // ND_OPT_REDIRECT_HDR; other options are not parsed (the kernel does not either).
-    if (data[opt] !== 4) return ICMP_ERROR_NONE;
-    const ok = p.innerOk ? this.inner.fromInner(p, zone) : parseInnerV6(p, opt + 8, end, this.inner, zone);
-    return this.inetError(p, ok);
-  }
-
-  /** nf_conntrack_inet_error: find the connection of the quoted packet and attach the error to it. */
-  private inetError(p: PacketView, built: boolean): number {
-    const it = this.inner;
-    if (!built || !it.invertible) return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, "");
-    // The quoted packet went the other way: its inverse is what we look up.
-    it.invert();
-    it.computeHash(this.seed);
-    const slot = this.lookup(it);
-    if (slot < 0) return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_NO_MATCH, "");
-    const dir = this.lookupDir;
-    // Anti-spoofing: the error must go to the connection's destination in that direction.
-    const s = this.scratch;
-    this.tupleOf(slot, dir, s);
-    const d = p.dst;
-    const same =
-      s.d0 === (d[0] as number) && (s.family === 4 || (s.d1 === (d[1] as number) && s.d2 === (d[2] as number) && s.d3 === (d[3] as number)));
-    if (!same) {
-      let msg = "";
-      if (this.logSink !== null) {
-        const fam = s.family;
-        const outer = fmt.ipText(fam, d[0] as number, d[1] as number, d[2] as number, d[3] as number);
-        msg = `outer daddr ${outer} != inner ${fmt.ipText(fam, s.d0, s.d1, s.d2, s.d3)}`;
-      }
-      return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MISMATCH, msg);
-    }
-    const r = this.result;
-    r.ctinfo = dir === 1 ? CTINFO.RELATED_REPLY : CTINFO.RELATED;
-    r.state = CT_STATE.RELATED;
-    r.slot = slot;
-    r.dir = dir;
-    this.deliverSlot = slot;
-    return ICMP_ERROR_ATTACHED;
-  }
-
   // ---- GC worker ------------------------------------------------------------------------
 
   /**
@@ -1136,6 +1004,16 @@ export class TrackerEngine implements CtContext {
   findTuple(t: TupleScratch): number {
     t.computeHash(this.seed);
     return this.lookup(t);
+  }
+
+  /** Whether log lines go anywhere. */
+  get logging(): boolean {
+    return this.logSink !== null;
+  }
+
+  /** The packet of the last `in()` belongs to `slot`: confirm() delivers its cached events. */
+  attachPacket(slot: number): void {
+    this.deliverSlot = slot;
   }
 
   /** Direction in which the last `findTuple`/`tupleTaken` hit matched. */
@@ -1353,35 +1231,6 @@ class SlotReader implements EntryReader {
   }
 }
 
-/** What conntrack decided for a packet: a CT_STATE bit, 0 when it never entered conntrack (not IPv4/IPv6), or CT_DROPPED. */
-export type CtStateValue = 0 | (typeof CT_STATE)[keyof typeof CT_STATE] | typeof CT_DROPPED;
-
-/** Names of CtStateValue: the nft `ct state` words, "dropped" for CT_DROPPED, "none" for 0. */
-export type CtStateName = "none" | "invalid" | "established" | "related" | "new" | "untracked" | "dropped";
-
-/**
- * The name of what conntrack decided for a packet, from `in()`/`process()`'s
- * return value or from `tracker.result`.
- */
-export function ctStateName(state: number | Readonly<CtResult>): CtStateName {
-  switch (typeof state === "number" ? state : state.state) {
-    case CT_STATE.INVALID:
-      return "invalid";
-    case CT_STATE.ESTABLISHED:
-      return "established";
-    case CT_STATE.RELATED:
-      return "related";
-    case CT_STATE.NEW:
-      return "new";
-    case CT_STATE.UNTRACKED:
-      return "untracked";
-    case CT_DROPPED:
-      return "dropped";
-    default:
-      return "none";
-  }
-}
-
 let engineOf: (tr: Tracker) => TrackerEngine;
 
 /**
@@ -1589,48 +1438,4 @@ function selfInverse(t: TupleScratch): boolean {
 function skbLen(p: PacketView): number {
   if (p.l4Len > 0 || p.l4Off > p.l3Off) return p.l4Off - p.l3Off + p.l4Len;
   return p.l3Len;
-}
-
-/**
- * The quoted IPv6 packet of a redirect, parsed from the bytes at `off` (the
- * decoder only quotes error messages): nf_ct_get_tuplepr over the inner
- * header, extension headers skipped, a non-first fragment refused.
- */
-function parseInnerV6(p: PacketView, off: number, end: number, t: TupleScratch, zone: number): boolean {
-  const d = p.data;
-  if (off + 40 > end) return false;
-  const w = (o: number): number => (((d[o] as number) << 24) | ((d[o + 1] as number) << 16) | ((d[o + 2] as number) << 8) | (d[o + 3] as number)) >>> 0;
-  let nh = d[off + 6] as number;
-  let l4 = off + 40;
-  for (;;) {
-    if (nh === 0 || nh === 43 || nh === 60) {
-      if (l4 + 2 > end) return false;
-      nh = d[l4] as number;
-      l4 += ((d[l4 + 1] as number) + 1) * 8;
-    } else if (nh === 44) {
-      if (l4 + 8 > end) return false;
-      if ((((d[l4 + 2] as number) << 8) | (d[l4 + 3] as number)) & ~7) return false;
-      nh = d[l4] as number;
-      l4 += 8;
-    } else if (nh === 51) {
-      if (l4 + 2 > end) return false;
-      nh = d[l4] as number;
-      l4 += ((d[l4 + 1] as number) + 2) * 4;
-    } else {
-      break;
-    }
-  }
-  let sport = 0;
-  let dport = 0;
-  if (nh === IPPROTO.TCP || nh === IPPROTO.UDP || nh === IPPROTO.UDPLITE || nh === IPPROTO.SCTP) {
-    if (l4 + 4 > end) return false;
-    sport = ((d[l4] as number) << 8) | (d[l4 + 1] as number);
-    dport = ((d[l4 + 2] as number) << 8) | (d[l4 + 3] as number);
-  } else if (nh === IPPROTO.ICMPV6 || nh === IPPROTO.ICMP) {
-    if (l4 + 8 > end) return false;
-    sport = ((d[l4 + 4] as number) << 8) | (d[l4 + 5] as number);
-    dport = ((d[l4] as number) << 8) | (d[l4 + 1] as number);
-  }
-  t.setWords(6, nh, zone, w(off + 8), w(off + 12), w(off + 16), w(off + 20), w(off + 24), w(off + 28), w(off + 32), w(off + 36), sport, dport);
-  return true;
 }
