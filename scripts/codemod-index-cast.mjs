@@ -20,6 +20,17 @@ const parsed = ts.parseJsonConfigFileContent(cfg.config, ts.sys, root);
 const program = ts.createProgram(parsed.fileNames, { ...parsed.options, noEmit: true });
 const checker = program.getTypeChecker();
 let changed = 0;
+
+/** Whether `x as T` in the place of `node` needs parentheses (kept only where precedence asks). */
+function needsParens(node) {
+  const p = node.parent;
+  if (ts.isParenthesizedExpression(p) || ts.isReturnStatement(p) || ts.isExpressionStatement(p) || ts.isTemplateSpan(p)) return false;
+  if (ts.isVariableDeclaration(p) || ts.isPropertyAssignment(p) || ts.isArrayLiteralExpression(p) || ts.isSpreadElement(p)) return false;
+  if ((ts.isCallExpression(p) || ts.isNewExpression(p)) && p.arguments?.includes(node)) return false;
+  if (ts.isElementAccessExpression(p) && p.argumentExpression === node) return false;
+  if (ts.isBinaryExpression(p) && p.right === node && p.operatorToken.kind >= ts.SyntaxKind.FirstAssignment && p.operatorToken.kind <= ts.SyntaxKind.LastAssignment) return false;
+  return true;
+}
 const left = [];
 
 for (const sf of program.getSourceFiles()) {
@@ -33,7 +44,8 @@ for (const sf of program.getSourceFiles()) {
       const t = checker.getNonNullableType(checker.getTypeAtLocation(inner));
       const text = checker.typeToString(t, inner, ts.TypeFormatFlags.NoTruncation);
       if (ts.isElementAccessExpression(inner) && !text.includes("import(") && !text.includes("=>")) {
-        edits.push({ start: node.getStart(sf), end: node.getEnd(), text: `(${inner.getText(sf)} as ${text})` });
+        const cast = `${inner.getText(sf)} as ${text}`;
+        edits.push({ start: node.getStart(sf), end: node.getEnd(), text: needsParens(node) ? `(${cast})` : cast });
         return; // nested `!` inside are rewritten on the next run
       }
       const { line } = sf.getLineAndCharacterOfPosition(node.getStart(sf));
