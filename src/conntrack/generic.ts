@@ -12,6 +12,9 @@ export class GenericTracker implements L4Tracker {
   readonly proto: number;
   readonly bytesAllocated = 0;
 
+  /** No per-slot state: nothing to grow. */
+  grow(_slots: number): void {}
+
   constructor(proto = 0) {
     this.proto = proto;
   }
@@ -25,7 +28,7 @@ export class GenericTracker implements L4Tracker {
   }
 
   packet(ctx: CtContext, slot: number, _p: PacketView, _dir: 0 | 1, _ctinfo: number): number {
-    ctx.refresh(slot, ctx.sysctl.nf_conntrack_generic_timeout as number);
+    ctx.refresh(slot, ctx.sysctl.nf_conntrack_generic_timeout);
     return L4_VERDICT.ACCEPT;
   }
 

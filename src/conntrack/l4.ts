@@ -1,4 +1,5 @@
 import type { PacketView } from "../packet/view.js";
+import type { SysctlValues } from "./sysctl.js";
 
 /**
  * What a protocol tracker may see and do of the entry it works on. The table
@@ -11,7 +12,7 @@ export interface CtContext {
   /** The current time in milliseconds on the tracker's clock. */
   readonly now: number;
   /** Resolved sysctl values, timeouts already in milliseconds (see sysctl.ts). */
-  readonly sysctl: Readonly<Record<string, number>>;
+  readonly sysctl: SysctlValues;
   /** Whether the entry is already in the table (false while its first packet is processed). */
   isConfirmed(slot: number): boolean;
   /**
@@ -34,13 +35,18 @@ export interface CtContext {
 
 /**
  * A per-protocol tracker (nf_conntrack_l4proto). It owns its per-entry state as
- * typed arrays sized to the table capacity and indexed by slot.
+ * typed arrays indexed by slot, as many slots as the table has allocated.
  */
 export interface L4Tracker {
   /** IP protocol number it handles. */
   readonly proto: number;
   /** Bytes of per-entry state this tracker allocated, for memory accounting. */
   readonly bytesAllocated: number;
+  /**
+   * The table grows to `slots` slots: per-slot state must cover them, every
+   * existing slot's state kept in place. Throws RangeError when memory runs out.
+   */
+  grow(slots: number): void;
   /**
    * Packet-level checks (the l4proto `error` callbacks, e.g. tcp_error flag
    * validation and length checks). Returns false when the packet is INVALID.

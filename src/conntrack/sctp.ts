@@ -13,6 +13,7 @@ import type { PacketView } from "../packet/view.js";
 import { IPPROTO, SCTP_CHUNK } from "../packet/view.js";
 import { IPCT, IPS, L4_VERDICT } from "./constants.js";
 import type { CtContext, L4Tracker } from "./l4.js";
+import type { SettableSysctlName } from "./sysctl.js";
 
 /** `enum sctp_conntrack` (include/uapi/linux/netfilter/nf_conntrack_sctp.h). */
 export const SCTP_STATE = {
@@ -121,7 +122,7 @@ const F_INIT0 = 4;
 const F_INIT1 = 8;
 
 /** Sysctl of the timeout of each state (timeouts[0], the "new" timeout, is CLOSED's). */
-const TIMEOUT_SYSCTL: readonly string[] = [
+const TIMEOUT_SYSCTL: readonly SettableSysctlName[] = [
   "nf_conntrack_sctp_timeout_closed",
   "nf_conntrack_sctp_timeout_closed",
   "nf_conntrack_sctp_timeout_cookie_wait",
@@ -138,7 +139,7 @@ const STATE_TEXT = SCTP_STATE_NAMES.map((n) => `${n} `);
 
 export class SctpTracker implements L4Tracker {
   readonly proto = IPPROTO.SCTP;
-  private readonly capacity: number;
+  private capacity: number;
   private state: Uint8Array | null = null;
   private flags: Uint8Array | null = null;
   private vtag: Uint32Array | null = null;
@@ -154,6 +155,23 @@ export class SctpTracker implements L4Tracker {
   get bytesAllocated(): number {
     if (this.state === null) return 0;
     return this.state.byteLength + (this.flags as Uint8Array).byteLength + (this.vtag as Uint32Array).byteLength;
+  }
+
+  /** Grows the per-slot stores (when allocated) to `slots` slots. */
+  grow(slots: number): void {
+    if (slots <= this.capacity) return;
+    if (this.state !== null) {
+      const state = new Uint8Array(slots);
+      const flags = new Uint8Array(slots);
+      const vtag = new Uint32Array(slots * 2);
+      state.set(this.state);
+      flags.set(this.flags as Uint8Array);
+      vtag.set(this.vtag as Uint32Array);
+      this.state = state;
+      this.flags = flags;
+      this.vtag = vtag;
+    }
+    this.capacity = slots;
   }
 
   /** The stored state of an entry (SCTP_STATE). */
@@ -351,7 +369,7 @@ export class SctpTracker implements L4Tracker {
 
     // Allowed, but the timeout is not refreshed.
     if (ignore) return L4_VERDICT.ACCEPT;
-    ctx.refresh(slot, ctx.sysctl[TIMEOUT_SYSCTL[newState] as string] as number);
+    ctx.refresh(slot, ctx.sysctl[TIMEOUT_SYSCTL[newState] as SettableSysctlName]);
     return L4_VERDICT.ACCEPT;
   }
 

@@ -141,11 +141,11 @@ export function runScenario(s: Scenario, sysctls: Readonly<Record<string, number
 
   const walk = (): Record<string, number> => {
     const out: Record<string, number> = {};
-    tracker.forEach((slot, t) => {
-      const p = t.protoOf(slot);
+    tracker.forEachEntry((e) => {
+      const p = e.proto;
       let k: string;
-      if (p === 6) k = `tcp ${t.stateNameOf(slot)}`;
-      else if (p === 17) k = t.statusOf(slot) & IPS.SEEN_REPLY ? "udp REPLIED" : "udp UNREPLIED";
+      if (p === 6) k = `tcp ${e.stateName}`;
+      else if (p === 17) k = e.status & IPS.SEEN_REPLY ? "udp REPLIED" : "udp UNREPLIED";
       else if (p === 1) k = "icmp";
       else k = `proto ${p}`;
       out[k] = (out[k] ?? 0) + 1;
