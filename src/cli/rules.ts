@@ -4,7 +4,9 @@
  * line with the position (file:line:column or file:$.json.path).
  */
 import { readFileSync, statSync } from "node:fs";
-import { analysisToJson, analyzeRuleset, formatAnalysis, notrackRulesFor } from "../firewall/analyze.js";
+import { analyzeRuleset } from "../firewall/analysis/analyze.js";
+import { analysisToJson, formatAnalysis } from "../firewall/analysis/format.js";
+import { notrackRulesFor } from "../firewall/analysis/notrack.js";
 import { countersToJson, formatIptablesListing, formatNftListing, iptablesSaveWithCounters, nftJsonWithCounters, resetCounters } from "../firewall/counters.js";
 import { RulesetSyntaxError, formatPos } from "../firewall/errors.js";
 import { VERDICT } from "../firewall/eval.js";

@@ -68,32 +68,15 @@ export {
 } from "./eval.js";
 export type { EvalHost, HostOptions, HookChainFilter } from "./eval.js";
 
-export {
-  analyzeRuleset,
-  formatAnalysis,
-  analysisToJson,
-  notrackRulesFor,
-  parseSelector,
-  ruleTrackingReasons,
-  renderGenerated,
-  boxOf,
-  boxesOverlap,
-  boxCovers,
-  mirrorBox,
-  describeBox,
-} from "./analyze.js";
-export type {
-  AnalysisResult,
-  AnalysisWarning,
-  WarningCode,
-  TrackReason,
-  TrackingRule,
-  StatelessBlocker,
-  NotrackCandidate,
-  ExcludedClass,
-  NotrackSuggestion,
-  GeneratedRule,
-  PathCheck,
-  TrafficBox,
-  FlowKind,
-} from "./analyze.js";
+export { ruleTrackingReasons } from "./tracking.js";
+export type { TrackReason } from "./tracking.js";
+export { analyzeRuleset } from "./analysis/analyze.js";
+export type { AnalysisResult, AnalysisWarning, WarningCode, TrackingRule, StatelessBlocker, NotrackCandidate, ExcludedClass, PathCheck } from "./analysis/analyze.js";
+export { formatAnalysis, analysisToJson } from "./analysis/format.js";
+export { notrackRulesFor } from "./analysis/notrack.js";
+export type { NotrackSuggestion } from "./analysis/notrack.js";
+export { parseSelector } from "./analysis/selector.js";
+export { renderGenerated } from "./analysis/generate.js";
+export type { GeneratedRule, FlowKind } from "./analysis/generate.js";
+export { boxOf, boxesOverlap, boxCovers, mirrorBox, describeBox } from "./analysis/box.js";
+export type { TrafficBox } from "./analysis/box.js";

@@ -14,7 +14,7 @@
  * iptables tables. Kernel behaviour copied here:
  * - Conntrack (and with it defragmentation and confirmation) runs only for a
  *   family some rule registers it for (nf_ct_netns_get: ct matches, NAT,
- *   CONNMARK, CT templates …; see analyze.ts); otherwise no packet is tracked.
+ *   CONNMARK, CT templates …; see tracking.ts); otherwise no packet is tracked.
  * - NOTRACK / CT --notrack before conntrack gives the packet the untracked
  *   conntrack (ct state untracked); nft `notrack` after conntrack only turns
  *   a packet without conntrack into an untracked one.
@@ -39,7 +39,7 @@ import { CT_DROPPED } from "../conntrack/tracker.js";
 import type { Tracker } from "../conntrack/tracker.js";
 import { TupleScratch } from "../conntrack/tuple.js";
 import type { PacketView } from "../packet/view.js";
-import { ruleTrackingReasons } from "./analyze.js";
+import { ruleTrackingReasons } from "./tracking.js";
 import { CompiledRuleset, EvalState, PacketContext, VERDICT, xorshift32 } from "./eval.js";
 import type { EvalHost } from "./eval.js";
 import type { HostModel } from "./host.js";
