@@ -74,7 +74,6 @@ export {
   serializeIptables,
   parseIpsetSave,
   parseNftJson,
-  convertNftText,
   PacketContext,
   EvalState,
   CompiledRuleset,
@@ -89,6 +88,8 @@ export {
   notrackRulesFor,
   parseSelector,
 } from "./firewall/index.js";
+export { convertNftText } from "./host/nft-text.js";
+export { EnvironmentError } from "./host/environment.js";
 export type {
   Ruleset,
   Table,

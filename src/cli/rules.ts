@@ -16,7 +16,9 @@ import { parseIpsetSave } from "../firewall/ipset.js";
 import { detectFormat, loadRuleset } from "../firewall/load.js";
 import type { RulesetFormat } from "../firewall/load.js";
 import type { Chain, IpSet, Rule, Ruleset } from "../firewall/model.js";
-import { convertNftText, parseNftJson } from "../firewall/nft.js";
+import { parseNftJson } from "../firewall/nft.js";
+import { EnvironmentError } from "../host/environment.js";
+import { convertNftText } from "../host/nft-text.js";
 import { DROP_REASON_NAMES, ROUTE_NAMES } from "../firewall/path.js";
 import type { NetfilterPath, PathResult } from "../firewall/path.js";
 import type { PacketView } from "../packet/view.js";
@@ -49,6 +51,7 @@ function readText(file: string, what: string): string {
 
 function rulesetError(e: unknown): never {
   if (e instanceof RulesetSyntaxError) throw new CliError(`Invalid ruleset at ${e.message}`, 1);
+  if (e instanceof EnvironmentError) throw new CliError(e.message, 2);
   throw e;
 }
 

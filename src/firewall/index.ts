@@ -48,10 +48,10 @@ export type { IfacePattern } from "./values.js";
 export { parseIptables, serializeIptables, saveString } from "./iptables.js";
 export type { IptablesParseOptions, IptablesSerializeOptions } from "./iptables.js";
 export { parseIpsetSave } from "./ipset.js";
-export { parseNftJson, convertNftText, renderRule } from "./nft.js";
-export type { NftParseOptions, NftConvertOptions } from "./nft.js";
+export { parseNftJson, renderRule } from "./nft.js";
+export type { NftParseOptions } from "./nft.js";
 export { detectFormat, loadRuleset } from "./load.js";
-export type { RulesetFormat, LoadOptions } from "./load.js";
+export type { RulesetFormat, LoadOptions, NftTextConverter } from "./load.js";
 
 export {
   VERDICT,

@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
 import { RulesetSyntaxError } from "../../src/firewall/errors.js";
 import { detectFormat, loadRuleset } from "../../src/firewall/load.js";
 import type { Action, Match, Rule, Ruleset } from "../../src/firewall/model.js";
-import { convertNftText, parseNftJson } from "../../src/firewall/nft.js";
+import { parseNftJson } from "../../src/firewall/nft.js";
 import { CORPUS, chain, corpus } from "./helpers.js";
 
 function rules(rs: Ruleset): Rule[] {
@@ -317,39 +316,5 @@ describe("detectFormat() and loadRuleset()", () => {
   it("loads either syntax", () => {
     assert.equal(loadRuleset(corpus("webserver-ssh.rules"), { file: "a" }).syntax, "iptables");
     assert.equal(loadRuleset(corpus("webserver-ssh.nft.json"), { file: "b" }).syntax, "nft");
-  });
-});
-
-const root = typeof process.getuid === "function" && process.getuid() === 0;
-const haveNft = spawnSync("nft", ["--version"]).status === 0;
-
-describe("convertNftText()", () => {
-  it("asks for JSON when nft is missing", () => {
-    assert.throws(() => convertNftText("table inet t {}\n", { file: "r.nft", nft: "/nonexistent/nft" }), {
-      message: 'r.nft:1:1: cannot read nft text without the "nft" tool: pass the output of "nft -j list ruleset" instead',
-    });
-  });
-
-  it("loads nft text in a scratch namespace and lists it as JSON", { skip: !(root && haveNft) && "needs root and nft" }, () => {
-    const file = `${CORPUS}src/nat-gateway.nft`;
-    const rs = loadRuleset(corpus("src/nat-gateway.nft"), { file });
-    const fromJson = parseNftJson(corpus("nat-gateway.nft.json"), { file: "j" });
-    assert.deepEqual(
-      rules(rs).map((r) => r.text),
-      rules(fromJson).map((r) => r.text),
-    );
-    const leftover = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout;
-    assert.ok(!leftover.includes(`ctlab-nftconv-${process.pid}-`), "scratch namespace was deleted");
-  });
-
-  it("maps nft's error to the line and column of the text", { skip: !(root && haveNft) && "needs root and nft" }, () => {
-    const text = "table inet t {\n\tchain c {\n\t\ttcp dport 22 acept\n\t}\n}\n";
-    assert.throws(() => convertNftText(text, { file: "bad.nft" }), (e: unknown) => {
-      assert.ok(e instanceof RulesetSyntaxError);
-      assert.equal(e.line, 3);
-      assert.equal(e.column, 21);
-      assert.equal(e.message, "bad.nft:3:21: nft rejected the ruleset: syntax error, unexpected newline");
-      return true;
-    });
   });
 });

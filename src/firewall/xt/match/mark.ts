@@ -1,0 +1,31 @@
+/**
+ * libxt_mark and libxt_connmark (match): packet and connection marks.
+ */
+import {  } from "../../errors.js";
+import type { Match } from "../../model.js";
+import { NumSet } from "../../values.js";
+import { parseValueMask } from "../args.js";
+import type { MatchCall, XtMatch } from "../types.js";
+
+function build({ ctx, mod, opts }: MatchCall): Match[] {
+  const out: Match[] = [];
+  for (const o of opts) {
+    const { value, mask } = parseValueMask(ctx, o.args[0]!, 0xffffffff);
+    out.push({ kind: "mark", source: mod === "mark" ? "meta" : "ct", neg: o.neg, mask, values: NumSet.of(value & mask) });
+  }
+  return out;
+}
+
+export const mark: XtMatch = {
+  type: "match",
+  name: "mark",
+  options: { "--mark": 1 },
+  build,
+};
+
+export const connmark: XtMatch = {
+  type: "match",
+  name: "connmark",
+  options: { "--mark": 1 },
+  build,
+};
