@@ -30,6 +30,7 @@ import { FLAG_NAT, FLAG_V6, NO_CLASS, Table } from "./table.js";
 import { TcpTracker } from "./tcp.js";
 import { TupleScratch } from "./tuple.js";
 import { UdpTracker } from "./udp.js";
+import { xorshift32Next } from "../sim/random.js";
 
 /** A clock in milliseconds. */
 export interface Clock {
@@ -867,12 +868,9 @@ export class Tracker implements CtContext {
 
   private randomBelow(n: number): number {
     // xorshift32: deterministic for a given seed.
-    let x = this.rng;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
+    const x = xorshift32Next(this.rng);
     this.rng = x;
-    return (x >>> 0) % n;
+    return x % n;
   }
 
   private freeUnconfirmed(slot: number): void {
