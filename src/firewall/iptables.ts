@@ -26,7 +26,7 @@ import type { Action, BaseChain, Chain, Family, IpSet, Rule, Ruleset, Table } fr
 import { NumSet, PROTO_NUM, hex, parseIface } from "./values.js";
 import { parseAddrList } from "./xt/args.js";
 import { KNOWN_UNSUPPORTED_MATCHES, KNOWN_UNSUPPORTED_TARGETS, implicitMatch, xtMatch, xtTarget } from "./xt/registry.js";
-import type { Built, Ctx, Opt, OptionSpec, Tok, XtTarget } from "./xt/types.js";
+import type { Built, Ctx, Opt, OptionSpec, Tok, XtMatch, XtTarget } from "./xt/types.js";
 
 /** Options for {@link parseIptables}. */
 export interface IptablesParseOptions {
@@ -334,7 +334,13 @@ function parseSpec(ctx: Ctx, toks: Tok[], chain: Chain): Built {
   let protoNeg = false;
   let protoTok: Tok | null = null;
   let targetSeen: Tok | null = null;
-  const loaded = new Set<string>();
+  // Matches are built once the whole rule is read: an option binds to its
+  // module wherever it appears (kube-proxy writes `-m tcp -p tcp --dport N`),
+  // and the protocol checks see the rule's final -p, as the kernel's
+  // checkentry does. The ip header fields (-s, -d, -i, -o, -p, -f) come first
+  // in the model because ip_packet_match() tests them before any match runs.
+  const uses: Array<{ mod: XtMatch; modTok: Tok; opts: Opt[] }> = [];
+  let target: { mod: XtTarget; nameTok: Tok; opts: Opt[] } | null = null;
   let i = 0;
   const next = (after: Tok, what: string): Tok => {
     const t = toks[i++];
@@ -434,10 +440,9 @@ function parseSpec(ctx: Ctx, toks: Tok[], chain: Chain): Built {
             true,
           );
         }
-        loaded.add(xm.name);
         const opts = readOpts(ctx, toks, i, xm.options, `match ${q(xm.name)}`);
         i = opts.next;
-        b.matches.push(...xm.build({ ctx, mod: xm.name, modTok: name, opts: opts.opts, pi: { proto, protoNeg, protoTok }, b }));
+        uses.push({ mod: xm, modTok: name, opts: opts.opts });
         break;
       }
       case "-j":
@@ -468,19 +473,32 @@ function parseSpec(ctx: Ctx, toks: Tok[], chain: Chain): Built {
         }
         const opts = readOpts(ctx, toks, i, xt.options, `target ${q(name.text)}`);
         i = opts.next;
-        b.actions.push(...buildTarget(ctx, xt, name, opts.opts, chain, proto));
+        target = { mod: xt, nameTok: name, opts: opts.opts };
         break;
       }
       default: {
-        // An option of the protocol's own match without "-m" (iptables loads it implicitly).
-        const im = implicitMatch(proto);
-        if (im && im.options[t.text] !== undefined && !loaded.has(im.name)) {
-          i--;
-          if (neg) i--;
-          loaded.add(im.name);
-          const opts = readOpts(ctx, toks, i, im.options, `match ${q(im.name)}`);
+        // An option of a match loaded earlier in the rule (options need not
+        // follow their -m directly), of the target, or of the protocol's own
+        // match without "-m" (iptables loads it implicitly on first use).
+        const back = neg ? 2 : 1;
+        const owner = [...uses].reverse().find((u) => u.mod.options[t.text] !== undefined);
+        if (owner) {
+          const opts = readOpts(ctx, toks, i - back, owner.mod.options, `match ${q(owner.mod.name)}`);
           i = opts.next;
-          b.matches.push(...im.build({ ctx, mod: im.name, modTok: protoTok!, opts: opts.opts, pi: { proto, protoNeg, protoTok }, b }));
+          owner.opts.push(...opts.opts);
+          break;
+        }
+        if (target && target.mod.options[t.text] !== undefined) {
+          const opts = readOpts(ctx, toks, i - back, target.mod.options, `target ${q(target.mod.name)}`);
+          i = opts.next;
+          target.opts.push(...opts.opts);
+          break;
+        }
+        const im = implicitMatch(proto);
+        if (im && im.options[t.text] !== undefined && protoTok) {
+          const opts = readOpts(ctx, toks, i - back, im.options, `match ${q(im.name)}`);
+          i = opts.next;
+          uses.push({ mod: im, modTok: protoTok, opts: opts.opts });
           break;
         }
         if (t.text.startsWith("-")) {
@@ -490,6 +508,9 @@ function parseSpec(ctx: Ctx, toks: Tok[], chain: Chain): Built {
       }
     }
   }
+  const pi = { proto, protoNeg, protoTok };
+  for (const u of uses) b.matches.push(...u.mod.build({ ctx, mod: u.mod.name, modTok: u.modTok, opts: u.opts, pi, b }));
+  if (target) b.actions.push(...buildTarget(ctx, target.mod, target.nameTok, target.opts, chain, proto));
   return b;
 }
 
