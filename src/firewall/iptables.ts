@@ -26,7 +26,7 @@ import type { Action, BaseChain, Chain, Family, IpSet, Rule, Ruleset, Table } fr
 import { NumSet, PROTO_NUM, hex, parseIface } from "./values.js";
 import { parseAddrList } from "./xt/args.js";
 import { KNOWN_UNSUPPORTED_MATCHES, KNOWN_UNSUPPORTED_TARGETS, implicitMatch, xtMatch, xtTarget } from "./xt/registry.js";
-import type { Built, Ctx, Opt, OptionSpec, Tok, XtMatch, XtTarget } from "./xt/types.js";
+import type { Built, Ctx, Opt, OptionSpec, TargetCall, Tok, XtMatch, XtTarget } from "./xt/types.js";
 
 /** Options for {@link parseIptables}. */
 export interface IptablesParseOptions {
@@ -320,6 +320,7 @@ function parseCommand(ctx: Ctx, toks: Tok[], raw: string, id: number, allowUnsup
     comment: built.comment,
     unsupported,
     handle: -1,
+    ...(built.listing ? { listing: built.listing } : {}),
   };
   if (insertAt >= 0) chain.rules.splice(Math.min(insertAt, chain.rules.length), 0, rule);
   else chain.rules.push(rule);
@@ -341,6 +342,7 @@ function parseSpec(ctx: Ctx, toks: Tok[], chain: Chain): Built {
   // in the model because ip_packet_match() tests them before any match runs.
   const uses: Array<{ mod: XtMatch; modTok: Tok; opts: Opt[] }> = [];
   let target: { mod: XtTarget; nameTok: Tok; opts: Opt[] } | null = null;
+  let jumpTo = "";
   let i = 0;
   const next = (after: Tok, what: string): Tok => {
     const t = toks[i++];
@@ -462,6 +464,7 @@ function parseSpec(ctx: Ctx, toks: Tok[], chain: Chain): Built {
             throw new RulesetSyntaxError(pos(name), `cannot jump to built-in chain ${q(name.text)}`);
           }
           b.actions.push(isGoto ? { kind: "goto", target: name.text } : { kind: "jump", target: name.text });
+          jumpTo = name.text;
           break;
         }
         const xt = xtTarget(name.text);
@@ -509,8 +512,25 @@ function parseSpec(ctx: Ctx, toks: Tok[], chain: Chain): Built {
     }
   }
   const pi = { proto, protoNeg, protoTok };
-  for (const u of uses) b.matches.push(...u.mod.build({ ctx, mod: u.mod.name, modTok: u.modTok, opts: u.opts, pi, b }));
-  if (target) b.actions.push(...buildTarget(ctx, target.mod, target.nameTok, target.opts, chain, proto));
+  let extra = "";
+  for (const u of uses) {
+    const call = { ctx, mod: u.mod.name, modTok: u.modTok, opts: u.opts, pi, b };
+    const built = u.mod.build(call);
+    b.matches.push(...built);
+    extra += u.mod.list(call, built);
+  }
+  let listTarget = jumpTo;
+  // print_firewall puts "[goto] " right after the address columns, before the matches.
+  if (b.actions.some((a) => a.kind === "goto")) extra = "[goto] " + extra;
+  if (target) {
+    const call = { ctx, name: target.mod.name, nameTok: target.nameTok, opts: target.opts, chain, proto };
+    const acts = buildTarget(ctx, target.mod, call);
+    b.actions.push(...acts);
+    extra += target.mod.list(call, acts);
+    // The nft backend stores NOTRACK as the CT target and lists it so.
+    listTarget = target.mod.name === "NOTRACK" ? "CT" : target.mod.name;
+  }
+  b.listing = { target: listTarget, extra };
   return b;
 }
 
@@ -551,13 +571,14 @@ function readOpts(ctx: Ctx, toks: Tok[], start: number, spec: OptionSpec, owner:
 
 
 /** Builds the actions of `-j TARGET` and its options. */
-function buildTarget(ctx: Ctx, mod: XtTarget, nameTok: Tok, opts: Opt[], chain: Chain, proto: number): Action[] {
+function buildTarget(ctx: Ctx, mod: XtTarget, call: TargetCall): Action[] {
+  const { nameTok, opts } = call;
   const pos = (t: Tok): TextPos => textPos(ctx.file, ctx.lineNo, t.col);
   for (const o of opts) if (o.neg) throw new RulesetSyntaxError(pos(o.tok), `${q("!")} cannot negate target option ${q(o.name)}`);
   if (mod.tables && !mod.tables.includes(ctx.table.name)) {
     throw new RulesetSyntaxError(pos(nameTok), `target ${q(mod.name)} is only valid in the ${mod.tables.join(" or ")} table`);
   }
-  return mod.build({ ctx, name: mod.name, nameTok, opts, chain, proto });
+  return mod.build(call);
 }
 
 
@@ -597,11 +618,7 @@ export function serializeIptables(rs: Ruleset, opts: IptablesSerializeOptions): 
   return out.join("\n") + "\n";
 }
 
-/** Quotes a value the way iptables-save does (xtables_save_string). */
-export function saveString(value: string): string {
-  if (/^[A-Za-z0-9_-]+$/.test(value)) return value;
-  return `"${value.replace(/["\\']/g, (c) => "\\" + c)}"`;
-}
+export { saveString } from "./xt/quote.js";
 
 /** Formats a mark/mask pair as iptables-save prints it. */
 export function formatMark(value: number, mask: number): string {

@@ -137,6 +137,12 @@ export interface Rule {
   readonly unsupported: string | null;
   /** nft rule handle, or -1. */
   readonly handle: number;
+  /**
+   * iptables: what `iptables -L -v -n` shows for the rule, from each match
+   * and target module's printer: the target column and the text after the
+   * address columns (with its leading space). Absent for skipped rules.
+   */
+  readonly listing?: { readonly target: string; readonly extra: string };
 }
 
 // ---------------------------------------------------------------------------

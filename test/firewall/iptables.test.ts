@@ -340,6 +340,12 @@ describe("parseIptables() reads iptables-restore input", () => {
     rejects(FILTER("-A INPUT -m tcp --dport 1 -p udp -j ACCEPT"), 'rules.v4:5:13: match "tcp" needs "-p" with tcp');
   });
 
+  it("reads --tcp-flags with libxt_tcp's names: ALL is 0x3F, ECE and CWR are unknown", () => {
+    const rs = parseIptables(FILTER("-A INPUT -p tcp -m tcp --tcp-flags ALL NONE -j DROP"), { file: "r" });
+    assert.deepEqual(m(chain(rs, "filter", "INPUT").rules[0]!, "tcpflags"), { kind: "tcpflags", op: "eq", neg: false, mask: 0x3f, comp: 0 });
+    rejects(FILTER("-A INPUT -p tcp -m tcp --tcp-flags SYN,ECE SYN -j DROP"), 'rules.v4:5:36: unknown TCP flag "ECE"');
+  });
+
   it("reads ipset match sets with an ipset save file", () => {
     const ipsets = parseIpsetSave(corpus("ipsets.save"), "ipsets.save");
     assert.deepEqual([...ipsets.keys()], ["blocklist", "admins", "svc", "lowports"]);

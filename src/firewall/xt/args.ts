@@ -5,7 +5,7 @@
  */
 import { RulesetSyntaxError, SKIP_HINT, q, textPos } from "../errors.js";
 import type { Match, NatSpec } from "../model.js";
-import { AddrSet, ICMPV6_NAMES, ICMP_NAMES, NumSet, PORT_PROTOS, TCP_FLAG_BITS, parseAddr, parseCidr, parseUint } from "../values.js";
+import { AddrSet, ICMPV6_NAMES, ICMP_NAMES, NumSet, PORT_PROTOS, parseAddr, parseCidr, parseUint } from "../values.js";
 import type { Ctx, Opt, ProtoInfo, Tok } from "./types.js";
 
 /** Small service-name table for ports written by name (iptables resolves them with getservbyname). */
@@ -146,10 +146,13 @@ export function parsePortRange(ctx: Ctx, tok: Tok, text = tok.text): NumSet {
   return new NumSet(lo <= hi ? [lo, hi] : [hi, lo]);
 }
 
+/** libxt_tcp's flag names: ALL is the six classic flags (0x3F), ECE and CWR have no name there. */
+const XT_TCP_FLAGS: Readonly<Record<string, number>> = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10, URG: 0x20, ALL: 0x3f, NONE: 0 };
+
 export function parseFlags(ctx: Ctx, tok: Tok): number {
   let v = 0;
   for (const f of tok.text.split(",")) {
-    const bit = TCP_FLAG_BITS[f.toLowerCase()];
+    const bit = XT_TCP_FLAGS[f.toUpperCase()];
     if (bit === undefined) throw new RulesetSyntaxError(textPos(ctx.file, ctx.lineNo, tok.col), `unknown TCP flag ${q(f)}`);
     v |= bit;
   }

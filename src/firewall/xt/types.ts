@@ -48,6 +48,8 @@ export interface Built {
   counters: [number, number] | null;
   /** `-4` in an ip6 table or `-6` in an ip table: iptables-restore ignores the rule. */
   skipFamily: boolean;
+  /** What `iptables -L -v -n` shows: the target column and the text after the address columns. */
+  listing?: { target: string; extra: string };
 }
 
 /** Option name → number of arguments. */
@@ -63,6 +65,8 @@ export interface XtMatch {
   /** The protocol whose `-p` loads this match implicitly (`-p tcp --dport 22`). */
   readonly implicitFor?: number;
   build(call: MatchCall): Match[];
+  /** What `iptables -L -n` prints for this match (libxt_*'s print()), each part with its leading space. */
+  list(call: MatchCall, built: readonly Match[]): string;
 }
 
 /** What a match builder is given: `-m NAME` (or the implicit `-p` token) and the options that followed it. */
@@ -85,6 +89,8 @@ export interface XtTarget {
   /** The only tables it may be used in (the kernel's xt_target .table). */
   readonly tables?: readonly string[];
   build(call: TargetCall): Action[];
+  /** What `iptables -L -n` prints for the target's options, each part with its leading space. */
+  list(call: TargetCall, built: readonly Action[]): string;
 }
 
 /** What a target builder is given. */

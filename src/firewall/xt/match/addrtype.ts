@@ -39,9 +39,27 @@ function build({ ctx, modTok, opts }: MatchCall): Match[] {
   return out;
 }
 
+/** addrtype_print_v1: `ADDRTYPE match src-type !LOCAL,BROADCAST limit-in`. */
+function list(_call: MatchCall, out: readonly Match[]): string {
+  const m = out[0];
+  if (!m || m.kind !== "addrtype") return "";
+  const names = (bits: number) =>
+    Object.entries(ADDRTYPE_RTN)
+      .filter(([, rtn]) => (bits & (1 << rtn)) !== 0)
+      .map(([n]) => n)
+      .join(",");
+  let s = " ADDRTYPE match";
+  if (m.src) s += ` src-type ${m.srcNeg ? "!" : ""}${names(m.src)}`;
+  if (m.dst) s += ` dst-type ${m.dstNeg ? "!" : ""}${names(m.dst)}`;
+  if (m.limitIfaceIn) s += " limit-in";
+  if (m.limitIfaceOut) s += " limit-out";
+  return s;
+}
+
 export const addrtype: XtMatch = {
   type: "match",
   name: "addrtype",
   options: { "--src-type": 1, "--dst-type": 1, "--limit-iface-in": 0, "--limit-iface-out": 0 },
   build,
+  list,
 };

@@ -17,9 +17,15 @@ function build({ ctx, opts, b }: MatchCall): Match[] {
   return out;
 }
 
+/** comment_print: `/* text *\/`. */
+function list({ opts }: MatchCall): string {
+  return opts.map((o) => ` /* ${o.args[0]!.text} */`).join("");
+}
+
 export const comment: XtMatch = {
   type: "match",
   name: "comment",
   options: { "--comment": 1 },
   build,
+  list,
 };

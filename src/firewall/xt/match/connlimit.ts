@@ -47,6 +47,13 @@ function build({ ctx, modTok, opts }: MatchCall): Match[] {
   return out;
 }
 
+/** connlimit_print4/6: `#conn src/32 > 10`. */
+function list(_call: MatchCall, out: readonly Match[]): string {
+  const m = out[0];
+  if (!m || m.kind !== "connlimit") return "";
+  return ` #conn ${m.key === "daddr" ? "dst" : "src"}/${m.maskLen} ${m.above ? ">" : "<="} ${m.limit}`;
+}
+
 export const connlimit: XtMatch = {
   type: "match",
   name: "connlimit",
@@ -58,4 +65,5 @@ export const connlimit: XtMatch = {
     "--connlimit-daddr": 0,
   },
   build,
+  list,
 };

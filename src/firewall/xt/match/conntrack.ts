@@ -3,7 +3,7 @@
  */
 import type { Match } from "../../model.js";
 import { parseAddrList, parsePortRange, unsupportedOpt } from "../args.js";
-import { CTSTATE_BITS, CTSTATUS_BITS, NumSet, PROTO_NUM } from "../../values.js";
+import { CTSTATE_BITS, CTSTATUS_BITS, NumSet, PROTO_NUM, formatAddr } from "../../values.js";
 import { RulesetSyntaxError, q, textPos } from "../../errors.js";
 import type { TextPos } from "../../errors.js";
 import type { Ctx, MatchCall, Opt, Tok, XtMatch } from "../types.js";
@@ -80,11 +80,92 @@ function build({ ctx, mod, opts }: MatchCall): Match[] {
   return out;
 }
 
+/** The order conntrack_dump / state_print print the options in, whatever order they were given. */
+const CT_ORDER = ["--state", "--ctstate", "--ctproto", "--ctorigsrc", "--ctorigdst", "--ctreplsrc", "--ctrepldst", "--ctorigsrcport", "--ctorigdstport", "--ctreplsrcport", "--ctrepldstport", "--ctstatus", "--ctexpire", "--ctdir"];
+const STATE_NAMES: ReadonlyArray<readonly [number, string]> = [
+  [CTSTATE_BITS["invalid"]!, "INVALID"],
+  [CTSTATE_BITS["new"]!, "NEW"],
+  [CTSTATE_BITS["related"]!, "RELATED"],
+  [CTSTATE_BITS["established"]!, "ESTABLISHED"],
+  [CTSTATE_BITS["untracked"]!, "UNTRACKED"],
+  [CTSTATE_BITS["snat"]!, "SNAT"],
+  [CTSTATE_BITS["dnat"]!, "DNAT"],
+];
+const STATUS_NAMES: ReadonlyArray<readonly [number, string]> = [
+  [CTSTATUS_BITS["expected"]!, "EXPECTED"],
+  [CTSTATUS_BITS["seen_reply"]!, "SEEN_REPLY"],
+  [CTSTATUS_BITS["assured"]!, "ASSURED"],
+  [CTSTATUS_BITS["confirmed"]!, "CONFIRMED"],
+];
+
+function bitNames(mask: number, names: ReadonlyArray<readonly [number, string]>): string {
+  const hit = names.filter(([bit]) => (mask & bit) !== 0).map(([, n]) => n);
+  return hit.length ? hit.join(",") : "NONE";
+}
+
+/** conntrack_dump / state_print with -n: `! ctstate INVALID ctproto 6 ctorigsrc 10.0.0.0/8 ctdir REPLY`. */
+function list({ ctx, mod, opts }: MatchCall, out: readonly Match[]): string {
+  const fam = ctx.v6 ? 6 : 4;
+  const pairs = opts.map((o, i) => ({ o, m: out[i]! })).sort((a, b) => CT_ORDER.indexOf(a.o.name) - CT_ORDER.indexOf(b.o.name));
+  let s = "";
+  for (const { o, m } of pairs) {
+    const bang = o.neg ? " !" : "";
+    switch (m.kind) {
+      case "ctstate":
+        s += `${bang} ${mod === "state" ? "state" : "ctstate"} ${bitNames(m.mask, STATE_NAMES)}`;
+        break;
+      case "ctstatus":
+        s += `${bang} ctstatus ${bitNames(m.mask, STATUS_NAMES)}`;
+        break;
+      case "ctproto":
+        s += `${bang} ctproto ${m.proto}`;
+        break;
+      case "ctaddr": {
+        const r = m.set.range(0);
+        let len = fam === 4 ? 32 : 128;
+        // The prefix length from the range (lo..hi is one aligned block).
+        for (let k = fam === 4 ? 32 : 128; k >= 0; k--) {
+          const words = fam === 4 ? 1 : 4;
+          let ok = true;
+          for (let w = 0; w < words && ok; w++) {
+            const bits = Math.max(0, Math.min(32, k - 32 * w));
+            const hostMask = bits === 32 ? 0 : (0xffffffff >>> bits) >>> 0;
+            if (((r.hi[w]! ^ r.lo[w]!) >>> 0) !== hostMask) ok = false;
+          }
+          if (ok) {
+            len = k;
+            break;
+          }
+        }
+        s += `${bang} ct${m.field} ${formatAddr(fam, r.lo)}${len === (fam === 4 ? 32 : 128) ? "" : `/${len}`}`;
+        break;
+      }
+      case "ctport": {
+        const [lo, hi] = m.set.pairs()[0]!;
+        s += `${bang} ct${m.field}port ${lo === hi ? lo : `${lo}:${hi}`}`;
+        break;
+      }
+      case "ctexpire": {
+        const [lo, hi] = m.set.pairs()[0]!;
+        s += `${bang} ctexpire ${lo === hi ? lo : `${lo}:${hi}`}`;
+        break;
+      }
+      case "ctdir":
+        s += ` ctdir ${m.dir === 0 ? "ORIGINAL" : "REPLY"}`;
+        break;
+      default:
+        break;
+    }
+  }
+  return s;
+}
+
 export const state: XtMatch = {
   type: "match",
   name: "state",
   options: { "--state": 1 },
   build,
+  list,
 };
 
 export const conntrack: XtMatch = {
@@ -106,4 +187,5 @@ export const conntrack: XtMatch = {
     "--ctdir": 1,
   },
   build,
+  list,
 };

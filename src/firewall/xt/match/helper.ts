@@ -11,9 +11,15 @@ function build({ opts }: MatchCall): Match[] {
   return out;
 }
 
+/** helper_print: `helper match ! "sip"`. */
+function list(_call: MatchCall, out: readonly Match[]): string {
+  return out.map((m) => (m.kind === "cthelper" ? ` helper match ${m.neg ? "! " : ""}"${m.name}"` : "")).join("");
+}
+
 export const helper: XtMatch = {
   type: "match",
   name: "helper",
   options: { "--helper": 1 },
   build,
+  list,
 };

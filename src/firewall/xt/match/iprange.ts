@@ -3,7 +3,7 @@
  */
 import { RulesetSyntaxError, q, textPos } from "../../errors.js";
 import type { Match } from "../../model.js";
-import { AddrSet, parseAddr } from "../../values.js";
+import { AddrSet, formatAddr, parseAddr } from "../../values.js";
 import type { TextPos } from "../../errors.js";
 import type { MatchCall, Tok, XtMatch } from "../types.js";
 
@@ -22,9 +22,22 @@ function build({ ctx, opts }: MatchCall): Match[] {
   return out;
 }
 
+/** iprange_mt_print: `source IP range ! 10.0.0.1-10.0.0.9`. */
+function list({ ctx }: MatchCall, out: readonly Match[]): string {
+  const fam = ctx.v6 ? 6 : 4;
+  return out
+    .map((m) => {
+      if (m.kind !== "addr") return "";
+      const r = m.set.range(0);
+      return ` ${m.dir === "src" ? "source" : "destination"} IP range ${m.neg ? "! " : ""}${formatAddr(fam, r.lo)}-${formatAddr(fam, r.hi)}`;
+    })
+    .join("");
+}
+
 export const iprange: XtMatch = {
   type: "match",
   name: "iprange",
   options: { "--src-range": 1, "--dst-range": 1 },
   build,
+  list,
 };

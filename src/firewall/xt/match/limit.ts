@@ -25,9 +25,32 @@ function build({ ctx, opts }: MatchCall): Match[] {
   return out;
 }
 
+/** Units of limit_print, largest first, in XT_LIMIT_SCALE ticks. */
+const RATES: ReadonlyArray<readonly [string, number]> = [
+  ["day", 86400 * 10000],
+  ["hour", 3600 * 10000],
+  ["min", 60 * 10000],
+  ["sec", 10000],
+];
+
+/** limit_print: the kernel's average interval turned back into the largest unit that divides it (`limit: avg 3/min burst 5`). */
+function list(_call: MatchCall, out: readonly Match[]): string {
+  const m = out[0];
+  if (!m || m.kind !== "limit") return "";
+  const period = Math.floor((10000 * m.unitSec) / m.rate);
+  let i = 1;
+  for (; i < RATES.length; i++) {
+    const mult = RATES[i]![1];
+    if (period > mult || Math.floor(mult / period) < mult % period) break;
+  }
+  const [name, mult] = RATES[i - 1]!;
+  return ` limit: avg ${Math.floor(mult / period)}/${name} burst ${m.burst}`;
+}
+
 export const limit: XtMatch = {
   type: "match",
   name: "limit",
   options: { "--limit": 1, "--limit-burst": 1 },
   build,
+  list,
 };

@@ -16,11 +16,23 @@ function build({ ctx, mod, opts }: MatchCall): Match[] {
   return out;
 }
 
+/** mark_print / connmark_print: `mark match ! 0x5`, `connmark match  0x2/0xff` (as given, not masked). */
+function list({ ctx, mod, opts }: MatchCall): string {
+  let s = "";
+  for (const o of opts) {
+    const { value, mask } = parseValueMask(ctx, o.args[0]!, 0xffffffff);
+    const v = `0x${(value >>> 0).toString(16)}${mask === 0xffffffff ? "" : `/0x${(mask >>> 0).toString(16)}`}`;
+    s += mod === "mark" ? ` mark match${o.neg ? " !" : ""} ${v}` : ` connmark match ${o.neg ? "!" : ""} ${v}`;
+  }
+  return s;
+}
+
 export const mark: XtMatch = {
   type: "match",
   name: "mark",
   options: { "--mark": 1 },
   build,
+  list,
 };
 
 export const connmark: XtMatch = {
@@ -28,4 +40,5 @@ export const connmark: XtMatch = {
   name: "connmark",
   options: { "--mark": 1 },
   build,
+  list,
 };

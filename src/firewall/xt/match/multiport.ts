@@ -26,6 +26,18 @@ function build({ ctx, modTok, opts, pi }: MatchCall): Match[] {
   return out;
 }
 
+/** multiport_print: the ports in the order given, ranges with ":" (`multiport dports  !1:2,5`). */
+function list({ ctx, opts }: MatchCall): string {
+  const o = opts[0];
+  if (!o) return "";
+  const which = o.name === "--ports" ? "ports" : o.name.startsWith("--s") ? "sports" : "dports";
+  const parts = o.args[0]!.text.split(",").map((p) => {
+    const [lo, hi] = parsePortRange(ctx, o.args[0]!, p).pairs()[0]!;
+    return lo === hi ? String(lo) : `${lo}:${hi}`;
+  });
+  return ` multiport ${which} ${o.neg ? " !" : ""}${parts.join(",")}`;
+}
+
 export const multiport: XtMatch = {
   type: "match",
   name: "multiport",
@@ -37,4 +49,5 @@ export const multiport: XtMatch = {
     "--ports": 1,
   },
   build,
+  list,
 };

@@ -3,7 +3,7 @@
  */
 import { RulesetSyntaxError, q, textPos } from "../../errors.js";
 import type { Match } from "../../model.js";
-import { parseAddr } from "../../values.js";
+import { formatAddr, parseAddr } from "../../values.js";
 import { num, maskLenOf } from "../args.js";
 import type { TextPos } from "../../errors.js";
 import type { MatchCall, Tok, XtMatch } from "../types.js";
@@ -70,6 +70,24 @@ function build({ ctx, modTok, opts }: MatchCall): Match[] {
   return out;
 }
 
+/** recent_print: `recent: UPDATE seconds: 60 hit_count: 4 name: SSH side: source mask: 255.255.255.255`. */
+function list({ ctx }: MatchCall, out: readonly Match[]): string {
+  const m = out[0];
+  if (!m || m.kind !== "recent") return "";
+  let s = m.neg ? " ! recent:" : " recent:";
+  s += { set: " SET", rcheck: " CHECK", update: " UPDATE", remove: " REMOVE" }[m.op];
+  if (m.seconds) s += ` seconds: ${m.seconds}`;
+  if (m.reap) s += " reap";
+  if (m.hitcount) s += ` hit_count: ${m.hitcount}`;
+  if (m.rttl) s += " TTL-Match";
+  s += ` name: ${m.name}`;
+  s += m.side === "src" ? " side: source" : " side: dest";
+  const fam = ctx.v6 ? 6 : 4;
+  const mask = new Uint32Array(4);
+  for (let k = 0; k < m.maskLen; k++) mask[k >> 5] = (mask[k >> 5]! | (0x80000000 >>> (k & 31))) >>> 0;
+  return `${s} mask: ${formatAddr(fam, mask)}`;
+}
+
 export const recent: XtMatch = {
   type: "match",
   name: "recent",
@@ -88,4 +106,5 @@ export const recent: XtMatch = {
     "--mask": 1,
   },
   build,
+  list,
 };

@@ -33,6 +33,16 @@ function build({ ctx, modTok, opts }: MatchCall): Match[] {
   return out;
 }
 
+/** set_print: `match-set NAME src,dst`. */
+function list({ opts }: MatchCall): string {
+  let s = "";
+  for (const o of opts) {
+    if (o.name === "--match-set" || o.name === "--set") s += `${o.neg ? " !" : ""} match-set ${o.args[0]!.text} ${o.args[1]!.text}`;
+    else s += ` ${o.name.slice(2)}`;
+  }
+  return s;
+}
+
 export const set: XtMatch = {
   type: "match",
   name: "set",
@@ -50,4 +60,5 @@ export const set: XtMatch = {
     "--bytes-gt": 1,
   },
   build,
+  list,
 };

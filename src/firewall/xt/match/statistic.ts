@@ -57,9 +57,18 @@ function build({ ctx, modTok, opts }: MatchCall): Match[] {
   return out;
 }
 
+/** statistic_print: the probability the kernel holds (threshold / 2^31, %.11f), nth as given. */
+function list(_call: MatchCall, out: readonly Match[]): string {
+  const m = out[0];
+  if (!m || m.kind !== "statistic") return "";
+  if (m.mode === "random") return ` statistic mode random${m.neg ? " !" : ""} probability ${(m.threshold / 0x80000000).toFixed(11)}`;
+  return ` statistic mode nth${m.neg ? " !" : ""} every ${m.every}${m.packet ? ` packet ${m.packet}` : ""}`;
+}
+
 export const statistic: XtMatch = {
   type: "match",
   name: "statistic",
   options: { "--mode": 1, "--probability": 1, "--every": 1, "--packet": 1 },
   build,
+  list,
 };

@@ -34,6 +34,26 @@ function build({ ctx, mod, modTok, opts, pi }: MatchCall): Match[] {
   return out;
 }
 
+/** tcp_print / udp_print / sctp_print: `tcp spts:1:1023 dpt:!22 flags:0x17/0x02`. */
+function list({ mod }: MatchCall, out: readonly Match[]): string {
+  let s = ` ${mod}`;
+  for (const dir of ["src", "dst"] as const) {
+    const m = out.find((x): x is Extract<Match, { kind: "port" }> => x.kind === "port" && x.dir === dir);
+    if (!m) continue;
+    const [lo, hi] = m.set.pairs()[0] ?? [0, 65535];
+    if (lo === 0 && hi === 65535 && !m.neg) continue;
+    const name = dir === "src" ? "spt" : "dpt";
+    s += lo === hi ? ` ${name}:${m.neg ? "!" : ""}${lo}` : ` ${name}s:${m.neg ? "!" : ""}${lo}:${hi}`;
+  }
+  const f = out.find((x): x is Extract<Match, { kind: "tcpflags" }> => x.kind === "tcpflags");
+  if (f) s += ` flags:${f.neg ? "!" : ""}0x${hex2(f.mask)}/0x${hex2(f.comp)}`;
+  return s;
+}
+
+function hex2(v: number): string {
+  return v.toString(16).toUpperCase().padStart(2, "0");
+}
+
 export const tcp: XtMatch = {
   type: "match",
   name: "tcp",
@@ -47,6 +67,7 @@ export const tcp: XtMatch = {
     "--tcp-option": 1,
   },
   build,
+  list,
   implicitFor: 6,
 };
 
@@ -55,6 +76,7 @@ export const udp: XtMatch = {
   name: "udp",
   options: { "--sport": 1, "--source-port": 1, "--dport": 1, "--destination-port": 1 },
   build,
+  list,
   implicitFor: 17,
 };
 
@@ -63,5 +85,6 @@ export const sctp: XtMatch = {
   name: "sctp",
   options: { "--sport": 1, "--source-port": 1, "--dport": 1, "--destination-port": 1, "--chunk-types": 2 },
   build,
+  list,
   implicitFor: 132,
 };

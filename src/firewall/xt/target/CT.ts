@@ -20,12 +20,39 @@ function build({ ctx, name, nameTok, opts }: TargetCall): Action[] {
   return [{ kind: "ct", zone: z ? num(ctx, z, 65535) : 0, helper: arg("--helper")?.text ?? "", timeout: arg("--timeout")?.text ?? "" }];
 }
 
+/** The names of ct_events / exp_events, in bit order, as ct_print_events shows them. */
+const CT_EVENTS = ["new", "related", "destroy", "reply", "assured", "protoinfo", "helper", "mark", "natseqinfo", "secmark"];
+
+/** ct_print_v1 (and the NOTRACK alias the nft backend lists as "CT ... NOTRACK"). */
+function list({ name, opts }: TargetCall): string {
+  if (name === "NOTRACK") return " NOTRACK";
+  const arg = (o: string) => opts.find((x) => x.name === o)?.args[0]?.text;
+  const events = (o: string) => {
+    const given = new Set((arg(o) ?? "").split(","));
+    return CT_EVENTS.filter((e) => given.has(e)).join(",");
+  };
+  let s = " CT";
+  if (opts.some((o) => o.name === "--notrack")) s += " notrack";
+  const helper = arg("--helper");
+  if (helper !== undefined) s += ` helper ${helper}`;
+  if (arg("--ctevents") !== undefined) s += ` ctevents ${events("--ctevents")}`;
+  if (arg("--expevents") !== undefined) s += ` expevents ${events("--expevents")}`;
+  for (const [o, label] of [["--zone-orig", "zone-orig"], ["--zone-reply", "zone-reply"], ["--zone", "zone"]] as const) {
+    const z = arg(o);
+    if (z !== undefined && Number(z) !== 0) s += ` ${label} ${Number(z)}`;
+  }
+  const timeout = arg("--timeout");
+  if (timeout !== undefined) s += ` timeout ${timeout}`;
+  return s;
+}
+
 export const NOTRACK: XtTarget = {
   type: "target",
   name: "NOTRACK",
   options: {},
   tables: ["raw"],
   build,
+  list,
 };
 
 export const CT: XtTarget = {
@@ -43,4 +70,5 @@ export const CT: XtTarget = {
   },
   tables: ["raw"],
   build,
+  list,
 };

@@ -5,6 +5,7 @@ import { RulesetSyntaxError, q, textPos } from "../../errors.js";
 import type { TextPos } from "../../errors.js";
 import type { Action } from "../../model.js";
 import { num } from "../args.js";
+import { saveString } from "../quote.js";
 import type { TargetCall, Tok, XtTarget } from "../types.js";
 
 function build({ ctx, name, opts }: TargetCall): Action[] {
@@ -27,6 +28,35 @@ function build({ ctx, name, opts }: TargetCall): Action[] {
   return [{ kind: "log", nflog: false, prefix, level, group: -1 }];
 }
 
+/** XT_LOG_* flag bits, as LOG_print shows them (decimal). */
+const LOG_FLAGS: Readonly<Record<string, number>> = {
+  "--log-tcp-sequence": 0x01,
+  "--log-tcp-options": 0x02,
+  "--log-ip-options": 0x04,
+  "--log-uid": 0x08,
+  "--log-macdecode": 0x20,
+};
+
+/** LOG_print / NFLOG_print: `LOG flags 0 level 4 prefix "in: "`, `nflog-prefix x nflog-group 5`. */
+function list({ name, opts }: TargetCall, out: readonly Action[]): string {
+  const a = out[0];
+  if (!a || a.kind !== "log") return "";
+  const arg = (o: string) => opts.find((x) => x.name === o)?.args[0]?.text;
+  if (name === "NFLOG") {
+    let s = "";
+    if (a.prefix) s += ` nflog-prefix ${saveString(a.prefix)}`;
+    if (a.group) s += ` nflog-group ${a.group}`;
+    const size = arg("--nflog-size");
+    if (size !== undefined) s += ` nflog-size ${Number(size)}`;
+    const threshold = arg("--nflog-threshold");
+    if (threshold !== undefined && Number(threshold) !== 1) s += ` nflog-threshold ${Number(threshold)}`;
+    return s;
+  }
+  let flags = 0;
+  for (const o of opts) flags |= LOG_FLAGS[o.name] ?? 0;
+  return ` LOG flags ${flags} level ${a.level}${a.prefix ? ` prefix "${a.prefix}"` : ""}`;
+}
+
 export const LOG: XtTarget = {
   type: "target",
   name: "LOG",
@@ -40,6 +70,7 @@ export const LOG: XtTarget = {
     "--log-macdecode": 0,
   },
   build,
+  list,
 };
 
 export const NFLOG: XtTarget = {
@@ -47,4 +78,5 @@ export const NFLOG: XtTarget = {
   name: "NFLOG",
   options: { "--nflog-group": 1, "--nflog-prefix": 1, "--nflog-range": 1, "--nflog-size": 1, "--nflog-threshold": 1 },
   build,
+  list,
 };

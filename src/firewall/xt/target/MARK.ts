@@ -61,11 +61,35 @@ function build({ ctx, name, nameTok, opts }: TargetCall): Action[] {
   return out;
 }
 
+/** mark_tg_print / connmark_tg_print: the xset value/mask named by the operation it is. */
+function list({ name }: TargetCall, out: readonly Action[]): string {
+  const a = out[0];
+  const h = (v: number) => `0x${(v >>> 0).toString(16)}`;
+  if (!a) return "";
+  if (a.kind === "setmark") {
+    const { value, mask } = a;
+    if (value === 0) return ` ${name} and ${h(~mask)}`;
+    if (value === mask) return ` ${name} or ${h(value)}`;
+    if (mask === 0) return ` ${name} xor ${h(value)}`;
+    if (mask >>> 0 === 0xffffffff) return ` ${name} set ${h(value)}`;
+    return ` ${name} xset ${h(value)}/${h(mask)}`;
+  }
+  if (a.kind === "copymark") {
+    const op = a.to === "ct" ? "save" : "restore";
+    const all = 0xffffffff;
+    if (a.nfmask >>> 0 === all && a.ctmask >>> 0 === all) return ` CONNMARK ${op}`;
+    if (a.nfmask === a.ctmask) return ` CONNMARK ${op} mask ${h(a.nfmask)}`;
+    return op === "save" ? ` CONNMARK save nfmask ${h(a.nfmask)} ctmask ~${h(a.ctmask)}` : ` CONNMARK restore ctmask ${h(a.ctmask)} nfmask ~${h(a.nfmask)}`;
+  }
+  return "";
+}
+
 export const MARK: XtTarget = {
   type: "target",
   name: "MARK",
   options: { "--set-xmark": 1, "--set-mark": 1, "--and-mark": 1, "--or-mark": 1, "--xor-mark": 1 },
   build,
+  list,
 };
 
 export const CONNMARK: XtTarget = {
@@ -84,4 +108,5 @@ export const CONNMARK: XtTarget = {
     "--mask": 1,
   },
   build,
+  list,
 };

@@ -4,7 +4,7 @@
 import { RulesetSyntaxError, q, textPos } from "../../errors.js";
 import type { TextPos } from "../../errors.js";
 import type { Action, NatSpec } from "../../model.js";
-import { PORT_PROTOS } from "../../values.js";
+import { PORT_PROTOS, formatAddr } from "../../values.js";
 import { natSpec } from "../args.js";
 import type { TargetCall, Tok, XtTarget } from "../types.js";
 
@@ -49,12 +49,32 @@ function build({ ctx, name, nameTok, opts, chain, proto }: TargetCall): Action[]
   return [nat];
 }
 
+/** SNAT/DNAT_print, MASQUERADE_print, REDIRECT_print with -n. */
+function list({ name, ctx }: TargetCall, out: readonly Action[]): string {
+  const a = out[0];
+  if (!a || a.kind !== "nat") return "";
+  const fam = ctx.v6 ? 6 : 4;
+  const ports = a.portLo < 0 ? "" : a.portLo === a.portHi ? String(a.portLo) : `${a.portLo}-${a.portHi}`;
+  const flags = `${a.random ? " random" : ""}${a.fullyRandom ? " random-fully" : ""}${a.persistent ? " persistent" : ""}`;
+  if (name === "MASQUERADE") return `${ports ? ` masq ports: ${ports}` : ""}${flags}`;
+  if (name === "REDIRECT") return `${ports ? ` redir ports ${ports}` : ""}${flags}`;
+  let addr = "";
+  if (a.addrLo) {
+    const lo = formatAddr(fam, a.addrLo);
+    const hi = a.addrHi ? formatAddr(fam, a.addrHi) : lo;
+    addr = hi === lo ? lo : `${lo}-${hi}`;
+    if (fam === 6 && ports) addr = hi === lo ? `[${lo}]` : `[${lo}]-[${hi}]`;
+  }
+  return ` to:${addr}${ports ? `:${ports}` : ""}${flags}`;
+}
+
 export const SNAT: XtTarget = {
   type: "target",
   name: "SNAT",
   options: { "--to-source": 1, "--random": 0, "--random-fully": 0, "--persistent": 0 },
   tables: ["nat"],
   build,
+  list,
 };
 
 export const DNAT: XtTarget = {
@@ -63,6 +83,7 @@ export const DNAT: XtTarget = {
   options: { "--to-destination": 1, "--random": 0, "--persistent": 0 },
   tables: ["nat"],
   build,
+  list,
 };
 
 export const MASQUERADE: XtTarget = {
@@ -71,6 +92,7 @@ export const MASQUERADE: XtTarget = {
   options: { "--to-ports": 1, "--random": 0, "--random-fully": 0 },
   tables: ["nat"],
   build,
+  list,
 };
 
 export const REDIRECT: XtTarget = {
@@ -79,4 +101,5 @@ export const REDIRECT: XtTarget = {
   options: { "--to-ports": 1, "--random": 0 },
   tables: ["nat"],
   build,
+  list,
 };

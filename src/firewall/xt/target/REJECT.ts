@@ -17,9 +17,35 @@ function build({ ctx, nameTok, opts, proto }: TargetCall): Action[] {
   return [{ kind: "reject", with: w }];
 }
 
+/** Short names iptables accepts for --reject-with, and the name reject_print shows. */
+const REJECT_CANON: Readonly<Record<string, string>> = {
+  "net-unreach": "icmp-net-unreachable",
+  "host-unreach": "icmp-host-unreachable",
+  "port-unreach": "icmp-port-unreachable",
+  "proto-unreach": "icmp-proto-unreachable",
+  "net-prohib": "icmp-net-prohibited",
+  "host-prohib": "icmp-host-prohibited",
+  "admin-prohib": "icmp-admin-prohibited",
+  "tcp-rst": "tcp-reset",
+  "no-route": "icmp6-no-route",
+  "adm-prohibited": "icmp6-adm-prohibited",
+  "addr-unreach": "icmp6-addr-unreachable",
+  "policy-fail": "icmp6-policy-fail",
+  "reject-route": "icmp6-reject-route",
+};
+
+/** reject_print: `reject-with icmp-port-unreachable`. */
+function list({ ctx }: TargetCall, out: readonly Action[]): string {
+  const a = out[0];
+  if (!a || a.kind !== "reject") return "";
+  const w = a.with === "port-unreach" ? (ctx.v6 ? "icmp6-port-unreachable" : "icmp-port-unreachable") : (REJECT_CANON[a.with] ?? a.with);
+  return ` reject-with ${w}`;
+}
+
 export const REJECT: XtTarget = {
   type: "target",
   name: "REJECT",
   options: { "--reject-with": 1 },
   build,
+  list,
 };

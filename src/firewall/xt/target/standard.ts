@@ -8,11 +8,16 @@ function build({ name }: TargetCall): Action[] {
   return name === "ACCEPT" ? [{ kind: "accept" }] : name === "DROP" ? [{ kind: "drop" }] : [{ kind: "return" }];
 }
 
+function list(): string {
+  return "";
+}
+
 export const ACCEPT: XtTarget = {
   type: "target",
   name: "ACCEPT",
   options: {},
   build,
+  list,
 };
 
 export const DROP: XtTarget = {
@@ -20,6 +25,7 @@ export const DROP: XtTarget = {
   name: "DROP",
   options: {},
   build,
+  list,
 };
 
 export const RETURN: XtTarget = {
@@ -27,4 +33,5 @@ export const RETURN: XtTarget = {
   name: "RETURN",
   options: {},
   build,
+  list,
 };
