@@ -44,6 +44,7 @@ import { CompiledRuleset, EvalState, PacketContext, VERDICT, xorshift32 } from "
 import type { EvalHost } from "./eval.js";
 import type { HostModel } from "./host.js";
 import { tableFamilies } from "./model.js";
+import { ADDRTYPE_RTN } from "./values.js";
 import type { Chain, HookName, Match, NatSpec, Rule, Ruleset } from "./model.js";
 import { MANIP, NatEngine, NatRange, NF_NAT_RANGE } from "./nat.js";
 import type { ManipType } from "./nat.js";
@@ -268,7 +269,13 @@ export class NetfilterPath {
     ctx.state = EvalState.for(opts.ruleset, opts.hz ?? 250);
     const host = this.host;
     const evalHost: EvalHost = {
-      addrType: (family, a) => host.addrType(family, a),
+      addrType: (family, a, iface) => {
+        const t = host.addrType(family, a);
+        // inet_dev_addr_type(): given a device, an address is LOCAL only on it.
+        if (t === ADDRTYPE_RTN.LOCAL && iface !== null && !host.localOn(family, a, iface)) return ADDRTYPE_RTN.UNICAST!;
+        return t;
+      },
+      routeOif: (family, a) => (host.isLocal(family, a) ? null : host.route(family, a)),
       connCount: (m, c) => this.connCount(m, c),
       random32: () => this.random32(),
     };

@@ -98,7 +98,7 @@ describe("parseNftJson() reads nft -j list ruleset", () => {
     const cm = only(at(rs, 14), "mark");
     assert.deepEqual([cm.source, cm.mask, cm.values.pairs()], ["ct", 0xff, [[1, 1]]]);
     assert.deepEqual(only(at(rs, 16), "ctdir").dir, 1);
-    assert.deepEqual(at(rs, 17).matches, [{ kind: "lookup", neg: false, keys: ["ctzone"], elems: [[{ t: "num", lo: 3, hi: 3 }]], setName: null }]);
+    assert.deepEqual(at(rs, 17).matches, [{ kind: "lookup", neg: false, keys: ["ctzone"], elems: [[{ t: "num", lo: 3, hi: 3 }]], setName: null, set: null }]);
     assert.deepEqual(at(rs, 18).matches, [{ kind: "cthelper", neg: false, name: "ftp" }]);
     assert.equal(only(at(rs, 19), "ctaddr").field, "origsrc");
     assert.deepEqual(only(at(rs, 20), "ctport").field, "repldst");
@@ -254,21 +254,21 @@ describe("parseNftJson() errors carry the JSON path", () => {
     assert.equal(e.unsupported, true);
   });
 
-  it("refuses queue and dynamic set updates unless allowed", () => {
+  it("refuses queue unless allowed; a set statement must name an existing set", () => {
     const q = rule({ queue: { num: 3, flags: ["bypass"] } });
     const upd = rule({ set: { op: "add", elem: { payload: { protocol: "ip", field: "saddr" } }, set: "@x" } }, { accept: null });
     rejects(doc(q), 'rs.json:$.nftables[4].rule.expr[0]: unsupported statement "queue": use --allow-unsupported to skip such rules');
-    rejects(doc(upd), 'rs.json:$.nftables[4].rule.expr[0].set: unsupported statement "set": use --allow-unsupported to skip such rules');
-    const rs = parseNftJson(doc(q, upd, rule({ accept: null })), { file: "rs.json", allowUnsupported: true });
+    rejects(doc(upd), 'rs.json:$.nftables[4].rule.expr[0].set.set: set "x" does not exist in table "t"');
+    const rs = parseNftJson(doc(q, rule({ accept: null })), { file: "rs.json", allowUnsupported: true });
     const rr = chain(rs, "t", "in").rules;
     assert.deepEqual(
       rr.map((r) => r.unsupported),
-      ["queue", "set", null],
+      ["queue", null],
     );
     assert.deepEqual(rr[0]!.matches, [{ kind: "never", feature: "queue" }]);
     assert.deepEqual(
       rs.skipped.map((s) => (s.pos.kind === "json" ? s.pos.path : "")),
-      ["$.nftables[4].rule.expr[0]", "$.nftables[5].rule.expr[0].set"],
+      ["$.nftables[4].rule.expr[0]"],
     );
   });
 
