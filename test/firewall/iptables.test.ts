@@ -377,6 +377,7 @@ describe("parseIptables() errors name file:line:column and the feature", () => {
     [FILTER("-A OUTPUT -i eth0 -j DROP"), 'rules.v4:5:11: "-i" cannot be used in chain "OUTPUT": there is no input interface at that hook', "syntax"],
     [FILTER("-A INPUT -j DNAT --to-destination 1.2.3.4"), 'rules.v4:5:13: target "DNAT" is only valid in the nat table', "syntax"],
     [FILTER("-A INPUT --dport 22 -j DROP"), 'rules.v4:5:10: unknown option "--dport"', "--dport"],
+    [FILTER("-A INPUT -m statistic --mode nth --every 2 -j DROP"), 'rules.v4:5:13: --mode nth needs --packet with --every, as iptables does', "syntax"],
     [FILTER("-A INPUT -m multiport --dports 1,2 -j DROP"), 'rules.v4:5:13: match "multiport" needs "-p" with tcp, udp, dccp, sctp, udplite', "syntax"],
     [FILTER("-A INPUT -m state --state NEW,SNAT -j DROP"), 'rules.v4:5:27: unknown state "SNAT": expected INVALID, NEW, ESTABLISHED, RELATED, UNTRACKED', "syntax"],
     [FILTER("-A INPUT -m limit --limit 5/fortnight -j DROP"), 'rules.v4:5:27: invalid rate "5/fortnight": expected N/second, N/minute, N/hour or N/day', "syntax"],

@@ -14,6 +14,7 @@ function build({ ctx, modTok, opts }: MatchCall): Match[] {
   let probability = -1;
   let every = 0;
   let packet = 0;
+  let packetGiven = false;
   let neg = false;
   for (const o of opts) {
     const a = o.args[0]!;
@@ -36,12 +37,15 @@ function build({ ctx, modTok, opts }: MatchCall): Match[] {
         break;
       case "--packet":
         packet = num(ctx, a, 0xffffffff);
+        packetGiven = true;
         break;
     }
   }
   if (mode === "random" && probability < 0) throw new RulesetSyntaxError(pos(modTok), `--mode random needs --probability`);
   if (mode === "nth" && every === 0) throw new RulesetSyntaxError(pos(modTok), `--mode nth needs --every`);
   if (mode === "") throw new RulesetSyntaxError(pos(modTok), `match ${q("statistic")} needs --mode`);
+  // libxt_statistic: "--every" also requires "--packet".
+  if (mode === "nth" && !packetGiven) throw new RulesetSyntaxError(pos(modTok), `--mode nth needs --packet with --every, as iptables does`);
   if (mode === "nth" && packet >= every) throw new RulesetSyntaxError(pos(modTok), `--packet must be less than --every`);
   // libxt_statistic stores lround(0x80000000 * p); the kernel compares a 31-bit random value against it.
   out.push({
