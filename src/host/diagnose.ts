@@ -2,8 +2,8 @@
  * The doctor's diagnosis: pure functions of a Snapshot. Nothing here reads
  * the host or the clock; the same snapshot always gives the same report.
  */
-import type { AnalysisResult } from "../firewall/analyze.js";
-import { analyzeRuleset, boxesOverlap, boxOf, mirrorBox, notrackRulesFor, parseSelector } from "../firewall/analyze.js";
+import type { AnalysisResult } from "../firewall/index.js";
+import { analyzeRuleset, boxesOverlap, boxOf, mirrorBox, notrackRulesFor, parseSelector } from "../firewall/index.js";
 import { loadRuleset } from "../firewall/load.js";
 import type { Snapshot } from "./snapshot.js";
 import type { KeyCount } from "./table.js";
