@@ -21,6 +21,11 @@ import { NetfilterPath } from "../firewall/path.js";
 import type { PathResult } from "../firewall/path.js";
 import { DROP_REASON } from "../firewall/path.js";
 import { VERDICT } from "../firewall/eval.js";
+import { Census } from "../conntrack/census.js";
+import type { CensusReader, CensusResult, CensusTuple } from "../conntrack/census.js";
+import { TupleScratch } from "../conntrack/tuple.js";
+import { DECODE_REASON, SUPPORTED_LINK_TYPES } from "../packet/decode.js";
+import { extensionAttached, kernelMemory } from "../report/memory.js";
 
 /** A ruleset to replay through, and the host it runs on. */
 export interface FirewallOptions {
@@ -59,6 +64,31 @@ export interface ReplayOptions {
   name?: string;
   /** Run every packet through this ruleset's packet path instead of conntrack alone. */
   firewall?: FirewallOptions | null;
+  /**
+   * Take a census of the final table and of the table at its peak, with this
+   * many items per list (the summary's `census`; null when absent).
+   */
+  census?: { top: number } | null;
+  /**
+   * Called once before the first packet with a probe of the run so far, for
+   * a progress display driven by a timer (the probe costs nothing per packet).
+   */
+  onStart?: ((probe: () => ReplayProgress) => void) | null;
+  /** Ends the run early (between chunks of a stream): the summary says it was interrupted. */
+  signal?: AbortSignal | null;
+  /** A conntrack event listener exists (the kernel then attaches the event extension with nf_conntrack_events=2). */
+  eventListener?: boolean;
+}
+
+/** The run so far, for progress displays. */
+export interface ReplayProgress {
+  /** Frames handed to the tracker or skipped (after reassembly). */
+  packets: number;
+  /** Captured bytes of those frames. */
+  bytes: number;
+  /** Entries in the table now, and its limit (nf_conntrack_max; 0 = none). */
+  entries: number;
+  max: number;
 }
 
 /** What a replay leaves behind: the tracker (its final table) and the summary. */
@@ -99,13 +129,67 @@ class LineEvents implements EventSink {
   }
 }
 
+/** A CensusReader over the tracker's accessors, moved from slot to slot (nothing is allocated per entry). */
+class SlotCensusReader implements CensusReader {
+  slot = 0;
+  readonly #t: Tracker;
+  readonly #tuple = new TupleScratch();
+  constructor(t: Tracker) {
+    this.#t = t;
+  }
+  get family(): 4 | 6 {
+    return this.#t.familyOf(this.slot);
+  }
+  get proto(): number {
+    return this.#t.protoOf(this.slot);
+  }
+  get stateName(): string {
+    // The untrimmed constant text: the census trims once per distinct state.
+    return this.#t.l4(this.#t.protoOf(this.slot)).stateText(this.slot);
+  }
+  get status(): number {
+    return this.#t.statusOf(this.slot);
+  }
+  get timeoutSeconds(): number {
+    return this.#t.timeoutSecondsOf(this.slot);
+  }
+  tuple(dir: 0 | 1): CensusTuple {
+    this.#t.tupleOf(this.slot, dir, this.#tuple);
+    return this.#tuple;
+  }
+}
+
+/** Census of a tracker's live entries. */
+function takeCensus(census: Census, reader: SlotCensusReader, tracker: Tracker): void {
+  census.clear();
+  tracker.forEach((slot) => {
+    reader.slot = slot;
+    census.addReader(reader);
+  });
+}
+
+/**
+ * The peak census is not free: a census walks the whole table. So it is
+ * taken lazily, at most once per peak: when the table first shrinks after
+ * reaching a new peak (before the packet that shrank it adds anything: the
+ * table then holds the peak's entries minus the ones that expired at that
+ * instant; under early drop at a full table, the entries of that moment). A
+ * new census replaces the last one only when its peak is at least 1/16
+ * higher, or when at least as many packets were replayed since the last
+ * census as the table has entries: the walks then cost at most one entry
+ * visit per packet plus a geometric series of peak sizes, whatever the
+ * table does. A table that never shrinks from its peak needs no walk: the
+ * final census is the peak's.
+ */
+const PEAK_CENSUS_STEP = 16;
+
 /**
  * Replays a capture through a fresh tracker.
- * @param input path, "-" for standard input, a readable stream or the bytes
+ * @param input path, "-" for standard input, a readable stream, an async iterable of chunks, or the bytes
  * @throws SysctlError for bad sysctls (before reading anything); a corrupt
  *   capture does not throw: the summary carries the error and the results so far
  */
-export async function replay(input: string | NodeJS.ReadableStream | Uint8Array, opts: ReplayOptions = {}): Promise<ReplayRun> {
+export async function replay(input: string | NodeJS.ReadableStream | AsyncIterable<Uint8Array> | Uint8Array, opts: ReplayOptions = {}): Promise<ReplayRun> {
   const clock = new CaptureClock(opts.clock === "frozen");
   const log: { time: number; line: string }[] = [];
   const tracker = new Tracker({
@@ -147,16 +231,52 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
   const onPacket = fw?.onPacket ?? null;
   let ipIndex = 0;
 
+  const censusTop = opts.census?.top ?? null;
+  const census = censusTop !== null ? new Census() : null;
+  const censusReader = census !== null ? new SlotCensusReader(tracker) : null;
+  let peakCensus: { result: CensusResult; time: number | null; peak: number; peakTime: number | null } | null = null;
+  let packetsAtCensus = 0;
+  /** Peak the last census was taken for (0: none yet), and whether a higher one is pending. */
+  let censusPeak = 0;
+  let peakPending = false;
+  let lastCount = 0;
+  let backwards = 0;
+  let lastSec = -1;
+  let lastNsec = 0;
+  const unsupportedLinks = new Map<number, number>();
+
   const handler = (view: PacketView): void => {
     total++;
     bytes += view.capLen;
     if (progress !== null && total % every === 0) progress(total, bytes);
+    const sec = view.tsSec;
+    if (sec < lastSec || (sec === lastSec && view.tsNsec < lastNsec)) backwards++;
+    lastSec = sec;
+    lastNsec = view.tsNsec;
     // Frames that never reach conntrack: not IP, or refused by the IP layer.
     if (view.family === 0 || (view.reason !== 0 && view.reason < FIRST_L4_REASON)) {
       nonIp++;
+      if (view.reason === DECODE_REASON.UNSUPPORTED_LINK_TYPE) unsupportedLinks.set(view.linkType, (unsupportedLinks.get(view.linkType) ?? 0) + 1);
       return;
     }
     clock.set(view);
+    if (peakPending) {
+      // Expire what is due at this packet's time first, to see whether the table leaves its peak.
+      tracker.advance(clock.ms);
+      const c = tracker.count;
+      if (
+        c < lastCount &&
+        census !== null &&
+        censusReader !== null &&
+        (censusPeak === 0 || peak * PEAK_CENSUS_STEP >= censusPeak * (PEAK_CENSUS_STEP + 1) || total - packetsAtCensus >= c)
+      ) {
+        takeCensus(census, censusReader, tracker);
+        peakCensus = { result: census.result(censusTop ?? 10), time: clock.ms / 1000, peak, peakTime };
+        censusPeak = peak;
+        packetsAtCensus = total;
+        peakPending = false;
+      }
+    }
     let s: number;
     if (path !== null) {
       path.run(view, clock.ms);
@@ -180,17 +300,22 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
     if (c > peak) {
       peak = c;
       peakTime = clock.ms / 1000;
+      if (census !== null) peakPending = true;
     }
+    lastCount = c;
   };
 
   const started = performance.now();
   // nf_defrag is registered together with conntrack: without it the rules see fragments.
   const defrag = opts.defrag !== false && (path === null || path.conntrackOn.ipv4 || path.conntrackOn.ipv6);
+  const maxEntries = tracker.sysctl.nf_conntrack_max as number;
+  opts.onStart?.(() => ({ packets: total, bytes, entries: tracker.count, max: maxEntries }));
   const source = await forEachPacket(input as string, handler, {
     defrag,
     ...(opts.name !== undefined ? { name: opts.name } : {}),
   });
   const elapsed = performance.now() - started;
+  const interrupted = opts.signal?.aborted === true;
 
   for (const [k, v] of Object.entries(source.decodeFailures)) malformed[k] = v;
 
@@ -204,7 +329,14 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
   let last: { n: number } = { n: 0 };
   let assured = 0;
   let unreplied = 0;
+  census?.clear();
+  let establishedLong = 0;
+  const unackTimeout = (tracker.sysctl.nf_conntrack_tcp_timeout_unacknowledged as number) / 1000;
   tracker.forEach((slot, t) => {
+    if (census !== null && censusReader !== null) {
+      censusReader.slot = slot;
+      census.addReader(censusReader);
+    }
     const p = t.protoOf(slot);
     const proto = protoName(p, t.familyOf(slot));
     const state = t.l4(p).stateText(slot);
@@ -218,17 +350,36 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
       lastState = state;
     }
     last.n++;
+    if (p === 6 && state.startsWith("ESTABLISHED") && t.timeoutSecondsOf(slot) > unackTimeout) establishedLong++;
     const st = t.statusOf(slot);
     if (st & IPS.ASSURED) assured++;
     if (!(st & IPS.SEEN_REPLY)) unreplied++;
   });
-  const byProtocol: Record<string, Record<string, number>> = {};
+  const byProtocol: Record<string, { entries: number; states: Record<string, number> }> = {};
   for (const [proto, m] of counts) {
-    const o: Record<string, number> = (byProtocol[proto] = {});
+    const o: Record<string, number> = {};
+    let n = 0;
     for (const [state, c] of m) {
-      const k = state.trimEnd();
-      o[k] = (o[k] ?? 0) + c.n;
+      n += c.n;
+      const k = state.trim();
+      // Protocols without states have no state key (never "").
+      if (k !== "") o[k] = (o[k] ?? 0) + c.n;
     }
+    byProtocol[proto] = { entries: n, states: o };
+  }
+  let censusOut: ReplaySummary["census"] = null;
+  if (census !== null) {
+    const final = census.result(censusTop ?? 10);
+    const finalPeak = Math.max(peak, tracker.peak);
+    // A pending peak the table never left (or too close to the last census to walk for) is best described by
+    // the final table when it still holds the peak count.
+    const endTime = source.lastTs === null ? null : source.lastTs.sec + source.lastTs.nsec / 1e9;
+    if (peakCensus === null || (peakPending && tracker.count >= finalPeak)) peakCensus = { result: final, time: endTime, peak: finalPeak, peakTime };
+    censusOut = {
+      top: censusTop ?? 10,
+      final,
+      peak: { ...peakCensus.result, peak_entries: peakCensus.peak, peak_time: peakCensus.peakTime, time: peakCensus.time },
+    };
   }
 
   const defaults = defaultSysctls();
@@ -247,16 +398,32 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
   const stats: Record<string, number> = {};
   for (const [k, v] of tracker.stats.entries()) stats[k] = v;
 
+  const buckets = tracker.sysctl.nf_conntrack_buckets as number;
+  const extension = extensionAttached({
+    acct: tracker.sysctl.nf_conntrack_acct as number,
+    timestamp: tracker.sysctl.nf_conntrack_timestamp as number,
+    events: tracker.sysctl.nf_conntrack_events as number,
+    listener: opts.eventListener === true || (opts.onEvent !== undefined && opts.onEvent !== null),
+  });
+  const peakEntries = Math.max(peak, tracker.peak);
+  const warnings: string[] = [];
+  for (const [link, frames] of [...unsupportedLinks].sort((a, b) => a[0] - b[0])) {
+    warnings.push(`${num(frames)} frames of link type ${link} skipped: ctlab decodes link types ${SUPPORTED_LINK_TYPES.join(", ")}`);
+  }
+  if (backwards > 0) warnings.push(`${num(backwards)} records have a timestamp earlier than the record before (merged or reordered capture?): timeouts ran on the later time`);
   const summary: ReplaySummary = {
     input: opts.name ?? (typeof input === "string" ? input : "-"),
-    format: source.format ?? "",
+    format: source.format,
     clock: opts.clock ?? "capture",
+    interrupted,
     capture: {
       records: source.records,
       bytes: source.bytes,
       first: ts(source.firstTs),
       last: ts(source.lastTs),
-      linkTypes: source.linkTypes,
+      link_types: source.linkTypes,
+      unsupported_link_types: [...unsupportedLinks].sort((a, b) => a[0] - b[0]).map(([link_type, frames]) => ({ link_type, frames })),
+      backwards_timestamps: backwards,
     },
     packets: {
       total,
@@ -267,25 +434,36 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
       invalid: inv,
       untracked: untr,
       dropped,
-      nonIp,
+      non_ip: nonIp,
       malformed,
       fragments: source.fragments?.fragments ?? 0,
       reassembled: source.fragments?.reassembled ?? 0,
-      invalidReasons: tracker.stats.reasons(),
+      invalid_reasons: tracker.stats.reasons(),
     },
-    entries: { total: tracker.count, byProtocol, assured, unreplied },
+    entries: { total: tracker.count, by_protocol: byProtocol, assured, unreplied, tcp_established_long: establishedLong },
+    census: censusOut,
     stats,
-    peak_entries: Math.max(peak, tracker.peak),
+    peak_entries: peakEntries,
     peak_time: peakTime,
-    max_entries: tracker.sysctl.nf_conntrack_max as number,
-    buckets: tracker.sysctl.nf_conntrack_buckets as number,
-    memory_bytes: tracker.memoryBytes,
+    max_entries: maxEntries,
+    buckets,
+    memory: {
+      kernel: kernelMemory(tracker.count, buckets, extension),
+      kernel_peak: kernelMemory(peakEntries, buckets, extension),
+      kernel_full: maxEntries === 0 ? null : kernelMemory(maxEntries, buckets, extension),
+      ctlab_bytes: tracker.memoryBytes,
+    },
     log,
-    error: source.error ? { message: source.error.message, byteOffset: source.error.byteOffset } : null,
+    error: source.error && !(interrupted && source.error.reason === "truncated-record") ? { message: source.error.message, byte_offset: source.error.byteOffset } : null,
+    warnings,
     elapsed_ms: Math.round(elapsed),
     sysctls: changed,
   };
   return { tracker, summary, source, path };
+}
+
+function num(n: number): string {
+  return n.toLocaleString("en-US");
 }
 
 function protoName(proto: number, family: 4 | 6): string {
