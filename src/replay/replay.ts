@@ -17,10 +17,8 @@ import { defaultSysctls } from "../conntrack/sysctl.js";
 import type { ReplaySummary } from "../report/summary.js";
 import type { HostModel } from "../firewall/host.js";
 import type { Ruleset } from "../firewall/model.js";
-import { NetfilterPath } from "../firewall/path.js";
-import type { PathResult } from "../firewall/path.js";
-import { DROP_REASON } from "../firewall/path.js";
-import { VERDICT } from "../firewall/eval.js";
+// The firewall is loaded only by a replay with a ruleset (start-up of a plain replay: see below).
+import type { NetfilterPath, PathResult } from "../firewall/path.js";
 import { Census } from "../conntrack/census.js";
 import type { CensusReader, CensusResult, CensusTuple } from "../conntrack/census.js";
 import { TupleScratch } from "../conntrack/tuple.js";
@@ -170,18 +168,19 @@ function takeCensus(census: Census, reader: SlotCensusReader, tracker: Tracker):
 
 /**
  * The peak census is not free: a census walks the whole table. So it is
- * taken lazily, at most once per peak: when the table first shrinks after
- * reaching a new peak (before the packet that shrank it adds anything: the
- * table then holds the peak's entries minus the ones that expired at that
- * instant; under early drop at a full table, the entries of that moment). A
- * new census replaces the last one only when its peak is at least 1/16
- * higher, or when at least as many packets were replayed since the last
- * census as the table has entries: the walks then cost at most one entry
- * visit per packet plus a geometric series of peak sizes, whatever the
- * table does. A table that never shrinks from its peak needs no walk: the
- * final census is the peak's.
+ * taken lazily: on the packet after a new peak, before that packet moves
+ * time on (and expires anything), so that it sees exactly the peak table —
+ * but only when the peak is at least 5/4 of the last census's, or when at
+ * least half as many packets were replayed since the last census as the
+ * table has entries. The walks then cost at most 5 peak tables plus 2 entry
+ * visits per packet, whatever the table does; the price is that a peak just
+ * above the last census's may go without its own census (`entries` of the
+ * peak census then says which peak it describes, never less than 4/5 of the
+ * highest). A table that ends at its peak has the final census for it.
  */
-const PEAK_CENSUS_STEP = 16;
+function peakCensusDue(peak: number, censusPeak: number, packetsSince: number, count: number): boolean {
+  return censusPeak === 0 || 4 * peak >= 5 * censusPeak || 2 * packetsSince >= count;
+}
 
 /**
  * Replays a capture through a fresh tracker.
@@ -219,8 +218,14 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
   let bytes = 0;
 
   const fw = opts.firewall ?? null;
-  const path = fw
-    ? new NetfilterPath({
+  // A plain replay never compiles the firewall's modules (the ruleset evaluators, NAT, the
+  // tracking analysis): most of the CLI's start-up before the first packet otherwise.
+  const fwMods = fw ? await Promise.all([import("../firewall/path.js"), import("../firewall/eval.js")]) : null;
+  const DROP_CONNTRACK = fwMods?.[0].DROP_REASON.CONNTRACK ?? -1;
+  const DROP_CONFIRM = fwMods?.[0].DROP_REASON.CONFIRM ?? -1;
+  const VERDICT_DROP = fwMods?.[1].VERDICT.DROP ?? -1;
+  const path = fw && fwMods
+    ? new fwMods[0].NetfilterPath({
         ruleset: fw.ruleset,
         tracker,
         host: fw.host,
@@ -239,7 +244,6 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
   /** Peak the last census was taken for (0: none yet), and whether a higher one is pending. */
   let censusPeak = 0;
   let peakPending = false;
-  let lastCount = 0;
   let backwards = 0;
   let lastSec = -1;
   let lastNsec = 0;
@@ -259,24 +263,18 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
       if (view.reason === DECODE_REASON.UNSUPPORTED_LINK_TYPE) unsupportedLinks.set(view.linkType, (unsupportedLinks.get(view.linkType) ?? 0) + 1);
       return;
     }
-    clock.set(view);
-    if (peakPending) {
-      // Expire what is due at this packet's time first, to see whether the table leaves its peak.
-      tracker.advance(clock.ms);
+    // Before this packet's time is set: the census must see the table as the last packet left it.
+    if (peakPending && census !== null && censusReader !== null) {
       const c = tracker.count;
-      if (
-        c < lastCount &&
-        census !== null &&
-        censusReader !== null &&
-        (censusPeak === 0 || peak * PEAK_CENSUS_STEP >= censusPeak * (PEAK_CENSUS_STEP + 1) || total - packetsAtCensus >= c)
-      ) {
+      if (c === peak && peakCensusDue(peak, censusPeak, total - packetsAtCensus, c)) {
         takeCensus(census, censusReader, tracker);
-        peakCensus = { result: census.result(censusTop ?? 10), time: clock.ms / 1000, peak, peakTime };
+        peakCensus = { result: census.result(censusTop ?? 10), time: peakTime, peak, peakTime };
         censusPeak = peak;
         packetsAtCensus = total;
         peakPending = false;
       }
     }
+    clock.set(view);
     let s: number;
     if (path !== null) {
       path.run(view, clock.ms);
@@ -284,8 +282,8 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
       if (onPacket !== null) onPacket(ipIndex, view, r);
       ipIndex++;
       // Packets conntrack never saw (no hooks for the family) are in the path's stats only.
-      if (r.state === 0 && r.dropReason !== DROP_REASON.CONNTRACK) return;
-      s = r.verdict === VERDICT.DROP && (r.dropReason === DROP_REASON.CONNTRACK || r.dropReason === DROP_REASON.CONFIRM) ? CT_DROPPED : r.state;
+      if (r.state === 0 && r.dropReason !== DROP_CONNTRACK) return;
+      s = r.verdict === VERDICT_DROP && (r.dropReason === DROP_CONNTRACK || r.dropReason === DROP_CONFIRM) ? CT_DROPPED : r.state;
     } else {
       s = tracker.process(view);
     }
@@ -302,7 +300,6 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
       peakTime = clock.ms / 1000;
       if (census !== null) peakPending = true;
     }
-    lastCount = c;
   };
 
   const started = performance.now();

@@ -74,8 +74,8 @@ export interface ReplaySummary {
     top: number;
     final: CensusResult;
     /**
-     * The census taken as the table left its peak (see replay.ts): `entries` may be a little below
-     * `peak_entries`; `peak_time` is when that peak was first reached, `time` when the census was taken.
+     * The census of the table at a peak (see replay.ts): `peak_entries` is the peak it describes (at least
+     * 4/5 of the summary's), `peak_time` when that peak was reached, `time` when the census was taken.
      */
     peak: CensusResult & { peak_entries: number; peak_time: number | null; time: number | null };
   } | null;
@@ -220,7 +220,8 @@ export function formatSummaryText(s: ReplaySummary): string {
     const pk = s.census.peak;
     if (pk.entries > 0 && !sameCensus(pk, s.census.final)) {
       const at = pk.time !== null ? ` at ${formatTime(pk.time)}` : "";
-      out.push("", ...formatCensusText(pk, `Who filled the table at its peak: ${num(pk.entries)} entries${at}, as the table left its peak of ${num(pk.peak_entries)}`));
+      const of = pk.peak_entries === s.peak_entries ? "" : `; the highest peak, ${num(s.peak_entries)} entries, has no census of its own (see replay.ts)`;
+      out.push("", ...formatCensusText(pk, `Who filled the table at its peak (${num(pk.entries)} entries${at}${of})`));
     }
   }
 

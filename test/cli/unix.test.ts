@@ -61,6 +61,20 @@ test("a closed pipe ends demo --table - and rules output quietly too", () => {
   assert.doesNotMatch(readFileSync(join(dir, "err2"), "utf8"), /EPIPE|\n\s+at /);
 });
 
+/**
+ * Waits until the child has installed its SIGINT handler (its SigCgt mask in
+ * /proc shows it), then a little longer for it to read what was sent: a
+ * signal before that would kill a loading Node, whatever the CLI does.
+ */
+async function handlerInstalled(pid: number): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    if (m && (BigInt(`0x${m[1]}`) & 2n) !== 0n) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+}
+
 async function interrupted(signal: "SIGINT" | "SIGTERM"): Promise<{ code: number | null; stdout: string; stderr: string }> {
   // A live stream: the first 50 records, then nothing until the signal (as `tcpdump -w - |` on a quiet link).
   const bytes = capture(50);
@@ -70,7 +84,7 @@ async function interrupted(signal: "SIGINT" | "SIGTERM"): Promise<{ code: number
   child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   child.stdin.write(bytes);
-  await new Promise((r) => setTimeout(r, 1500));
+  await handlerInstalled(child.pid as number);
   child.kill(signal);
   const code = await new Promise<number | null>((r) => child.on("close", (c) => r(c)));
   child.stdin.destroy();
@@ -94,7 +108,7 @@ test("SIGTERM likewise, exit 143, with the table flushed", async () => {
   let stdout = "";
   child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
   child.stdin.write(bytes);
-  await new Promise((r) => setTimeout(r, 1500));
+  await handlerInstalled(child.pid as number);
   child.kill("SIGTERM");
   const code = await new Promise<number | null>((r) => child.on("close", (c) => r(c)));
   child.stdin.destroy();
