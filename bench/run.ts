@@ -32,7 +32,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CT_STATE, IPS } from "../src/conntrack/constants.js";
 import { TCP_STATE } from "../src/conntrack/tcp.js";
-import { Tracker } from "../src/conntrack/tracker.js";
+import { Tracker, trackerEngine } from "../src/conntrack/tracker.js";
 import { CaptureParser } from "../src/packet/capture.js";
 import { decodeFrame, FIRST_L4_REASON } from "../src/packet/decode.js";
 import { forEachPacketSync } from "../src/packet/source.js";
@@ -304,7 +304,8 @@ function memoryOf(n: number): Record<string, number> {
   expectEq("memory fill: entries", tracker.count, n);
   expectEq("memory fill: drops", tracker.stats.drop, 0);
   for (const s of [0, n >>> 1, n - 1]) {
-    if (tracker.protoOf(s) !== 6 || tracker.tcpTracker.state(s) !== TCP_STATE.SYN_SENT || (tracker.statusOf(s) & IPS.CONFIRMED) === 0) {
+    const e = trackerEngine(tracker);
+    if (e.protoOf(s) !== 6 || e.tcpTracker.state(s) !== TCP_STATE.SYN_SENT || (e.statusOf(s) & IPS.CONFIRMED) === 0) {
       fail(`memory ${n}: slot ${s} is not a confirmed SYN_SENT TCP entry`);
     }
   }

@@ -87,3 +87,12 @@ export const HOOK = {
 
 /** Packet direction within an entry. */
 export const DIR = { ORIGINAL: 0, REPLY: 1 } as const;
+
+/** Event message types, as libnetfilter_conntrack's NFCT_T_*. */
+export const EVENT_TYPE = {
+  NEW: 1,
+  UPDATE: 2,
+  DESTROY: 4,
+} as const;
+
+export type EventType = (typeof EVENT_TYPE)[keyof typeof EVENT_TYPE];

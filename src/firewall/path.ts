@@ -35,8 +35,8 @@
  * rerouting by mark, bridge/arp/netdev families.
  */
 import { CT_STATE, CTINFO, HOOK, IPS } from "../conntrack/constants.js";
-import { CT_DROPPED } from "../conntrack/tracker.js";
-import type { Tracker } from "../conntrack/tracker.js";
+import { CT_DROPPED, trackerEngine } from "../conntrack/tracker.js";
+import type { Tracker, TrackerEngine } from "../conntrack/tracker.js";
 import { TupleScratch } from "../conntrack/tuple.js";
 import type { PacketView } from "../packet/view.js";
 import { ruleTrackingReasons } from "./analyze.js";
@@ -202,6 +202,8 @@ const HOOKS: readonly HookName[] = ["prerouting", "input", "forward", "output", 
 export class NetfilterPath {
   readonly ruleset: Ruleset;
   readonly tracker: Tracker;
+  /** The engine behind `tracker`: the path reads and sets entry state directly. */
+  private readonly ct: TrackerEngine;
   readonly host: HostModel;
   readonly nat: NatEngine;
   readonly result = new PathResult();
@@ -253,9 +255,10 @@ export class NetfilterPath {
   constructor(opts: PathOptions) {
     this.ruleset = opts.ruleset;
     this.tracker = opts.tracker;
+    this.ct = trackerEngine(opts.tracker);
     this.host = opts.host;
     this.random32 = opts.random32 ?? xorshift32(opts.seed ?? 1);
-    this.nat = new NatEngine(opts.tracker, () => this.random32() & 0xffff);
+    this.nat = new NatEngine(this.ct, () => this.random32() & 0xffff);
     this.compiled = new CompiledRuleset(opts.ruleset);
     const tf = opts.enableHooks === true ? { ipv4: true, ipv6: true } : trackingFamilies(opts.ruleset);
     this.conntrackOn = tf;
@@ -399,7 +402,7 @@ export class NetfilterPath {
     }
     if (verdict !== VERDICT.ACCEPT) {
       // A new entry of a dropped packet is freed without a trace.
-      this.tracker.dropUnconfirmed();
+      this.ct.dropUnconfirmed();
       res.verdict = VERDICT.DROP;
       st.dropped++;
     } else {
@@ -442,7 +445,7 @@ export class NetfilterPath {
           break;
         }
         case STAGE_CONFIRM:
-          if (this.conntrackDone && !this.notrack && !this.tracker.confirm()) return this.fail(DROP_REASON.CONFIRM, hook);
+          if (this.conntrackDone && !this.notrack && !this.ct.confirm()) return this.fail(DROP_REASON.CONFIRM, hook);
           break;
       }
     }
@@ -467,7 +470,7 @@ export class NetfilterPath {
     let state = this.ctState;
     if (state === 0) state = CT_STATE.INVALID;
     if (s >= 0) {
-      const tr = this.tracker;
+      const tr = this.ct;
       const status = tr.statusOf(s);
       if (status & IPS.SRC_NAT) state |= CTSTATE_SNAT;
       if (status & IPS.DST_NAT) state |= CTSTATE_DNAT;
@@ -504,7 +507,7 @@ export class NetfilterPath {
     const markBefore = ctx.ctMark;
     ctx.resetResults();
     const v = this.compiled.evaluate(chain, ctx);
-    if (this.slot >= 0 && ctx.ctMark !== markBefore) this.tracker.setMark(this.slot, ctx.ctMark);
+    if (this.slot >= 0 && ctx.ctMark !== markBefore) this.ct.setMark(this.slot, ctx.ctMark);
     if (ctx.notrack) {
       if (!this.conntrackDone) {
         this.notrack = true;
@@ -547,7 +550,7 @@ export class NetfilterPath {
   /** nf_conntrack_in at PREROUTING / LOCAL_OUT. Returns false when conntrack drops the packet. */
   private conntrackIn(hook: HookName): boolean {
     if (this.conntrackDone) return true;
-    const tr = this.tracker;
+    const tr = this.ct;
     const p = this.ctx.p;
     if (this.notrack) {
       tr.in(p, HOOK_NUM[hook], this.zone, true);
@@ -587,7 +590,7 @@ export class NetfilterPath {
         this.loadCt();
         ctx.resetResults();
         const v = this.compiled.evaluate(chain, ctx);
-        if (ctx.ctMark !== this.tracker.markOf(slot)) this.tracker.setMark(slot, ctx.ctMark);
+        if (ctx.ctMark !== this.ct.markOf(slot)) this.ct.setMark(slot, ctx.ctMark);
         if (v !== VERDICT.ACCEPT) return this.ruleDrop(chain, hook);
         const spec = ctx.nat;
         if (spec !== null && this.natTarget(spec, manip, hook) === VERDICT.DROP) return this.fail(DROP_REASON.NAT, hook);
@@ -653,7 +656,7 @@ export class NetfilterPath {
       list = [];
       perRule.set(key, list);
     }
-    const tr = this.tracker;
+    const tr = this.ct;
     const own = this.slot;
     let count = 0;
     let seen = false;

@@ -7,21 +7,22 @@
  * order; conntrack only when the ruleset registers it).
  */
 import { CT_DROPPED, Tracker } from "../conntrack/tracker.js";
+import type { EntryReader } from "../conntrack/entry.js";
+import { formatEvent } from "../conntrack/events.js";
 import type { EventSink, EventType } from "../conntrack/events.js";
 import { CT_STATE, IPS } from "../conntrack/constants.js";
 import { forEachPacket } from "../packet/source.js";
 import type { SourceSummary } from "../packet/source.js";
 import { FIRST_L4_REASON } from "../packet/decode.js";
 import type { PacketView } from "../packet/view.js";
-import { defaultSysctls } from "../conntrack/sysctl.js";
+import { defaultSysctls, SYSCTLS } from "../conntrack/sysctl.js";
 import type { ReplaySummary } from "../report/summary.js";
 import type { HostModel } from "../firewall/host.js";
 import type { Ruleset } from "../firewall/model.js";
 // The firewall is loaded only by a replay with a ruleset (start-up of a plain replay: see below).
 import type { NetfilterPath, PathResult } from "../firewall/path.js";
 import { Census } from "../conntrack/census.js";
-import type { CensusReader, CensusResult, CensusTuple } from "../conntrack/census.js";
-import { TupleScratch } from "../conntrack/tuple.js";
+import type { CensusResult } from "../conntrack/census.js";
 import { DECODE_REASON, SUPPORTED_LINK_TYPES } from "../packet/decode.js";
 import { extensionAttached, kernelMemory } from "../report/memory.js";
 
@@ -122,48 +123,15 @@ class LineEvents implements EventSink {
     private readonly out: (line: string) => void,
     private readonly timestamps: boolean,
   ) {}
-  onEvent(type: EventType, bits: number, slot: number, timeMs: number, tracker: Tracker): void {
-    this.out(tracker.formatEvent(type, bits, slot, timeMs, { extended: true, timestamp: this.timestamps }));
+  onEvent(type: EventType, bits: number, entry: EntryReader, timeMs: number): void {
+    this.out(formatEvent(type, bits, entry, timeMs, { extended: true, timestamp: this.timestamps }));
   }
 }
 
-/** A CensusReader over the tracker's accessors, moved from slot to slot (nothing is allocated per entry). */
-class SlotCensusReader implements CensusReader {
-  slot = 0;
-  readonly #t: Tracker;
-  readonly #tuple = new TupleScratch();
-  constructor(t: Tracker) {
-    this.#t = t;
-  }
-  get family(): 4 | 6 {
-    return this.#t.familyOf(this.slot);
-  }
-  get proto(): number {
-    return this.#t.protoOf(this.slot);
-  }
-  get stateName(): string {
-    // The untrimmed constant text: the census trims once per distinct state.
-    return this.#t.l4(this.#t.protoOf(this.slot)).stateText(this.slot);
-  }
-  get status(): number {
-    return this.#t.statusOf(this.slot);
-  }
-  get timeoutSeconds(): number {
-    return this.#t.timeoutSecondsOf(this.slot);
-  }
-  tuple(dir: 0 | 1): CensusTuple {
-    this.#t.tupleOf(this.slot, dir, this.#tuple);
-    return this.#tuple;
-  }
-}
-
-/** Census of a tracker's live entries. */
-function takeCensus(census: Census, reader: SlotCensusReader, tracker: Tracker): void {
+/** Census of a tracker's live entries (its read-only entry views). */
+function takeCensus(census: Census, tracker: Tracker): void {
   census.clear();
-  tracker.forEach((slot) => {
-    reader.slot = slot;
-    census.addReader(reader);
-  });
+  tracker.forEachEntry((e) => census.addReader(e));
 }
 
 /**
@@ -238,7 +206,6 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
 
   const censusTop = opts.census?.top ?? null;
   const census = censusTop !== null ? new Census() : null;
-  const censusReader = census !== null ? new SlotCensusReader(tracker) : null;
   let peakCensus: { result: CensusResult; time: number | null; peak: number; peakTime: number | null } | null = null;
   let packetsAtCensus = 0;
   /** Peak the last census was taken for (0: none yet), and whether a higher one is pending. */
@@ -264,10 +231,10 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
       return;
     }
     // Before this packet's time is set: the census must see the table as the last packet left it.
-    if (peakPending && census !== null && censusReader !== null) {
+    if (peakPending && census !== null) {
       const c = tracker.count;
       if (c === peak && peakCensusDue(peak, censusPeak, total - packetsAtCensus, c)) {
-        takeCensus(census, censusReader, tracker);
+        takeCensus(census, tracker);
         peakCensus = { result: census.result(censusTop ?? 10), time: peakTime, peak, peakTime };
         censusPeak = peak;
         packetsAtCensus = total;
@@ -328,15 +295,11 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
   let unreplied = 0;
   census?.clear();
   let establishedLong = 0;
-  const unackTimeout = (tracker.sysctl.nf_conntrack_tcp_timeout_unacknowledged as number) / 1000;
-  tracker.forEach((slot, t) => {
-    if (census !== null && censusReader !== null) {
-      censusReader.slot = slot;
-      census.addReader(censusReader);
-    }
-    const p = t.protoOf(slot);
-    const proto = protoName(p, t.familyOf(slot));
-    const state = t.l4(p).stateText(slot);
+  const unackTimeout = tracker.sysctl.nf_conntrack_tcp_timeout_unacknowledged / 1000;
+  for (const e of tracker.entries()) {
+    census?.addReader(e);
+    const proto = protoName(e.proto, e.family);
+    const state = e.stateName;
     if (proto !== lastProto || state !== lastState) {
       let m = counts.get(proto);
       if (m === undefined) counts.set(proto, (m = new Map()));
@@ -347,11 +310,11 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
       lastState = state;
     }
     last.n++;
-    if (p === 6 && state.startsWith("ESTABLISHED") && t.timeoutSecondsOf(slot) > unackTimeout) establishedLong++;
-    const st = t.statusOf(slot);
+    if (e.proto === 6 && state === "ESTABLISHED" && e.timeoutSeconds > unackTimeout) establishedLong++;
+    const st = e.status;
     if (st & IPS.ASSURED) assured++;
     if (!(st & IPS.SEEN_REPLY)) unreplied++;
-  });
+  }
   const byProtocol: Record<string, { entries: number; states: Record<string, number> }> = {};
   for (const [proto, m] of counts) {
     const o: Record<string, number> = {};
@@ -381,14 +344,14 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
 
   const defaults = defaultSysctls();
   const changed: Record<string, number> = {};
-  for (const [k, v] of Object.entries(tracker.sysctl)) {
-    const d = defaults[k];
-    if (d === undefined) continue;
-    const proc = k.includes("timeout") ? v / 1000 : v;
-    if (proc !== d && k !== "nf_conntrack_buckets") changed[k] = proc;
+  for (const spec of SYSCTLS) {
+    const k = spec.name;
+    if (k === "nf_conntrack_count") continue;
+    const proc = spec.unit === "seconds" ? tracker.sysctl[k] / 1000 : tracker.sysctl[k];
+    if (proc !== defaults[k] && k !== "nf_conntrack_buckets") changed[k] = proc;
   }
   if (tracker.sysctl.nf_conntrack_buckets !== defaults.nf_conntrack_buckets) {
-    changed.nf_conntrack_buckets = tracker.sysctl.nf_conntrack_buckets as number;
+    changed.nf_conntrack_buckets = tracker.sysctl.nf_conntrack_buckets;
   }
 
   const ts = (t: { sec: number; nsec: number } | null) => (t === null ? null : t.sec + t.nsec / 1e9);
