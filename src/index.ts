@@ -75,7 +75,6 @@ export {
   serializeIptables,
   parseIpsetSave,
   parseNftJson,
-  convertNftText,
   PacketContext,
   EvalState,
   CompiledRuleset,
@@ -90,6 +89,8 @@ export {
   notrackRulesFor,
   parseSelector,
 } from "./firewall/index.js";
+export { convertNftText } from "./host/nft-text.js";
+export { EnvironmentError } from "./host/environment.js";
 export type {
   Ruleset,
   Table,

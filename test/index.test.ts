@@ -19,6 +19,7 @@ test("public API is the reviewed list", () => {
     "DIR",
     "Defragmenter",
     "EVENT_TYPE",
+    "EnvironmentError",
     "EvalState",
     "EventLineSink",
     "HOOK",

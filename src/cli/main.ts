@@ -15,7 +15,7 @@
 import { Command, CommanderError } from "commander";
 import { readFileSync } from "node:fs";
 import { CliError } from "./errors.js";
-import { addClockOption, addHostOptions, addRulesetReadOptions, addSysctlOptions, addTopOption } from "./options.js";
+import { addClockOption, addHostOptions, addRulesetReadOptions, addSysctlOptions, addTopOption, collect } from "./options.js";
 import { endQuietlyOnClosedPipe } from "./pipe.js";
 
 /** Hands a command's exit code back to main(). */
@@ -117,6 +117,29 @@ const defineDemo: CommandDefinition = (program, run) => {
   });
 };
 
+const defineSimulate: CommandDefinition = (program, run) => {
+  program
+    .command("simulate")
+    .description("Simulate traffic (floods, lossy links, busy servers) through the conntrack engine: summary, HTML report, JSON; without a scenario, list the built-in ones")
+    .argument("[scenario]", "a built-in scenario name or a scenario YAML file")
+    .option("--html <file>", "write the report here (default: report.html)")
+    .option("--no-html", "do not write the HTML report")
+    .option("--json <file>", "write runs, summaries and timelines as JSON (schema/simulate.schema.json)")
+    .option("--csv <file>", "write the per-second timeline as CSV")
+    .option("--vary <name=v1,v2>", "run once per value of a sysctl or scenario key, e.g. nf_conntrack_max=65536,262144 (repeatable: a grid)", collect, [] as string[])
+    .option("--rules <file>", "run the traffic through this ruleset (repeatable: side by side)", collect, [] as string[])
+    .option("--sysctl <name=value>", "set a conntrack sysctl over the scenario's table (repeatable)", collect, [] as string[])
+    .option("--write-pcap <file>", "write the packets the tracking host saw (first run) as a pcap")
+    .option("--seed <n>", "override the scenario's seed")
+    .option("--duration <s>", "override the scenario's duration")
+    .option("-q, --quiet", "no terminal summary", false)
+    .option("--no-progress", "never show progress on stderr")
+    .action(async (scenario: string | undefined, opts: Record<string, unknown>) => {
+      const { simulateCommand } = await import("./simulate.js");
+      run(await simulateCommand(scenario, opts));
+    });
+};
+
 const defineSysctl: CommandDefinition = (program, run) => {
   program
     .command("sysctl")
@@ -129,7 +152,7 @@ const defineSysctl: CommandDefinition = (program, run) => {
 };
 
 /** Every top-level command, in `ctlab --help` order. */
-export const COMMANDS: readonly CommandDefinition[] = [defineReplay, defineRules, defineDemo, defineSysctl];
+export const COMMANDS: readonly CommandDefinition[] = [defineReplay, defineRules, defineDemo, defineSimulate, defineSysctl];
 
 /** Builds the command tree; exported for tests. */
 export function buildProgram(run: Runner): Command {

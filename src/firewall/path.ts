@@ -14,7 +14,7 @@
  * iptables tables. Kernel behaviour copied here:
  * - Conntrack (and with it defragmentation and confirmation) runs only for a
  *   family some rule registers it for (nf_ct_netns_get: ct matches, NAT,
- *   CONNMARK, CT templates …; see analyze.ts); otherwise no packet is tracked.
+ *   CONNMARK, CT templates …; see tracking.ts); otherwise no packet is tracked.
  * - NOTRACK / CT --notrack before conntrack gives the packet the untracked
  *   conntrack (ct state untracked); nft `notrack` after conntrack only turns
  *   a packet without conntrack into an untracked one.
@@ -39,11 +39,12 @@ import { CT_DROPPED, trackerEngine } from "../conntrack/tracker.js";
 import type { Tracker, TrackerEngine } from "../conntrack/tracker.js";
 import { TupleScratch } from "../conntrack/tuple.js";
 import type { PacketView } from "../packet/view.js";
-import { ruleTrackingReasons } from "./analyze.js";
+import { ruleTrackingReasons } from "./tracking.js";
 import { CompiledRuleset, EvalState, PacketContext, VERDICT, xorshift32 } from "./eval.js";
 import type { EvalHost } from "./eval.js";
 import type { HostModel } from "./host.js";
 import { tableFamilies } from "./model.js";
+import { ADDRTYPE_RTN } from "./values.js";
 import type { Chain, HookName, Match, NatSpec, Rule, Ruleset } from "./model.js";
 import { MANIP, NatEngine, NatRange, NF_NAT_RANGE } from "./nat.js";
 import type { ManipType } from "./nat.js";
@@ -271,7 +272,13 @@ export class NetfilterPath {
     ctx.state = EvalState.for(opts.ruleset, opts.hz ?? 250);
     const host = this.host;
     const evalHost: EvalHost = {
-      addrType: (family, a) => host.addrType(family, a),
+      addrType: (family, a, iface) => {
+        const t = host.addrType(family, a);
+        // inet_dev_addr_type(): given a device, an address is LOCAL only on it.
+        if (t === ADDRTYPE_RTN.LOCAL && iface !== null && !host.localOn(family, a, iface)) return ADDRTYPE_RTN.UNICAST!;
+        return t;
+      },
+      routeOif: (family, a) => (host.isLocal(family, a) ? null : host.route(family, a)),
       connCount: (m, c) => this.connCount(m, c),
       random32: () => this.random32(),
     };
