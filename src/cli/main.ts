@@ -23,6 +23,7 @@ export type Runner = (code: number) => void;
 
 /** Declares one top-level command on the program. */
 export type CommandDefinition = (program: Command, run: Runner) => void;
+import { registerHostCommands } from "./host-commands.js";
 
 function version(): string {
   try {
@@ -162,6 +163,8 @@ export function buildProgram(run: Runner): Command {
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   for (const define of COMMANDS) define(program, run);
+  // doctor, top, collect, exporter (host-commands.ts keeps their declarations together).
+  registerHostCommands(program, run);
   return program;
 }
 

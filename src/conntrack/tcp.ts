@@ -869,7 +869,7 @@ export class TcpTracker implements L4Tracker {
         // it, later packets must not all fail check III, so take td_end on.
         u32[sw + W_END] = end;
         u8[sf] = (u8[sf] as number) | F_DATA_UNACK;
-        return this.windowFailure(ctx, slot, p, u8[sf] as number, ACT_IGNORE, 0, overshot);
+        return this.windowFailure(ctx, slot, p, u8[sf], ACT_IGNORE, 0, overshot);
       }
       return this.windowFailure(ctx, slot, p, u8[sf] as number, ACT_INVALID, 1, sMaxEnd + 1);
     }

@@ -507,7 +507,7 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
       this.tstamp[slot * 2] = this.now;
       this.tstamp[slot * 2 + 1] = 0;
     }
-    this.event(slot, (this.status[slot] as number) & IPS.EXPECTED ? IPCT.RELATED : IPCT.NEW);
+    this.event(slot, this.status[slot] & IPS.EXPECTED ? IPCT.RELATED : IPCT.NEW);
     this.deliver(slot);
     return true;
   }
@@ -631,6 +631,8 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
       r.ctinfo = ctinfo;
       r.state = stateBit(ctinfo);
       r.dir = dir;
+      // curKilled is set by kill() from inside the protocol tracker's packet(): not "always false".
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
       if (this.curKilled) {
         // nf_ct_kill_acct by the tracker: the packet keeps its (dead) conntrack;
         // a killed unconfirmed entry fails its confirmation like the kernel's dying one.
