@@ -130,13 +130,13 @@ describe("replay summary", () => {
     ];
     const cap = pcapBytes(frames.map((frame, i) => ({ sec: 1, nsec: i * 1000, frame })));
     const { summary } = await replay(cap, { seed: 1 });
-    assert.deepEqual(summary.packets.checksums, { ipv4Bad: 1, ipv4Zero: 1, offloaded: 2 });
+    assert.deepEqual(summary.packets.checksums, { ipv4_bad: 1, ipv4_zero: 1, offloaded: 2 });
     assert.equal(summary.packets.invalid, 0);
     assert.equal(summary.packets.established, 2);
     const text = formatSummaryText(summary);
     assert.match(text, /1 IPv4 packets dropped for a wrong header checksum/);
     assert.match(text, /1 IPv4 packets with a zero \(offloaded\) header checksum, accepted/);
     assert.match(text, /2 packets with offloaded checksums/);
-    assert.deepEqual(JSON.parse(JSON.stringify(summary)).packets.checksums, { ipv4Bad: 1, ipv4Zero: 1, offloaded: 2 });
+    assert.deepEqual(JSON.parse(JSON.stringify(summary)).packets.checksums, { ipv4_bad: 1, ipv4_zero: 1, offloaded: 2 });
   });
 });
