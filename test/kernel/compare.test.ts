@@ -78,6 +78,13 @@ describe("kernel comparison: differences", () => {
     assert.equal(c.identical, true);
   });
 
+  it("lets the kernel's table timeouts be lower by the time its entries aged during injection, never higher", () => {
+    const aged = (sec: number) => ({ ...observed([TCP.replace(" 119 ", " 111 ")]), agedSec: sec });
+    assert.equal(compareObserved(aged(0), observed([TCP.replace(" 119 ", " 120 ")])).identical, false);
+    assert.equal(compareObserved(aged(6), observed([TCP.replace(" 119 ", " 120 ")])).identical, true);
+    assert.equal(compareObserved(aged(6), observed([TCP.replace(" 119 ", " 100 ")])).identical, false, "kernel higher than ctlab");
+  });
+
   it("reports state, flag and timeout differences by flow", () => {
     const c = compareObserved(observed([TCP]), observed([TCP.replace("TIME_WAIT", "CLOSE").replace(" 119 ", " 10 ").replace(" [ASSURED]", "")]));
     assert.equal(c.identical, false);

@@ -129,6 +129,15 @@ export interface Observed {
   ctState: Record<CtStateName, number>;
   /** Packets per ct state per counter group. */
   groups: Map<string, Record<CtStateName, number>>;
+  /**
+   * Kernel side: seconds from the first injected frame to the table read.
+   * ctlab's frozen clock reads every timeout at its full value; the kernel's
+   * entries count down while the rest of the capture is injected and the
+   * events drain, so on a loaded machine a large capture's early entries are
+   * that much older. The table comparison lets the kernel's timeout be lower
+   * by up to this much (never higher).
+   */
+  agedSec?: number;
 }
 
 export interface Difference {
@@ -151,9 +160,10 @@ export interface Comparison {
 /** Assigns a flow (by its key) to a counter group; undefined when unknown. */
 export type GroupOf = (line: CtLine) => string | undefined;
 
-function timeoutsClose(a: number | undefined, b: number | undefined): boolean {
+/** `a` is the kernel's timeout, `b` ctlab's; `aged`: how much older the kernel's entries may be. */
+function timeoutsClose(a: number | undefined, b: number | undefined, aged = 0): boolean {
   if (a === undefined || b === undefined) return a === b;
-  return Math.abs(a - b) <= TIMEOUT_SLACK;
+  return a - b <= TIMEOUT_SLACK && b - a <= TIMEOUT_SLACK + aged;
 }
 
 function describeLine(l: CtLine): string {
@@ -161,13 +171,13 @@ function describeLine(l: CtLine): string {
 }
 
 /** Compares two table lines of the same flow; returns what differs, or "". */
-function lineDiff(k: CtLine, c: CtLine, withTimeout: boolean): string {
+function lineDiff(k: CtLine, c: CtLine, withTimeout: boolean, aged = 0): string {
   const parts: string[] = [];
   if (k.state !== c.state) parts.push(`state "${k.state}" vs "${c.state}"`);
   if (k.reply !== c.reply) parts.push(`reply tuple "${k.reply}" vs "${c.reply}"`);
   if (k.unreplied !== c.unreplied) parts.push(`[UNREPLIED] ${String(k.unreplied)} vs ${String(c.unreplied)}`);
   if (k.assured !== c.assured) parts.push(`[ASSURED] ${String(k.assured)} vs ${String(c.assured)}`);
-  if (withTimeout && !timeoutsClose(k.timeout, c.timeout)) {
+  if (withTimeout && !timeoutsClose(k.timeout, c.timeout, aged)) {
     parts.push(`timeout "${String(k.timeout)}" vs "${String(c.timeout)}"`);
   }
   const ke = k.extra.join(" ");
@@ -223,7 +233,7 @@ export function compareObserved(k: Observed, c: Observed, groupOf: GroupOf = () 
       continue;
     }
     for (let i = 0; i < a.length; i++) {
-      const d = lineDiff(a[i] as CtLine, b[i] as CtLine, true);
+      const d = lineDiff(a[i] as CtLine, b[i] as CtLine, true, Math.ceil(k.agedSec ?? 0));
       if (d !== "") {
         diffs.push({
           aspect: "table",
@@ -335,8 +345,10 @@ export function observedFromKernel(r: {
   count: number;
   ctState: Record<CtStateName, number>;
   groups: Map<string, Record<CtStateName, number>>;
+  agedSec?: number;
 }): Observed {
   return {
+    ...(r.agedSec !== undefined ? { agedSec: r.agedSec } : {}),
     table: r.table,
     events: r.events.map((e) => ({ kind: e.kind, line: parseCtLine(e.line) })),
     stats: r.stats,

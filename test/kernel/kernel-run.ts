@@ -30,6 +30,8 @@ export interface KernelEvent {
 export interface KernelResult {
   /** Frames tcpreplay reports as sent. */
   sent: number;
+  /** Seconds from the first injected frame to the table read (see Observed.agedSec). */
+  agedSec: number;
   /** Frames counted at r0's netdev ingress hook (before defragmentation). */
   ingress: number;
   /** Packets counted in POSTROUTING (forwarded; will be or were confirmed). */
@@ -220,6 +222,7 @@ export async function injectCapture(t: Topology, pcapPath: string, opts: InjectO
 
   let sent = 0;
   let replayMs = 0;
+  let agedSec = 0;
   let netlinkDrops = 0;
   let state: Awaited<ReturnType<typeof readKernelState>> | undefined;
   try {
@@ -276,6 +279,7 @@ export async function injectCapture(t: Topology, pcapPath: string, opts: InjectO
     await drained();
     // The table is read with the listener still running: whatever the GC reaps meanwhile is in the stream.
     state = await readKernelState(t);
+    agedSec = (Date.now() - t0) / 1000;
     await drained();
   } finally {
     listener.kill("SIGTERM");
@@ -296,6 +300,7 @@ export async function injectCapture(t: Topology, pcapPath: string, opts: InjectO
   }
   return {
     ...state,
+    agedSec,
     ingress: state.ingress - before.ingress,
     post: state.post - before.post,
     sent,
