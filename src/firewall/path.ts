@@ -42,6 +42,7 @@ import type { PacketView } from "../packet/view.js";
 import { ruleTrackingReasons } from "./analyze.js";
 import { CompiledRuleset, EvalState, PacketContext, VERDICT, xorshift32 } from "./eval.js";
 import type { EvalHost } from "./eval.js";
+import { RT, RT_DROP_KEYS } from "./host.js";
 import type { HostModel } from "./host.js";
 import { tableFamilies } from "./model.js";
 import type { Chain, HookName, Match, NatSpec, Rule, Ruleset } from "./model.js";
@@ -76,8 +77,19 @@ export const ROUTE = { INPUT: 0, FORWARD: 1, OUTPUT: 2 } as const;
 export const ROUTE_NAMES = ["input", "forward", "output"] as const;
 
 /** Why a packet was dropped. */
-export const DROP_REASON = { NONE: 0, RULE: 1, POLICY: 2, CONNTRACK: 3, NAT: 4, CONFIRM: 5 } as const;
-export const DROP_REASON_NAMES = ["", "rule", "chain policy", "conntrack (table full or tracker drop)", "NAT (no address to masquerade or redirect to)", "confirmation (NAT tuple clash or chain too long)"] as const;
+export const DROP_REASON = { NONE: 0, RULE: 1, POLICY: 2, CONNTRACK: 3, NAT: 4, CONFIRM: 5, ROUTE: 6 } as const;
+export const DROP_REASON_NAMES = [
+  "",
+  "rule",
+  "chain policy",
+  "conntrack (table full or tracker drop)",
+  "NAT (no address to masquerade or redirect to)",
+  "confirmation (NAT tuple clash or chain too long)",
+  "routing",
+] as const;
+
+/** Route-drop counters of {@link PathStats}, by RT_DROP_KEYS name. */
+export type RouteDrops = Record<Exclude<(typeof RT_DROP_KEYS)[number], "">, number>;
 
 const HOOK_NUM: Readonly<Record<HookName, number>> = {
   prerouting: HOOK.PRE_ROUTING,
@@ -111,8 +123,11 @@ export class PathResult {
   slot = -1;
   /** The packet was translated by NAT somewhere on its way. */
   translated = false;
+  /** With DROP_REASON.ROUTE: the RT reason (host.ts). */
+  routeReason = 0;
 
   reset(): void {
+    this.routeReason = 0;
     this.verdict = VERDICT.ACCEPT;
     this.route = ROUTE.FORWARD;
     this.state = 0;
@@ -132,7 +147,9 @@ export interface PathStats {
   accepted: number;
   dropped: number;
   byRoute: { input: number; forward: number; output: number };
-  dropsByReason: { rule: number; policy: number; conntrack: number; nat: number; confirm: number };
+  dropsByReason: { rule: number; policy: number; conntrack: number; nat: number; confirm: number; route: number };
+  /** Packets the input route decision dropped, by reason (never confirmed). */
+  routeDrops: RouteDrops;
   /** Packets conntrack saw (its hooks registered for the family and no NOTRACK). */
   tracked: number;
   /** Packets that got the untracked conntrack (NOTRACK). */
@@ -210,7 +227,8 @@ export class NetfilterPath {
     accepted: 0,
     dropped: 0,
     byRoute: { input: 0, forward: 0, output: 0 },
-    dropsByReason: { rule: 0, policy: 0, conntrack: 0, nat: 0, confirm: 0 },
+    dropsByReason: { rule: 0, policy: 0, conntrack: 0, nat: 0, confirm: 0, route: 0 },
+    routeDrops: { martianSource: 0, martianDestination: 0, noRoute: 0, rpFilter: 0, multicastNotJoined: 0, ttlExceeded: 0, badSourceV6: 0, ipv6Receive: 0 },
     tracked: 0,
     untracked: 0,
     notTracked: 0,
@@ -361,7 +379,9 @@ export class NetfilterPath {
     this.filterBase = this.lastBase = null;
     const sched = this.schedules[p.family];
     const host = this.host;
-    const fromLocal = host.isLocal(p.family, p.src);
+    // A capture taken on an interface (--iif) shows packets arriving there, whatever their
+    // source; without one, a packet from the host's own address is traffic it sent.
+    const fromLocal = host.iif === null ? host.isLocal(p.family, p.src) : host.iif === "lo";
     let verdict: number;
     if (fromLocal) {
       res.route = ROUTE.OUTPUT;
@@ -370,31 +390,38 @@ export class NetfilterPath {
       verdict = this.hook(sched, "output", "", oif);
       if (verdict === VERDICT.ACCEPT) verdict = this.hook(sched, "postrouting", "", host.outIface(p.family, p.dst));
       // Traffic to itself comes back in through lo; conntrack already has it.
-      if (verdict === VERDICT.ACCEPT && host.deliversLocally(p.family, p.dst)) {
+      if (verdict === VERDICT.ACCEPT && host.loopsBack(p.family, p.dst, oif)) {
         this.conntrackDone = true;
         verdict = this.hook(sched, "prerouting", "lo", "");
         if (verdict === VERDICT.ACCEPT) verdict = this.hook(sched, "input", "lo", "");
       }
     } else {
       const iif = host.inIface(p.family, p.src);
-      verdict = this.hook(sched, "prerouting", iif, "");
-      if (verdict === VERDICT.ACCEPT) {
+      const early = host.receiveDrop(p.family, p.src, p.dst, iif);
+      if (early !== 0) {
+        // ip6_rcv_core: the packet never reaches PREROUTING, so nothing saw it.
+        res.route = ROUTE.INPUT;
+        st.byRoute.input++;
+        verdict = this.routeDrop(early);
+      } else {
+        verdict = this.hook(sched, "prerouting", iif, "");
         // The routing decision sees the destination after DNAT.
-        if (host.deliversLocally(p.family, p.dst)) {
+        const rt = verdict === VERDICT.ACCEPT ? host.routeInput(p.family, p.src, p.dst, iif, p.proto, p.ttl) : -1;
+        if (rt === RT.LOCAL || (rt < 0 && host.deliversLocally(p.family, p.dst))) {
           res.route = ROUTE.INPUT;
           st.byRoute.input++;
-          verdict = this.hook(sched, "input", iif, "");
+          if (rt === RT.LOCAL) verdict = this.hook(sched, "input", iif, "");
         } else {
           res.route = ROUTE.FORWARD;
           st.byRoute.forward++;
-          const oif = host.outIface(p.family, p.dst);
-          verdict = this.hook(sched, "forward", iif, oif);
-          if (verdict === VERDICT.ACCEPT) verdict = this.hook(sched, "postrouting", iif, host.outIface(p.family, p.dst));
+          if (rt === RT.FORWARD) {
+            const oif = host.outIface(p.family, p.dst);
+            verdict = this.hook(sched, "forward", iif, oif);
+            if (verdict === VERDICT.ACCEPT) verdict = this.hook(sched, "postrouting", iif, host.outIface(p.family, p.dst));
+          } else if (rt >= 0) {
+            verdict = this.routeDrop(rt);
+          }
         }
-      } else {
-        res.route = host.deliversLocally(p.family, p.dst) ? ROUTE.INPUT : ROUTE.FORWARD;
-        if (res.route === ROUTE.INPUT) st.byRoute.input++;
-        else st.byRoute.forward++;
       }
     }
     if (verdict !== VERDICT.ACCEPT) {
@@ -457,6 +484,18 @@ export class NetfilterPath {
     if (reason === DROP_REASON.CONNTRACK) d.conntrack++;
     else if (reason === DROP_REASON.NAT) d.nat++;
     else if (reason === DROP_REASON.CONFIRM) d.confirm++;
+    return VERDICT.DROP;
+  }
+
+  /** A packet the input route decision dropped: it never reaches a confirm hook (ip_rcv_finish's drop). */
+  private routeDrop(rt: number): number {
+    const res = this.result;
+    res.dropReason = DROP_REASON.ROUTE;
+    res.routeReason = rt;
+    res.hook = "prerouting";
+    this.stats.dropsByReason.route++;
+    const key = RT_DROP_KEYS[rt];
+    if (key !== undefined && key !== "") this.stats.routeDrops[key]++;
     return VERDICT.DROP;
   }
 
