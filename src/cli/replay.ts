@@ -1,5 +1,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { parseSysctlAssignment, parseSysctlFile, resolveSysctls, SysctlError } from "../conntrack/sysctl.js";
+import { emptyRuleset } from "../firewall/model.js";
+import { isRoutingSysctl } from "../firewall/host.js";
 import { replay } from "../replay/replay.js";
 import type { ReplayRun } from "../replay/replay.js";
 import { formatSummaryJson, formatSummaryText } from "../report/summary.js";
@@ -19,6 +21,8 @@ export interface EngineOptions {
  */
 export function sysctlsFromOptions(opts: EngineOptions): Record<string, number> {
   const out: Record<string, number> = {};
+  // Routing sysctls (net.ipv4.conf.*.rp_filter, …) describe the host: hostFromOptions reads them.
+  opts = { ...opts, sysctl: (opts.sysctl ?? []).filter((a) => !isRoutingSysctl(a.slice(0, Math.max(0, a.indexOf("="))).trim())) };
   try {
     for (const file of opts.sysctlFile ?? []) {
       let text: string;
@@ -75,7 +79,7 @@ export function writeOutputs(
     table?: LineWriter | null;
     events?: LineWriter | null;
     /** The firewall section (`replay --rules`): appended to the summary, and under "firewall" in JSON. */
-    firewall?: { text: string; json: Record<string, unknown>; stdoutTaken: boolean } | null;
+    firewall?: { text: string; json: Record<string, unknown>; stdoutTaken: boolean; key?: string } | null;
   },
 ): number {
   const stdoutTaken = opts.table?.toStdout === true || opts.events?.toStdout === true || opts.firewall?.stdoutTaken === true;
@@ -86,7 +90,7 @@ export function writeOutputs(
   opts.events?.close();
   const fw = opts.firewall ?? null;
   if (opts.json) {
-    process.stdout.write(fw === null ? formatSummaryJson(run.summary) : JSON.stringify({ ...run.summary, firewall: fw.json }, null, 2) + "\n");
+    process.stdout.write(fw === null ? formatSummaryJson(run.summary) : JSON.stringify({ ...run.summary, [fw.key ?? "firewall"]: fw.json }, null, 2) + "\n");
   } else if (!opts.quiet) {
     const text = formatSummaryText(run.summary) + (fw === null ? "" : fw.text);
     if (stdoutTaken) process.stderr.write(text);
@@ -134,18 +138,25 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
   const seed = parseSeed(opts.seed);
   let fw: PreparedFirewall | null = null;
   let rulesMod: typeof import("./rules.js") | null = null;
+  let hostOnly: import("../firewall/host.js").HostModel | null = null;
   if (typeof opts.rules === "string") {
     rulesMod = await import("./rules.js");
     fw = rulesMod.prepareFirewall(opts);
   } else {
-    for (const o of ["local", "localFromHost", "iif", "oif", "ipset", "allowUnsupported", "enableHooks"] as const) {
+    for (const o of ["ipset", "allowUnsupported", "enableHooks"] as const) {
       const v = opts[o];
       if (v !== undefined && v !== false && !(Array.isArray(v) && v.length === 0)) {
-        throw new CliError(`Option "--${o.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}" needs "--rules": it describes the host a ruleset runs on`);
+        throw new CliError(`Option "--${o.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}" needs "--rules": it describes the ruleset`);
       }
     }
+    const hostGiven = (["local", "localFromHost", "iif", "oif"] as const).some((o) => opts[o] !== undefined && opts[o] !== false && !(Array.isArray(opts[o]) && (opts[o] as unknown[]).length === 0));
+    if (hostGiven) {
+      // The host without a ruleset: conntrack on every packet as the plain replay does,
+      // with the route decision deciding what is confirmed.
+      rulesMod = await import("./rules.js");
+      hostOnly = rulesMod.hostFromOptions(opts as import("./rules.js").HostCliOptions);
+    }
   }
-
   const tableOut = table !== null ? new LineWriter(table) : null;
   const eventsOut = events !== null ? new LineWriter(events) : null;
   const progress = progressPrinter(opts.progress !== false);
@@ -157,9 +168,9 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
     onEvent: eventsOut ? (line) => eventsOut.write(line) : null,
     eventTimestamps: opts.eventsTimestamps === true,
     onProgress: progress,
-    firewall: fw?.options ?? null,
+    firewall: fw?.options ?? (hostOnly !== null ? { ruleset: emptyRuleset("nft", "(no ruleset)"), host: hostOnly, enableHooks: true } : null),
   });
   if (progress) process.stderr.write("\r\x1b[K");
-  const firewall = fw !== null && rulesMod !== null ? rulesMod.finishFirewall(fw, run) : null;
+  const firewall = fw !== null && rulesMod !== null ? rulesMod.finishFirewall(fw, run) : hostOnly !== null && rulesMod !== null && run.path !== null ? rulesMod.hostSection(run.path) : null;
   return writeOutputs(run, { json, quiet: opts.quiet === true, table: tableOut, events: eventsOut, firewall });
 }

@@ -407,10 +407,11 @@ export class NetfilterPath {
         verdict = this.hook(sched, "prerouting", iif, "");
         // The routing decision sees the destination after DNAT.
         const rt = verdict === VERDICT.ACCEPT ? host.routeInput(p.family, p.src, p.dst, iif, p.proto, p.ttl) : -1;
-        if (rt === RT.LOCAL || (rt < 0 && host.deliversLocally(p.family, p.dst))) {
+        if (rt === RT.LOCAL || (rt !== RT.FORWARD && host.deliversLocally(p.family, p.dst))) {
           res.route = ROUTE.INPUT;
           st.byRoute.input++;
           if (rt === RT.LOCAL) verdict = this.hook(sched, "input", iif, "");
+          else if (rt >= 0) verdict = this.routeDrop(rt);
         } else {
           res.route = ROUTE.FORWARD;
           st.byRoute.forward++;
