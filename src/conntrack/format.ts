@@ -155,6 +155,8 @@ export function listLine(tr: Tracker, slot: number, extended: boolean): string {
     const stop = ts.stop !== 0 ? ts.stop : tr.now;
     s += `delta-time=${Math.floor(stop / 1000) - Math.floor(ts.start / 1000)} `;
   }
+  const helper = tr.helperOf(slot);
+  if (helper !== "") s += `helper=${helper} `;
   s += "use=1";
   return s;
 }
@@ -261,7 +263,7 @@ export function procStatLines(st: ConntrackStats, count: number): string[] {
     "entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart";
   const row =
     `${h(count)}  ${h(st.clash_resolve)} ${h(st.found)} ${h(0)} ${h(st.invalid)} ${h(0)} ${h(0)} ${h(st.chaintoolong)} ` +
-    `${h(st.insert)} ${h(st.insert_failed)} ${h(st.drop)} ${h(st.early_drop)} ${h(st.error)}  ${h(0)} ${h(0)} ${h(0)} ${h(st.search_restart)}`;
+    `${h(st.insert)} ${h(st.insert_failed)} ${h(st.drop)} ${h(st.early_drop)} ${h(st.error)}  ${h(st.expect_new)} ${h(st.expect_create)} ${h(st.expect_delete)} ${h(st.search_restart)}`;
   return [head, row];
 }
 

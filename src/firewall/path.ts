@@ -259,6 +259,8 @@ export class NetfilterPath {
   private conntrackDone = false;
   private notrack = false;
   private zone = 0;
+  /** Helper of a CT template (iptables raw `-j CT --helper`), attached to the new entry by conntrack. */
+  private tmplHelper = "";
   private filterRule: Rule | null = null;
   private filterChain: Chain | null = null;
   private filterBase: Chain | null = null;
@@ -374,6 +376,7 @@ export class NetfilterPath {
     this.conntrackDone = false;
     this.notrack = false;
     this.zone = 0;
+    this.tmplHelper = "";
     this.filterRule = this.lastRule = null;
     this.filterChain = this.lastChain = null;
     this.filterBase = this.lastBase = null;
@@ -554,7 +557,14 @@ export class NetfilterPath {
         this.notrack = true;
       }
     }
-    if (ctx.ctTemplate && !this.conntrackDone) this.zone = ctx.ctTemplateZone;
+    if (ctx.ctTemplate && !this.conntrackDone) {
+      this.zone = ctx.ctTemplateZone;
+      if (ctx.ctTemplateHelper !== "") this.tmplHelper = ctx.ctTemplateHelper;
+    } else if (ctx.ctTemplateHelper !== "" && this.conntrackDone && this.slot >= 0) {
+      // nft `ct helper set`: only onto a new, unconfirmed entry (nft_ct_helper_obj_eval).
+      const type = this.helperObjectType(chain, ctx.ctTemplateHelper);
+      if (type !== "") this.tracker.assignHelper(this.slot, type);
+    }
     this.lastRule = ctx.verdictRule;
     this.lastChain = ctx.verdictChain;
     this.lastBase = chain;
@@ -567,6 +577,40 @@ export class NetfilterPath {
     }
     if (v !== VERDICT.ACCEPT) return this.ruleDrop(chain, hook);
     return v;
+  }
+
+  /** The helper type of the ct helper object `name` in the chain's table ("" when there is none). */
+  private helperObjectType(chain: Chain, name: string): string {
+    for (const o of this.ruleset.ctObjects) {
+      if (o.kind === "ct helper" && o.name === name && o.table === chain.table && o.family === chain.family) return o.helperType ?? "";
+    }
+    return "";
+  }
+
+  /**
+   * nf_nat_follow_master, the expectation function nf_nat_ftp and
+   * nf_nat_tftp give a NATed master's expectations: the expected connection
+   * comes from where the master sends to and goes to where it expects.
+   */
+  private followMaster(slot: number, master: number, natDir: 0 | 1, port: number): void {
+    const t = this.tuple;
+    this.tracker.tupleOf(master, natDir === 0 ? 1 : 0, t);
+    const r = this.range;
+    r.clear();
+    r.flags |= NF_NAT_RANGE.MAP_IPS;
+    r.minAddr[0] = r.maxAddr[0] = t.d0;
+    r.minAddr[1] = r.maxAddr[1] = t.d1;
+    r.minAddr[2] = r.maxAddr[2] = t.d2;
+    r.minAddr[3] = r.maxAddr[3] = t.d3;
+    this.nat.setupInfo(slot, r, MANIP.SRC);
+    r.clear();
+    r.flags |= NF_NAT_RANGE.MAP_IPS;
+    r.minAddr[0] = r.maxAddr[0] = t.s0;
+    r.minAddr[1] = r.maxAddr[1] = t.s1;
+    r.minAddr[2] = r.maxAddr[2] = t.s2;
+    r.minAddr[3] = r.maxAddr[3] = t.s3;
+    r.setPorts(port, port);
+    this.nat.setupInfo(slot, r, MANIP.DST);
   }
 
   /** Records a drop decided by a rule or a chain policy of `chain` (the context holds the rule). */
@@ -604,6 +648,15 @@ export class NetfilterPath {
     this.slot = r.slot;
     this.dir = r.dir;
     this.ctinfo = r.ctinfo;
+    if (r.isNew && r.slot >= 0) {
+      const e = r.expected;
+      if (e !== null) {
+        const natOn = p.family === 6 ? this.natOn.ipv6 : this.natOn.ipv4;
+        if (e.natFollow && natOn) this.followMaster(r.slot, e.master, e.natDir, e.savedPort);
+      } else if (this.tmplHelper !== "") {
+        tr.assignHelper(r.slot, this.tmplHelper);
+      }
+    }
     return true;
   }
 
