@@ -38,7 +38,8 @@ import { decodeFrame, FIRST_L4_REASON } from "../src/packet/decode.js";
 import { forEachPacketSync } from "../src/packet/source.js";
 import { PacketView } from "../src/packet/view.js";
 import { replay } from "../src/replay/replay.js";
-import { TcpFrames, writeEstablishedCapture, writeFlowCapture, writeHandshakeCapture } from "./gen.js";
+import { FrameWriter, SYN_OPTIONS } from "../src/sim/frames.js";
+import { writeEstablishedCapture, writeFlowCapture, writeHandshakeCapture } from "./gen.js";
 import type { FlowCapture } from "./gen.js";
 import { MapTracker } from "./reference.js";
 
@@ -276,10 +277,8 @@ function mem(): Mem {
   return { heap: m.heapUsed, external: m.external, rss: m.rss };
 }
 
-const SYN_OPTIONS = Uint8Array.from([2, 4, 0x05, 0xb4, 1, 1, 4, 2, 1, 3, 3, 7]);
-
 /** Writes the SYN of distinct tuple `i` (2^24 client addresses × 1024 servers) into `frames`; returns its length. */
-function synFrame(frames: TcpFrames, i: number): number {
+function synFrame(frames: FrameWriter, i: number): number {
   return frames.tcp((0x0a000000 | (i & 0xffffff)) >>> 0, (0xc6120000 | ((i >>> 14) & 0x3ff)) >>> 0, 1024 + (i % 60000), 443, i, 0, 0x02, 64240, SYN_OPTIONS, 0);
 }
 
@@ -288,7 +287,7 @@ function memoryOf(n: number): Record<string, number> {
   const before = mem();
   const tracker = new Tracker({ sysctls: { nf_conntrack_max: n, nf_conntrack_buckets: n }, seed: 1 });
   const created = mem();
-  const frames = new TcpFrames();
+  const frames = new FrameWriter();
   const view = new PacketView();
   view.data = frames.buf;
   view.linkType = 1;
@@ -325,7 +324,7 @@ function memoryOf(n: number): Record<string, number> {
 function mapMemoryOf(n: number): Record<string, number> {
   const before = mem();
   const m = new MapTracker();
-  const frames = new TcpFrames();
+  const frames = new FrameWriter();
   const view = new PacketView();
   view.data = frames.buf;
   view.linkType = 1;
@@ -385,7 +384,7 @@ async function child(spec: string): Promise<void> {
   const [kase, pipeline] = spec.split(":") as [string, Pipeline];
   let result: unknown;
   if (kase === "memory") {
-    TcpFrames.selfCheck();
+    FrameWriter.selfCheck();
     const sizes = QUICK ? [1_000_000] : [1_000_000, 10_000_000];
     const map = mapMemoryOf(QUICK ? 100_000 : 1_000_000);
     const trackers = sizes.map((n) => {
@@ -583,7 +582,7 @@ function memoryCase(): void {
 
 function orchestrate(): void {
   const started = performance.now();
-  TcpFrames.selfCheck();
+  FrameWriter.selfCheck();
   out(`ctlab bench · node ${process.version} · ${QUICK ? "quick" : "full"} · best of ${REPS} · rates per second of CPU time · one process per pipeline`);
   out();
   const want = (c: string): boolean => ONLY === null || ONLY.includes(c);

@@ -34,6 +34,7 @@ import { EXPECT_CLASS_DEFAULT, EXPECT_ERR, ExpectTable } from "./helpers/expect.
 import type { ExpectEventSink, Expectation } from "./helpers/expect.js";
 import type { ConntrackHelper, HelperContext } from "./helpers/helper.js";
 import { helperByName } from "./helpers/registry.js";
+import { xorshift32Next } from "../sim/random.js";
 
 /** A clock in milliseconds. */
 export interface Clock {
@@ -902,12 +903,9 @@ export class Tracker implements CtContext {
 
   private randomBelow(n: number): number {
     // xorshift32: deterministic for a given seed.
-    let x = this.rng;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
+    const x = xorshift32Next(this.rng);
     this.rng = x;
-    return (x >>> 0) % n;
+    return x % n;
   }
 
   private freeUnconfirmed(slot: number): void {

@@ -25,6 +25,10 @@ import { CT_STATE } from "../conntrack/constants.js";
 import { PacketView } from "../packet/view.js";
 import type { Action, Chain, Elem, HookName, IpSet, Match, NatSpec, Rule, Ruleset, Selector, Table } from "./model.js";
 import { ADDRTYPE_RTN, cmpWords, ifaceMatches, prefixRange } from "./values.js";
+import { xorshift32 } from "../sim/random.js";
+
+/** A deterministic xorshift32 generator, for `statistic --mode random` under test (the one in sim/random.ts). */
+export { xorshift32 };
 
 /** Netfilter verdicts (NF_DROP, NF_ACCEPT, NF_STOLEN, NF_QUEUE). */
 export const VERDICT = { DROP: 0, ACCEPT: 1, STOLEN: 2, QUEUE: 3 } as const;
@@ -37,19 +41,6 @@ export interface EvalHost {
   connCount(m: Extract<Match, { kind: "connlimit" }>, ctx: PacketContext): number;
   /** A uniformly distributed unsigned 32-bit number (xt_statistic, NAT port choice). */
   random32(): number;
-}
-
-/** A deterministic xorshift32 generator, for `statistic --mode random` under test. */
-export function xorshift32(seed: number): () => number {
-  let x = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
 }
 
 /** Options for {@link createHost}. */

@@ -3,8 +3,11 @@
  * busy HTTPS and DNS server that a flaky link and a SYN flood push into a full
  * conntrack table. Deterministic for a given seed.
  */
-import { buildIcmp, buildTcp, buildUdp } from "../packet/build.js";
+import { buildIcmp, buildUdp } from "../packet/build.js";
 import { PcapWriter } from "../packet/writer.js";
+import { FrameLog, TcpConv } from "./conv.js";
+import { Rng } from "./random.js";
+import type { TimedFrame } from "./time.js";
 
 /** Knobs of the demo traffic; the defaults tell the story in about 60 000 packets. */
 export interface DemoOptions {
@@ -31,34 +34,25 @@ export const DEMO_SYSCTLS: Readonly<Record<string, number>> = {
   nf_conntrack_checksum: 0,
 };
 
-interface Timed {
-  t: number;
-  frame: Uint8Array;
-}
-
 const SERVER = "203.0.113.10";
 const DNS_SERVER = "203.0.113.53";
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Generates the demo packets in capture order.
- * @returns frames (Ethernet) with their capture times in seconds
+ * @returns Ethernet frames with their capture times
  */
-export function demoPackets(opts: DemoOptions = {}): Timed[] {
-  const rnd = mulberry32(opts.seed ?? 1);
+export function demoPackets(opts: DemoOptions = {}): TimedFrame[] {
+  const rnd = new Rng(opts.seed ?? 1);
   const t0 = opts.start ?? Date.UTC(2026, 10, 25, 9, 0, 0) / 1000;
-  const out: Timed[] = [];
-  const u32 = () => Math.floor(rnd() * 0x100000000) >>> 0;
+  // Frames are emitted story by story and sorted at the end by their time in
+  // seconds (as drawn, before rounding to the microsecond, so that frames in
+  // the same microsecond keep the order the story draws them in).
+  const log = new FrameLog(0);
+  const times: number[] = [];
+  const at = (t: number) => {
+    times.push(t);
+    return log.at(t);
+  };
   let nextClient = 0;
   const client = () => {
     const n = nextClient++;
@@ -70,63 +64,67 @@ export function demoPackets(opts: DemoOptions = {}): Timed[] {
     return nextPort;
   };
 
-  /** Handshake and one request/response; returns the sequence state for the caller to finish. */
-  const open = (t: number, src: string, sport: number) => {
-    const c = u32();
-    const s = u32();
-    const rtt = 0.002 + rnd() * 0.05;
-    const p = { src, dst: SERVER, sport, dport: 443 };
-    const r = { src: SERVER, dst: src, sport: 443, dport: sport };
-    out.push({ t, frame: buildTcp({ ...p, flags: "S", seq: c, win: 64240, mss: 1460, wscale: 7, sackPerm: true }) });
-    out.push({ t: t + rtt / 2, frame: buildTcp({ ...r, flags: "SA", seq: s, ack: c + 1, win: 65160, mss: 1460, wscale: 7, sackPerm: true }) });
-    out.push({ t: t + rtt, frame: buildTcp({ ...p, flags: "A", seq: c + 1, ack: s + 1, win: 502 }) });
-    out.push({ t: t + rtt + 0.0001, frame: buildTcp({ ...p, flags: "PA", seq: c + 1, ack: s + 1, win: 502, payload: 517 }) });
-    out.push({ t: t + 1.5 * rtt, frame: buildTcp({ ...r, flags: "PA", seq: s + 1, ack: c + 518, win: 501, payload: 1400 }) });
-    out.push({ t: t + 2 * rtt, frame: buildTcp({ ...p, flags: "A", seq: c + 518, ack: s + 1401, win: 502 }) });
-    return { p, r, c: c + 518, s: s + 1401, rtt, t: t + 2 * rtt };
+  /** Handshake and one request/response; returns the conversation for the caller to finish. */
+  const open = (t: number, src: string, cport: number) => {
+    const conv = new TcpConv(log, { client: src, server: SERVER, cport, sport: 443, isnC: rnd.u32(), isnS: rnd.u32(), wscaleC: 7, wscaleS: 7, sackC: true, sackS: true });
+    const rtt = 0.002 + rnd.next() * 0.05;
+    at(t);
+    conv.syn("c");
+    at(t + rtt / 2);
+    conv.synack("s");
+    at(t + rtt);
+    conv.ack("c", { win: 502 });
+    at(t + rtt + 0.0001);
+    conv.data("c", 517, { win: 502 });
+    at(t + 1.5 * rtt);
+    conv.data("s", 1400, { win: 501 });
+    at(t + 2 * rtt);
+    conv.ack("c", { win: 502 });
+    return { conv, rtt, t: t + 2 * rtt };
   };
 
   const shortN = opts.shortConnections ?? 2000;
   for (let i = 0; i < shortN; i++) {
-    const t = t0 + rnd() * 100;
+    const t = t0 + rnd.next() * 100;
     const k = open(t, client(), port());
-    const tf = k.t + 0.05 + rnd() * 2;
-    out.push({ t: tf, frame: buildTcp({ ...k.p, flags: "FA", seq: k.c, ack: k.s, win: 502 }) });
-    out.push({ t: tf + k.rtt / 2, frame: buildTcp({ ...k.r, flags: "FA", seq: k.s, ack: k.c + 1, win: 501 }) });
-    out.push({ t: tf + k.rtt, frame: buildTcp({ ...k.p, flags: "A", seq: k.c + 1, ack: k.s + 1, win: 502 }) });
+    const tf = k.t + 0.05 + rnd.next() * 2;
+    at(tf);
+    k.conv.fin("c", { win: 502 });
+    at(tf + k.rtt / 2);
+    k.conv.fin("s", { win: 501 });
+    at(tf + k.rtt);
+    k.conv.ack("c", { win: 502 });
   }
 
   const longN = opts.longConnections ?? 300;
   for (let i = 0; i < longN; i++) {
-    const k = open(t0 + rnd() * 10, client(), port());
+    const k = open(t0 + rnd.next() * 10, client(), port());
     // Keep-alive traffic every ~20 s so the entries stay fresh.
-    let c = k.c;
-    let s = k.s;
-    for (let t = k.t + 20; t < t0 + 115; t += 15 + rnd() * 10) {
-      out.push({ t, frame: buildTcp({ ...k.p, flags: "PA", seq: c, ack: s, win: 502, payload: 64 }) });
-      out.push({ t: t + k.rtt, frame: buildTcp({ ...k.r, flags: "PA", seq: s, ack: c + 64, win: 501, payload: 128 }) });
-      c += 64;
-      s += 128;
+    for (let t = k.t + 20; t < t0 + 115; t += 15 + rnd.next() * 10) {
+      at(t);
+      k.conv.data("c", 64, { win: 502 });
+      at(t + k.rtt);
+      k.conv.data("s", 128, { win: 501 });
     }
   }
 
   // A flaky link eats the RSTs (or FINs) that would have closed these: conntrack
   // keeps them ESTABLISHED for nf_conntrack_tcp_timeout_established (5 days).
   const lostN = opts.lostCloses ?? 2500;
-  for (let i = 0; i < lostN; i++) open(t0 + 5 + rnd() * 50, client(), port());
+  for (let i = 0; i < lostN; i++) open(t0 + 5 + rnd.next() * 50, client(), port());
 
   const dnsN = opts.dnsQueries ?? 1000;
   for (let i = 0; i < dnsN; i++) {
-    const t = t0 + rnd() * 110;
+    const t = t0 + rnd.next() * 110;
     const src = client();
     const sport = port();
-    out.push({ t, frame: buildUdp({ src, dst: DNS_SERVER, sport, dport: 53, payload: 40 }) });
-    out.push({ t: t + 0.001 + rnd() * 0.02, frame: buildUdp({ src: DNS_SERVER, dst: src, sport: 53, dport: sport, payload: 120 }) });
+    at(t).emit(buildUdp({ src, dst: DNS_SERVER, sport, dport: 53, payload: 40 }));
+    at(t + 0.001 + rnd.next() * 0.02).emit(buildUdp({ src: DNS_SERVER, dst: src, sport: 53, dport: sport, payload: 120 }));
   }
   for (let i = 0; i < 20; i++) {
     const t = t0 + i * 5;
-    out.push({ t, frame: buildIcmp({ src: "198.51.100.250", dst: SERVER, id: 4242, seq: i }) });
-    out.push({ t: t + 0.001, frame: buildIcmp({ src: SERVER, dst: "198.51.100.250", type: 0, id: 4242, seq: i }) });
+    at(t).emit(buildIcmp({ src: "198.51.100.250", dst: SERVER, id: 4242, seq: i }));
+    at(t + 0.001).emit(buildIcmp({ src: SERVER, dst: "198.51.100.250", type: 0, id: 4242, seq: i }));
   }
 
   // The SYN flood: spoofed sources, never answered (the server's SYN/ACKs go to
@@ -134,15 +132,15 @@ export function demoPackets(opts: DemoOptions = {}): Timed[] {
   const floodN = opts.floodSyns ?? 20000;
   const floodStart = t0 + 70;
   for (let i = 0; i < floodN; i++) {
-    const src = `${1 + Math.floor(rnd() * 222)}.${Math.floor(rnd() * 256)}.${Math.floor(rnd() * 256)}.${1 + Math.floor(rnd() * 254)}`;
-    out.push({
-      t: floodStart + (i * 10) / floodN,
-      frame: buildTcp({ src, dst: SERVER, sport: 1024 + Math.floor(rnd() * 64000), dport: 443, flags: "S", seq: u32(), win: 1024 }),
-    });
+    const src = `${1 + rnd.below(222)}.${rnd.below(256)}.${rnd.below(256)}.${1 + rnd.below(254)}`;
+    const cport = 1024 + rnd.below(64000);
+    at(floodStart + (i * 10) / floodN);
+    new TcpConv(log, { client: src, server: SERVER, cport, sport: 443, isnC: rnd.u32(), winC: 1024 }).syn("c", { bare: true });
   }
 
-  out.sort((a, b) => a.t - b.t);
-  return out;
+  const order = times.map((_, i) => i);
+  order.sort((a, b) => (times[a] as number) - (times[b] as number));
+  return order.map((i) => log.frames[i] as TimedFrame);
 }
 
 /**
@@ -152,10 +150,7 @@ export function demoPackets(opts: DemoOptions = {}): Timed[] {
 export function writeDemoCapture(path: string, opts: DemoOptions = {}): number {
   const w = new PcapWriter(path);
   const pkts = demoPackets(opts);
-  for (const { t, frame } of pkts) {
-    const usec = Math.round(t * 1e6);
-    w.writePacket(Math.floor(usec / 1e6), (usec % 1e6) * 1000, frame);
-  }
+  for (const { tsSec, tsNsec, frame } of pkts) w.writePacket(tsSec, tsNsec, frame);
   w.close();
   return pkts.length;
 }

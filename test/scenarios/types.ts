@@ -4,13 +4,10 @@
  * one capture), by unit tests and by the CLI demo.
  */
 
-/** One frame of a scenario with its capture timestamp. */
-export interface TimedFrame {
-  tsSec: number;
-  tsNsec: number;
-  /** Ethernet frame (possibly VLAN/PPPoE framed) or, with `linkType` on the scenario, another link type. */
-  frame: Uint8Array;
-}
+import type { TimedFrame } from "../../src/sim/time.js";
+
+/** One frame of a scenario with its capture timestamp (the generator's one timestamp shape). */
+export type { TimedFrame };
 
 /** Where a scenario's addresses come from: every scenario owns one block. */
 export interface ScenarioContext {
