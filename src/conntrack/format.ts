@@ -239,6 +239,11 @@ export function eventLine(tr: Tracker, type: EventType, bits: number, slot: numb
   if (mark !== 0 || bits & IPCT.MARK) s += `mark=${mark} `;
   const zone = tr.zoneOf(slot);
   if (zone !== 0) s += `zone=${zone} `;
+  // ctnetlink_conntrack_event dumps the helper of every event but DESTROY.
+  if (!destroy) {
+    const helper = tr.helperOf(slot);
+    if (helper !== "") s += `helper=${helper} `;
+  }
   if (destroy) {
     const ts = tr.timestampsOf(slot);
     if (ts !== null) {

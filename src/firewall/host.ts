@@ -218,7 +218,7 @@ export class HostModel {
       // ip_mc_validate_source
       if (s >>> 28 === 0xe || s === 0xffffffff) return RT.MARTIAN_SOURCE;
       if (s >>> 24 === 127 && !c.routeLocalnet) return RT.MARTIAN_SOURCE;
-      if (s >>> 24 === 0) {
+      if (s === 0) {
         // Zero sources only to link-local groups (224.0.0.0/24) or in IGMP.
         if (d >>> 8 !== 0xe00000 && proto !== 2) return RT.MARTIAN_SOURCE;
       } else {
@@ -229,8 +229,9 @@ export class HostModel {
     }
     if (s >>> 28 === 0xe || s === 0xffffffff) return RT.MARTIAN_SOURCE;
     if (d === 0xffffffff || (s === 0 && d === 0)) return this.brdInput(s, iif);
-    if (s >>> 24 === 0) return RT.MARTIAN_SOURCE;
-    if (d >>> 24 === 0) return RT.MARTIAN_DESTINATION;
+    // ipv4_is_zeronet is 0.0.0.0 alone since Linux 5.3 (the rest of 0/8 is unicast).
+    if (s === 0) return RT.MARTIAN_SOURCE;
+    if (d === 0) return RT.MARTIAN_DESTINATION;
     if (d >>> 24 === 127) {
       if (!c.routeLocalnet) return RT.MARTIAN_DESTINATION;
     } else if (s >>> 24 === 127 && !c.routeLocalnet) return RT.MARTIAN_SOURCE;

@@ -38,8 +38,11 @@ describe("ip_route_input (IPv4)", () => {
     const h = host();
     assert.equal(rt(h, "224.0.0.5", "192.0.2.1"), RT.MARTIAN_SOURCE, "multicast source");
     assert.equal(rt(h, "255.255.255.255", "192.0.2.1"), RT.MARTIAN_SOURCE, "limited broadcast source");
-    assert.equal(rt(h, "0.1.2.3", "192.0.2.1"), RT.MARTIAN_SOURCE, "zero-network source");
-    assert.equal(rt(h, "198.51.100.7", "0.0.0.9"), RT.MARTIAN_DESTINATION, "zero-network destination");
+    assert.equal(rt(h, "0.0.0.0", "192.0.2.1"), RT.MARTIAN_SOURCE, "zero source");
+    assert.equal(rt(h, "198.51.100.7", "0.0.0.0"), RT.MARTIAN_DESTINATION, "zero destination");
+    // Linux 5.3 made the rest of 0/8 unicast.
+    assert.equal(rt(h, "0.1.2.3", "192.0.2.1"), RT.LOCAL);
+    assert.equal(rt(h, "198.51.100.7", "0.0.0.9"), RT.FORWARD);
     assert.equal(rt(h, "198.51.100.7", "127.0.0.1"), RT.MARTIAN_DESTINATION, "loopback destination");
     assert.equal(rt(h, "127.0.0.1", "192.0.2.1"), RT.MARTIAN_SOURCE, "loopback source");
     assert.equal(rt(h, "192.0.2.1", "10.0.0.1"), RT.MARTIAN_SOURCE, "own address as source");
