@@ -1062,7 +1062,7 @@ export class Tracker implements CtContext {
   private forgetHelper(slot: number): void {
     this.helped.delete(slot);
     this.masters.delete(slot);
-    if (this.expectations.count !== 0) this.expectations.removeMaster(slot);
+    if (this.expectations.count !== 0) this.expectations.removeMaster(slot, this.now);
   }
 
   // ---- ICMP errors ------------------------------------------------------------------------

@@ -113,7 +113,8 @@ describe("FTP helper", () => {
   });
 
   it("keeps one expectation per connection (max_expected 1) and times it out after 300 s", () => {
-    const fw = rig(FTP_RULES);
+    const ev: string[] = [];
+    const fw = rig(FTP_RULES, { expectEvents: (k, l) => ev.push(`[${k}] ${l}`) });
     const tr = fw.tr;
     const ctl = new Control(fw);
     ctl.open();
@@ -127,6 +128,11 @@ describe("FTP helper", () => {
     fw.now += 301_000;
     assert.equal(fw.tcp({ src: S, dst: C, sport: 20, dport: 1026, flags: "S", seq: 9 }).verdict, VERDICT.DROP, "expired");
     assert.equal(tr.expectations.count, 0);
+    assert.deepEqual(
+      ev.map((l) => l.replace(/ mask-src.*/, "")),
+      [`[NEW] 300 proto=6 src=${S} dst=${C} sport=0 dport=1025`, `[DESTROY] 299 proto=6 src=${S} dst=${C} sport=0 dport=1025`, `[NEW] 300 proto=6 src=${S} dst=${C} sport=0 dport=1026`, `[DESTROY] 0 proto=6 src=${S} dst=${C} sport=0 dport=1026`],
+    );
+    assert.match(tr.formatProcStat()[1]!, / 00000000 00000002 00000002 /, "expect_new expect_create expect_delete");
   });
 
   it("does nothing without a helper assigned (helpers only by explicit assignment)", () => {

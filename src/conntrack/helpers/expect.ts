@@ -93,7 +93,7 @@ export class ExpectTable {
       const x = this.list[i]!;
       if (x.master === e.master && sameExpect(x, e)) {
         if (x.cls !== e.cls) return EXPECT_ERR.ALREADY;
-        this.removeAt(i, true);
+        this.removeAt(i, nowMs);
         break;
       }
       if (clash(x, e)) return EXPECT_ERR.BUSY;
@@ -111,7 +111,7 @@ export class ExpectTable {
             break;
           }
         }
-        if (oldest >= 0) this.removeAt(oldest, true);
+        if (oldest >= 0) this.removeAt(oldest, nowMs);
         n--;
         if (n >= maxExpected) return EXPECT_ERR.MFILE;
       }
@@ -141,15 +141,15 @@ export class ExpectTable {
       if (!wordsEqual(x.dst, d, n)) continue;
       if (x.srcMasked && !wordsEqual(x.src, s, n)) continue;
       if (!masterUsable(x.master)) return null;
-      this.removeAt(i, true);
+      this.removeAt(i, nowMs);
       return x;
     }
     return null;
   }
 
   /** nf_ct_remove_expectations: the master is going away. */
-  removeMaster(master: number): void {
-    for (let i = this.list.length - 1; i >= 0; i--) if (this.list[i]!.master === master) this.removeAt(i, true);
+  removeMaster(master: number, nowMs: number): void {
+    for (let i = this.list.length - 1; i >= 0; i--) if (this.list[i]!.master === master) this.removeAt(i, nowMs);
   }
 
   /** Expectation timers that fired by `nowMs` (nf_ct_expectation_timed_out). */
@@ -159,7 +159,7 @@ export class ExpectTable {
     for (let i = 0; i < this.list.length; i++) {
       const x = this.list[i]!;
       if (x.deadlineMs <= nowMs) {
-        this.removeAt(i--, true);
+        this.removeAt(i--, nowMs);
         continue;
       }
       if (x.deadlineMs < next) next = x.deadlineMs;
@@ -167,12 +167,13 @@ export class ExpectTable {
     this.nextDeadline = next;
   }
 
-  private removeAt(i: number, report: boolean): void {
+  /** nf_ct_unlink_expect_report: the DESTROY event shows the time that was left. */
+  private removeAt(i: number, nowMs: number): void {
     const x = this.list[i]!;
     this.list.splice(i, 1);
     this.count--;
     this.stats.expect_delete++;
-    if (report && this.sink !== null) this.sink("DESTROY", this.format(x, x.deadlineMs));
+    if (this.sink !== null) this.sink("DESTROY", this.format(x, nowMs));
   }
 
   /**
