@@ -12,6 +12,9 @@ export class GenericTracker implements L4Tracker {
   readonly proto: number;
   readonly bytesAllocated = 0;
 
+  /** No per-slot state: nothing to grow. */
+  grow(_slots: number): void {}
+
   constructor(proto = 0) {
     this.proto = proto;
   }

@@ -15,6 +15,9 @@ export class GreTracker implements L4Tracker {
   readonly proto = IPPROTO.GRE;
   readonly bytesAllocated = 0;
 
+  /** No per-slot state: nothing to grow. */
+  grow(_slots: number): void {}
+
   valid(_p: PacketView, _checksumChecked: boolean): boolean {
     return true;
   }

@@ -25,6 +25,9 @@ ICMPV6_VALID_NEW[139] = 1;
 export class IcmpTracker implements L4Tracker {
   readonly proto: number;
   readonly bytesAllocated = 0;
+
+  /** No per-slot state: nothing to grow. */
+  grow(_slots: number): void {}
   private readonly v6: boolean;
 
   constructor(proto: number = IPPROTO.ICMP) {

@@ -34,13 +34,18 @@ export interface CtContext {
 
 /**
  * A per-protocol tracker (nf_conntrack_l4proto). It owns its per-entry state as
- * typed arrays sized to the table capacity and indexed by slot.
+ * typed arrays indexed by slot, as many slots as the table has allocated.
  */
 export interface L4Tracker {
   /** IP protocol number it handles. */
   readonly proto: number;
   /** Bytes of per-entry state this tracker allocated, for memory accounting. */
   readonly bytesAllocated: number;
+  /**
+   * The table grows to `slots` slots: per-slot state must cover them, every
+   * existing slot's state kept in place. Throws RangeError when memory runs out.
+   */
+  grow(slots: number): void;
   /**
    * Packet-level checks (the l4proto `error` callbacks, e.g. tcp_error flag
    * validation and length checks). Returns false when the packet is INVALID.

@@ -138,7 +138,7 @@ const STATE_TEXT = SCTP_STATE_NAMES.map((n) => `${n} `);
 
 export class SctpTracker implements L4Tracker {
   readonly proto = IPPROTO.SCTP;
-  private readonly capacity: number;
+  private capacity: number;
   private state: Uint8Array | null = null;
   private flags: Uint8Array | null = null;
   private vtag: Uint32Array | null = null;
@@ -154,6 +154,23 @@ export class SctpTracker implements L4Tracker {
   get bytesAllocated(): number {
     if (this.state === null) return 0;
     return this.state.byteLength + (this.flags as Uint8Array).byteLength + (this.vtag as Uint32Array).byteLength;
+  }
+
+  /** Grows the per-slot stores (when allocated) to `slots` slots. */
+  grow(slots: number): void {
+    if (slots <= this.capacity) return;
+    if (this.state !== null) {
+      const state = new Uint8Array(slots);
+      const flags = new Uint8Array(slots);
+      const vtag = new Uint32Array(slots * 2);
+      state.set(this.state);
+      flags.set(this.flags as Uint8Array);
+      vtag.set(this.vtag as Uint32Array);
+      this.state = state;
+      this.flags = flags;
+      this.vtag = vtag;
+    }
+    this.capacity = slots;
   }
 
   /** The stored state of an entry (SCTP_STATE). */

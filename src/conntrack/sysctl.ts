@@ -47,9 +47,10 @@ const INT_MAX = 0x7fffffff;
 /** Largest timeout proc_dointvec_jiffies stores without overflowing an int of jiffies. */
 const MAX_SECONDS = Math.floor(INT_MAX / HZ);
 /**
- * ctlab allocates the whole table up front from nf_conntrack_max and
- * nf_conntrack_buckets, so both are capped where the kernel only caps at
- * INT_MAX (a 2^26-entry table already needs several GiB).
+ * The bucket array is allocated up front from nf_conntrack_buckets (as the
+ * kernel's is), so it is capped where the kernel only caps at INT_MAX (2^26
+ * buckets are 256 MiB). nf_conntrack_max is not: slots are allocated as
+ * entries arrive, so a large or no limit (0) costs nothing until used.
  */
 export const MAX_TABLE_SIZE = 1 << 26;
 
@@ -66,9 +67,10 @@ export const SYSCTLS: readonly SysctlSpec[] = Object.freeze([
     name: "nf_conntrack_max",
     default: 262144,
     unit: "entries",
-    min: 1,
-    max: MAX_TABLE_SIZE,
-    description: "Maximum number of tracked connections; a new one beyond it triggers early drop or is dropped",
+    min: 0,
+    max: INT_MAX,
+    description:
+      "Maximum number of tracked connections; a new one beyond it triggers early drop or is dropped. 0: no limit (the table grows as long as memory lasts, early drop never runs)",
   },
   {
     name: "nf_conntrack_count",

@@ -1,21 +1,32 @@
 /**
- * The conntrack table as data: struct-of-arrays indexed by slot, sized once
- * from nf_conntrack_max (capacity) and nf_conntrack_buckets (index), with a
- * free-slot stack, chained hash buckets and per-timeout FIFO expiry lists.
- * Policy (what to look up, when to expire, events) lives in tracker.ts.
+ * The conntrack table as data: struct-of-arrays indexed by slot, chained hash
+ * buckets and per-timeout FIFO expiry lists. Policy (what to look up, when to
+ * expire, events) lives in tracker.ts.
+ *
+ * Growth: only the bucket array is sized up front (nf_conntrack_buckets), as
+ * the kernel's hash table is; slots are allocated on demand, as the kernel
+ * allocates each nf_conn from its slab. The slot arrays start at
+ * INITIAL_SLOTS and double (never beyond nf_conntrack_max) when every slot
+ * is taken; a copy keeps every index, so an entry's slot — its identity in
+ * events, chain links, expiry lists, NAT and the per-protocol stores — never
+ * changes. Free slots form a LIFO list threaded through their (unused) chain
+ * links below a high-water mark, which hands out slots in exactly the order
+ * a preallocated free stack would.
  *
  * Per slot, for an IPv4 entry: proto u8, flags u8, zone u16, saddr/daddr
- * u32, sport/dport u16, status u16, expiry u32, chain link i32, expiry-list
- * links 2 × i32 + class u8, free-stack cell i32 — 43 bytes, plus one i32
- * bucket head per bucket. IPv6 addresses keep word 0 inline and words 1–3
- * in a side store allocated with the first IPv6 entry; a NAT reply tuple
- * (≠ the inverted original) lives in a side store allocated with the first
- * NAT entry and gets its own chain node, as the kernel's tuplehash[REPLY].
+ * u32, sport/dport u16, status u16, expiry u32, two chain links i32,
+ * expiry-list links 2 × i32 + class u8 — 39 bytes, plus one i32 bucket head
+ * per bucket. IPv6 addresses keep word 0 inline and words 1–3 in a side
+ * store allocated with the first IPv6 entry; a NAT reply tuple (≠ the
+ * inverted original) lives in a side store allocated with the first NAT entry.
  *
- * Index: the kernel links every entry twice (original and reply tuple); here
- * one node per entry answers both directions because its hash is symmetric
- * (tuple.ts). Node ids: `slot` is an entry's original node, `capacity + slot`
- * its NAT reply node.
+ * Index: as in the kernel, every entry is linked twice (tuplehash[ORIGINAL]
+ * and tuplehash[REPLY]), each node in the bucket of its own tuple's
+ * directional hash (tuple.ts), so chains, early drop's bucket scan and the
+ * GC's walk see what the kernel's see. Node ids: `slot` is an entry's
+ * original node, `REPLY_NODE + slot` its reply node (a fixed offset, so
+ * growth renumbers nothing); a reply node compares against the NAT reply
+ * tuple when there is one, else against the inverted original.
  *
  * Expiry: the kernel keeps an absolute jiffies deadline per entry and finds
  * expired ones by scanning (gc_worker). Here each distinct timeout value has
@@ -32,6 +43,13 @@ export const FLAG_V6 = 1;
 /** flags bit: the entry has a NAT reply tuple in the side store. */
 export const FLAG_NAT = 2;
 
+/** Node id of a slot's NAT reply node: REPLY_NODE + slot. Slots stay below it. */
+export const REPLY_NODE = 1 << 30;
+/** Most slots a table can have (no limit set, or a limit beyond what node ids can address). */
+export const MAX_SLOTS = REPLY_NODE - 1;
+/** Slots allocated before the first entry (a few hundred bytes). */
+export const INITIAL_SLOTS = 64;
+
 /** elClass value of an entry in no expiry list (unconfirmed or free). */
 export const NO_CLASS = 255;
 /** Class shared by timeouts beyond the first OVERFLOW_CLASS distinct ones; kept sorted by insertion. */
@@ -39,22 +57,28 @@ const OVERFLOW_CLASS = 254;
 
 /** The NAT reply tuples (nf_conntrack_alter_reply), one per slot, allocated on first use. */
 export class NatReplyStore {
-  readonly saddr: Uint32Array;
-  readonly daddr: Uint32Array;
-  readonly sport: Uint16Array;
-  readonly dport: Uint16Array;
+  saddr: Uint32Array;
+  daddr: Uint32Array;
+  sport: Uint16Array;
+  dport: Uint16Array;
   /** Words 1–3 of the source and destination addresses, for IPv6 entries. */
-  readonly v6: Uint32Array;
-  /** Chain links of the reply nodes. */
-  readonly chain: Int32Array;
+  v6: Uint32Array;
 
-  constructor(capacity: number) {
-    this.saddr = new Uint32Array(capacity);
-    this.daddr = new Uint32Array(capacity);
-    this.sport = new Uint16Array(capacity);
-    this.dport = new Uint16Array(capacity);
-    this.v6 = new Uint32Array(capacity * 6);
-    this.chain = new Int32Array(capacity).fill(-1);
+  constructor(slots: number) {
+    this.saddr = new Uint32Array(slots);
+    this.daddr = new Uint32Array(slots);
+    this.sport = new Uint16Array(slots);
+    this.dport = new Uint16Array(slots);
+    this.v6 = new Uint32Array(slots * 6);
+  }
+
+  /** Copies every array into one of `slots` slots (indices kept). */
+  grow(slots: number): void {
+    this.saddr = grown(this.saddr, slots, 0);
+    this.daddr = grown(this.daddr, slots, 0);
+    this.sport = grown(this.sport, slots, 0);
+    this.dport = grown(this.dport, slots, 0);
+    this.v6 = grown(this.v6, slots * 6, 0);
   }
 
   get bytes(): number {
@@ -63,44 +87,65 @@ export class NatReplyStore {
       this.daddr.byteLength +
       this.sport.byteLength +
       this.dport.byteLength +
-      this.v6.byteLength +
-      this.chain.byteLength
+      this.v6.byteLength
     );
   }
 }
 
-/** Storage of the conntrack table. All arrays are allocated once (side stores on first need). */
+type Grown = Uint8Array | Uint16Array | Uint32Array | Int32Array | Float64Array;
+
+/** A copy of `a` with `length` elements, the new ones set to `fill`. */
+export function grown<T extends Grown>(a: T, length: number, fill: number): T {
+  const b = new (a.constructor as new (n: number) => T)(length);
+  b.set(a);
+  if (fill !== 0) b.fill(fill, a.length);
+  return b;
+}
+
+/**
+ * Storage of the conntrack table. The bucket array is allocated once; the
+ * slot arrays grow with the entries (side stores are allocated on first need
+ * and grow with them).
+ */
 export class Table {
-  readonly capacity: number;
+  /** nf_conntrack_max: most entries at once; 0 = no limit. */
+  readonly max: number;
+  /** Most slots the arrays may grow to: nf_conntrack_max, or MAX_SLOTS without a limit. */
+  readonly limit: number;
   readonly buckets: number;
   readonly seed: number;
+  /** Slots allocated in every slot array (grows by doubling up to `limit`). */
+  size: number;
 
   // ---- tuple (ORIGINAL direction) ----
-  readonly proto: Uint8Array;
-  readonly flags: Uint8Array;
-  readonly zone: Uint16Array;
-  readonly saddr: Uint32Array;
-  readonly daddr: Uint32Array;
-  readonly sport: Uint16Array;
-  readonly dport: Uint16Array;
+  proto: Uint8Array;
+  flags: Uint8Array;
+  zone: Uint16Array;
+  saddr: Uint32Array;
+  daddr: Uint32Array;
+  sport: Uint16Array;
+  dport: Uint16Array;
   /** Words 1–3 of source and destination of IPv6 entries (6 per slot); null until the first one. */
   v6: Uint32Array | null = null;
   /** NAT reply tuples; null until the first NAT entry. */
   nat: NatReplyStore | null = null;
 
   // ---- state ----
-  readonly status: Uint16Array;
+  status: Uint16Array;
   /** Absolute u32 jiffies deadline of confirmed entries; relative timeout while unconfirmed. */
-  readonly expiry: Uint32Array;
+  expiry: Uint32Array;
 
   // ---- hash index ----
   readonly heads: Int32Array;
-  readonly chain: Int32Array;
+  /** Chain link of a slot's original node; for a free slot, the next free slot. */
+  chain: Int32Array;
+  /** Chain link of a slot's reply node. */
+  rchain: Int32Array;
 
   // ---- expiry lists ----
-  readonly elPrev: Int32Array;
-  readonly elNext: Int32Array;
-  readonly elClass: Uint8Array;
+  elPrev: Int32Array;
+  elNext: Int32Array;
+  elClass: Uint8Array;
   private readonly classHead = new Int32Array(256).fill(-1);
   private readonly classTail = new Int32Array(256).fill(-1);
   private readonly classCount = new Int32Array(256);
@@ -120,43 +165,97 @@ export class Table {
   private readonly cacheClass = new Uint8Array(256);
 
   // ---- free slots ----
-  private readonly freeStack: Int32Array;
-  private freeTop: number;
+  /** Slots handed out at least once; those above are untouched. */
+  private highWater = 0;
+  /** Head of the list of released slots (linked through `chain`), or -1. */
+  private freeHead = -1;
+  private freeCount = 0;
 
   private readonly scratch = new TupleScratch();
 
-  constructor(capacity: number, buckets: number, seed: number) {
-    this.capacity = capacity;
+  /** `max` is nf_conntrack_max (0: no limit), `initialSlots` the first allocation (capped at the limit). */
+  constructor(max: number, buckets: number, seed: number, initialSlots = INITIAL_SLOTS) {
+    this.max = max;
+    this.limit = max === 0 || max > MAX_SLOTS ? MAX_SLOTS : max;
     this.buckets = buckets;
     this.seed = seed | 0;
-    this.proto = new Uint8Array(capacity);
-    this.flags = new Uint8Array(capacity);
-    this.zone = new Uint16Array(capacity);
-    this.saddr = new Uint32Array(capacity);
-    this.daddr = new Uint32Array(capacity);
-    this.sport = new Uint16Array(capacity);
-    this.dport = new Uint16Array(capacity);
-    this.status = new Uint16Array(capacity);
-    this.expiry = new Uint32Array(capacity);
+    const n = Math.max(1, Math.min(initialSlots, this.limit));
+    this.size = n;
+    this.proto = new Uint8Array(n);
+    this.flags = new Uint8Array(n);
+    this.zone = new Uint16Array(n);
+    this.saddr = new Uint32Array(n);
+    this.daddr = new Uint32Array(n);
+    this.sport = new Uint16Array(n);
+    this.dport = new Uint16Array(n);
+    this.status = new Uint16Array(n);
+    this.expiry = new Uint32Array(n);
     this.heads = new Int32Array(buckets).fill(-1);
-    this.chain = new Int32Array(capacity).fill(-1);
-    this.elPrev = new Int32Array(capacity).fill(-1);
-    this.elNext = new Int32Array(capacity).fill(-1);
-    this.elClass = new Uint8Array(capacity).fill(NO_CLASS);
-    this.freeStack = new Int32Array(capacity);
-    // Slot 0 is handed out first.
-    for (let i = 0; i < capacity; i++) this.freeStack[i] = capacity - 1 - i;
-    this.freeTop = capacity;
+    this.chain = new Int32Array(n).fill(-1);
+    this.rchain = new Int32Array(n).fill(-1);
+    this.elPrev = new Int32Array(n).fill(-1);
+    this.elNext = new Int32Array(n).fill(-1);
+    this.elClass = new Uint8Array(n).fill(NO_CLASS);
   }
 
   /** Entries allocated (confirmed or not). */
   get used(): number {
-    return this.capacity - this.freeTop;
+    return this.highWater - this.freeCount;
   }
 
-  /** Free slots left. */
+  /** Slots allocated and not in use (the arrays may still grow beyond them). */
   get free(): number {
-    return this.freeTop;
+    return this.size - this.used;
+  }
+
+  /**
+   * The size the slot arrays take at the next growth: double, at most
+   * `limit`; 0 when they cannot grow any more.
+   */
+  nextSize(): number {
+    if (this.size >= this.limit) return 0;
+    return Math.min(this.size * 2, this.limit);
+  }
+
+  /**
+   * Grows every slot array (and the side stores) to `size` slots, keeping
+   * every slot where it is. Callers grow their own per-slot stores first, so
+   * that a failed allocation (RangeError) leaves no slot without its state.
+   */
+  grow(size: number): void {
+    if (size <= this.size) return;
+    const proto = grown(this.proto, size, 0);
+    const flags = grown(this.flags, size, 0);
+    const zone = grown(this.zone, size, 0);
+    const saddr = grown(this.saddr, size, 0);
+    const daddr = grown(this.daddr, size, 0);
+    const sport = grown(this.sport, size, 0);
+    const dport = grown(this.dport, size, 0);
+    const status = grown(this.status, size, 0);
+    const expiry = grown(this.expiry, size, 0);
+    const chain = grown(this.chain, size, -1);
+    const rchain = grown(this.rchain, size, -1);
+    const elPrev = grown(this.elPrev, size, -1);
+    const elNext = grown(this.elNext, size, -1);
+    const elClass = grown(this.elClass, size, NO_CLASS);
+    const v6 = this.v6 === null ? null : grown(this.v6, size * 6, 0);
+    if (this.nat !== null) this.nat.grow(size);
+    this.proto = proto;
+    this.flags = flags;
+    this.zone = zone;
+    this.saddr = saddr;
+    this.daddr = daddr;
+    this.sport = sport;
+    this.dport = dport;
+    this.status = status;
+    this.expiry = expiry;
+    this.chain = chain;
+    this.rchain = rchain;
+    this.elPrev = elPrev;
+    this.elNext = elNext;
+    this.elClass = elClass;
+    this.v6 = v6;
+    this.size = size;
   }
 
   /** Bytes held by every typed array of the table, side stores included. */
@@ -173,10 +272,10 @@ export class Table {
       this.expiry.byteLength +
       this.heads.byteLength +
       this.chain.byteLength +
+      this.rchain.byteLength +
       this.elPrev.byteLength +
       this.elNext.byteLength +
       this.elClass.byteLength +
-      this.freeStack.byteLength +
       this.classHead.byteLength +
       this.classTail.byteLength +
       this.classCount.byteLength +
@@ -187,17 +286,29 @@ export class Table {
     return n;
   }
 
-  /** The free-slot stack's cells below its top, for invariant checks (allocates). */
+  /** The released slots, most recent first, for invariant checks (allocates). */
   freeSlots(): number[] {
-    return Array.from(this.freeStack.subarray(0, this.freeTop));
+    const out: number[] = [];
+    for (let s = this.freeHead; s >= 0 && out.length <= this.size; s = this.chain[s] as number) out.push(s);
+    return out;
   }
 
   // ---- slots ------------------------------------------------------------------------
 
-  /** Takes a free slot, or returns -1. */
+  /**
+   * Takes a free slot: the last one released, else the first never used;
+   * -1 when every allocated slot is taken (grow, or the table is at its limit).
+   */
   alloc(): number {
-    if (this.freeTop === 0) return -1;
-    const slot = this.freeStack[--this.freeTop] as number;
+    let slot = this.freeHead;
+    if (slot >= 0) {
+      this.freeHead = this.chain[slot] as number;
+      this.chain[slot] = -1;
+      this.freeCount--;
+    } else {
+      if (this.highWater >= this.size) return -1;
+      slot = this.highWater++;
+    }
     this.status[slot] = 0;
     this.expiry[slot] = 0;
     this.flags[slot] = 0;
@@ -209,7 +320,9 @@ export class Table {
     this.status[slot] = 0;
     this.flags[slot] = 0;
     this.elClass[slot] = NO_CLASS;
-    this.freeStack[this.freeTop++] = slot;
+    this.chain[slot] = this.freeHead;
+    this.freeHead = slot;
+    this.freeCount++;
   }
 
   /** Stores the ORIGINAL tuple of a slot. */
@@ -222,7 +335,7 @@ export class Table {
     this.dport[slot] = t.dport;
     if (t.family === 6) {
       let v6 = this.v6;
-      if (v6 === null) v6 = this.v6 = new Uint32Array(this.capacity * 6);
+      if (v6 === null) v6 = this.v6 = new Uint32Array(this.size * 6);
       const o = slot * 6;
       v6[o] = t.s1;
       v6[o + 1] = t.s2;
@@ -239,7 +352,7 @@ export class Table {
   /** Stores a NAT reply tuple for a slot (not yet in the index). */
   setNatReply(slot: number, t: TupleScratch): void {
     let nat = this.nat;
-    if (nat === null) nat = this.nat = new NatReplyStore(this.capacity);
+    if (nat === null) nat = this.nat = new NatReplyStore(this.size);
     nat.saddr[slot] = t.s0;
     nat.daddr[slot] = t.d0;
     nat.sport[slot] = t.sport;
@@ -342,25 +455,35 @@ export class Table {
 
   /** The node after `node` in its chain, or -1. */
   nextNode(node: number): number {
-    return node < this.capacity
-      ? (this.chain[node] as number)
-      : ((this.nat as NatReplyStore).chain[node - this.capacity] as number);
+    return node < REPLY_NODE ? (this.chain[node] as number) : (this.rchain[node - REPLY_NODE] as number);
   }
 
-  /** Links a slot's nodes at the head of their buckets (hlist_nulls_add_head_rcu), as confirmation does. */
+  /** Loads a slot's REPLY tuple into `t` (hash included): the NAT reply tuple, else the inverted original. */
+  loadReply(slot: number, t: TupleScratch): void {
+    if ((this.flags[slot] as number) & FLAG_NAT) {
+      this.loadNatReply(slot, t);
+      return;
+    }
+    this.loadTuple(slot, t);
+    t.invert();
+    t.computeHash(this.seed);
+  }
+
+  /**
+   * Links a slot's two nodes at the head of their buckets, original first
+   * (__nf_conntrack_hash_insert: hlist_nulls_add_head_rcu of ORIGINAL, then
+   * REPLY), as confirmation does.
+   */
   link(slot: number): void {
     const t = this.scratch;
     this.loadTuple(slot, t);
     const b = this.bucketOf(t.hash);
     this.chain[slot] = this.heads[b] as number;
     this.heads[b] = slot;
-    if ((this.flags[slot] as number) & FLAG_NAT) {
-      this.loadNatReply(slot, t);
-      const rb = this.bucketOf(t.hash);
-      const nat = this.nat as NatReplyStore;
-      nat.chain[slot] = this.heads[rb] as number;
-      this.heads[rb] = this.capacity + slot;
-    }
+    this.loadReply(slot, t);
+    const rb = this.bucketOf(t.hash);
+    this.rchain[slot] = this.heads[rb] as number;
+    this.heads[rb] = REPLY_NODE + slot;
   }
 
   /** Removes a slot's nodes from the index. */
@@ -368,10 +491,8 @@ export class Table {
     const t = this.scratch;
     this.loadTuple(slot, t);
     this.unlinkNode(slot, this.bucketOf(t.hash));
-    if ((this.flags[slot] as number) & FLAG_NAT) {
-      this.loadNatReply(slot, t);
-      this.unlinkNode(this.capacity + slot, this.bucketOf(t.hash));
-    }
+    this.loadReply(slot, t);
+    this.unlinkNode(REPLY_NODE + slot, this.bucketOf(t.hash));
   }
 
   private unlinkNode(node: number, bucket: number): void {
@@ -384,10 +505,10 @@ export class Table {
     if (cur < 0) throw new Error(`Index corrupt: node ${node} missing from bucket ${bucket}`);
     const after = this.nextNode(node);
     if (prev < 0) this.heads[bucket] = after;
-    else if (prev < this.capacity) this.chain[prev] = after;
-    else (this.nat as NatReplyStore).chain[prev - this.capacity] = after;
-    if (node < this.capacity) this.chain[node] = -1;
-    else (this.nat as NatReplyStore).chain[node - this.capacity] = -1;
+    else if (prev < REPLY_NODE) this.chain[prev] = after;
+    else this.rchain[prev - REPLY_NODE] = after;
+    if (node < REPLY_NODE) this.chain[node] = -1;
+    else this.rchain[node - REPLY_NODE] = -1;
   }
 
   // ---- expiry lists -----------------------------------------------------------------
@@ -524,18 +645,19 @@ export class Table {
 
   /**
    * gc_worker's running average of clamp(remaining, min, clamp) over listed
-   * entries, seeded with `initial` weighted as `initialCount` entries. Classes
+   * entries, each counted `weight` times (the kernel's walk meets an entry
+   * once per node), seeded with `initial` weighted as `initialCount`. Classes
    * whose timeout is at least `clampJ` count every entry at `clampJ`; others
    * contribute their exact remaining time (the lower clamp is not applied).
    */
-  averageRemaining(nowJx: number, initial: number, initialCount: number, clampJ: number): number {
-    let sum = initial * initialCount;
-    let n = initialCount;
+  averageRemaining(nowJx: number, initial: number, initialCount: number, clampJ: number, weight = 1): number {
+    let sum = 0;
+    let n = 0;
     for (let c = 0; c < this.classesUsed; c++) sum += this.classContribution(c, nowJx, clampJ, false);
     sum += this.classContribution(OVERFLOW_CLASS, nowJx, clampJ, true);
     for (let c = 0; c < this.classesUsed; c++) n += this.classCount[c] as number;
     n += this.classCount[OVERFLOW_CLASS] as number;
-    return sum / n;
+    return (initial * initialCount + weight * sum) / (initialCount + weight * n);
   }
 
   private classContribution(c: number, nowJx: number, clampJ: number, mixed: boolean): number {
@@ -548,15 +670,20 @@ export class Table {
   /**
    * Checks the structure (for tests): chain nodes in the bucket of their hash,
    * list links consistent and each list sorted by deadline, free stack disjoint
-   * from listed slots. Returns a description of the first defect, or null.
+   * from listed slots, every slot below the high-water mark either in use or
+   * free. Returns a description of the first defect, or null.
    */
   audit(): string | null {
     const t = new TupleScratch();
-    const seen = new Uint8Array(this.capacity);
+    const seen = new Uint8Array(this.size);
+    const replies = new Uint8Array(this.size);
     for (let b = 0; b < this.buckets; b++) {
       for (let node = this.heads[b] as number; node >= 0; node = this.nextNode(node)) {
-        if (node >= this.capacity) {
-          this.loadNatReply(node - this.capacity, t);
+        if (node >= REPLY_NODE) {
+          const s = node - REPLY_NODE;
+          if (replies[s]) return `reply node of slot ${s} linked twice`;
+          replies[s] = 1;
+          this.loadReply(s, t);
         } else {
           if (seen[node]) return `slot ${node} linked twice`;
           seen[node] = 1;
@@ -565,6 +692,7 @@ export class Table {
         if (t.hash % this.buckets !== b) return `node ${node} in bucket ${b}, hash says ${t.hash % this.buckets}`;
       }
     }
+    for (let s = 0; s < this.size; s++) if (seen[s] !== replies[s]) return `slot ${s} has one of its two nodes linked`;
     let listed = 0;
     for (let c = 0; c < 256; c++) {
       let prev = -1;
@@ -576,21 +704,26 @@ export class Table {
         if (prev >= 0 && jdiff(this.expiry[s] as number, this.expiry[prev] as number) < 0) return `list ${c}: not sorted at slot ${s}`;
         prev = s;
         n++;
-        if (n > this.capacity) return `list ${c}: cycle`;
+        if (n > this.size) return `list ${c}: cycle`;
       }
       if (this.classTail[c] !== prev) return `list ${c}: bad tail`;
       if (this.classCount[c] !== n) return `list ${c}: count ${this.classCount[c]} for ${n} entries`;
       listed += n;
     }
     let indexed = 0;
-    for (let s = 0; s < this.capacity; s++) indexed += seen[s] as number;
+    for (let s = 0; s < this.size; s++) indexed += seen[s] as number;
     if (listed !== indexed) return `${listed} listed but ${indexed} indexed`;
-    for (let i = 0; i < this.freeTop; i++) {
-      const s = this.freeStack[i] as number;
+    let free = 0;
+    for (let s = this.freeHead; s >= 0; s = this.chain[s] as number) {
+      if (s >= this.highWater) return `free slot ${s} above the high-water mark ${this.highWater}`;
       if (seen[s] === 2) return `slot ${s} free twice`;
       if (seen[s] === 1) return `free slot ${s} is in the index`;
       seen[s] = 2;
+      if (++free > this.freeCount) return `free list longer than ${this.freeCount}`;
     }
+    if (free !== this.freeCount) return `free list has ${free} slots, count says ${this.freeCount}`;
+    // Slots in use but not indexed: at most the unconfirmed entry of the last packet.
+    if (this.used - indexed > 1) return `${this.used} slots in use but ${indexed} indexed`;
     return null;
   }
 

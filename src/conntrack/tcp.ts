@@ -272,9 +272,8 @@ export interface TcpNetlinkAttrs {
  */
 export class TcpTracker implements L4Tracker {
   readonly proto = 6;
-  readonly bytesAllocated: number;
-  /** Capacity in slots. */
-  readonly capacity: number;
+  /** Slots the state arrays hold (they grow with the table). */
+  capacity: number;
   /**
    * Why the last `valid()` call returned false, as the kernel's tcp_error
    * would log it ("truncated packet", "invalid tcp flag combination"), or ""
@@ -283,9 +282,9 @@ export class TcpTracker implements L4Tracker {
    */
   invalidReason = "";
 
-  private readonly u32: Uint32Array;
-  private readonly u8: Uint8Array;
-  private readonly lastWin: Uint16Array;
+  private u32: Uint32Array;
+  private u8: Uint8Array;
+  private lastWin: Uint16Array;
 
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 0) throw new RangeError(`bad capacity ${capacity}`);
@@ -293,7 +292,25 @@ export class TcpTracker implements L4Tracker {
     this.u32 = new Uint32Array(capacity * W);
     this.u8 = new Uint8Array(capacity * B);
     this.lastWin = new Uint16Array(capacity);
-    this.bytesAllocated = this.u32.byteLength + this.u8.byteLength + this.lastWin.byteLength;
+  }
+
+  get bytesAllocated(): number {
+    return this.u32.byteLength + this.u8.byteLength + this.lastWin.byteLength;
+  }
+
+  /** Grows the state arrays to `slots` slots, keeping every slot's state. */
+  grow(slots: number): void {
+    if (slots <= this.capacity) return;
+    const u32 = new Uint32Array(slots * W);
+    const u8 = new Uint8Array(slots * B);
+    const lastWin = new Uint16Array(slots);
+    u32.set(this.u32);
+    u8.set(this.u8);
+    lastWin.set(this.lastWin);
+    this.u32 = u32;
+    this.u8 = u8;
+    this.lastWin = lastWin;
+    this.capacity = slots;
   }
 
   // ---- accessors ---------------------------------------------------------------

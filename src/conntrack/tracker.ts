@@ -26,7 +26,7 @@ import { SctpTracker } from "./sctp.js";
 import { ConntrackStats, INVALID_REASON } from "./stats.js";
 import { resolveSysctls } from "./sysctl.js";
 import type { SysctlValues } from "./sysctl.js";
-import { FLAG_NAT, FLAG_V6, NO_CLASS, Table } from "./table.js";
+import { FLAG_NAT, FLAG_V6, grown, NO_CLASS, REPLY_NODE, Table } from "./table.js";
 import { TcpTracker } from "./tcp.js";
 import { TupleScratch } from "./tuple.js";
 import { UdpTracker } from "./udp.js";
@@ -152,8 +152,8 @@ function randomSeed(): number {
 export class Tracker implements CtContext {
   /** Resolved sysctls (timeouts in ms). */
   readonly sysctl: SysctlValues;
-  /** Entry status bits by slot (`IPS.*`). */
-  readonly status: Uint16Array;
+  /** Entry status bits by slot (`IPS.*`); replaced by a longer copy when the table grows. */
+  status: Uint16Array;
   /** Current time in milliseconds. */
   now = 0;
   /** `conntrack -S` counters. */
@@ -162,7 +162,7 @@ export class Tracker implements CtContext {
   readonly result = new CtResult();
   /** The table storage (advanced use: reports, tests). */
   readonly table: Table;
-  /** Table size (nf_conntrack_max). */
+  /** nf_conntrack_max: most entries at once, 0 for no limit. The slot arrays grow up to it. */
   readonly capacity: number;
   /** Highest `count` seen. */
   peak = 0;
@@ -188,11 +188,11 @@ export class Tracker implements CtContext {
   private readonly generic: GenericTracker;
 
   /** Pending IPCT_* bits by slot; null when events are off. */
-  private readonly evCache: Uint16Array | null;
+  private evCache: Uint16Array | null;
   /** packets/bytes ORIGINAL, packets/bytes REPLY by slot; null unless nf_conntrack_acct. */
-  private readonly acct: Float64Array | null;
+  private acct: Float64Array | null;
   /** start/stop ms by slot; null unless nf_conntrack_timestamp. */
-  private readonly tstamp: Float64Array | null;
+  private tstamp: Float64Array | null;
   /** ct mark by slot; allocated by the first non-zero mark. */
   private mark: Uint32Array | null = null;
 
@@ -247,21 +247,22 @@ export class Tracker implements CtContext {
     this.rng = this.seed ^ 0x9e3779b9 || 1;
     this.table = new Table(capacity, buckets, this.seed);
     this.status = this.table.status;
+    const slots = this.table.size;
     this.clock = options.clock ?? null;
     const events = (this.sysctl.nf_conntrack_events as number) !== 0 ? (options.events ?? null) : null;
     this.sink = events;
     this.logSink = options.log ?? null;
-    this.evCache = events !== null ? new Uint16Array(capacity) : null;
-    this.acct = (this.sysctl.nf_conntrack_acct as number) === 1 ? new Float64Array(capacity * 4) : null;
-    this.tstamp = (this.sysctl.nf_conntrack_timestamp as number) === 1 ? new Float64Array(capacity * 2) : null;
+    this.evCache = events !== null ? new Uint16Array(slots) : null;
+    this.acct = (this.sysctl.nf_conntrack_acct as number) === 1 ? new Float64Array(slots * 4) : null;
+    this.tstamp = (this.sysctl.nf_conntrack_timestamp as number) === 1 ? new Float64Array(slots * 2) : null;
 
-    this.tcp = new TcpTracker(capacity);
-    this.udp = new UdpTracker(capacity, IPPROTO.UDP);
-    this.udplite = new UdpTracker(capacity, IPPROTO.UDPLITE);
+    this.tcp = new TcpTracker(slots);
+    this.udp = new UdpTracker(slots, IPPROTO.UDP);
+    this.udplite = new UdpTracker(slots, IPPROTO.UDPLITE);
     this.icmp = new IcmpTracker(IPPROTO.ICMP);
     this.icmpv6 = new IcmpTracker(IPPROTO.ICMPV6);
     this.gre = new GreTracker();
-    this.sctp = new SctpTracker(capacity);
+    this.sctp = new SctpTracker(slots);
     this.generic = new GenericTracker();
     this.expectations = new ExpectTable(
       this.sysctl.nf_conntrack_expect_max as number,
@@ -534,13 +535,14 @@ export class Tracker implements CtContext {
       return this.confirmFailed();
     }
     // The chain walk of __nf_conntrack_confirm; a clash needs another CPU, so only the length matters.
+    // Both chains, the original tuple's and the reply tuple's, each up to the limit.
     const maxChain = MIN_CHAINLEN + this.randomBelow(MAX_CHAINLEN);
     const s = this.scratch;
     t.loadTuple(slot, s);
     if (this.chainTooLong(t.bucketOf(s.hash), maxChain)) return this.chainFailed(slot);
+    t.loadReply(slot, s);
+    if (this.chainTooLong(t.bucketOf(s.hash), maxChain)) return this.chainFailed(slot);
     if ((t.flags[slot] as number) & FLAG_NAT) {
-      t.loadNatReply(slot, s);
-      if (this.chainTooLong(t.bucketOf(s.hash), maxChain)) return this.chainFailed(slot);
       // A NAT reply tuple can clash on one CPU: NAT found no free tuple and kept a taken one.
       // nf_ct_resolve_clash cannot merge a clash on the reply tuple: drop and insert_failed.
       if (this.lookup(s) >= 0) {
@@ -717,8 +719,8 @@ export class Tracker implements CtContext {
    */
   private lookup(t: TupleScratch): number {
     const tb = this.table;
-    const cap = tb.capacity;
     const chain = tb.chain;
+    const rchain = tb.rchain;
     const expiry = tb.expiry;
     const fam = t.family === 6 ? FLAG_V6 : 0;
     const bucket = tb.bucketOf(t.hash);
@@ -726,22 +728,21 @@ export class Tracker implements CtContext {
       let node = tb.heads[bucket] as number;
       while (node >= 0) {
         let s = node;
-        let dir: number;
-        if (node >= cap) {
-          s = node - cap;
-          node = tb.nextNode(node);
-          if (!this.matchNatReply(s, t)) continue;
+        let dir: 0 | 1 = 0;
+        if (node >= REPLY_NODE) {
+          s = node - REPLY_NODE;
+          node = rchain[s] as number;
+          if (!this.matchReply(s, t, fam)) continue;
           dir = 1;
         } else {
           node = chain[s] as number;
-          dir = this.matchDir(s, t, fam);
-          if (dir < 0) continue;
+          if (!this.matchOrig(s, t, fam)) continue;
         }
         if (jdiff(expiry[s] as number, this.nowJ) <= 0) {
           this.destroy(s, this.now);
           continue restart;
         }
-        this.lookupDir = dir as 0 | 1;
+        this.lookupDir = dir;
         return s;
       }
       return -1;
@@ -749,26 +750,41 @@ export class Tracker implements CtContext {
   }
 
   /**
-   * Direction in which entry `s` matches `t` through its original node, or
-   * -1 (apart from `lookup` so that both stay small enough for V8 to inline).
+   * Whether entry `s`'s original tuple is `t` (apart from `lookup` so that
+   * both stay small enough for V8 to inline). A tuple equal to its own
+   * inverse is met as REPLY first: its reply node was linked after, so in
+   * front of, the original one, as in the kernel.
    */
-  private matchDir(s: number, t: TupleScratch, fam: number): number {
+  private matchOrig(s: number, t: TupleScratch, fam: number): boolean {
+    const tb = this.table;
+    return (
+      tb.saddr[s] === t.s0 &&
+      tb.daddr[s] === t.d0 &&
+      tb.sport[s] === t.sport &&
+      tb.dport[s] === t.dport &&
+      tb.proto[s] === t.proto &&
+      tb.zone[s] === t.zone &&
+      ((tb.flags[s] as number) & FLAG_V6) === fam &&
+      (fam === 0 || this.v6Match(s, t, false))
+    );
+  }
+
+  /** Whether entry `s`'s reply tuple (NAT, else the inverted original) is `t`. */
+  private matchReply(s: number, t: TupleScratch, fam: number): boolean {
     const tb = this.table;
     const f = tb.flags[s] as number;
-    if (tb.proto[s] !== t.proto || tb.zone[s] !== t.zone || (f & FLAG_V6) !== fam) return -1;
-    const sa = tb.saddr[s] as number;
-    const da = tb.daddr[s] as number;
-    const sp = tb.sport[s] as number;
-    const dp = tb.dport[s] as number;
-    if (sa === t.s0 && da === t.d0 && sp === t.sport && dp === t.dport && (fam === 0 || this.v6Match(s, t, false))) {
-      // A tuple equal to its own inverse (same address and port at both ends): the kernel's
-      // reply node sits in front of the original one in the chain, so the match is REPLY.
-      return (f & FLAG_NAT) === 0 && t.invertible && selfInverse(t) ? 1 : 0;
-    }
-    if ((f & FLAG_NAT) === 0 && t.invertible && sa === t.d0 && da === t.s0 && sp === t.rsport && dp === t.rdport && (fam === 0 || this.v6Match(s, t, true))) {
-      return 1;
-    }
-    return -1;
+    if (f & FLAG_NAT) return this.matchNatReply(s, t);
+    return (
+      t.invertible &&
+      tb.saddr[s] === t.d0 &&
+      tb.daddr[s] === t.s0 &&
+      tb.sport[s] === t.rsport &&
+      tb.dport[s] === t.rdport &&
+      tb.proto[s] === t.proto &&
+      tb.zone[s] === t.zone &&
+      (f & FLAG_V6) === fam &&
+      (fam === 0 || this.v6Match(s, t, true))
+    );
   }
 
   private v6Match(s: number, t: TupleScratch, reversed: boolean): boolean {
@@ -799,14 +815,16 @@ export class Tracker implements CtContext {
    */
   private allocate(t: TupleScratch): number {
     const tb = this.table;
-    if (tb.used + 1 > this.capacity) {
+    if (this.capacity !== 0 && tb.used + 1 > this.capacity) {
       if (!this.earlyDrop(t.hash)) {
         this.gcEarlyDrop = true;
         this.logTableFull();
         return -1;
       }
     }
-    const slot = tb.alloc();
+    let slot = tb.alloc();
+    // Every allocated slot is taken: grow (kmem_cache_alloc failing is a drop in the kernel too).
+    if (slot < 0 && this.growSlots()) slot = tb.alloc();
     if (slot < 0) return -1;
     tb.setTuple(slot, t);
     if (this.evCache !== null) this.evCache[slot] = 0;
@@ -821,25 +839,23 @@ export class Tracker implements CtContext {
   }
 
   /**
-   * early_drop: scan NF_CT_EVICTION_RANGE kernel buckets from the new tuple's
-   * bucket and delete the non-ASSURED entries of the first one that has any.
-   * The kernel links each entry into two chains (original and reply tuple), so
-   * with nf_conntrack_max = buckets its chains average two nodes; ours have one
-   * node per entry, so each kernel bucket is modelled as two consecutive
-   * buckets here, which keeps the expected number of candidates per step and
-   * over the whole range (2 × 8 buckets).
+   * early_drop: from the bucket of the new tuple's hash — the tuple as the
+   * packet carries it, so a reply that finds no entry starts elsewhere than
+   * its request did — scan NF_CT_EVICTION_RANGE consecutive buckets and
+   * delete the non-ASSURED entries of the first one that has any. Buckets
+   * hold original and reply nodes alike, as the kernel's do.
    */
   private earlyDrop(hash: number): boolean {
     const tb = this.table;
     const n = tb.buckets;
-    const b0 = tb.bucketOf(hash);
+    let b = tb.bucketOf(hash);
     for (let i = 0; i < EVICTION_RANGE; i++) {
-      let drops = 0;
-      for (let j = 0; j < 2; j++) drops += this.earlyDropList((b0 + 2 * i + j) % n);
+      const drops = this.earlyDropList(b);
       if (drops > 0) {
         this.stats.early_drop += drops;
         return true;
       }
+      b = b + 1 === n ? 0 : b + 1;
     }
     return false;
   }
@@ -847,11 +863,10 @@ export class Tracker implements CtContext {
   /** early_drop_list for one bucket: expired entries are reaped (not counted), ASSURED ones spared. */
   private earlyDropList(bucket: number): number {
     const tb = this.table;
-    const cap = tb.capacity;
     let drops = 0;
     restart: for (;;) {
       for (let node = tb.heads[bucket] as number; node >= 0; node = tb.nextNode(node)) {
-        const s = node < cap ? node : node - cap;
+        const s = node < REPLY_NODE ? node : node - REPLY_NODE;
         if (jdiff(tb.expiry[s] as number, this.nowJ) <= 0) {
           this.destroy(s, this.now);
           continue restart;
@@ -864,6 +879,43 @@ export class Tracker implements CtContext {
       }
       return drops;
     }
+  }
+
+  /**
+   * Doubles every per-slot array (up to nf_conntrack_max): the protocol and
+   * extension stores first, the table last, so that a RangeError (memory
+   * exhausted) leaves no slot the table could hand out without its state.
+   * Returns false when the table is at its limit or memory ran out.
+   */
+  private growSlots(): boolean {
+    const tb = this.table;
+    const n = tb.nextSize();
+    if (n === 0) return false;
+    try {
+      this.tcp.grow(n);
+      this.udp.grow(n);
+      this.udplite.grow(n);
+      this.sctp.grow(n);
+      this.icmp.grow(n);
+      this.icmpv6.grow(n);
+      this.gre.grow(n);
+      this.generic.grow(n);
+      if (this.evCache !== null) this.evCache = grown(this.evCache, n, 0);
+      if (this.acct !== null) this.acct = grown(this.acct, n * 4, 0);
+      if (this.tstamp !== null) this.tstamp = grown(this.tstamp, n * 2, 0);
+      if (this.mark !== null) this.mark = grown(this.mark, n, 0);
+      tb.grow(n);
+    } catch (e) {
+      if (e instanceof RangeError) return false;
+      throw e;
+    }
+    this.status = tb.status;
+    return true;
+  }
+
+  /** Slots the per-slot arrays hold now (they grow with the entries, up to nf_conntrack_max). */
+  get slotCount(): number {
+    return this.table.size;
   }
 
   /** "nf_conntrack: table full, dropping packet" through net_ratelimit (pr_fmt adds the module prefix). */
@@ -1176,22 +1228,22 @@ export class Tracker implements CtContext {
     let next = -1;
     if (max95 > 0) {
       let killed = 0;
-      const cap = tb.capacity;
       scan: for (let i = this.gcNextBucket; i < tb.buckets; i++) {
         restart: for (;;) {
+          // Every node, original and reply, as the kernel's walk meets them.
           for (let node = tb.heads[i] as number; node >= 0; node = tb.nextNode(node)) {
-            if (node >= cap) continue;
+            const s = node < REPLY_NODE ? node : node - REPLY_NODE;
             if (killed > GC_SCAN_EXPIRED_MAX) {
               this.gcNextBucket = i;
               // Re-run at once only when the whole cycle already took a full interval.
               next = this.nowJx - this.gcCycleStartJx < GC_SCAN_INTERVAL_MAX ? 1 : 0;
               break scan;
             }
-            const st = this.status[node] as number;
+            const st = this.status[s] as number;
             if ((st & IPS.CONFIRMED) === 0 || st & IPS.DYING) continue;
             if (tb.used < max95) continue;
-            if ((st & IPS.ASSURED) === 0 || this.l4(tb.proto[node] as number).canEarlyDrop(node)) {
-              this.destroy(node, this.now);
+            if ((st & IPS.ASSURED) === 0 || this.l4(tb.proto[s] as number).canEarlyDrop(s)) {
+              this.destroy(s, this.now);
               killed++;
               continue restart;
             }
@@ -1202,7 +1254,8 @@ export class Tracker implements CtContext {
     }
     if (next < 0) {
       this.gcNextBucket = 0;
-      const avg = tb.averageRemaining(this.nowJx, GC_SCAN_INTERVAL_MAX, GC_SCAN_INITIAL_COUNT, GC_SCAN_INTERVAL_CLAMP);
+      // The kernel's running average counts nodes: two per entry.
+      const avg = tb.averageRemaining(this.nowJx, GC_SCAN_INTERVAL_MAX, GC_SCAN_INITIAL_COUNT, GC_SCAN_INTERVAL_CLAMP, 2);
       next = Math.min(Math.max(Math.floor(avg), GC_SCAN_INTERVAL_MIN), GC_SCAN_INTERVAL_MAX);
       const delta = Math.max(this.nowJx - this.gcCycleStartJx, 1);
       next = next > delta ? next - delta : 1;
@@ -1288,7 +1341,7 @@ export class Tracker implements CtContext {
     let m = this.mark;
     if (m === null) {
       if (v === 0) return;
-      m = this.mark = new Uint32Array(this.capacity);
+      m = this.mark = new Uint32Array(this.table.size);
     }
     if (m[slot] === v) return;
     m[slot] = v;
@@ -1304,10 +1357,9 @@ export class Tracker implements CtContext {
   forEach(cb: EntryCallback): void {
     this.syncClock();
     const tb = this.table;
-    const cap = tb.capacity;
     for (let b = 0; b < tb.buckets; b++) {
       for (let node = tb.heads[b] as number; node >= 0; node = tb.nextNode(node)) {
-        if (node >= cap) continue;
+        if (node >= REPLY_NODE) continue;
         if (jdiff(tb.expiry[node] as number, this.nowJ) <= 0) continue;
         cb(node, this);
       }
@@ -1451,10 +1503,6 @@ export class Tracker implements CtContext {
   get jiffies(): number {
     return this.nowJ;
   }
-}
-
-function selfInverse(t: TupleScratch): boolean {
-  return t.s0 === t.d0 && t.s1 === t.d1 && t.s2 === t.d2 && t.s3 === t.d3 && t.sport === t.rsport && t.dport === t.rdport;
 }
 
 /** skb->len at the conntrack hook: the whole IP datagram per its header. */

@@ -1,6 +1,6 @@
 /**
  * The conntrack tuple of a packet (nf_ct_get_tuple, nf_ct_invert_tuple) in a
- * reused scratch object, and the table's symmetric hash of it.
+ * reused scratch object, and its hash (hash_conntrack_raw).
  *
  * Encoding shared with the table's per-slot arrays:
  * - ports protocols (TCP, UDP, UDP-Lite, SCTP): sport/dport are the ports;
@@ -92,7 +92,7 @@ export class TupleScratch {
   rdport = 0;
   /** nf_ct_invert_tuple would succeed (false for ICMP types without a partner). */
   invertible = true;
-  /** Symmetric hash: the same for a tuple and its inverse. */
+  /** Hash of the tuple in its direction (computeHash). */
   hash = 0;
 
   /** Family, protocol, zone and addresses (four words each; IPv4 in word 0). */
@@ -204,7 +204,7 @@ export class TupleScratch {
     this.dport = this.rdport;
     this.rsport = sp;
     this.rdport = dp;
-    // hash is symmetric: unchanged.
+    // `hash` is the original direction's: stale until computeHash().
   }
 
   /** Fills the tuple from explicit values (tests, ctnetlink-style inserts, NAT). */
@@ -270,35 +270,21 @@ export class TupleScratch {
   }
 
   /**
-   * The symmetric hash of the tuple with a per-tracker seed: each endpoint
-   * (address, port) is hashed on its own and the two are added, so a tuple
-   * and its inverse meet in the same bucket; ICMP types enter through their
-   * request type, for the same reason.
+   * The hash of the tuple as it stands (hash_conntrack_raw): every field in
+   * its direction, with a per-tracker seed, so a tuple and its inverse land
+   * in unrelated buckets, as in the kernel, where an entry's original and
+   * reply tuples sit in two chains and early drop scans from the hash of the
+   * packet's own direction. After `invert()` it must be computed again.
    */
   computeHash(seed: number): number {
-    let e1: number;
-    let e2: number;
-    let extra = 0;
-    let p1 = this.sport;
-    let p2 = this.dport;
-    if (this.proto === IPPROTO.ICMP || this.proto === IPPROTO.ICMPV6) {
-      const type = this.dport >>> 8;
-      const inv = icmpInverseType(this.proto, type);
-      const canon = inv >= 0 && inv < type ? inv : type;
-      extra = ((this.sport << 16) | (canon << 8) | (this.dport & 0xff)) | 0;
-      p1 = 0;
-      p2 = 0;
-    }
+    let h = mix(seed, this.s0);
+    h = mix(h, this.d0);
     if (this.family === 6) {
-      e1 = fmix32(mix(mix(mix(mix(mix(seed, this.s0), this.s1), this.s2), this.s3), p1));
-      e2 = fmix32(mix(mix(mix(mix(mix(seed, this.d0), this.d1), this.d2), this.d3), p2));
-    } else {
-      e1 = fmix32(mix(mix(seed, this.s0), p1));
-      e2 = fmix32(mix(mix(seed, this.d0), p2));
+      h = mix(mix(mix(h, this.s1), this.s2), this.s3);
+      h = mix(mix(mix(h, this.d1), this.d2), this.d3);
     }
-    let h = mix(seed ^ 0x5bd1e995, (e1 + e2) | 0);
+    h = mix(h, (this.sport << 16) | this.dport);
     h = mix(h, this.proto | (this.zone << 8) | (this.family === 6 ? 1 << 24 : 0));
-    h = mix(h, extra);
     this.hash = fmix32(h);
     return this.hash;
   }

@@ -21,7 +21,7 @@ function l4u16(p: PacketView, at: number): number {
 /** UDP (proto 17) or UDP-Lite (proto 136). */
 export class UdpTracker implements L4Tracker {
   readonly proto: number;
-  private readonly capacity: number;
+  private capacity: number;
   private readonly lite: boolean;
   /** ct->proto.udp.stream_ts (u32 jiffies), allocated with the first UDP entry. */
   private streamTs: Uint32Array | null = null;
@@ -36,6 +36,17 @@ export class UdpTracker implements L4Tracker {
 
   get bytesAllocated(): number {
     return this.streamTs === null ? 0 : this.streamTs.byteLength;
+  }
+
+  /** Grows the per-slot store (when allocated) to `slots` slots. */
+  grow(slots: number): void {
+    if (slots <= this.capacity) return;
+    if (this.streamTs !== null) {
+      const ts = new Uint32Array(slots);
+      ts.set(this.streamTs);
+      this.streamTs = ts;
+    }
+    this.capacity = slots;
   }
 
   /** udp_error / udplite_error, without the checksum verification. */

@@ -21,6 +21,7 @@
  * the inner headers of translated ICMP errors (only their outer addresses).
  */
 import { IPS } from "../conntrack/constants.js";
+import { grown } from "../conntrack/table.js";
 import type { Tracker } from "../conntrack/tracker.js";
 import { TupleScratch } from "../conntrack/tuple.js";
 import type { PacketView } from "../packet/view.js";
@@ -408,14 +409,20 @@ export class NatEngine {
   }
 
   private addBySource(slot: number): void {
+    const slots = this.tracker.slotCount;
     if (this.bsHeads === null) {
-      const cap = this.tracker.capacity;
+      // Sized from nf_conntrack_max (2^20 buckets without a limit); the links grow with the table.
+      const cap = this.tracker.capacity === 0 ? 1 << 20 : this.tracker.capacity;
       let buckets = 1024;
       while (buckets < cap && buckets < 1 << 20) buckets <<= 1;
       this.bsHeads = new Int32Array(buckets).fill(-1);
-      this.bsNext = new Int32Array(cap).fill(-1);
-      this.bsPrev = new Int32Array(cap).fill(-1);
-      this.bsBucket = new Int32Array(cap).fill(-1);
+      this.bsNext = new Int32Array(slots).fill(-1);
+      this.bsPrev = new Int32Array(slots).fill(-1);
+      this.bsBucket = new Int32Array(slots).fill(-1);
+    } else if ((this.bsNext as Int32Array).length < slots) {
+      this.bsNext = grown(this.bsNext as Int32Array, slots, -1);
+      this.bsPrev = grown(this.bsPrev as Int32Array, slots, -1);
+      this.bsBucket = grown(this.bsBucket as Int32Array, slots, -1);
     }
     this.bsUnlink(slot);
     const t = this.tmp;

@@ -151,7 +151,9 @@ export function formatSummaryText(s: ReplaySummary): string {
   const peakAt = s.peak_time !== null ? ` at ${formatTime(s.peak_time)}` : "";
   out.push(
     "",
-    `Peak ${num(s.peak_entries)} of ${num(s.max_entries)} entries (${pct(s.peak_entries, s.max_entries)} of nf_conntrack_max)${peakAt}; ` +
+    (s.max_entries === 0
+      ? `Peak ${num(s.peak_entries)} entries (nf_conntrack_max=0: no limit)${peakAt}; `
+      : `Peak ${num(s.peak_entries)} of ${num(s.max_entries)} entries (${pct(s.peak_entries, s.max_entries)} of nf_conntrack_max)${peakAt}; `) +
       `${num(s.buckets)} buckets; memory ${formatBytes(s.memory_bytes)}`,
   );
 

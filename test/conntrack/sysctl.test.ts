@@ -129,7 +129,7 @@ describe("sysctl registry", () => {
       (e: unknown) =>
         e instanceof SysctlError &&
         e.reason === "bad-value" &&
-        e.message === 'Invalid value "lots" for sysctl "nf_conntrack_max": expected an integer from 1 to 67108864',
+        e.message === 'Invalid value "lots" for sysctl "nf_conntrack_max": expected an integer from 0 to 2147483647',
     );
     assert.throws(() => parseSysctlAssignment("nf_conntrack_udp_timeout=-1"), /out of range: valid range is 0 to 8589934/);
     assert.throws(() => parseSysctlAssignment("nf_conntrack_events=3"), /valid range is 0 to 2/);

@@ -14,7 +14,7 @@
 import { PcapWriter } from "../../src/packet/writer.js";
 import { BASE_TIME, makeContext } from "./dsl.js";
 import { otherScenarios } from "./other.js";
-import { tableFullScenarios } from "./tablefull.js";
+import { tableFullChurnScenarios, tableFullScenarios } from "./tablefull.js";
 import { timingScenarios } from "./timing.js";
 import { edgeScenarios } from "./edge.js";
 import { sysctlScenarios } from "./sysctl.js";
@@ -26,7 +26,7 @@ import { udpIcmpScenarios } from "./udp-icmp.js";
 
 export type { Scenario, ScenarioContext, TimedFrame, KernelRunSpec } from "./types.js";
 export { TcpConv, makeContext, BASE_TIME } from "./dsl.js";
-export { TABLEFULL_MAX, TABLEFULL_HASHSIZE } from "./tablefull.js";
+export { CHURN_HOSTS, CHURN_MAX, TABLEFULL_MAX, TABLEFULL_HASHSIZE } from "./tablefull.js";
 
 /** All scenarios, in block order. Append new ones at the end to keep blocks stable. */
 export const SCENARIOS: readonly Scenario[] = [
@@ -39,6 +39,7 @@ export const SCENARIOS: readonly Scenario[] = [
   ...edgeScenarios,
   ...sysctlScenarios,
   ...fuzzScenarios,
+  ...tableFullChurnScenarios,
 ];
 
 const byName = new Map<string, number>();

@@ -58,3 +58,50 @@ export const tableFullScenarios: Scenario[] = [
     },
   },
 ];
+
+/** Limit of the churn scenario: a quarter of it unassured, so early drop finds a victim about half the time. */
+export const CHURN_MAX = 64;
+/** Hosts of the churn scenario, by role (their source addresses split the kernel's counters). */
+export const CHURN_HOSTS = { filler: 1, flood: 2, client: 3, server: 4 } as const;
+
+/**
+ * Appended after every other scenario (blocks stay stable): run alone, with
+ * its own statistical comparison in test/kernel/tablefull.test.ts.
+ */
+export const tableFullChurnScenarios: Scenario[] = [
+  {
+    name: "tablefull-churn",
+    description:
+      `${CHURN_MAX} entries (48 ASSURED TCP, 16 unreplied UDP) fill the table; then 80 DNS clients (query, answer) and 40 TCP clients ` +
+      "(SYN, SYN/ACK, ACK, request, ACK) alternate",
+    expected:
+      "Each new flow early-drops the unassured entries of the first bucket with any within 8 of its hash, or is dropped; " +
+      "an answer or SYN/ACK whose request was dropped scans from its own hash and may evict (the SYN/ACK is then INVALID, " +
+      "the ACK is picked up); counts vary with the per-namespace hash seed",
+    tags: ["tablefull"],
+    kernel: { globalLimits: { max: CHURN_MAX, hashsize: TABLEFULL_HASHSIZE }, alone: true },
+    build(ctx) {
+      const h = (role: number, i: number): string => ctx.v4((role << 8) | (i + 1));
+      for (let i = 0; i < 48; i++) {
+        new TcpConv(ctx, { client: h(CHURN_HOSTS.filler, i % 200), server: h(CHURN_HOSTS.server, 0), cport: 30000 + i, sport: 443 }).handshake();
+      }
+      for (let i = 0; i < 16; i++) {
+        ctx.emit(buildUdp({ src: h(CHURN_HOSTS.flood, i), dst: h(CHURN_HOSTS.server, 1), sport: 31000 + i, dport: 53, payload: 30 }));
+      }
+      for (let i = 0; i < 120; i++) {
+        const k = i >> 1;
+        if ((i & 1) === 0 || k >= 40) {
+          const c = h(CHURN_HOSTS.client, i % 200);
+          const s = h(CHURN_HOSTS.server, 1);
+          ctx.emit(buildUdp({ src: c, dst: s, sport: 32000 + i, dport: 53, payload: 30 }));
+          ctx.emit(buildUdp({ src: s, dst: c, sport: 53, dport: 32000 + i, payload: 60 }));
+        } else {
+          new TcpConv(ctx, { client: h(CHURN_HOSTS.client, i % 200), server: h(CHURN_HOSTS.server, 0), cport: 33000 + i, sport: 80 })
+            .handshake()
+            .data("c", 100)
+            .ack("s");
+        }
+      }
+    },
+  },
+];
