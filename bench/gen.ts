@@ -8,7 +8,7 @@
  * Every generator returns what a correct tracker must report for its
  * capture; the benchmark cases check those numbers after each timed run.
  */
-import { PcapWriter } from "../src/packet/index.js";
+import { PcapWriter } from "../src/packet/writer.js";
 import { FrameWriter, NO_OPTIONS, SYN_OPTIONS, TCP_ACK as ACK, TCP_FIN as FIN, TCP_PSH as PSH, TCP_SYN as SYN } from "../src/sim/frames.js";
 
 /** Capture start: 2023-11-14T22:13:20Z, in microseconds. */

@@ -16,9 +16,10 @@
  */
 
 // The tracker.
-export { Tracker, CtResult, CT_DROPPED } from "./conntrack/tracker.js";
-export type { TrackerOptions, Clock, EntryCallback } from "./conntrack/tracker.js";
-export { EVENT_TYPE, EventLineSink } from "./conntrack/events.js";
+export { Tracker, CtResult, CT_DROPPED, ctStateName } from "./conntrack/tracker.js";
+export type { TrackerOptions, Clock, CtStateValue, CtStateName } from "./conntrack/tracker.js";
+export type { EntryReader, TupleReader, EntryCounters, EntryTimestamps } from "./conntrack/entry.js";
+export { EVENT_TYPE, EventLineSink, formatEvent } from "./conntrack/events.js";
 export type { EventSink, EventType, EventFormatOptions } from "./conntrack/events.js";
 export { ConntrackStats, INVALID_REASON, INVALID_REASON_NAMES } from "./conntrack/stats.js";
 export { IPS, IPCT, CTINFO, CT_STATE, HOOK, DIR } from "./conntrack/constants.js";
@@ -34,7 +35,7 @@ export {
   parseSysctlFile,
   resolveSysctls,
 } from "./conntrack/sysctl.js";
-export type { SysctlSpec, SysctlFile, SysctlAssignment, SysctlValues } from "./conntrack/sysctl.js";
+export type { SysctlSpec, SysctlFile, SysctlAssignment, SysctlValues, SysctlName, SettableSysctlName } from "./conntrack/sysctl.js";
 
 // Packets: capture formats, decoding, defragmentation, writing, building.
 export { PacketView, IPPROTO, TCP_FLAG } from "./packet/view.js";
@@ -74,7 +75,6 @@ export {
   serializeIptables,
   parseIpsetSave,
   parseNftJson,
-  convertNftText,
   PacketContext,
   EvalState,
   CompiledRuleset,
@@ -89,6 +89,8 @@ export {
   notrackRulesFor,
   parseSelector,
 } from "./firewall/index.js";
+export { convertNftText } from "./host/nft-text.js";
+export { EnvironmentError } from "./host/environment.js";
 export type {
   Ruleset,
   Table,

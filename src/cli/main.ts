@@ -5,6 +5,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { readFileSync } from "node:fs";
 import { CliError } from "./errors.js";
+import { registerHostCommands } from "./host-commands.js";
 
 function version(): string {
   try {
@@ -120,6 +121,27 @@ export function buildProgram(run: (code: number) => void): Command {
     });
 
   program
+    .command("simulate")
+    .description("Simulate traffic (floods, lossy links, busy servers) through the conntrack engine: summary, HTML report, JSON; without a scenario, list the built-in ones")
+    .argument("[scenario]", "a built-in scenario name or a scenario YAML file")
+    .option("--html <file>", "write the report here (default: report.html)")
+    .option("--no-html", "do not write the HTML report")
+    .option("--json <file>", "write runs, summaries and timelines as JSON (schema/simulate.schema.json)")
+    .option("--csv <file>", "write the per-second timeline as CSV")
+    .option("--vary <name=v1,v2>", "run once per value of a sysctl or scenario key, e.g. nf_conntrack_max=65536,262144 (repeatable: a grid)", collect, [] as string[])
+    .option("--rules <file>", "run the traffic through this ruleset (repeatable: side by side)", collect, [] as string[])
+    .option("--sysctl <name=value>", "set a conntrack sysctl over the scenario's table (repeatable)", collect, [] as string[])
+    .option("--write-pcap <file>", "write the packets the tracking host saw (first run) as a pcap")
+    .option("--seed <n>", "override the scenario's seed")
+    .option("--duration <s>", "override the scenario's duration")
+    .option("-q, --quiet", "no terminal summary", false)
+    .option("--no-progress", "never show progress on stderr")
+    .action(async (scenario: string | undefined, opts: Record<string, unknown>) => {
+      const { simulateCommand } = await import("./simulate.js");
+      run(await simulateCommand(scenario, opts));
+    });
+
+  program
     .command("sysctl")
     .description("List the conntrack sysctls ctlab models, with their kernel defaults")
     .option("--json", "as JSON", false)
@@ -127,6 +149,8 @@ export function buildProgram(run: (code: number) => void): Command {
       const { sysctlCommand } = await import("./sysctl.js");
       run(sysctlCommand(opts));
     });
+
+  registerHostCommands(program, run);
 
   return program;
 }

@@ -4,7 +4,9 @@
  * line with the position (file:line:column or file:$.json.path).
  */
 import { readFileSync, statSync } from "node:fs";
-import { analysisToJson, analyzeRuleset, formatAnalysis, notrackRulesFor } from "../firewall/analyze.js";
+import { analyzeRuleset } from "../firewall/analysis/analyze.js";
+import { analysisToJson, formatAnalysis } from "../firewall/analysis/format.js";
+import { notrackRulesFor } from "../firewall/analysis/notrack.js";
 import { countersToJson, formatIptablesListing, formatNftListing, iptablesSaveWithCounters, nftJsonWithCounters, resetCounters } from "../firewall/counters.js";
 import { RulesetSyntaxError, formatPos } from "../firewall/errors.js";
 import { VERDICT } from "../firewall/eval.js";
@@ -14,7 +16,9 @@ import { parseIpsetSave } from "../firewall/ipset.js";
 import { detectFormat, loadRuleset } from "../firewall/load.js";
 import type { RulesetFormat } from "../firewall/load.js";
 import type { Chain, IpSet, Rule, Ruleset } from "../firewall/model.js";
-import { convertNftText, parseNftJson } from "../firewall/nft.js";
+import { parseNftJson } from "../firewall/nft.js";
+import { EnvironmentError } from "../host/environment.js";
+import { convertNftText } from "../host/nft-text.js";
 import { DROP_REASON_NAMES, ROUTE_NAMES } from "../firewall/path.js";
 import type { NetfilterPath, PathResult } from "../firewall/path.js";
 import type { PacketView } from "../packet/view.js";
@@ -47,6 +51,7 @@ function readText(file: string, what: string): string {
 
 function rulesetError(e: unknown): never {
   if (e instanceof RulesetSyntaxError) throw new CliError(`Invalid ruleset at ${e.message}`, 1);
+  if (e instanceof EnvironmentError) throw new CliError(e.message, 2);
   throw e;
 }
 

@@ -57,11 +57,12 @@ export const CTINFO = {
  * Values are the nft `ct state` bits so that rule evaluation can test them directly.
  */
 export const CT_STATE = {
-  INVALID: 1 << 0,
-  ESTABLISHED: 1 << 1,
-  RELATED: 1 << 2,
-  NEW: 1 << 3,
-  UNTRACKED: 1 << 6,
+  // Literals (not shifts) so that the values are literal types: CtStateValue is their union.
+  INVALID: 1, // 1 << 0
+  ESTABLISHED: 2, // 1 << 1
+  RELATED: 4, // 1 << 2
+  NEW: 8, // 1 << 3
+  UNTRACKED: 64, // 1 << 6
 } as const;
 
 /** Verdicts returned by L4 trackers (mirrors NF_ACCEPT / NF_DROP / -NF_REPEAT; ≤ 0 means no conntrack). */
@@ -87,3 +88,12 @@ export const HOOK = {
 
 /** Packet direction within an entry. */
 export const DIR = { ORIGINAL: 0, REPLY: 1 } as const;
+
+/** Event message types, as libnetfilter_conntrack's NFCT_T_*. */
+export const EVENT_TYPE = {
+  NEW: 1,
+  UPDATE: 2,
+  DESTROY: 4,
+} as const;
+
+export type EventType = (typeof EVENT_TYPE)[keyof typeof EVENT_TYPE];

@@ -4,40 +4,37 @@
  * packet is processed and delivers them as one message when the packet is
  * confirmed; DESTROY is delivered at once.
  */
-import type { Tracker } from "./tracker.js";
+import type { EventType } from "./constants.js";
+import type { EntryReader } from "./entry.js";
+import { eventLine } from "./format.js";
+import type { EventFormatOptions } from "./format.js";
 
-/** Message types, as libnetfilter_conntrack's NFCT_T_*. */
-export const EVENT_TYPE = {
-  NEW: 1,
-  UPDATE: 2,
-  DESTROY: 4,
-} as const;
-
-export type EventType = (typeof EVENT_TYPE)[keyof typeof EVENT_TYPE];
+export { EVENT_TYPE } from "./constants.js";
+export type { EventType } from "./constants.js";
+export type { EventFormatOptions } from "./format.js";
 
 /**
- * Receives events. Called synchronously from the tracker; the entry `slot`
- * is valid only during the call (a DESTROY frees it right after), so a sink
- * formats or copies what it needs before returning, e.g. with
- * `tracker.formatEvent(type, bits, slot)`.
+ * Receives events. Called synchronously from the tracker; the entry reader
+ * is valid only during the call (a DESTROY frees the entry right after, and
+ * the reader is reused for the next event), so a sink formats or copies what
+ * it needs before returning, e.g. with `formatEvent(type, bits, entry, timeMs)`.
  */
 export interface EventSink {
   /**
    * @param type NEW, UPDATE or DESTROY
    * @param bits the IPCT_* bits of the message (decide which attributes it carries)
-   * @param slot the entry
+   * @param entry the entry, as it is when the event is delivered
    * @param timeMs clock time of the event in milliseconds
-   * @param tracker the tracker, for formatting and accessors
    */
-  onEvent(type: EventType, bits: number, slot: number, timeMs: number, tracker: Tracker): void;
+  onEvent(type: EventType, bits: number, entry: EntryReader, timeMs: number): void;
 }
 
-/** Options of `conntrack -E -o ...` that change the printed line. */
-export interface EventFormatOptions {
-  /** `-o extended`: the layer-3 name and number first. */
-  readonly extended?: boolean;
-  /** `-o timestamp`: a `[sec.usec]\t` prefix with the event time. */
-  readonly timestamp?: boolean;
+/**
+ * One `conntrack -E` line of an event (`-o extended`, `-o timestamp` by
+ * options): what an EventSink receives, printed as conntrack-tools does.
+ */
+export function formatEvent(type: EventType, bits: number, entry: EntryReader, timeMs: number, options: EventFormatOptions = {}): string {
+  return eventLine(entry, type, bits, timeMs, options);
 }
 
 /** An EventSink that keeps each event as the line `conntrack -E` prints. */
@@ -50,7 +47,7 @@ export class EventLineSink implements EventSink {
     this.options = options;
   }
 
-  onEvent(type: EventType, bits: number, slot: number, timeMs: number, tracker: Tracker): void {
-    this.lines.push(tracker.formatEvent(type, bits, slot, timeMs, this.options));
+  onEvent(type: EventType, bits: number, entry: EntryReader, timeMs: number): void {
+    this.lines.push(eventLine(entry, type, bits, timeMs, this.options));
   }
 }

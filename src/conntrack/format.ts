@@ -12,14 +12,19 @@
 import { formatIpv4, formatIpv6 } from "../packet/addr.js";
 import type { PacketView } from "../packet/view.js";
 import { IPPROTO } from "../packet/view.js";
-import { IPCT, IPS } from "./constants.js";
-import { EVENT_TYPE } from "./events.js";
-import type { EventFormatOptions, EventType } from "./events.js";
+import { EVENT_TYPE, IPCT, IPS } from "./constants.js";
+import type { EventType } from "./constants.js";
+import type { EntryReader } from "./entry.js";
 import type { ConntrackStats } from "./stats.js";
-import type { Tracker } from "./tracker.js";
-import { TupleScratch } from "./tuple.js";
+import type { SysctlValues } from "./sysctl.js";
 
-const scratch = new TupleScratch();
+/** Options of `conntrack -E -o ...` that change the printed line. */
+export interface EventFormatOptions {
+  /** `-o extended`: the layer-3 name and number first. */
+  readonly extended?: boolean;
+  /** `-o timestamp`: a `[sec.usec]\t` prefix with the event time. */
+  readonly timestamp?: boolean;
+}
 
 /** Dotted quad of a network-order word. */
 function ipv4(w: number): string {
@@ -84,9 +89,8 @@ function pad8(s: string): string {
  * `proc` selects the /proc variant (%pI6 addresses, no keys for protocols the
  * kernel tracks generically).
  */
-export function tupleText(tr: Tracker, slot: number, dir: 0 | 1, proc: boolean): string {
-  const t = scratch;
-  tr.tupleOf(slot, dir, t);
+export function tupleText(e: EntryReader, dir: 0 | 1, proc: boolean): string {
+  const t = e.tuple(dir);
   let s: string;
   if (t.family === 4) s = `src=${ipv4(t.s0)} dst=${ipv4(t.d0)} `;
   else if (proc) s = `src=${ipv6Full(t.s0, t.s1, t.s2, t.s3)} dst=${ipv6Full(t.d0, t.d1, t.d2, t.d3)} `;
@@ -110,8 +114,8 @@ export function tupleText(tr: Tracker, slot: number, dir: 0 | 1, proc: boolean):
   }
 }
 
-function counters(tr: Tracker, slot: number, dir: 0 | 1): string {
-  const c = tr.countersOf(slot, dir);
+function counters(e: EntryReader, dir: 0 | 1): string {
+  const c = e.counters(dir);
   return c === null ? "" : `packets=${c.packets} bytes=${c.bytes} `;
 }
 
@@ -123,69 +127,68 @@ function assured(status: number): string {
 }
 
 /** State text of protocols whose netlink messages carry a state (TCP, SCTP). */
-function protoinfo(tr: Tracker, slot: number): string {
-  const p = tr.protoOf(slot);
+function protoinfo(e: EntryReader): string {
+  const p = e.proto;
   if (p !== IPPROTO.TCP && p !== IPPROTO.SCTP) return "";
-  return tr.l4(p).stateText(slot);
+  return `${e.stateName} `;
 }
 
-function l3(tr: Tracker, slot: number): string {
-  return tr.familyOf(slot) === 6 ? "ipv6     10 " : "ipv4     2 ";
+function l3(e: EntryReader): string {
+  return e.family === 6 ? "ipv6     10 " : "ipv4     2 ";
 }
 
-/** One `conntrack -L` line (`-o extended` when `extended`). */
-export function listLine(tr: Tracker, slot: number, extended: boolean): string {
-  const proto = tr.protoOf(slot);
-  const status = tr.statusOf(slot);
-  let s = extended ? l3(tr, slot) : "";
-  s += `${pad8(l4Name(proto))} ${proto} ${tr.timeoutSecondsOf(slot)} `;
-  s += protoinfo(tr, slot);
-  s += tupleText(tr, slot, 0, false);
-  s += counters(tr, slot, 0);
+/** One `conntrack -L` line (`-o extended` when `extended`) of an entry listed at `nowMs`. */
+export function listLine(e: EntryReader, extended: boolean, nowMs: number): string {
+  const proto = e.proto;
+  const status = e.status;
+  let s = extended ? l3(e) : "";
+  s += `${pad8(l4Name(proto))} ${proto} ${e.timeoutSeconds} `;
+  s += protoinfo(e);
+  s += tupleText(e, 0, false);
+  s += counters(e, 0);
   if ((status & IPS.SEEN_REPLY) === 0) s += "[UNREPLIED] ";
-  s += tupleText(tr, slot, 1, false);
-  s += counters(tr, slot, 1);
+  s += tupleText(e, 1, false);
+  s += counters(e, 1);
   s += assured(status);
-  s += `mark=${tr.markOf(slot)} `;
-  const zone = tr.zoneOf(slot);
+  s += `mark=${e.mark} `;
+  const zone = e.zone;
   if (zone !== 0) s += `zone=${zone} `;
-  const ts = tr.timestampsOf(slot);
+  const ts = e.timestamps();
   if (ts !== null) {
     // libnetfilter_conntrack: whole seconds of "now" (or stop) minus whole seconds of start.
-    const stop = ts.stop !== 0 ? ts.stop : tr.now;
+    const stop = ts.stop !== 0 ? ts.stop : nowMs;
     s += `delta-time=${Math.floor(stop / 1000) - Math.floor(ts.start / 1000)} `;
   }
-  const helper = tr.helperOf(slot);
+  const helper = e.helper;
   if (helper !== "") s += `helper=${helper} `;
   s += "use=1";
   return s;
 }
 
-/** One /proc/net/nf_conntrack line (ct_seq_show). */
-export function procLine(tr: Tracker, slot: number): string {
-  const proto = tr.protoOf(slot);
-  const status = tr.statusOf(slot);
-  const fam = tr.familyOf(slot);
+/** One /proc/net/nf_conntrack line (ct_seq_show) of an entry read at `nowMs` by a table running with `sys`. */
+export function procLine(e: EntryReader, sys: SysctlValues, nowMs: number): string {
+  const proto = e.proto;
+  const status = e.status;
+  const fam = e.family;
   let s = `${pad8(fam === 6 ? "ipv6" : "ipv4")} ${fam === 6 ? 10 : 2} ${pad8(procL4Name(proto))} ${proto} `;
-  s += `${tr.timeoutSecondsOf(slot)} `;
+  s += `${e.timeoutSeconds} `;
   if (proto === IPPROTO.GRE) {
     // gre_print_conntrack.
-    const sys = tr.sysctl;
-    s += `timeout=${Math.floor((sys.nf_conntrack_gre_timeout as number) / 1000)}, stream_timeout=${Math.floor((sys.nf_conntrack_gre_timeout_stream as number) / 1000)} `;
+    s += `timeout=${Math.floor(sys.nf_conntrack_gre_timeout / 1000)}, stream_timeout=${Math.floor(sys.nf_conntrack_gre_timeout_stream / 1000)} `;
   } else {
-    s += protoinfo(tr, slot);
+    s += protoinfo(e);
   }
-  s += tupleText(tr, slot, 0, true);
-  s += counters(tr, slot, 0);
+  s += tupleText(e, 0, true);
+  s += counters(e, 0);
   if ((status & IPS.SEEN_REPLY) === 0) s += "[UNREPLIED] ";
-  s += tupleText(tr, slot, 1, true);
-  s += counters(tr, slot, 1);
+  s += tupleText(e, 1, true);
+  s += counters(e, 1);
   s += assured(status);
-  s += `mark=${tr.markOf(slot)} `;
-  s += `zone=${tr.zoneOf(slot)} `;
-  const ts = tr.timestampsOf(slot);
+  s += `mark=${e.mark} `;
+  s += `zone=${e.zone} `;
+  const ts = e.timestamps();
   if (ts !== null) {
-    const d = tr.now - ts.start;
+    const d = nowMs - ts.start;
     s += `delta-time=${d > 0 ? Math.floor(d / 1000) : 0} `;
   }
   // The reader holds a reference on top of the table's.
@@ -218,34 +221,34 @@ export function timestampPrefix(timeMs: number): string {
  * DESTROY carries the state, counters and delta-time, and the timeout only
  * when non-zero (ctnetlink_dump_timeout skip_zero: an expiry shows none).
  */
-export function eventLine(tr: Tracker, type: EventType, bits: number, slot: number, timeMs: number, o: EventFormatOptions): string {
-  const proto = tr.protoOf(slot);
-  const status = tr.statusOf(slot);
+export function eventLine(e: EntryReader, type: EventType, bits: number, timeMs: number, o: EventFormatOptions = {}): string {
+  const proto = e.proto;
+  const status = e.status;
   const destroy = type === EVENT_TYPE.DESTROY;
   let s = o.timestamp === true ? timestampPrefix(timeMs) : "";
   s += eventTag(type);
-  if (o.extended === true) s += l3(tr, slot);
+  if (o.extended === true) s += l3(e);
   s += `${pad8(l4Name(proto))} ${proto} `;
-  const timeout = tr.timeoutSecondsOf(slot);
+  const timeout = e.timeoutSeconds;
   if (!destroy || timeout !== 0) s += `${timeout} `;
-  if (destroy || bits & IPCT.PROTOINFO) s += protoinfo(tr, slot);
-  s += tupleText(tr, slot, 0, false);
-  if (destroy) s += counters(tr, slot, 0);
+  if (destroy || bits & IPCT.PROTOINFO) s += protoinfo(e);
+  s += tupleText(e, 0, false);
+  if (destroy) s += counters(e, 0);
   if ((status & IPS.SEEN_REPLY) === 0) s += "[UNREPLIED] ";
-  s += tupleText(tr, slot, 1, false);
-  if (destroy) s += counters(tr, slot, 1);
+  s += tupleText(e, 1, false);
+  if (destroy) s += counters(e, 1);
   s += assured(status);
-  const mark = tr.markOf(slot);
+  const mark = e.mark;
   if (mark !== 0 || bits & IPCT.MARK) s += `mark=${mark} `;
-  const zone = tr.zoneOf(slot);
+  const zone = e.zone;
   if (zone !== 0) s += `zone=${zone} `;
   // ctnetlink_conntrack_event dumps the helper of every event but DESTROY.
   if (!destroy) {
-    const helper = tr.helperOf(slot);
+    const helper = e.helper;
     if (helper !== "") s += `helper=${helper} `;
   }
   if (destroy) {
-    const ts = tr.timestampsOf(slot);
+    const ts = e.timestamps();
     if (ts !== null) {
       const stop = ts.stop !== 0 ? ts.stop : timeMs;
       s += `delta-time=${Math.floor(stop / 1000) - Math.floor(ts.start / 1000)} `;

@@ -28,7 +28,7 @@ export class GenericTracker implements L4Tracker {
   }
 
   packet(ctx: CtContext, slot: number, _p: PacketView, _dir: 0 | 1, _ctinfo: number): number {
-    ctx.refresh(slot, ctx.sysctl.nf_conntrack_generic_timeout as number);
+    ctx.refresh(slot, ctx.sysctl.nf_conntrack_generic_timeout);
     return L4_VERDICT.ACCEPT;
   }
 

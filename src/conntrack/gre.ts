@@ -29,14 +29,14 @@ export class GreTracker implements L4Tracker {
   packet(ctx: CtContext, slot: number, _p: PacketView, _dir: 0 | 1, _ctinfo: number): number {
     const status = ctx.status[slot] as number;
     if (status & IPS.SEEN_REPLY) {
-      ctx.refresh(slot, ctx.sysctl.nf_conntrack_gre_timeout_stream as number);
+      ctx.refresh(slot, ctx.sysctl.nf_conntrack_gre_timeout_stream);
       if (status & IPS.NAT_CLASH) return L4_VERDICT.ACCEPT;
       if ((status & IPS.ASSURED) === 0) {
         ctx.status[slot] = status | IPS.ASSURED;
         ctx.event(slot, IPCT.ASSURED);
       }
     } else {
-      ctx.refresh(slot, ctx.sysctl.nf_conntrack_gre_timeout as number);
+      ctx.refresh(slot, ctx.sysctl.nf_conntrack_gre_timeout);
     }
     return L4_VERDICT.ACCEPT;
   }

@@ -1,4 +1,5 @@
 import type { PacketView } from "../packet/view.js";
+import type { SysctlValues } from "./sysctl.js";
 
 /**
  * What a protocol tracker may see and do of the entry it works on. The table
@@ -11,7 +12,7 @@ export interface CtContext {
   /** The current time in milliseconds on the tracker's clock. */
   readonly now: number;
   /** Resolved sysctl values, timeouts already in milliseconds (see sysctl.ts). */
-  readonly sysctl: Readonly<Record<string, number>>;
+  readonly sysctl: SysctlValues;
   /** Whether the entry is already in the table (false while its first packet is processed). */
   isConfirmed(slot: number): boolean;
   /**

@@ -13,6 +13,7 @@ import type { PacketView } from "../packet/view.js";
 import { IPPROTO, SCTP_CHUNK } from "../packet/view.js";
 import { IPCT, IPS, L4_VERDICT } from "./constants.js";
 import type { CtContext, L4Tracker } from "./l4.js";
+import type { SettableSysctlName } from "./sysctl.js";
 
 /** `enum sctp_conntrack` (include/uapi/linux/netfilter/nf_conntrack_sctp.h). */
 export const SCTP_STATE = {
@@ -121,7 +122,7 @@ const F_INIT0 = 4;
 const F_INIT1 = 8;
 
 /** Sysctl of the timeout of each state (timeouts[0], the "new" timeout, is CLOSED's). */
-const TIMEOUT_SYSCTL: readonly string[] = [
+const TIMEOUT_SYSCTL: readonly SettableSysctlName[] = [
   "nf_conntrack_sctp_timeout_closed",
   "nf_conntrack_sctp_timeout_closed",
   "nf_conntrack_sctp_timeout_cookie_wait",
@@ -368,7 +369,7 @@ export class SctpTracker implements L4Tracker {
 
     // Allowed, but the timeout is not refreshed.
     if (ignore) return L4_VERDICT.ACCEPT;
-    ctx.refresh(slot, ctx.sysctl[TIMEOUT_SYSCTL[newState] as string] as number);
+    ctx.refresh(slot, ctx.sysctl[TIMEOUT_SYSCTL[newState] as SettableSysctlName]);
     return L4_VERDICT.ACCEPT;
   }
 

@@ -27,9 +27,9 @@ export type SysctlUnit =
   | "count";
 
 /** One sysctl of the registry. */
-export interface SysctlSpec {
+export interface SysctlSpec<N extends string = string> {
   /** Name under net.netfilter (e.g. "nf_conntrack_max"). */
-  readonly name: string;
+  readonly name: N;
   /** Value the kernel starts with, in the /proc unit (seconds for timeouts). */
   readonly default: number;
   readonly unit: SysctlUnit;
@@ -54,15 +54,15 @@ const MAX_SECONDS = Math.floor(INT_MAX / HZ);
  */
 export const MAX_TABLE_SIZE = 1 << 26;
 
-function t(name: string, def: number, description: string): SysctlSpec {
+function t<N extends string>(name: N, def: number, description: string): SysctlSpec<N> {
   return { name, default: def, unit: "seconds", min: 0, max: MAX_SECONDS, description };
 }
-function b(name: string, def: number, description: string): SysctlSpec {
+function b<N extends string>(name: N, def: number, description: string): SysctlSpec<N> {
   return { name, default: def, unit: "boolean", min: 0, max: 1, description };
 }
 
-/** Every conntrack sysctl ctlab models, in the kernel's table order. */
-export const SYSCTLS: readonly SysctlSpec[] = Object.freeze([
+/** Every conntrack sysctl ctlab models, in the kernel's table order (typed by name: see SysctlName). */
+const REGISTRY = [
   {
     name: "nf_conntrack_max",
     default: 262144,
@@ -169,12 +169,22 @@ export const SYSCTLS: readonly SysctlSpec[] = Object.freeze([
     max: INT_MAX,
     description: "IPv6 reassembly memory above which new fragments are dropped",
   },
-] satisfies SysctlSpec[]);
+] as const satisfies readonly SysctlSpec[];
+
+/** Every conntrack sysctl ctlab models, in the kernel's table order. */
+export const SYSCTLS: readonly SysctlSpec<SysctlName>[] = Object.freeze(REGISTRY);
 
 /** A name of the registry. */
-export type SysctlName = (typeof SYSCTLS)[number]["name"];
+export type SysctlName = (typeof REGISTRY)[number]["name"];
 
-const SPEC_BY_NAME: ReadonlyMap<string, SysctlSpec> = new Map(SYSCTLS.map((s) => [s.name, s]));
+/** A name of the registry that can be set (all but the read-only nf_conntrack_count). */
+export type SettableSysctlName = Exclude<(typeof REGISTRY)[number], { readonly readOnly: true }>["name"];
+
+const SPEC_BY_NAME: ReadonlyMap<string, SysctlSpec<SysctlName>> = new Map(SYSCTLS.map((s) => [s.name, s]));
+
+function settable(s: SysctlSpec<SysctlName>): s is SysctlSpec<SettableSysctlName> {
+  return s.readOnly !== true;
+}
 const VALID_NAMES = SYSCTLS.filter((s) => !s.readOnly)
   .map((s) => s.name)
   .sort()
@@ -190,7 +200,7 @@ export function sysctlSpec(name: string): SysctlSpec | undefined {
  * count), timeouts in milliseconds, everything else in its /proc unit,
  * nf_conntrack_buckets already rounded as the kernel rounds it. Frozen.
  */
-export type SysctlValues = Readonly<Record<string, number>>;
+export type SysctlValues = { readonly [K in SettableSysctlName]: number };
 
 /** Why a sysctl setting was refused. */
 export type SysctlErrorReason = "unknown-name" | "bad-value" | "out-of-range" | "read-only" | "syntax";
@@ -217,7 +227,7 @@ export class SysctlError extends Error {
 /** One accepted `NAME=VALUE`. */
 export interface SysctlAssignment {
   /** Short registry name ("nf_conntrack_max"). */
-  readonly name: string;
+  readonly name: SettableSysctlName;
   /** The value in the /proc unit (seconds for timeouts). */
   readonly value: number;
   /** The key as written ("net.netfilter.nf_conntrack_max"). */
@@ -236,7 +246,7 @@ export interface SysctlFile {
   /** Settings in file order (a later one for the same name wins). */
   readonly assignments: readonly (SysctlAssignment & { readonly line: number })[];
   /** name → value of the last assignment of each name, ready for `Tracker`'s `sysctls`. */
-  readonly values: Readonly<Record<string, number>>;
+  readonly values: Partial<SysctlValues>;
   /** Keys that are not conntrack's, and errors suppressed by a leading "-". */
   readonly ignored: readonly IgnoredSysctl[];
 }
@@ -278,11 +288,16 @@ function unknownName(key: string, file?: string, line?: number): SysctlError {
   return new SysctlError("unknown-name", key, `Unknown sysctl "${key}": valid names are ${VALID_NAMES}`, file, line);
 }
 
-/** Checks a value against a spec; returns the number or throws. */
-function checkValue(spec: SysctlSpec, key: string, raw: number | string, file?: string, line?: number): number {
-  if (spec.readOnly) {
+/** The spec of a sysctl that may be set, or the read-only error. */
+function settableSpec(spec: SysctlSpec<SysctlName>, key: string, file?: string, line?: number): SysctlSpec<SettableSysctlName> {
+  if (!settable(spec)) {
     throw new SysctlError("read-only", key, `Sysctl "${key}" is read-only: it reports the current number of entries`, file, line);
   }
+  return spec;
+}
+
+/** Checks a value against a spec; returns the number or throws. */
+function checkValue(spec: SysctlSpec, key: string, raw: number | string, file?: string, line?: number): number {
   const v = typeof raw === "number" ? (Number.isSafeInteger(raw) ? raw : null) : parseInteger(raw);
   if (v === null) {
     throw new SysctlError(
@@ -317,7 +332,8 @@ export function parseSysctlAssignment(text: string): SysctlAssignment {
   const name = shortName(key);
   const spec = name === null ? undefined : SPEC_BY_NAME.get(name);
   if (spec === undefined) throw unknownName(key);
-  return { name: spec.name, value: checkValue(spec, key, text.slice(eq + 1)), key };
+  const sp = settableSpec(spec, key);
+  return { name: sp.name, value: checkValue(sp, key, text.slice(eq + 1)), key };
 }
 
 /**
@@ -332,7 +348,7 @@ export function parseSysctlAssignment(text: string): SysctlAssignment {
 export function parseSysctlFile(text: string, fileName: string): SysctlFile {
   const assignments: (SysctlAssignment & { line: number })[] = [];
   const ignored: IgnoredSysctl[] = [];
-  const values: Record<string, number> = {};
+  const values: { [K in SettableSysctlName]?: number } = {};
   const lines = text.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
@@ -360,8 +376,9 @@ export function parseSysctlFile(text: string, fileName: string): SysctlFile {
       continue;
     }
     try {
-      const spec = SPEC_BY_NAME.get(name);
-      if (spec === undefined) throw unknownName(key, fileName, lineNo);
+      const found = SPEC_BY_NAME.get(name);
+      if (found === undefined) throw unknownName(key, fileName, lineNo);
+      const spec = settableSpec(found, key, fileName, lineNo);
       const value = checkValue(spec, key, valueText, fileName, lineNo);
       assignments.push({ name: spec.name, value, key, line: lineNo });
       values[spec.name] = value;
@@ -377,9 +394,9 @@ export function parseSysctlFile(text: string, fileName: string): SysctlFile {
 }
 
 /** The defaults of every settable sysctl, in /proc units. */
-export function defaultSysctls(): Readonly<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const s of SYSCTLS) if (!s.readOnly) out[s.name] = s.default;
+export function defaultSysctls(): SysctlValues {
+  const out = {} as Record<SettableSysctlName, number>;
+  for (const s of SYSCTLS) if (settable(s)) out[s.name] = s.default;
   return Object.freeze(out);
 }
 
@@ -394,15 +411,16 @@ const BUCKET_ROUNDING = 4096 / 8;
  *   nf_conntrack_frag6_low_thresh above nf_conntrack_frag6_high_thresh
  */
 export function resolveSysctls(input: Readonly<Record<string, number | string>> = {}): SysctlValues {
-  const procValues: Record<string, number> = { ...defaultSysctls() };
-  for (const key of Object.keys(input)) {
+  const procValues: Record<SettableSysctlName, number> = { ...defaultSysctls() };
+  for (const [key, raw] of Object.entries(input)) {
     const name = shortName(key);
     const spec = name === null ? undefined : SPEC_BY_NAME.get(name);
     if (spec === undefined) throw unknownName(key);
-    procValues[spec.name] = checkValue(spec, key, input[key] as number | string);
+    const sp = settableSpec(spec, key);
+    procValues[sp.name] = checkValue(sp, key, raw);
   }
-  const low = procValues.nf_conntrack_frag6_low_thresh as number;
-  const high = procValues.nf_conntrack_frag6_high_thresh as number;
+  const low = procValues.nf_conntrack_frag6_low_thresh;
+  const high = procValues.nf_conntrack_frag6_high_thresh;
   if (low > high) {
     throw new SysctlError(
       "out-of-range",
@@ -410,13 +428,13 @@ export function resolveSysctls(input: Readonly<Record<string, number | string>> 
       `Value "${low}" for sysctl "nf_conntrack_frag6_low_thresh" is out of range: valid range is 0 to nf_conntrack_frag6_high_thresh (${high})`,
     );
   }
-  const out: Record<string, number> = {};
+  const out = {} as Record<SettableSysctlName, number>;
   for (const s of SYSCTLS) {
-    if (s.readOnly) continue;
-    const v = procValues[s.name] as number;
+    if (!settable(s)) continue;
+    const v = procValues[s.name];
     out[s.name] = s.unit === "seconds" ? v * 1000 : v;
   }
-  const buckets = out.nf_conntrack_buckets as number;
+  const buckets = out.nf_conntrack_buckets;
   out.nf_conntrack_buckets = Math.min(Math.ceil(buckets / BUCKET_ROUNDING) * BUCKET_ROUNDING, MAX_TABLE_SIZE);
   return Object.freeze(out);
 }

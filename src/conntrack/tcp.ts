@@ -18,6 +18,7 @@
  */
 import type { PacketView } from "../packet/view.js";
 import type { CtContext, L4Tracker } from "./l4.js";
+import type { SysctlValues } from "./sysctl.js";
 import { IPCT, IPS, L4_VERDICT } from "./constants.js";
 
 /** `enum tcp_conntrack` (include/uapi/linux/netfilter/nf_conntrack_tcp.h). */
@@ -156,19 +157,8 @@ const B_LAST_INDEX = 7;
 const B_LAST_WSCALE = 8;
 const B_LAST_FLAGS = 9;
 
-/** Default timeouts in ms (tcp_timeouts[]) for sysctls the context does not supply. */
-const DEF_SYN_SENT = 120_000;
-const DEF_SYN_RECV = 60_000;
-const DEF_ESTABLISHED = 432_000_000;
-const DEF_FIN_WAIT = 120_000;
-const DEF_CLOSE_WAIT = 60_000;
-const DEF_LAST_ACK = 30_000;
-const DEF_TIME_WAIT = 120_000;
-const DEF_CLOSE = 10_000;
-/** SYN_SENT2 has no sysctl (nf_conntrack_standalone.c lists none); the table value is used. */
+/** SYN_SENT2 has no sysctl (nf_conntrack_standalone.c lists none): tcp_timeouts[]'s value, in ms. */
 const DEF_SYN_SENT2 = 120_000;
-const DEF_RETRANS = 300_000;
-const DEF_UNACK = 300_000;
 /** nf_tcp_handle_invalid compares against a literal `120 * HZ`. */
 const HANDLE_INVALID_MIN_EXPIRES = 120_000;
 
@@ -317,55 +307,55 @@ export class TcpTracker implements L4Tracker {
 
   /** The stored TCP state (a TCP_STATE value from NONE to SYN_SENT2). */
   state(slot: number): number {
-    return this.u8[slot * B + B_STATE]!;
+    return this.u8[slot * B + B_STATE] as number;
   }
 
   /** Per-direction flags (TCP_CT_FLAG bits) of `seen[dir]`. */
   flags(slot: number, dir: 0 | 1): number {
-    return this.u8[slot * B + B_FLAGS + dir]!;
+    return this.u8[slot * B + B_FLAGS + dir] as number;
   }
 
   /** Window-scale shift of `seen[dir]` (CTA_PROTOINFO_TCP_WSCALE_*). */
   scale(slot: number, dir: 0 | 1): number {
-    return this.u8[slot * B + B_SCALE + dir]!;
+    return this.u8[slot * B + B_SCALE + dir] as number;
   }
 
   /** Consecutive identical ACK retransmissions counted (u8, wraps like the kernel's). */
   retrans(slot: number): number {
-    return this.u8[slot * B + B_RETRANS]!;
+    return this.u8[slot * B + B_RETRANS] as number;
   }
 
   /** `last_flags` (IP_CT_EXP_CHALLENGE_ACK, IP_CT_TCP_SIMULTANEOUS_OPEN, annotated SYN options). */
   lastFlags(slot: number): number {
-    return this.u8[slot * B + B_LAST_FLAGS]!;
+    return this.u8[slot * B + B_LAST_FLAGS] as number;
   }
 
   /** `last_index` and `last_dir` of the entry, packed as index | dir << 8. */
   lastPacket(slot: number): number {
     const b = slot * B;
-    return this.u8[b + B_LAST_INDEX]! | (this.u8[b + B_LAST_DIR]! << 8);
+    return (this.u8[b + B_LAST_INDEX] as number) | ((this.u8[b + B_LAST_DIR] as number) << 8);
   }
 
   /** A copy of `seen[dir]` (allocates: for reports and tests, not the packet path). */
   seen(slot: number, dir: 0 | 1): TcpSeen {
     const w = slot * W + dir * 4;
     return {
-      tdEnd: this.u32[w + W_END]!,
-      tdMaxEnd: this.u32[w + W_MAXEND]!,
-      tdMaxWin: this.u32[w + W_MAXWIN]!,
-      tdMaxAck: this.u32[w + W_MAXACK]!,
-      tdScale: this.u8[slot * B + B_SCALE + dir]!,
-      flags: this.u8[slot * B + B_FLAGS + dir]!,
+      tdEnd: this.u32[w + W_END] as number,
+      tdMaxEnd: this.u32[w + W_MAXEND] as number,
+      tdMaxWin: this.u32[w + W_MAXWIN] as number,
+      tdMaxAck: this.u32[w + W_MAXACK] as number,
+      tdScale: this.u8[slot * B + B_SCALE + dir] as number,
+      flags: this.u8[slot * B + B_FLAGS + dir] as number,
     };
   }
 
   stateText(slot: number): string {
-    return STATE_TEXT[this.u8[slot * B + B_STATE]!] ?? "";
+    return STATE_TEXT[this.u8[slot * B + B_STATE] as number] ?? "";
   }
 
   /** tcp_can_early_drop: closing states may be evicted even when ASSURED. */
   canEarlyDrop(slot: number): boolean {
-    const s = this.u8[slot * B + B_STATE]!;
+    const s = this.u8[slot * B + B_STATE] as number;
     return s === sFW || s === sLA || s === sTW || s === sCL || s === sCW;
   }
 
@@ -377,16 +367,16 @@ export class TcpTracker implements L4Tracker {
     const u8 = this.u8;
     if (a.state !== undefined) u8[b + B_STATE] = a.state;
     if (a.flagsOriginal !== undefined) {
-      u8[b + B_FLAGS] = (u8[b + B_FLAGS]! & ~a.flagsOriginal.mask) | (a.flagsOriginal.flags & a.flagsOriginal.mask);
+      u8[b + B_FLAGS] = ((u8[b + B_FLAGS] as number) & ~a.flagsOriginal.mask) | (a.flagsOriginal.flags & a.flagsOriginal.mask);
     }
     if (a.flagsReply !== undefined) {
-      u8[b + B_FLAGS + 1] = (u8[b + B_FLAGS + 1]! & ~a.flagsReply.mask) | (a.flagsReply.flags & a.flagsReply.mask);
+      u8[b + B_FLAGS + 1] = ((u8[b + B_FLAGS + 1] as number) & ~a.flagsReply.mask) | (a.flagsReply.flags & a.flagsReply.mask);
     }
     if (
       a.wscaleOriginal !== undefined &&
       a.wscaleReply !== undefined &&
-      u8[b + B_FLAGS]! & F_WINDOW_SCALE &&
-      u8[b + B_FLAGS + 1]! & F_WINDOW_SCALE
+      (u8[b + B_FLAGS] as number) & F_WINDOW_SCALE &&
+      (u8[b + B_FLAGS + 1] as number) & F_WINDOW_SCALE
     ) {
       u8[b + B_SCALE] = a.wscaleOriginal;
       u8[b + B_SCALE + 1] = a.wscaleReply;
@@ -395,8 +385,8 @@ export class TcpTracker implements L4Tracker {
 
   /** nf_ct_set_tcp_be_liberal: turn window checking off for this entry (flowtable, ctnetlink). */
   setBeLiberal(slot: number): void {
-    this.u8[slot * B + B_FLAGS] = this.u8[slot * B + B_FLAGS]! | F_BE_LIBERAL;
-    this.u8[slot * B + B_FLAGS + 1] = this.u8[slot * B + B_FLAGS + 1]! | F_BE_LIBERAL;
+    this.u8[slot * B + B_FLAGS] = (this.u8[slot * B + B_FLAGS] as number) | F_BE_LIBERAL;
+    this.u8[slot * B + B_FLAGS + 1] = (this.u8[slot * B + B_FLAGS + 1] as number) | F_BE_LIBERAL;
   }
 
   /**
@@ -444,7 +434,7 @@ export class TcpTracker implements L4Tracker {
   /** tcp_new: only a SYN, or (nf_conntrack_tcp_loose) a bare ACK, may create an entry. */
   init(ctx: CtContext, slot: number, p: PacketView): boolean {
     const index = tcpIndex(p.tcpFlags);
-    const newState = TCP_CONNTRACKS[index * 10 + sNO]!;
+    const newState = TCP_CONNTRACKS[index * 10 + sNO] as number;
     if (newState >= sIV) {
       if (logOn(ctx)) ctx.log(slot, p, "invalid new");
       return false;
@@ -461,7 +451,7 @@ export class TcpTracker implements L4Tracker {
       u32[w + W_MAXWIN] = win === 0 ? 1 : win;
       u32[w + W_MAXEND] = end;
       this.tcpOptions(b, 0, p);
-    } else if ((ctx.sysctl.nf_conntrack_tcp_loose ?? 1) === 0) {
+    } else if (ctx.sysctl.nf_conntrack_tcp_loose === 0) {
       // Don't try to pick up connections.
       return false;
     } else {
@@ -488,9 +478,9 @@ export class TcpTracker implements L4Tracker {
     const b = slot * B;
     const w = slot * W;
     const tcpFlags = p.tcpFlags;
-    let oldState = u8[b + B_STATE]!;
+    let oldState = u8[b + B_STATE] as number;
     const index = tcpIndex(tcpFlags);
-    let newState = TCP_CONNTRACKS[dir * 60 + index * 10 + oldState]!;
+    let newState = TCP_CONNTRACKS[dir * 60 + index * 10 + oldState] as number;
     let checkWindow = true;
 
     if (newState === sSS && oldState >= sTW) {
@@ -498,7 +488,7 @@ export class TcpTracker implements L4Tracker {
       // (FIN seen) or aborted by a RST from this side, delete it and let the
       // core look up again so this SYN creates a fresh entry.
       if (
-        (u8[b + B_FLAGS]! | u8[b + B_FLAGS + 1]!) & F_CLOSE_INIT ||
+        ((u8[b + B_FLAGS] as number) | (u8[b + B_FLAGS + 1] as number)) & F_CLOSE_INIT ||
         (u8[b + B_LAST_DIR] === dir && u8[b + B_LAST_INDEX] === RST_SET)
       ) {
         return L4_VERDICT.REPEAT;
@@ -508,7 +498,7 @@ export class TcpTracker implements L4Tracker {
 
     switch (newState) {
       case sIG: {
-        const lastDir = u8[b + B_LAST_DIR]!;
+        const lastDir = u8[b + B_LAST_DIR] as number;
         if (
           index === SYNACK_SET &&
           u8[b + B_LAST_INDEX] === SYN_SET &&
@@ -520,14 +510,14 @@ export class TcpTracker implements L4Tracker {
           oldState = sSS;
           newState = sSR;
           const lw = w + lastDir * 4;
-          const lastEnd = u32[w + W_LAST_END]!;
-          const lastWin = this.lastWin[slot]!;
+          const lastEnd = u32[w + W_LAST_END] as number;
+          const lastWin = this.lastWin[slot] as number;
           u32[lw + W_END] = lastEnd;
           u32[lw + W_MAXEND] = lastEnd;
           u32[lw + W_MAXWIN] = lastWin === 0 ? 1 : lastWin;
-          u8[b + B_SCALE + lastDir] = u8[b + B_LAST_WSCALE]!;
-          u8[b + B_LAST_FLAGS] = u8[b + B_LAST_FLAGS]! & ~F_EXP_CHALLENGE_ACK;
-          u8[b + B_FLAGS + lastDir] = u8[b + B_LAST_FLAGS]!;
+          u8[b + B_SCALE + lastDir] = u8[b + B_LAST_WSCALE] as number;
+          u8[b + B_LAST_FLAGS] = (u8[b + B_LAST_FLAGS] as number) & ~F_EXP_CHALLENGE_ACK;
+          u8[b + B_FLAGS + lastDir] = u8[b + B_LAST_FLAGS] as number;
           // nf_ct_tcp_state_reset(&seen[dir])
           const dw = w + dir * 4;
           u32[dw + W_END] = 0;
@@ -535,7 +525,7 @@ export class TcpTracker implements L4Tracker {
           u32[dw + W_MAXWIN] = 0;
           u32[dw + W_MAXACK] = 0;
           u8[b + B_SCALE + dir] = 0;
-          u8[b + B_FLAGS + dir] = u8[b + B_FLAGS + dir]! & F_BE_LIBERAL;
+          u8[b + B_FLAGS + dir] = (u8[b + B_FLAGS + dir] as number) & F_BE_LIBERAL;
           break;
         }
         u8[b + B_LAST_INDEX] = index;
@@ -581,19 +571,19 @@ export class TcpTracker implements L4Tracker {
           index === ACK_SET &&
           u8[b + B_LAST_DIR] !== dir &&
           u8[b + B_LAST_INDEX] === SYN_SET &&
-          u8[b + B_LAST_FLAGS]! & F_EXP_CHALLENGE_ACK
+          (u8[b + B_LAST_FLAGS] as number) & F_EXP_CHALLENGE_ACK
         ) {
-          u8[b + B_LAST_FLAGS] = u8[b + B_LAST_FLAGS]! & ~F_EXP_CHALLENGE_ACK;
+          u8[b + B_LAST_FLAGS] = (u8[b + B_LAST_FLAGS] as number) & ~F_EXP_CHALLENGE_ACK;
           if (logOn(ctx)) ctx.log(slot, p, "challenge-ack ignored");
           return L4_VERDICT.ACCEPT;
         }
         break;
       case sS2:
         // The table alone cannot follow simultaneous open.
-        u8[b + B_LAST_FLAGS] = u8[b + B_LAST_FLAGS]! | F_SIMULTANEOUS_OPEN;
+        u8[b + B_LAST_FLAGS] = (u8[b + B_LAST_FLAGS] as number) | F_SIMULTANEOUS_OPEN;
         break;
       case sSR:
-        if (dir === 1 && index === ACK_SET && u8[b + B_LAST_FLAGS]! & F_SIMULTANEOUS_OPEN) newState = sES;
+        if (dir === 1 && index === ACK_SET && (u8[b + B_LAST_FLAGS] as number) & F_SIMULTANEOUS_OPEN) newState = sES;
         break;
       case sCL: {
         if (index !== RST_SET) break;
@@ -603,17 +593,17 @@ export class TcpTracker implements L4Tracker {
           checkWindow = false;
           break;
         }
-        const lastIndex = u8[b + B_LAST_INDEX]!;
+        const lastIndex = u8[b + B_LAST_INDEX] as number;
         const ow = w + (dir ^ 1) * 4;
         // td_maxack might be outdated if we let a SYN through earlier.
-        if (u8[b + B_FLAGS + (dir ^ 1)]! & F_MAXACK_SET && lastIndex !== SYN_SET) {
+        if ((u8[b + B_FLAGS + (dir ^ 1)] as number) & F_MAXACK_SET && lastIndex !== SYN_SET) {
           const seq = p.seq;
           // nf_conntrack_tcp_established()
-          const established = oldState === sES && (ctx.status[slot]! & IPS.ASSURED) !== 0;
+          const established = oldState === sES && ((ctx.status[slot] as number) & IPS.ASSURED) !== 0;
           // seq 0 outside ESTABLISHED: most likely answers a SYN we let through.
           if (seq === 0 && !established) break;
-          const maxack = u32[ow + W_MAXACK]!;
-          if (before(seq, maxack) && (ctx.sysctl.nf_conntrack_tcp_ignore_invalid_rst ?? 0) === 0) {
+          const maxack = u32[ow + W_MAXACK] as number;
+          if (before(seq, maxack) && ctx.sysctl.nf_conntrack_tcp_ignore_invalid_rst === 0) {
             if (logOn(ctx)) ctx.log(slot, p, "invalid rst");
             return L4_VERDICT.INVALID;
           }
@@ -623,7 +613,7 @@ export class TcpTracker implements L4Tracker {
           // In window but not exact: keep the state so a challenge ACK can follow.
           newState = oldState;
         }
-        const status = ctx.status[slot]!;
+        const status = ctx.status[slot] as number;
         if (
           ((status & IPS.SEEN_REPLY && lastIndex === SYN_SET && u8[b + B_LAST_DIR] !== dir) ||
             ((status & IPS.ASSURED) === 0 && lastIndex === ACK_SET)) &&
@@ -657,32 +647,32 @@ export class TcpTracker implements L4Tracker {
     u8[b + B_LAST_INDEX] = index;
     u8[b + B_LAST_DIR] = dir;
     u8[b + B_STATE] = newState;
-    if (oldState !== newState && newState === sFW) u8[b + B_FLAGS + dir] = u8[b + B_FLAGS + dir]! | F_CLOSE_INIT;
+    if (oldState !== newState && newState === sFW) u8[b + B_FLAGS + dir] = (u8[b + B_FLAGS + dir] as number) | F_CLOSE_INIT;
 
     const sys = ctx.sysctl;
     const stateTimeout = timeoutOf(sys, newState);
     let timeout: number;
     if (
-      u8[b + B_RETRANS]! >= (sys.nf_conntrack_tcp_max_retrans ?? 3) &&
-      stateTimeout > (sys.nf_conntrack_tcp_timeout_max_retrans ?? DEF_RETRANS)
+      (u8[b + B_RETRANS] as number) >= sys.nf_conntrack_tcp_max_retrans &&
+      stateTimeout > sys.nf_conntrack_tcp_timeout_max_retrans
     ) {
-      timeout = sys.nf_conntrack_tcp_timeout_max_retrans ?? DEF_RETRANS;
+      timeout = sys.nf_conntrack_tcp_timeout_max_retrans;
     } else if (index === RST_SET) {
-      timeout = sys.nf_conntrack_tcp_timeout_close ?? DEF_CLOSE;
+      timeout = sys.nf_conntrack_tcp_timeout_close;
     } else if (
-      (u8[b + B_FLAGS]! | u8[b + B_FLAGS + 1]!) & F_DATA_UNACK &&
-      stateTimeout > (sys.nf_conntrack_tcp_timeout_unacknowledged ?? DEF_UNACK)
+      ((u8[b + B_FLAGS] as number) | (u8[b + B_FLAGS + 1] as number)) & F_DATA_UNACK &&
+      stateTimeout > sys.nf_conntrack_tcp_timeout_unacknowledged
     ) {
-      timeout = sys.nf_conntrack_tcp_timeout_unacknowledged ?? DEF_UNACK;
-    } else if (this.lastWin[slot] === 0 && stateTimeout > (sys.nf_conntrack_tcp_timeout_max_retrans ?? DEF_RETRANS)) {
-      timeout = sys.nf_conntrack_tcp_timeout_max_retrans ?? DEF_RETRANS;
+      timeout = sys.nf_conntrack_tcp_timeout_unacknowledged;
+    } else if (this.lastWin[slot] === 0 && stateTimeout > sys.nf_conntrack_tcp_timeout_max_retrans) {
+      timeout = sys.nf_conntrack_tcp_timeout_max_retrans;
     } else {
       timeout = stateTimeout;
     }
 
     if (newState !== oldState) ctx.event(slot, IPCT.PROTOINFO);
 
-    const status = ctx.status[slot]!;
+    const status = ctx.status[slot] as number;
     if ((status & IPS.SEEN_REPLY) === 0) {
       // If the only reply is a RST there is no connection: delete it now
       // (nf_ct_kill_acct; the core accounts this packet to the dying entry).
@@ -695,7 +685,7 @@ export class TcpTracker implements L4Tracker {
       if (index === SYN_SET && oldState === sSS) return L4_VERDICT.ACCEPT;
       // Picked up with loose=1 and not answered yet: no 5-day timeout.
       if (newState === sES) {
-        const unack = sys.nf_conntrack_tcp_timeout_unacknowledged ?? DEF_UNACK;
+        const unack = sys.nf_conntrack_tcp_timeout_unacknowledged;
         if (timeout > unack) timeout = unack;
       }
     } else if ((status & IPS.ASSURED) === 0 && (oldState === sSR || oldState === sES) && newState === sES) {
@@ -728,7 +718,7 @@ export class TcpTracker implements L4Tracker {
   private tcpOptions(b: number, dir: number, p: PacketView): void {
     if (p.tcpHdrLen <= 20) return;
     const u8 = this.u8;
-    let flags = u8[b + B_FLAGS + dir]! & F_BE_LIBERAL;
+    let flags = (u8[b + B_FLAGS + dir] as number) & F_BE_LIBERAL;
     let scale = 0;
     if (p.optSackPerm) flags |= F_SACK_PERM;
     if (p.optWscale >= 0) {
@@ -747,7 +737,7 @@ export class TcpTracker implements L4Tracker {
     u32[sw + W_MAXWIN] = win === 0 ? 1 : win;
     this.tcpOptions(b, dir, p);
     // RFC 1323: window scaling is on only if both sides sent the option.
-    if (dir === 1 && !(this.u8[b + B_FLAGS + 1]! & F_WINDOW_SCALE && this.u8[b + B_FLAGS]! & F_WINDOW_SCALE)) {
+    if (dir === 1 && !((this.u8[b + B_FLAGS + 1] as number) & F_WINDOW_SCALE && (this.u8[b + B_FLAGS] as number) & F_WINDOW_SCALE)) {
       this.u8[b + B_SCALE] = 0;
       this.u8[b + B_SCALE + 1] = 0;
     }
@@ -767,7 +757,7 @@ export class TcpTracker implements L4Tracker {
     kind: number,
     value: number,
   ): number {
-    if (senderFlags & F_BE_LIBERAL || (ctx.sysctl.nf_conntrack_tcp_be_liberal ?? 0) !== 0) return ACT_ACCEPT;
+    if (senderFlags & F_BE_LIBERAL || ctx.sysctl.nf_conntrack_tcp_be_liberal !== 0) return ACT_ACCEPT;
     if (logOn(ctx)) {
       const v = value >>> 0;
       let msg: string;
@@ -804,7 +794,7 @@ export class TcpTracker implements L4Tracker {
     const sf = b + B_FLAGS + dir;
     const rf = b + B_FLAGS + (dir ^ 1);
     const tf = p.tcpFlags;
-    const state = u8[b + B_STATE]!;
+    const state = u8[b + B_STATE] as number;
 
     let seq = p.seq;
     let ack = p.ack;
@@ -813,11 +803,11 @@ export class TcpTracker implements L4Tracker {
     let win = winRaw;
     let end = segmentEnd(p);
 
-    if (u8[rf]! & F_SACK_PERM) {
+    if ((u8[rf] as number) & F_SACK_PERM) {
       // tcp_sack: the highest right edge of the blocks, if after ack.
       const n = p.sackCount;
       for (let i = 0; i < n; i++) {
-        const right = p.sackRight[i]!;
+        const right = p.sackRight[i] as number;
         if (after(right, sack)) sack = right;
       }
     }
@@ -831,7 +821,7 @@ export class TcpTracker implements L4Tracker {
       } else {
         // Mid-connection: its history is lost, use the data from the packet.
         u32[sw + W_END] = end;
-        const swin = (win << u8[b + B_SCALE + dir]!) >>> 0;
+        const swin = (win << (u8[b + B_SCALE + dir] as number)) >>> 0;
         const maxwin = swin === 0 ? 1 : swin;
         u32[sw + W_MAXWIN] = maxwin;
         u32[sw + W_MAXEND] = end + maxwin;
@@ -839,12 +829,12 @@ export class TcpTracker implements L4Tracker {
           // Nothing seen from the other side yet: let checks III and IV pass until then.
           u32[rw + W_END] = sack;
           u32[rw + W_MAXEND] = sack;
-        } else if (sack === ((u32[rw + W_END]! + 1) >>> 0)) {
+        } else if (sack === (((u32[rw + W_END] as number) + 1) >>> 0)) {
           // Likely a reply to a keep-alive; needed for check III.
           u32[rw + W_END] = sack;
         }
       }
-    } else if (tf & SYN && after(end, u32[sw + W_END]!) && (state === sSS || state === sSR)) {
+    } else if (tf & SYN && after(end, u32[sw + W_END] as number) && (state === sSS || state === sSR)) {
       // RFC 793: a reinitialised TCP uses larger sequence numbers; re-init
       // this direction as for the first SYN(/ACK), options may differ.
       this.initSender(b, sw, dir, p, end, win);
@@ -853,20 +843,20 @@ export class TcpTracker implements L4Tracker {
 
     if (!(tf & ACK)) {
       // No ACK: pretend it was set and OK.
-      ack = sack = u32[rw + W_END]!;
+      ack = sack = u32[rw + W_END] as number;
     } else if ((tf & (ACK | RST)) === (ACK | RST) && ack === 0) {
       // Broken stacks send RST|ACK with a zero ack.
-      ack = sack = u32[rw + W_END]!;
+      ack = sack = u32[rw + W_END] as number;
     }
 
     // RST answering a SYN.
-    if (tf & RST && seq === 0 && state === sSS) seq = end = u32[sw + W_END]!;
+    if (tf & RST && seq === 0 && state === sSS) seq = end = u32[sw + W_END] as number;
 
-    const sEnd = u32[sw + W_END]!;
-    const sMaxEnd = u32[sw + W_MAXEND]!;
-    const sMaxWin = u32[sw + W_MAXWIN]!;
-    const rEnd = u32[rw + W_END]!;
-    const rMaxWin = u32[rw + W_MAXWIN]!;
+    const sEnd = u32[sw + W_END] as number;
+    const sMaxEnd = u32[sw + W_MAXEND] as number;
+    const sMaxWin = u32[sw + W_MAXWIN] as number;
+    const rEnd = u32[rw + W_END] as number;
+    const rMaxWin = u32[rw + W_MAXWIN] as number;
     const maxAckWindow = sMaxWin > MAXACKWINCONST ? sMaxWin : MAXACKWINCONST;
 
     // I. seq <= sender.td_maxend
@@ -878,49 +868,49 @@ export class TcpTracker implements L4Tracker {
         // A TCP sending more than the receive window allows: if the peer ACKs
         // it, later packets must not all fail check III, so take td_end on.
         u32[sw + W_END] = end;
-        u8[sf] = u8[sf]! | F_DATA_UNACK;
-        return this.windowFailure(ctx, slot, p, u8[sf]!, ACT_IGNORE, 0, overshot);
+        u8[sf] = (u8[sf] as number) | F_DATA_UNACK;
+        return this.windowFailure(ctx, slot, p, u8[sf], ACT_IGNORE, 0, overshot);
       }
-      return this.windowFailure(ctx, slot, p, u8[sf]!, ACT_INVALID, 1, sMaxEnd + 1);
+      return this.windowFailure(ctx, slot, p, u8[sf] as number, ACT_INVALID, 1, sMaxEnd + 1);
     }
     // III. sack <= receiver.td_end
     if (!before(sack, rEnd + 1)) {
-      return this.windowFailure(ctx, slot, p, u8[sf]!, ACT_INVALID, 2, rEnd + 1);
+      return this.windowFailure(ctx, slot, p, u8[sf] as number, ACT_INVALID, 2, rEnd + 1);
     }
     // II. seq + len >= sender.td_end - receiver.td_maxwin
     if (!(rMaxWin === 0 || after(end, sEnd - rMaxWin - 1))) {
-      return this.windowFailure(ctx, slot, p, u8[sf]!, ACT_IGNORE, 3, sEnd - rMaxWin - 1);
+      return this.windowFailure(ctx, slot, p, u8[sf] as number, ACT_IGNORE, 3, sEnd - rMaxWin - 1);
     }
     // IV. sack >= receiver.td_end - MAXACKWINDOW(sender)
     if (!after(sack, rEnd - maxAckWindow - 1)) {
-      return this.windowFailure(ctx, slot, p, u8[sf]!, ACT_IGNORE, 4, rEnd - maxAckWindow - 1);
+      return this.windowFailure(ctx, slot, p, u8[sf] as number, ACT_IGNORE, 4, rEnd - maxAckWindow - 1);
     }
 
     // RFC 1323 window scaling (a SYN's window is never scaled).
-    if (!(tf & SYN)) win = (win << u8[b + B_SCALE + dir]!) >>> 0;
+    if (!(tf & SYN)) win = (win << (u8[b + B_SCALE + dir] as number)) >>> 0;
 
     // Update sender data.
     const swin = (win + sack - ack) >>> 0;
     if (sMaxWin < swin) u32[sw + W_MAXWIN] = swin;
     if (after(end, sEnd)) {
       u32[sw + W_END] = end;
-      u8[sf] = u8[sf]! | F_DATA_UNACK;
+      u8[sf] = (u8[sf] as number) | F_DATA_UNACK;
     }
     if (tf & ACK) {
-      if (!(u8[sf]! & F_MAXACK_SET)) {
+      if (!((u8[sf] as number) & F_MAXACK_SET)) {
         u32[sw + W_MAXACK] = ack;
-        u8[sf] = u8[sf]! | F_MAXACK_SET;
-      } else if (after(ack, u32[sw + W_MAXACK]!)) {
+        u8[sf] = (u8[sf] as number) | F_MAXACK_SET;
+      } else if (after(ack, u32[sw + W_MAXACK] as number)) {
         u32[sw + W_MAXACK] = ack;
       }
     }
 
     // Update receiver data.
     if (rMaxWin !== 0 && after(end, sMaxEnd)) u32[rw + W_MAXWIN] = rMaxWin + end - sMaxEnd;
-    if (after(sack + win, u32[rw + W_MAXEND]! - 1)) {
+    if (after(sack + win, (u32[rw + W_MAXEND] as number) - 1)) {
       u32[rw + W_MAXEND] = win === 0 ? sack + 1 : sack + win;
     }
-    if (ack === rEnd) u8[rf] = u8[rf]! & ~F_DATA_UNACK;
+    if (ack === rEnd) u8[rf] = (u8[rf] as number) & ~F_DATA_UNACK;
 
     // Count retransmissions of identical ACK segments.
     if (index === ACK_SET) {
@@ -931,7 +921,7 @@ export class TcpTracker implements L4Tracker {
         u32[w + W_LAST_END] === end &&
         this.lastWin[slot] === winRaw
       ) {
-        u8[b + B_RETRANS] = u8[b + B_RETRANS]! + 1; // u8: wraps at 256 like the kernel's
+        u8[b + B_RETRANS] = (u8[b + B_RETRANS] as number) + 1; // u8: wraps at 256 like the kernel's
       } else {
         u8[b + B_LAST_DIR] = dir;
         u32[w + W_LAST_SEQ] = seq;
@@ -950,7 +940,7 @@ export class TcpTracker implements L4Tracker {
    * to UNACK, so dead out-of-sync connections do not linger for days.
    */
   private handleInvalid(ctx: CtContext, slot: number, dir: 0 | 1, index: number): boolean {
-    const status = ctx.status[slot]!;
+    const status = ctx.status[slot] as number;
     if ((status & IPS.ASSURED) === 0 || (status & IPS.FIXED_TIMEOUT) !== 0) return false;
     if (index !== RST_SET && index !== FIN_SET) return false;
     const b = slot * B;
@@ -959,7 +949,7 @@ export class TcpTracker implements L4Tracker {
       let expires = ctx.remaining(slot);
       if (expires < 0) expires = 0;
       if (expires < HANDLE_INVALID_MIN_EXPIRES) return false;
-      const timeout = ctx.sysctl.nf_conntrack_tcp_timeout_unacknowledged ?? DEF_UNACK;
+      const timeout = ctx.sysctl.nf_conntrack_tcp_timeout_unacknowledged;
       if (expires > timeout) {
         ctx.setTimeout(slot, timeout);
         return true;
@@ -973,28 +963,28 @@ export class TcpTracker implements L4Tracker {
 }
 
 /** timeouts[state] from the sysctls (tn->timeouts), in ms. */
-function timeoutOf(sys: Readonly<Record<string, number>>, state: number): number {
+function timeoutOf(sys: SysctlValues, state: number): number {
   switch (state) {
     case sSS:
-      return sys.nf_conntrack_tcp_timeout_syn_sent ?? DEF_SYN_SENT;
+      return sys.nf_conntrack_tcp_timeout_syn_sent;
     case sSR:
-      return sys.nf_conntrack_tcp_timeout_syn_recv ?? DEF_SYN_RECV;
+      return sys.nf_conntrack_tcp_timeout_syn_recv;
     case sES:
-      return sys.nf_conntrack_tcp_timeout_established ?? DEF_ESTABLISHED;
+      return sys.nf_conntrack_tcp_timeout_established;
     case sFW:
-      return sys.nf_conntrack_tcp_timeout_fin_wait ?? DEF_FIN_WAIT;
+      return sys.nf_conntrack_tcp_timeout_fin_wait;
     case sCW:
-      return sys.nf_conntrack_tcp_timeout_close_wait ?? DEF_CLOSE_WAIT;
+      return sys.nf_conntrack_tcp_timeout_close_wait;
     case sLA:
-      return sys.nf_conntrack_tcp_timeout_last_ack ?? DEF_LAST_ACK;
+      return sys.nf_conntrack_tcp_timeout_last_ack;
     case sTW:
-      return sys.nf_conntrack_tcp_timeout_time_wait ?? DEF_TIME_WAIT;
+      return sys.nf_conntrack_tcp_timeout_time_wait;
     case sCL:
-      return sys.nf_conntrack_tcp_timeout_close ?? DEF_CLOSE;
+      return sys.nf_conntrack_tcp_timeout_close;
     case sS2:
       return DEF_SYN_SENT2;
     default:
       // timeouts[0] (NONE) mirrors SYN_SENT in nf_conntrack_tcp_init_net.
-      return sys.nf_conntrack_tcp_timeout_syn_sent ?? DEF_SYN_SENT;
+      return sys.nf_conntrack_tcp_timeout_syn_sent;
   }
 }

@@ -1,24 +1,35 @@
 /**
  * The conntrack engine: nf_conntrack_in and __nf_conntrack_confirm
  * (net/netfilter/nf_conntrack_core.c) over the struct-of-arrays table, with
- * early drop, the ICMP error path, per-packet event caching, lazy expiry on
+ * early drop, per-packet event caching, lazy expiry on
  * lookup, the expiry lists standing in for gc_worker's timeout scan, and
  * gc_worker's high-occupancy eviction.
  *
  * Nothing here reads the wall clock: time comes from the injected clock (in
  * milliseconds), converted to the kernel's u32 jiffies (jiffies.ts).
+ *
+ * Two classes: `TrackerEngine` holds the table and does the work; it is the
+ * context the protocol trackers receive (typed as `CtContext`, all they may
+ * touch) and what ctlab's own NAT and packet path drive (`trackerEngine()`).
+ * `Tracker` is the public face: packets in, results and read-only entry
+ * views out. The engine is not exported from the package's entry point.
  */
 import { l4ChecksumOk } from "../packet/checksum.js";
 import { DECODE_REASON } from "../packet/decode.js";
 import type { PacketView } from "../packet/view.js";
 import { IPPROTO } from "../packet/view.js";
 import { CT_STATE, CTINFO, HOOK, IPCT, IPS, L4_VERDICT } from "./constants.js";
-import { EVENT_TYPE } from "./events.js";
-import type { EventFormatOptions, EventSink, EventType } from "./events.js";
+import { EVENT_TYPE } from "./constants.js";
+import type { EventType } from "./constants.js";
+import type { EntryCounters, EntryReader, EntryTimestamps, TupleReader } from "./entry.js";
+import type { EventSink } from "./events.js";
 import * as fmt from "./format.js";
+import { CT_DROPPED, CtResult } from "./result.js";
+import type { CtStateValue } from "./result.js";
 import { GenericTracker } from "./generic.js";
 import { GreTracker } from "./gre.js";
-import { IcmpTracker } from "./icmp.js";
+import { ICMP_ERROR_ATTACHED, ICMP_ERROR_FAILED, ICMP_ERROR_UNTRACKED, IcmpErrorPath, IcmpTracker } from "./icmp.js";
+import type { IcmpErrorContext } from "./icmp.js";
 import { HZ, jdiff, MS_PER_JIFFY, msToJiffies } from "./jiffies.js";
 import type { CtContext, L4Tracker } from "./l4.js";
 import { RateLimit } from "./ratelimit.js";
@@ -35,6 +46,9 @@ import type { ExpectEventSink, Expectation } from "./helpers/expect.js";
 import type { ConntrackHelper, HelperContext } from "./helpers/helper.js";
 import { helperByName } from "./helpers/registry.js";
 import { xorshift32Next } from "../sim/random.js";
+
+export { CT_DROPPED, CtResult, ctStateName } from "./result.js";
+export type { CtStateName, CtStateValue } from "./result.js";
 
 /** A clock in milliseconds. */
 export interface Clock {
@@ -66,43 +80,6 @@ export interface TrackerOptions {
   readonly expectEvents?: ExpectEventSink | null;
 }
 
-/** Returned by `in()`/`process()` when conntrack itself dropped the packet (NF_DROP). */
-export const CT_DROPPED = -1;
-
-/** Details of the last `in()`: one record, reused for every packet. */
-export class CtResult {
-  /** The CT_STATE bit of the packet (0 when it never entered conntrack, e.g. not IP). */
-  state = 0;
-  /** CTINFO value, or -1 when the packet has no conntrack. */
-  ctinfo = -1;
-  /** Entry of the packet, or -1 (invalid, untracked, or the entry was destroyed by this packet). */
-  slot = -1;
-  /** Direction of the packet in its entry. */
-  dir: 0 | 1 = 0;
-  /** Conntrack dropped the packet (table full, tracker drop, failed confirmation). */
-  dropped = false;
-  /** INVALID_REASON of an invalid, errored or dropped packet. */
-  invalidReason = 0;
-  /** The entry was created by this packet and awaits `confirm()`. */
-  isNew = false;
-  /** The new entry matched this expectation (RELATED to its master): NAT may follow the master. */
-  expected: Expectation | null = null;
-
-  reset(): void {
-    this.expected = null;
-    this.state = 0;
-    this.ctinfo = -1;
-    this.slot = -1;
-    this.dir = 0;
-    this.dropped = false;
-    this.invalidReason = 0;
-    this.isNew = false;
-  }
-}
-
-/** Live-entry view handed to `forEach` callbacks. */
-export type EntryCallback = (slot: number, tracker: Tracker) => void;
-
 // gc_worker constants (nf_conntrack_core.c).
 const GC_SCAN_INTERVAL_MAX = 60 * HZ;
 const GC_SCAN_INTERVAL_MIN = 1 * HZ;
@@ -115,13 +92,8 @@ const MAX_CHAINLEN = 80 - MIN_CHAINLEN;
 /** NF_CT_EVICTION_RANGE. */
 const EVICTION_RANGE = 8;
 
-const ICMP_ERROR_NONE = 0;
-const ICMP_ERROR_FAILED = 1;
-const ICMP_ERROR_ATTACHED = 2;
-const ICMP_ERROR_UNTRACKED = 3;
-
 /** CT_STATE bit of a CTINFO value (NF_CT_STATE_BIT). */
-function stateBit(ctinfo: number): number {
+function stateBit(ctinfo: number): CtStateValue {
   switch (ctinfo) {
     case CTINFO.ESTABLISHED:
     case CTINFO.ESTABLISHED_REPLY:
@@ -143,13 +115,12 @@ function randomSeed(): number {
 }
 
 /**
- * A userspace nf_conntrack. One instance is one network namespace's table.
- *
- * Per packet call `in(view, hook)` (PRE_ROUTING or LOCAL_OUT), then exactly
- * one of `confirm()` (the packet reached LOCAL_IN/POST_ROUTING) or
- * `dropUnconfirmed()` (a rule dropped it), or `process(view)` for both.
+ * The engine behind a `Tracker`: the table, the per-packet path, expiry, GC
+ * and events. Package-internal (ctlab's NAT, packet path, benches and
+ * invariant tests drive it through `trackerEngine()`); not part of the public
+ * API, so its members may change with the table's layout.
  */
-export class Tracker implements CtContext {
+export class TrackerEngine implements CtContext, IcmpErrorContext {
   /** Resolved sysctls (timeouts in ms). */
   readonly sysctl: SysctlValues;
   /** Entry status bits by slot (`IPS.*`); replaced by a longer copy when the table grows. */
@@ -205,7 +176,7 @@ export class Tracker implements CtContext {
   private helperCtx: HelperContext | null = null;
 
   private readonly tuple = new TupleScratch();
-  private readonly inner = new TupleScratch();
+  private readonly icmpErrors = new IcmpErrorPath();
   private readonly scratch = new TupleScratch();
   private readonly rateLimit = new RateLimit();
 
@@ -234,14 +205,16 @@ export class Tracker implements CtContext {
    * `ms < wakeMs` ⟺ ⌊ms / MS_PER_JIFFY⌋ < the jiffy.
    */
   private wakeMs = -Infinity;
+  /** The reader event sinks receive, moved to each event's entry. */
+  private readonly eventEntry: SlotReader;
 
   /**
    * @throws SysctlError when a sysctl name or value is refused
    */
   constructor(options: TrackerOptions = {}) {
     this.sysctl = resolveSysctls(options.sysctls ?? {});
-    const capacity = this.sysctl.nf_conntrack_max as number;
-    const buckets = this.sysctl.nf_conntrack_buckets as number;
+    const capacity = this.sysctl.nf_conntrack_max;
+    const buckets = this.sysctl.nf_conntrack_buckets;
     this.capacity = capacity;
     this.seed = (options.seed ?? randomSeed()) >>> 0;
     this.rng = this.seed ^ 0x9e3779b9 || 1;
@@ -249,12 +222,13 @@ export class Tracker implements CtContext {
     this.status = this.table.status;
     const slots = this.table.size;
     this.clock = options.clock ?? null;
-    const events = (this.sysctl.nf_conntrack_events as number) !== 0 ? (options.events ?? null) : null;
+    const events = this.sysctl.nf_conntrack_events !== 0 ? (options.events ?? null) : null;
     this.sink = events;
     this.logSink = options.log ?? null;
+    this.eventEntry = new SlotReader(this);
     this.evCache = events !== null ? new Uint16Array(slots) : null;
-    this.acct = (this.sysctl.nf_conntrack_acct as number) === 1 ? new Float64Array(slots * 4) : null;
-    this.tstamp = (this.sysctl.nf_conntrack_timestamp as number) === 1 ? new Float64Array(slots * 2) : null;
+    this.acct = this.sysctl.nf_conntrack_acct === 1 ? new Float64Array(slots * 4) : null;
+    this.tstamp = this.sysctl.nf_conntrack_timestamp === 1 ? new Float64Array(slots * 2) : null;
 
     this.tcp = new TcpTracker(slots);
     this.udp = new UdpTracker(slots, IPPROTO.UDP);
@@ -386,7 +360,7 @@ export class Tracker implements CtContext {
   /** nf_l4proto_log_invalid: when nf_conntrack_log_invalid names this protocol (or 255). */
   log(_slot: number, p: PacketView, message: string): void {
     if (this.logSink === null) return;
-    const want = this.sysctl.nf_conntrack_log_invalid as number;
+    const want = this.sysctl.nf_conntrack_log_invalid;
     if (want !== p.proto && want !== 255) return;
     this.logSink(this.now, fmt.invalidLogLine(p, message));
   }
@@ -472,7 +446,7 @@ export class Tracker implements CtContext {
    * (CT target / `ct zone set`), `notrack` a raw-table NOTRACK.
    * @returns the packet's CT_STATE bit, or CT_DROPPED; details in `result`
    */
-  in(p: PacketView, hook: number = HOOK.PRE_ROUTING, zone = 0, notrack = false): number {
+  in(p: PacketView, hook: number = HOOK.PRE_ROUTING, zone = 0, notrack = false): CtStateValue {
     const r = this.result;
     r.reset();
     if (this.pending >= 0) this.dropUnconfirmed();
@@ -491,9 +465,9 @@ export class Tracker implements CtContext {
     if (p.isFragment && p.fragOffset !== 0) return this.invalid(INVALID_REASON.NO_TUPLE);
     // ipv6_skip_exthdr() returns -1 on NEXTHDR_NONE: get_l4proto finds no transport, so no tuple.
     if (p.reason === DECODE_REASON.IPV6_NO_NEXT_HEADER) return this.invalid(INVALID_REASON.NO_TUPLE);
-    const csum = hook === HOOK.PRE_ROUTING && (this.sysctl.nf_conntrack_checksum as number) === 1;
+    const csum = hook === HOOK.PRE_ROUTING && this.sysctl.nf_conntrack_checksum === 1;
     if ((p.proto === IPPROTO.ICMP && p.family === 4) || (p.proto === IPPROTO.ICMPV6 && p.family === 6)) {
-      const e = this.icmpError(p, csum, zone);
+      const e = this.icmpErrors.error(this, p, csum, zone);
       if (e === ICMP_ERROR_FAILED) return r.state;
       if (e === ICMP_ERROR_ATTACHED) return r.state;
       if (e === ICMP_ERROR_UNTRACKED) {
@@ -564,7 +538,7 @@ export class Tracker implements CtContext {
       this.tstamp[slot * 2] = this.now;
       this.tstamp[slot * 2 + 1] = 0;
     }
-    this.event(slot, (this.status[slot] as number) & IPS.EXPECTED ? IPCT.RELATED : IPCT.NEW);
+    this.event(slot, this.status[slot] & IPS.EXPECTED ? IPCT.RELATED : IPCT.NEW);
     this.deliver(slot);
     return true;
   }
@@ -583,14 +557,14 @@ export class Tracker implements CtContext {
   }
 
   /** `in()` then `confirm()`: the plain replay path. Returns the CT_STATE bit or CT_DROPPED. */
-  process(p: PacketView, hook: number = HOOK.PRE_ROUTING, zone = 0): number {
+  process(p: PacketView, hook: number = HOOK.PRE_ROUTING, zone = 0): CtStateValue {
     const s = this.in(p, hook, zone);
     if (s === CT_DROPPED) return s;
     if (!this.confirm()) return CT_DROPPED;
     return s;
   }
 
-  private invalid(reason: number): number {
+  private invalid(reason: number): CtStateValue {
     const r = this.result;
     this.stats.invalid++;
     this.stats.byReason[reason] = (this.stats.byReason[reason] as number) + 1;
@@ -599,7 +573,7 @@ export class Tracker implements CtContext {
     return r.state;
   }
 
-  private dropped(reason: number): number {
+  private dropped(reason: number): CtStateValue {
     const r = this.result;
     this.stats.byReason[reason] = (this.stats.byReason[reason] as number) + 1;
     r.state = CT_DROPPED;
@@ -616,7 +590,7 @@ export class Tracker implements CtContext {
    * table it can trigger early drop or be dropped (`drop`) before it would be
    * found invalid.
    */
-  private resolveAndTrack(p: PacketView, zone: number, csum: boolean): number {
+  private resolveAndTrack(p: PacketView, zone: number, csum: boolean): CtStateValue {
     const r = this.result;
     const t = this.tuple;
     for (let attempt = 0; ; attempt++) {
@@ -689,6 +663,8 @@ export class Tracker implements CtContext {
       r.ctinfo = ctinfo;
       r.state = stateBit(ctinfo);
       r.dir = dir;
+      // curKilled is set by kill() from inside the protocol tracker's packet(): not "always false".
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
       if (this.curKilled) {
         // nf_ct_kill_acct by the tracker: the packet keeps its (dead) conntrack;
         // a killed unconfirmed entry fails its confirmation like the kernel's dying one.
@@ -977,7 +953,7 @@ export class Tracker implements CtContext {
       const over = jdiff(this.table.expiry[slot] as number, this.nowJ);
       this.tstamp[slot * 2 + 1] = over < 0 ? timeMs + over * MS_PER_JIFFY : timeMs;
     }
-    if (this.sink !== null) this.sink.onEvent(EVENT_TYPE.DESTROY, IPCT.DESTROY, slot, timeMs, this);
+    if (this.sink !== null) this.sink.onEvent(EVENT_TYPE.DESTROY, IPCT.DESTROY, this.eventEntry.at(slot), timeMs);
     if (this.helped.size !== 0 || this.masters.size !== 0) this.forgetHelper(slot);
     const tb = this.table;
     tb.unlink(slot);
@@ -995,7 +971,7 @@ export class Tracker implements CtContext {
     if (bits === 0) return;
     c[slot] = 0;
     const type: EventType = bits & (IPCT.NEW | IPCT.RELATED) ? EVENT_TYPE.NEW : EVENT_TYPE.UPDATE;
-    this.sink.onEvent(type, bits, slot, this.now, this);
+    this.sink.onEvent(type, bits, this.eventEntry.at(slot), this.now);
   }
 
   private account(slot: number): void {
@@ -1117,99 +1093,6 @@ export class Tracker implements CtContext {
     if (this.expectations.count !== 0) this.expectations.removeMaster(slot, this.now);
   }
 
-  // ---- ICMP errors ------------------------------------------------------------------------
-
-  /**
-   * nf_conntrack_icmpv4_error / nf_conntrack_icmpv6_error: header checks for
-   * every ICMP packet, ND/MLD untracked, errors resolved as RELATED to the
-   * connection of the quoted packet. Failures count `error`, not `invalid`.
-   */
-  private icmpError(p: PacketView, csum: boolean, zone: number): number {
-    const v6 = p.family === 6;
-    if (p.l4Len < 8 || p.icmpType < 0) return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, "short packet");
-    if (csum && !l4ChecksumOk(p)) {
-      return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, v6 ? "ICMPv6 checksum failed" : "bad hw icmp checksum");
-    }
-    const type = p.icmpType;
-    if (!v6) {
-      // 18 is the highest known ICMP type (NR_ICMP_TYPES); RFC 1122 says drop the rest.
-      if (type > 18) return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, "invalid icmp type");
-      if (type !== 3 && type !== 4 && type !== 5 && type !== 11 && type !== 12) return ICMP_ERROR_NONE;
-      return this.inetError(p, this.inner.fromInner(p, zone));
-    }
-    // MLD and neighbour discovery are never tracked (noct_valid_new).
-    if ((type >= 130 && type <= 136) || type === 143) return ICMP_ERROR_UNTRACKED;
-    if (type === 137) return this.icmpv6Redirect(p, zone);
-    if (type >= 128) return ICMP_ERROR_NONE;
-    return this.inetError(p, this.inner.fromInner(p, zone));
-  }
-
-  private icmpFail(p: PacketView, reason: number, message: string): number {
-    this.stats.error++;
-    this.stats.byReason[reason] = (this.stats.byReason[reason] as number) + 1;
-    this.result.state = CT_STATE.INVALID;
-    this.result.invalidReason = reason;
-    if (message !== "") this.log(-1, p, message);
-    return ICMP_ERROR_FAILED;
-  }
-
-  /**
-   * nf_conntrack_icmpv6_redirect: a redirect (code 0, hop limit 255,
-   * link-local source) carrying a redirected-header option is related to
-   * the connection of the packet it quotes.
-   */
-  private icmpv6Redirect(p: PacketView, zone: number): number {
-    // struct rd_msg: ICMPv6 header, target and destination addresses.
-    if (p.l4Len < 40) return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, "short redirect");
-    if (p.icmpCode !== 0) return ICMP_ERROR_NONE;
-    const s0 = p.src[0] as number;
-    if (p.ttl !== 255 || s0 >>> 22 !== 0x3fa) {
-      return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, "invalid saddr or hoplimit for redirect");
-    }
-    const data = p.data;
-    const opt = p.l4Off + 40;
-    const end = Math.min(p.l4Off + Math.min(p.l4Len, p.l4CapLen), data.length);
-    if (opt + 2 > end || data[opt + 1] === 0) return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, "redirect without options");
-    // ND_OPT_REDIRECT_HDR; other options are not parsed (the kernel does not either).
-    if (data[opt] !== 4) return ICMP_ERROR_NONE;
-    const ok = p.innerOk ? this.inner.fromInner(p, zone) : parseInnerV6(p, opt + 8, end, this.inner, zone);
-    return this.inetError(p, ok);
-  }
-
-  /** nf_conntrack_inet_error: find the connection of the quoted packet and attach the error to it. */
-  private inetError(p: PacketView, built: boolean): number {
-    const it = this.inner;
-    if (!built || !it.invertible) return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MALFORMED, "");
-    // The quoted packet went the other way: its inverse is what we look up.
-    it.invert();
-    it.computeHash(this.seed);
-    const slot = this.lookup(it);
-    if (slot < 0) return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_NO_MATCH, "");
-    const dir = this.lookupDir;
-    // Anti-spoofing: the error must go to the connection's destination in that direction.
-    const s = this.scratch;
-    this.tupleOf(slot, dir, s);
-    const d = p.dst;
-    const same =
-      s.d0 === (d[0] as number) && (s.family === 4 || (s.d1 === (d[1] as number) && s.d2 === (d[2] as number) && s.d3 === (d[3] as number)));
-    if (!same) {
-      let msg = "";
-      if (this.logSink !== null) {
-        const fam = s.family;
-        const outer = fmt.ipText(fam, d[0] as number, d[1] as number, d[2] as number, d[3] as number);
-        msg = `outer daddr ${outer} != inner ${fmt.ipText(fam, s.d0, s.d1, s.d2, s.d3)}`;
-      }
-      return this.icmpFail(p, INVALID_REASON.ICMP_ERROR_MISMATCH, msg);
-    }
-    const r = this.result;
-    r.ctinfo = dir === 1 ? CTINFO.RELATED_REPLY : CTINFO.RELATED;
-    r.state = CT_STATE.RELATED;
-    r.slot = slot;
-    r.dir = dir;
-    this.deliverSlot = slot;
-    return ICMP_ERROR_ATTACHED;
-  }
-
   // ---- GC worker ------------------------------------------------------------------------
 
   /**
@@ -1323,6 +1206,16 @@ export class Tracker implements CtContext {
     return this.lookup(t);
   }
 
+  /** Whether log lines go anywhere. */
+  get logging(): boolean {
+    return this.logSink !== null;
+  }
+
+  /** The packet of the last `in()` belongs to `slot`: confirm() delivers its cached events. */
+  attachPacket(slot: number): void {
+    this.deliverSlot = slot;
+  }
+
   /** Direction in which the last `findTuple`/`tupleTaken` hit matched. */
   get foundDir(): 0 | 1 {
     return this.lookupDir;
@@ -1354,20 +1247,32 @@ export class Tracker implements CtContext {
    * Calls `cb` for every confirmed, unexpired entry, in hash-bucket order
    * (the order of /proc/net/nf_conntrack). The callback must not change the table.
    */
-  forEach(cb: EntryCallback): void {
+  forEach(cb: (slot: number) => void): void {
     this.syncClock();
     const tb = this.table;
     for (let b = 0; b < tb.buckets; b++) {
       for (let node = tb.heads[b] as number; node >= 0; node = tb.nextNode(node)) {
         if (node >= REPLY_NODE) continue;
         if (jdiff(tb.expiry[node] as number, this.nowJ) <= 0) continue;
-        cb(node, this);
+        cb(node);
+      }
+    }
+  }
+
+  /** `forEach`'s walk as a generator (without the clock sync), for `Tracker.entries()`. */
+  *liveIds(): Generator<number, void> {
+    const tb = this.table;
+    for (let b = 0; b < tb.buckets; b++) {
+      for (let node = tb.heads[b] as number; node >= 0; node = tb.nextNode(node)) {
+        if (node >= REPLY_NODE) continue;
+        if (jdiff(tb.expiry[node] as number, this.nowJ) <= 0) continue;
+        yield node;
       }
     }
   }
 
   /** With an injected clock, brings the table to its time first (as a dump at that moment would). */
-  private syncClock(): void {
+  syncClock(): void {
     if (this.clock !== null) this.advance(this.clock.now());
   }
 
@@ -1439,118 +1344,306 @@ export class Tracker implements CtContext {
     if (dir === 1) out.invert();
   }
 
-  /** The tuple of a direction as text: `src=… dst=… sport=… dport=…` (conntrack -L style, no trailing space). */
-  tupleText(slot: number, dir: 0 | 1): string {
-    return fmt.tupleText(this, slot, dir, false).trimEnd();
+  /**
+   * The raw lookup for invariant tests: the entry matching `t` (hash already
+   * computed) in either direction, or -1; `foundDir` tells which.
+   */
+  rawLookup(t: TupleScratch): number {
+    return this.lookup(t);
   }
 
-  // ---- formatting ------------------------------------------------------------------------
+  /** Whether `id` is a live entry: confirmed, not dying, not expired. */
+  isLive(id: number): boolean {
+    if (!Number.isInteger(id) || id < 0 || id >= this.table.size) return false;
+    const st = this.status[id] as number;
+    if ((st & IPS.CONFIRMED) === 0 || st & IPS.DYING) return false;
+    return jdiff(this.table.expiry[id] as number, this.nowJ) > 0;
+  }
+}
 
-  /** One `conntrack -L` line (`-o extended` with `extended`). */
-  formatEntry(slot: number, options: { extended?: boolean } = {}): string {
-    return fmt.listLine(this, slot, options.extended === true);
+/** An EntryReader over the engine's arrays, moved from entry to entry (nothing is copied). */
+class SlotReader implements EntryReader {
+  id = -1;
+  private readonly e: TrackerEngine;
+  private readonly orig = new TupleScratch();
+  private readonly reply = new TupleScratch();
+
+  constructor(engine: TrackerEngine) {
+    this.e = engine;
   }
 
-  /** The whole table as `conntrack -L` prints it, one line per entry, in `forEach` order. */
+  /** Positions the reader on entry `id`. */
+  at(id: number): this {
+    this.id = id;
+    return this;
+  }
+
+  get family(): 4 | 6 {
+    return this.e.familyOf(this.id);
+  }
+
+  get l3proto(): 2 | 10 {
+    return this.e.familyOf(this.id) === 6 ? 10 : 2;
+  }
+
+  get proto(): number {
+    return this.e.protoOf(this.id);
+  }
+
+  get stateName(): string {
+    return this.e.stateNameOf(this.id);
+  }
+
+  get status(): number {
+    return this.e.statusOf(this.id);
+  }
+
+  get timeoutSeconds(): number {
+    return this.e.timeoutSecondsOf(this.id);
+  }
+
+  get remainingMs(): number {
+    return this.e.remaining(this.id);
+  }
+
+  get zone(): number {
+    return this.e.zoneOf(this.id);
+  }
+
+  get mark(): number {
+    return this.e.markOf(this.id);
+  }
+
+  get helper(): string {
+    return this.e.helperOf(this.id);
+  }
+
+  tuple(dir: 0 | 1): TupleReader {
+    const t = dir === 0 ? this.orig : this.reply;
+    this.e.tupleOf(this.id, dir, t);
+    return t;
+  }
+
+  counters(dir: 0 | 1): EntryCounters | null {
+    return this.e.countersOf(this.id, dir);
+  }
+
+  timestamps(): EntryTimestamps | null {
+    return this.e.timestampsOf(this.id);
+  }
+}
+
+let engineOf: (tr: Tracker) => TrackerEngine;
+
+/**
+ * A userspace nf_conntrack. One instance is one network namespace's table.
+ *
+ * Per packet call `in(view, hook)` (PRE_ROUTING or LOCAL_OUT), then exactly
+ * one of `confirm()` (the packet reached LOCAL_IN/POST_ROUTING) or
+ * `dropUnconfirmed()` (a rule dropped it), or `process(view)` for both; the
+ * details of the decision are in `result`. Entries are read through
+ * `EntryReader` views: `entries()`, `forEachEntry()`, `entry(id)`, and the
+ * reader an EventSink receives.
+ */
+export class Tracker {
+  readonly #e: TrackerEngine;
+
+  static {
+    engineOf = (tr) => tr.#e;
+  }
+
+  /**
+   * @throws SysctlError when a sysctl name or value is refused
+   */
+  constructor(options: TrackerOptions = {}) {
+    this.#e = new TrackerEngine(options);
+  }
+
+  /** Resolved sysctls (timeouts in ms, nf_conntrack_buckets rounded as the kernel rounds it). */
+  get sysctl(): SysctlValues {
+    return this.#e.sysctl;
+  }
+
+  /** `conntrack -S` counters. */
+  get stats(): Readonly<ConntrackStats> {
+    return this.#e.stats;
+  }
+
+  /** Details of the last `in()`: one record, reused for every packet. */
+  get result(): Readonly<CtResult> {
+    return this.#e.result;
+  }
+
+  /** Table size (nf_conntrack_max). */
+  get capacity(): number {
+    return this.#e.capacity;
+  }
+
+  /** Entries in the table, including one created by the last packet and not yet confirmed (nf_conntrack_count). */
+  get count(): number {
+    return this.#e.count;
+  }
+
+  /** Highest `count` seen. */
+  get peak(): number {
+    return this.#e.peak;
+  }
+
+  /** The tracker's time in milliseconds (it only moves forward). */
+  get now(): number {
+    return this.#e.now;
+  }
+
+  /** Exact bytes of every typed array held: table, index, side stores, protocol state, extensions. */
+  get memoryBytes(): number {
+    return this.#e.memoryBytes;
+  }
+
+  /** Slots the per-entry arrays hold now: they grow with the entries, up to nf_conntrack_max. */
+  get slotCount(): number {
+    return this.#e.slotCount;
+  }
+
+  /**
+   * Moves time forward to `nowMs` (never backwards: jiffies are monotonic)
+   * and expires every entry whose deadline has passed, earliest first, each
+   * with a DESTROY event at its deadline; runs the GC worker at its
+   * scheduled times on the way. NaN does nothing.
+   */
+  advance(nowMs: number): void {
+    this.#e.advance(nowMs);
+  }
+
+  /**
+   * nf_conntrack_in for one packet at a hook (PRE_ROUTING or LOCAL_OUT; the
+   * checksum is verified only at PRE_ROUTING). `zone` is the conntrack zone
+   * (CT target / `ct zone set`), `notrack` a raw-table NOTRACK.
+   * @returns the packet's CT_STATE bit, 0 for a packet that is not IP, or
+   *   CT_DROPPED; `ctStateName()` names it, details are in `result`
+   */
+  in(p: PacketView, hook: number = HOOK.PRE_ROUTING, zone = 0, notrack = false): CtStateValue {
+    return this.#e.in(p, hook, zone, notrack);
+  }
+
+  /**
+   * __nf_conntrack_confirm for the packet of the last `in()`: inserts a new
+   * entry in the table (NEW event), or delivers the events the packet caused
+   * on an existing one. Returns false when the packet is dropped (chain too
+   * long, entry killed before confirmation).
+   */
+  confirm(): boolean {
+    return this.#e.confirm();
+  }
+
+  /**
+   * The packet of the last `in()` was dropped before confirmation: an entry it
+   * created is freed without a trace (no event), as nf_conntrack_free does.
+   */
+  dropUnconfirmed(): void {
+    this.#e.dropUnconfirmed();
+  }
+
+  /** `in()` then `confirm()`: the plain replay path. Returns the CT_STATE bit, 0 (not IP) or CT_DROPPED. */
+  process(p: PacketView, hook: number = HOOK.PRE_ROUTING, zone = 0): CtStateValue {
+    return this.#e.process(p, hook, zone);
+  }
+
+  /**
+   * Sets the ct mark of entry `id` (an IPCT_MARK event when it changes, as
+   * nft `ct mark set`).
+   * @throws RangeError when `id` is not a live entry or the unconfirmed one of the last packet
+   */
+  setMark(id: number, value: number): void {
+    const e = this.#e;
+    if (!e.isLive(id) && !(id >= 0 && id === e.unconfirmed)) throw new RangeError(`Cannot set the mark of entry ${id}: no such entry`);
+    e.setMark(id, value);
+  }
+
+  /**
+   * The live entries (confirmed, not expired) in hash-bucket order, the
+   * order of /proc/net/nf_conntrack. One reader is reused for the whole
+   * walk: read each entry before stepping on, do not keep the reader, and do
+   * not feed packets or advance time during the walk. With an injected
+   * clock the table is brought to the clock's time first.
+   */
+  *entries(): IterableIterator<EntryReader> {
+    const e = this.#e;
+    e.syncClock();
+    const r = new SlotReader(e);
+    for (const id of e.liveIds()) yield r.at(id);
+  }
+
+  /** `entries()` as a callback walk (same order, same reused reader, same rules). */
+  forEachEntry(cb: (entry: EntryReader) => void): void {
+    const e = this.#e;
+    const r = new SlotReader(e);
+    e.forEach((id) => cb(r.at(id)));
+  }
+
+  /**
+   * A reader of its own for entry `id` (e.g. `result.slot` of the last
+   * packet, also while it awaits `confirm()`), or null when no live entry has
+   * that id. Allocates one reader.
+   */
+  entry(id: number): EntryReader | null {
+    const e = this.#e;
+    if (!e.isLive(id) && !(id >= 0 && id === e.unconfirmed)) return null;
+    return new SlotReader(e).at(id);
+  }
+
+  /**
+   * One `conntrack -L` line of entry `id` (`-o extended` with `extended`).
+   * @throws RangeError when `id` is not a live entry
+   */
+  formatEntry(id: number, options: { extended?: boolean } = {}): string {
+    const r = this.entry(id);
+    if (r === null) throw new RangeError(`Cannot format entry ${id}: no such entry`);
+    return fmt.listLine(r, options.extended === true, this.#e.now);
+  }
+
+  /** The whole table as `conntrack -L` prints it, one line per entry, in `entries()` order. */
   formatTable(options: { extended?: boolean } = {}): string[] {
     const out: string[] = [];
     const ext = options.extended === true;
-    this.forEach((s) => out.push(fmt.listLine(this, s, ext)));
+    this.forEachEntry((r) => out.push(fmt.listLine(r, ext, this.#e.now)));
     return out;
+  }
+
+  /** The expectation table as `conntrack -L expect` prints it (FTP/TFTP helpers). */
+  formatExpectations(): string[] {
+    return this.#e.formatExpectations();
   }
 
   /** The table as /proc/net/nf_conntrack prints it. */
   formatProc(): string[] {
     const out: string[] = [];
-    this.forEach((s) => out.push(fmt.procLine(this, s)));
+    const e = this.#e;
+    this.forEachEntry((r) => out.push(fmt.procLine(r, e.sysctl, e.now)));
     return out;
-  }
-
-  /** One `conntrack -E` line for an event received by an EventSink. */
-  formatEvent(type: EventType, bits: number, slot: number, timeMs: number, options: EventFormatOptions = {}): string {
-    return fmt.eventLine(this, type, bits, slot, timeMs, options);
   }
 
   /** `conntrack -S` output (one CPU). */
   formatStats(): string[] {
-    return fmt.statsLines(this.stats);
+    return fmt.statsLines(this.#e.stats);
   }
 
   /** /proc/net/stat/nf_conntrack (one CPU). */
   formatProcStat(): string[] {
-    return fmt.procStatLines(this.stats, this.count);
+    return fmt.procStatLines(this.#e.stats, this.#e.count);
   }
+}
 
-  /**
-   * @internal Escape hatch for invariant tests: the raw lookup (slot and
-   * direction of a tuple, without side effects when nothing is expired) and
-   * the unconfirmed entry of the last packet.
-   */
-  static unsafeExposeInternals(tr: Tracker): {
-    lookup(t: TupleScratch): [number, 0 | 1];
-    pending(): number;
-  } {
-    return {
-      lookup: (t) => {
-        const s = tr.lookup(t);
-        return [s, tr.lookupDir];
-      },
-      pending: () => tr.pending,
-    };
-  }
-
-  /** Internal accessor for format.ts: jiffies now. */
-  get jiffies(): number {
-    return this.nowJ;
-  }
+/**
+ * The engine behind a Tracker, for ctlab's own modules (NAT, the firewall
+ * packet path), benches and invariant tests. Not exported from the package
+ * entry point: users hold a Tracker.
+ */
+export function trackerEngine(tr: Tracker): TrackerEngine {
+  return engineOf(tr);
 }
 
 /** skb->len at the conntrack hook: the whole IP datagram per its header. */
 function skbLen(p: PacketView): number {
   if (p.l4Len > 0 || p.l4Off > p.l3Off) return p.l4Off - p.l3Off + p.l4Len;
   return p.l3Len;
-}
-
-/**
- * The quoted IPv6 packet of a redirect, parsed from the bytes at `off` (the
- * decoder only quotes error messages): nf_ct_get_tuplepr over the inner
- * header, extension headers skipped, a non-first fragment refused.
- */
-function parseInnerV6(p: PacketView, off: number, end: number, t: TupleScratch, zone: number): boolean {
-  const d = p.data;
-  if (off + 40 > end) return false;
-  const w = (o: number): number => (((d[o] as number) << 24) | ((d[o + 1] as number) << 16) | ((d[o + 2] as number) << 8) | (d[o + 3] as number)) >>> 0;
-  let nh = d[off + 6] as number;
-  let l4 = off + 40;
-  for (;;) {
-    if (nh === 0 || nh === 43 || nh === 60) {
-      if (l4 + 2 > end) return false;
-      nh = d[l4] as number;
-      l4 += ((d[l4 + 1] as number) + 1) * 8;
-    } else if (nh === 44) {
-      if (l4 + 8 > end) return false;
-      if ((((d[l4 + 2] as number) << 8) | (d[l4 + 3] as number)) & ~7) return false;
-      nh = d[l4] as number;
-      l4 += 8;
-    } else if (nh === 51) {
-      if (l4 + 2 > end) return false;
-      nh = d[l4] as number;
-      l4 += ((d[l4 + 1] as number) + 2) * 4;
-    } else {
-      break;
-    }
-  }
-  let sport = 0;
-  let dport = 0;
-  if (nh === IPPROTO.TCP || nh === IPPROTO.UDP || nh === IPPROTO.UDPLITE || nh === IPPROTO.SCTP) {
-    if (l4 + 4 > end) return false;
-    sport = ((d[l4] as number) << 8) | (d[l4 + 1] as number);
-    dport = ((d[l4 + 2] as number) << 8) | (d[l4 + 3] as number);
-  } else if (nh === IPPROTO.ICMPV6 || nh === IPPROTO.ICMP) {
-    if (l4 + 8 > end) return false;
-    sport = ((d[l4 + 4] as number) << 8) | (d[l4 + 5] as number);
-    dport = ((d[l4] as number) << 8) | (d[l4 + 1] as number);
-  }
-  t.setWords(6, nh, zone, w(off + 8), w(off + 12), w(off + 16), w(off + 20), w(off + 24), w(off + 28), w(off + 32), w(off + 36), sport, dport);
-  return true;
 }

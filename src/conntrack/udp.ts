@@ -83,8 +83,8 @@ export class UdpTracker implements L4Tracker {
 
   packet(ctx: CtContext, slot: number, _p: PacketView, _dir: 0 | 1, _ctinfo: number): number {
     const sys = ctx.sysctl;
-    const unreplied = sys.nf_conntrack_udp_timeout as number;
-    const replied = sys.nf_conntrack_udp_timeout_stream as number;
+    const unreplied = sys.nf_conntrack_udp_timeout;
+    const replied = sys.nf_conntrack_udp_timeout_stream;
     const status = ctx.status[slot] as number;
     if (this.lite) {
       if (status & IPS.SEEN_REPLY) {

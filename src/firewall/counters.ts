@@ -11,7 +11,7 @@
  */
 import { RulesetSyntaxError, formatPos, jsonPos } from "./errors.js";
 import { serializeIptables } from "./iptables.js";
-import { ruleVerdict } from "./model.js";
+import { IPTABLES_BUILTINS, ruleVerdict } from "./model.js";
 import type { Chain, Rule, Ruleset } from "./model.js";
 
 /** Sets every rule and policy counter to zero (what loading without `-c` does). */
@@ -130,10 +130,10 @@ function listedFields(r: Rule): ListedFields {
         next();
         break;
       case "-s":
-        f.src = (neg ? "!" : "") + hostText(next());
+        f.src = (neg ? "!" : "") + hostText(next(), v6);
         break;
       case "-d":
-        f.dst = (neg ? "!" : "") + hostText(next());
+        f.dst = (neg ? "!" : "") + hostText(next(), v6);
         break;
       case "-i":
         f.inIf = (neg ? "!" : "") + next();
@@ -164,8 +164,9 @@ function listedFields(r: Rule): ListedFields {
 
 const PROTO_NUMS: Readonly<Record<string, string>> = { tcp: "6", udp: "17", icmp: "1", "ipv6-icmp": "58", icmpv6: "58", sctp: "132", udplite: "136", gre: "47", esp: "50", ah: "51", all: "0" };
 
-function hostText(a: string): string {
-  return a.endsWith("/32") || a.endsWith("/128") ? a.slice(0, a.lastIndexOf("/")) : a;
+function hostText(a: string, v6: boolean): string {
+  const host = v6 ? "/128" : "/32";
+  return a.endsWith(host) ? a.slice(0, -host.length) : a;
 }
 
 function tokenize(s: string): string[] {
@@ -264,25 +265,40 @@ function references(rs: Ruleset, c: Chain): number {
 
 /**
  * The chains of an iptables ruleset listed as `iptables -L -v -n -x` does:
- * the policy line, the header, the counter and address columns; the match
- * column shows the rule's own options (iptables prints each extension in its
- * own words there).
+ * the policy line, the header, the counter and address columns, and each
+ * match and target in the words of its module's printer (src/firewall/xt/),
+ * byte for byte as iptables-nft 1.8 prints them (checked against the real
+ * binary in test/kernel/listing.test.ts).
  */
 export function formatIptablesListing(rs: Ruleset, tableName?: string): string {
   const out: string[] = [];
   for (const t of rs.tables) {
     if (tableName !== undefined && t.name !== tableName) continue;
     out.push(`# table ${t.name}${t.family === "ip6" ? " (ip6tables)" : ""}`);
-    t.chains.forEach((c, i) => {
+    // Every built-in chain of the table exists in the kernel (policy ACCEPT)
+    // whether or not the file declared it; they list first, in hook order.
+    const builtins = Object.keys(IPTABLES_BUILTINS[t.name] ?? {});
+    const chains: Array<Chain | { name: string; missing: true }> = [
+      ...builtins.map((n) => t.chainByName.get(n) ?? { name: n, missing: true as const }),
+      ...t.chains.filter((c) => !builtins.includes(c.name)),
+    ];
+    chains.forEach((c, i) => {
+      // With -n, ip6tables keeps the 19-column address fields of iptables.
+      const w = 19;
+      const header = `    pkts      bytes target     prot opt in     out     ${"source".padEnd(w + 1)} ${"destination".padEnd(w)} `;
+      if ("missing" in c) {
+        if (i > 0) out.push("");
+        out.push(`Chain ${c.name} (policy ACCEPT 0 packets, 0 bytes)`, header);
+        return;
+      }
       if (i > 0) out.push("");
       if (c.base) out.push(`Chain ${c.name} (policy ${c.base.policy.toUpperCase()} ${c.policyCounters.packets} packets, ${c.policyCounters.bytes} bytes)`);
       else out.push(`Chain ${c.name} (${references(rs, c)} references)`);
-      const w = t.family === "ip6" ? 39 : 19;
-      out.push(`    pkts      bytes target     prot opt in     out     ${"source".padEnd(w + 1)} ${"destination".padEnd(w)} `);
+      out.push(header);
       for (const r of c.rules) {
         const f = listedFields(r);
         let line = num8(r.counters.packets) + num8(r.counters.bytes);
-        line += f.target.padEnd(9) + " ";
+        line += (r.listing ? r.listing.target : f.target).padEnd(9) + " ";
         line += (f.protoNeg ? "!" : " ") + f.proto.padEnd(4) + " ";
         line += f.fragment + " ";
         line += " " + f.inIf.padEnd(6) + " ";
@@ -290,8 +306,12 @@ export function formatIptablesListing(rs: Ruleset, tableName?: string): string {
         // The address columns start with their negation flag ("!" or a space).
         const addr = (a: string) => (a.startsWith("!") ? "!" + a.slice(1).padEnd(w) : " " + a.padEnd(w)) + " ";
         line += addr(f.src) + addr(f.dst);
-        const rest = listedRest(f.rest);
-        if (rest) line += " " + rest;
+        if (r.listing) line += r.listing.extra;
+        else {
+          // A rule kept as never-matching (--allow-unsupported): its options as written.
+          const rest = listedRest(f.rest);
+          if (rest) line += " " + rest;
+        }
         out.push(line);
       }
     });

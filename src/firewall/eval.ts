@@ -23,7 +23,7 @@
  */
 import { CT_STATE } from "../conntrack/constants.js";
 import { PacketView } from "../packet/view.js";
-import type { Action, Chain, Elem, HookName, IpSet, Match, NatSpec, Rule, Ruleset, Selector, Table } from "./model.js";
+import type { Action, Chain, Elem, HookName, IpSet, Match, NamedSet, NatSpec, NumGen, Rule, Ruleset, Selector, Table } from "./model.js";
 import { ADDRTYPE_RTN, cmpWords, ifaceMatches, prefixRange } from "./values.js";
 import { xorshift32 } from "../sim/random.js";
 
@@ -41,6 +41,12 @@ export interface EvalHost {
   connCount(m: Extract<Match, { kind: "connlimit" }>, ctx: PacketContext): number;
   /** A uniformly distributed unsigned 32-bit number (xt_statistic, NAT port choice). */
   random32(): number;
+  /**
+   * The interface the route to `addr` leaves by, or null when there is no
+   * usable route (nft `fib ... oif`); a local address has no such route
+   * (RTN_LOCAL gives no result in nft_fib4_eval).
+   */
+  routeOif(family: 4 | 6, addr: Uint32Array): string | null;
 }
 
 /** Options for {@link createHost}. */
@@ -74,6 +80,9 @@ export function createHost(opts: HostOptions = {}): EvalHost {
     },
     connCount,
     random32: random,
+    routeOif(family, a) {
+      return this.addrType(family, a, null) === ADDRTYPE_RTN.LOCAL ? null : "eth0";
+    },
   };
 }
 
@@ -121,6 +130,8 @@ export class PacketContext {
   ctReplDport = 0;
   /** Current time in milliseconds on the evaluation clock. */
   nowMs = 0;
+  /** The value of the rule's numgen expression for this packet (the `numgen` selector). */
+  numgen = 0;
   host: EvalHost = createHost();
   state: EvalState = new EvalState(0);
   /** When true, rule and policy counters are left alone (analysis runs what-if packets). */
@@ -191,6 +202,8 @@ export class EvalState {
   readonly prev: Float64Array;
   readonly inited: Uint8Array;
   readonly nth: Float64Array;
+  /** Elements nft set statements added at run time, by set slot: key → expiry in ms (Infinity: none). */
+  readonly dyn = new Map<number, Map<string, number>>();
   /** xt_recent tables by name; entries by family and masked address, in insertion (LRU) order. */
   readonly recent = new Map<string, Map<string, RecentEntry>>();
 
@@ -430,6 +443,8 @@ export function selectorNum(sel: Selector, ctx: PacketContext): number {
       return p.family ? p.ttl : -1;
     case "length":
       return p.l3Len;
+    case "numgen":
+      return ctx.numgen;
     default:
       return -1;
   }
@@ -555,8 +570,11 @@ export function matchReference(m: Match, ctx: PacketContext, flavor: "xt" | "nft
           break;
         }
       }
+      if (!hit && m.set) hit = dynHas(m.set, m.keys, ctx);
       return hit !== m.neg;
     }
+    case "fib":
+      return fibMatch(m, ctx);
     case "cmp": {
       const raw = selectorNum(m.key, ctx);
       if (raw < 0) return false;
@@ -579,6 +597,129 @@ export function matchReference(m: Match, ctx: PacketContext, flavor: "xt" | "nft
     case "never":
       return false;
   }
+}
+
+/** The packet's key for a dynamic set element (addresses, numbers, interface names), or null when a field is absent. */
+function packetKey(keys: readonly Selector[], ctx: PacketContext): string | null {
+  let k = "";
+  const p = ctx.p;
+  for (let i = 0; i < keys.length; i++) {
+    const sel = keys[i]!;
+    if (sel === "saddr" || sel === "daddr") {
+      if (p.family === 0) return null;
+      const w = sel === "saddr" ? p.src : p.dst;
+      k += p.family === 4 ? `${w[0]}|` : `${w[0]},${w[1]},${w[2]},${w[3]}|`;
+    } else if (sel === "iifname" || sel === "oifname") {
+      const name = sel === "iifname" ? ctx.iif : ctx.oif;
+      if (name === "") return null;
+      k += `${name}|`;
+    } else {
+      const v = selectorNum(sel, ctx);
+      if (v < 0) return null;
+      k += `${v}|`;
+    }
+  }
+  return k;
+}
+
+/** Whether a live element the packet path added matches the packet. */
+function dynHas(set: NamedSet, keys: readonly Selector[], ctx: PacketContext): boolean {
+  const live = ctx.state.dyn.get(set.slot);
+  if (!live || live.size === 0) return false;
+  const k = packetKey(keys, ctx);
+  if (k === null) return false;
+  const exp = live.get(k);
+  if (exp === undefined) return false;
+  if (exp <= ctx.nowMs) {
+    live.delete(k);
+    return false;
+  }
+  return true;
+}
+
+/** Live elements of a set: the static ones and those added at run time that have not expired. */
+function setCount(set: NamedSet, live: Map<string, number>, now: number): number {
+  let n = set.elems.length;
+  for (const [k, exp] of live) {
+    if (exp <= now) live.delete(k);
+    else n++;
+  }
+  return n;
+}
+
+/** nft_dynset_eval: returns false when the statement breaks the rule (key missing, set full). */
+function dynsetRun(a: Extract<Action, { kind: "dynset" }>, ctx: PacketContext): boolean {
+  const k = packetKey(a.keys, ctx);
+  if (k === null) return false;
+  if (ctx.dryRun) return true;
+  let live = ctx.state.dyn.get(a.set.slot);
+  if (!live) {
+    live = new Map();
+    ctx.state.dyn.set(a.set.slot, live);
+  }
+  if (a.op === "delete") {
+    live.delete(k);
+    return true;
+  }
+  const now = ctx.nowMs;
+  const t = a.timeoutMs >= 0 ? a.timeoutMs : a.set.timeoutMs;
+  const exp = live.get(k);
+  if (exp !== undefined && exp > now) {
+    // Present: update refreshes the timeout, add leaves it.
+    if (a.op === "update" && t > 0) live.set(k, now + t);
+    return true;
+  }
+  // A statically listed element is present too.
+  for (const e of a.set.elems) if (elemHas(a.keys, e, ctx)) return true;
+  if (a.set.size > 0 && setCount(a.set, live, now) >= a.set.size) return false;
+  live.set(k, t > 0 ? now + t : Infinity);
+  return true;
+}
+
+/** nft_numgen: the next value of a generator. */
+function numgenNext(g: NumGen, ctx: PacketContext): number {
+  if (g.mode === "random") return Math.floor((ctx.host.random32() >>> 0) * g.mod / 0x100000000) + g.offset;
+  const s = ctx.state;
+  if (g.slot >= s.nth.length) throw new RangeError("EvalState is smaller than the ruleset: create it with EvalState.for(ruleset)");
+  // nft_ng_inc_init sets the counter to mod - 1, so the first value is 0.
+  if (!s.inited[g.slot]) {
+    s.nth[g.slot] = g.mod - 1;
+    s.inited[g.slot] = 1;
+  }
+  const o = s.nth[g.slot]!;
+  const n = o + 1 < g.mod ? o + 1 : 0;
+  if (!ctx.dryRun) s.nth[g.slot] = n;
+  return n + g.offset;
+}
+
+/** nft_fib4_eval / nft_fib6_eval over the host model. */
+function fibMatch(m: Extract<Match, { kind: "fib" }>, ctx: PacketContext): boolean {
+  const p = ctx.p;
+  if (p.family === 0) return false;
+  const addr = m.addr === "saddr" ? p.src : p.dst;
+  if (m.result === "type") {
+    // inet_dev_addr_type(): with iif/oif the address is LOCAL only on that device.
+    const t = ctx.host.addrType(p.family, addr, m.iif ? ctx.iif : m.oif ? ctx.oif : null);
+    return (((m.types >>> t) & 1) === 1) !== m.neg;
+  }
+  let dev: string | null;
+  const arriving = ctx.hook === "prerouting" || ctx.hook === "input" || ctx.hook === "ingress";
+  if (arriving && ctx.iif === "lo") dev = "lo";
+  else if (p.family === 4 && p.src[0] === 0 && (p.dst[0]! >>> 0 === 0xffffffff || (p.dst[0]! & 0xffffff00) >>> 0 === 0xe0000000)) {
+    // A zero source to a limited broadcast or link-local multicast (DHCP): the input device.
+    dev = ctx.iif || null;
+  } else {
+    dev = ctx.host.routeOif(p.family, addr);
+    const want = m.iif ? ctx.iif : m.oif ? ctx.oif : "";
+    if (dev !== null && want !== "" && dev !== want) dev = null;
+  }
+  let hit: boolean;
+  if (dev === null) hit = m.missing;
+  else {
+    hit = false;
+    for (const n of m.names) if (ifaceMatches(n, dev)) hit = true;
+  }
+  return hit !== m.neg;
 }
 
 // ---------------------------------------------------------------------------
@@ -691,8 +832,11 @@ function runOne(r: Rule, a: Action, ctx: PacketContext, pending: Pending): Flow 
     case "goto":
       pending.target = a.target;
       return Flow.Goto;
+    case "dynset":
+      return dynsetRun(a, ctx) ? -1 : Flow.Next;
     case "vmap": {
       // A miss ends the rule (NFT_BREAK); a hit runs the element's verdict.
+      if (a.gen) ctx.numgen = numgenNext(a.gen, ctx);
       for (const e of a.entries) {
         if (elemHas(a.keys, e.elem, ctx)) {
           const f = runOne(r, e.verdict, ctx, pending);

@@ -448,6 +448,15 @@ export class HostModel {
     return false;
   }
 
+  /** Whether the address is the host's own on `iface` (loopback on "lo"). */
+  localOn(family: number, w: ArrayLike<number>, iface: string): boolean {
+    if (family === 4 && ((w[0] as number) & 0xff000000) >>> 0 === LOOPBACK4) return iface === "lo";
+    if (family === 6 && w[0] === 0 && w[1] === 0 && w[2] === 0 && w[3] === 1) return iface === "lo";
+    const n = family === 4 ? 1 : 4;
+    for (const a of this.addrs) if (a.family === family && a.iface === iface && cmpWords(a.words, w, n) === 0) return true;
+    return false;
+  }
+
   /**
    * Whether a packet to this address is delivered to the host rather than
    * forwarded: its own addresses, limited and directed broadcasts of its

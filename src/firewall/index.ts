@@ -48,10 +48,10 @@ export type { IfacePattern } from "./values.js";
 export { parseIptables, serializeIptables, saveString } from "./iptables.js";
 export type { IptablesParseOptions, IptablesSerializeOptions } from "./iptables.js";
 export { parseIpsetSave } from "./ipset.js";
-export { parseNftJson, convertNftText, renderRule } from "./nft.js";
-export type { NftParseOptions, NftConvertOptions } from "./nft.js";
+export { parseNftJson, renderRule } from "./nft.js";
+export type { NftParseOptions } from "./nft.js";
 export { detectFormat, loadRuleset } from "./load.js";
-export type { RulesetFormat, LoadOptions } from "./load.js";
+export type { RulesetFormat, LoadOptions, NftTextConverter } from "./load.js";
 
 export {
   VERDICT,
@@ -68,32 +68,15 @@ export {
 } from "./eval.js";
 export type { EvalHost, HostOptions, HookChainFilter } from "./eval.js";
 
-export {
-  analyzeRuleset,
-  formatAnalysis,
-  analysisToJson,
-  notrackRulesFor,
-  parseSelector,
-  ruleTrackingReasons,
-  renderGenerated,
-  boxOf,
-  boxesOverlap,
-  boxCovers,
-  mirrorBox,
-  describeBox,
-} from "./analyze.js";
-export type {
-  AnalysisResult,
-  AnalysisWarning,
-  WarningCode,
-  TrackReason,
-  TrackingRule,
-  StatelessBlocker,
-  NotrackCandidate,
-  ExcludedClass,
-  NotrackSuggestion,
-  GeneratedRule,
-  PathCheck,
-  TrafficBox,
-  FlowKind,
-} from "./analyze.js";
+export { ruleTrackingReasons } from "./tracking.js";
+export type { TrackReason } from "./tracking.js";
+export { analyzeRuleset } from "./analysis/analyze.js";
+export type { AnalysisResult, AnalysisWarning, WarningCode, TrackingRule, StatelessBlocker, NotrackCandidate, ExcludedClass, PathCheck } from "./analysis/analyze.js";
+export { formatAnalysis, analysisToJson } from "./analysis/format.js";
+export { notrackRulesFor } from "./analysis/notrack.js";
+export type { NotrackSuggestion } from "./analysis/notrack.js";
+export { parseSelector } from "./analysis/selector.js";
+export { renderGenerated } from "./analysis/generate.js";
+export type { GeneratedRule, FlowKind } from "./analysis/generate.js";
+export { boxOf, boxesOverlap, boxCovers, mirrorBox, describeBox } from "./analysis/box.js";
+export type { TrafficBox } from "./analysis/box.js";

@@ -2,11 +2,10 @@
  * One entry point for ruleset files: the format is told by content
  * (iptables-save text, nft JSON, nft text), then the matching parser runs.
  */
-import { RulesetSyntaxError, textPos } from "./errors.js";
+import { RulesetSyntaxError, q, textPos } from "./errors.js";
 import { parseIptables } from "./iptables.js";
 import type { IpSet, Ruleset } from "./model.js";
-import { convertNftText, parseNftJson } from "./nft.js";
-import type { NftConvertOptions } from "./nft.js";
+import { parseNftJson } from "./nft.js";
 
 /** Ruleset file formats ctlab reads. */
 export type RulesetFormat = "iptables" | "nft-json" | "nft-text";
@@ -39,7 +38,14 @@ export function detectFormat(text: string, file = "<stdin>"): RulesetFormat {
 }
 
 /** Options for {@link loadRuleset}. */
-export interface LoadOptions extends NftConvertOptions {
+/**
+ * Turns nft text into `nft -j list ruleset` JSON. The firewall part does no
+ * I/O: ctlab's own is `convertNftText` (src/host/nft-text.ts), which runs the
+ * real nft in a scratch network namespace.
+ */
+export type NftTextConverter = (text: string, file: string) => string;
+
+export interface LoadOptions {
   /** File name used in positions. */
   readonly file?: string;
   /** Force a format instead of detecting it. */
@@ -50,11 +56,14 @@ export interface LoadOptions extends NftConvertOptions {
   readonly family?: "ip" | "ip6";
   /** ipset sets for `-m set` (from parseIpsetSave). */
   readonly ipsets?: Map<string, IpSet>;
+  /** Reads nft text (without one, nft text is refused with a message asking for JSON). */
+  readonly nftText?: NftTextConverter;
 }
 
 /**
- * Reads a ruleset in any supported format. nft text needs the real `nft` and
- * root (see convertNftText); positions then refer to nft's JSON listing.
+ * Reads a ruleset in any supported format. nft text goes through
+ * `opts.nftText` (e.g. convertNftText, which needs the real `nft` and root);
+ * positions then refer to nft's JSON listing.
  * @throws {RulesetSyntaxError} for every problem with the input.
  */
 export function loadRuleset(text: string, opts: LoadOptions = {}): Ruleset {
@@ -72,7 +81,10 @@ export function loadRuleset(text: string, opts: LoadOptions = {}): Ruleset {
     case "nft-json":
       return parseNftJson(text, { file, allowUnsupported });
     case "nft-text": {
-      const json = convertNftText(text, opts);
+      if (!opts.nftText) {
+        throw new RulesetSyntaxError(textPos(file, 1, 1), `nft text needs a converter to JSON (convertNftText runs the real nft): pass the output of ${q("nft -j list ruleset")} instead`, "nft text");
+      }
+      const json = opts.nftText(text, file);
       return parseNftJson(json, { file: `${file} (as nft -j list ruleset)`, allowUnsupported });
     }
   }

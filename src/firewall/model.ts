@@ -139,6 +139,12 @@ export interface Rule {
   readonly unsupported: string | null;
   /** nft rule handle, or -1. */
   readonly handle: number;
+  /**
+   * iptables: what `iptables -L -v -n` shows for the rule, from each match
+   * and target module's printer: the target column and the text after the
+   * address columns (with its leading space). Absent for skipped rules.
+   */
+  readonly listing?: { readonly target: string; readonly extra: string };
 }
 
 // ---------------------------------------------------------------------------
@@ -167,7 +173,22 @@ export type Selector =
   | "icmpcode"
   | "tcpflags"
   | "ttl"
-  | "length";
+  | "length"
+  /** nft `numgen`: the value the rule's generator produced for this packet (see NumGen). */
+  | "numgen";
+
+/**
+ * nft `numgen random|inc mod N [offset O]` (nft_numgen.c): random is
+ * reciprocal_scale(get_random_u32(), N) + O; inc is a per-expression counter
+ * that starts at N - 1, so the first packet gets O.
+ */
+export interface NumGen {
+  readonly mode: "random" | "inc";
+  readonly mod: number;
+  readonly offset: number;
+  /** Evaluation-state slot of the inc counter. */
+  readonly slot: number;
+}
 
 /** One key value inside a set element: integer interval, address interval, or interface/string pattern. */
 export type ElemValue =
@@ -307,6 +328,28 @@ export type Match =
       readonly elems: readonly Elem[];
       /** Named set, or null for an anonymous one. */
       readonly setName: string | null;
+      /** The named set, whose elements the packet path may add at run time (dynamic sets), or null. */
+      readonly set: NamedSet | null;
+    }
+  /**
+   * nft `fib` (nft_fib_ipv4/6.c) over the host model: the route type of an
+   * address (`fib daddr type local`) or the interface of the route to it
+   * (`fib saddr . iif oif missing`: reverse path filtering).
+   */
+  | {
+      readonly kind: "fib";
+      readonly neg: boolean;
+      readonly addr: "saddr" | "daddr";
+      /** `. iif`: the lookup is for the input interface (type: its addresses; oif: the route must leave by it). */
+      readonly iif: boolean;
+      /** `. oif`: type relative to the output interface. */
+      readonly oif: boolean;
+      readonly result: "type" | "oif" | "oifname";
+      /** result type: the route types compared, as bits (1 << RTN_*). */
+      readonly types: number;
+      /** result oif/oifname: the interface names compared; empty with `missing` for `missing` / `0`. */
+      readonly names: readonly IfacePattern[];
+      readonly missing: boolean;
     }
   /** nft relational comparison of a numeric selector (`ip ttl < 5`), after an optional `& mask`. */
   | {
@@ -383,6 +426,21 @@ export type Action =
       readonly keys: readonly Selector[];
       readonly entries: ReadonlyArray<{ readonly elem: Elem; readonly verdict: Action }>;
       readonly mapName: string | null;
+      /** The key is `numgen`: its generator. */
+      readonly gen: NumGen | null;
+    }
+  /**
+   * nft dynamic set update (nft_dynset.c): `add @s { ip saddr }` inserts the
+   * packet's key unless present, `update` inserts or refreshes its timeout,
+   * `delete` removes it. A full set (size reached) breaks the rule.
+   */
+  | {
+      readonly kind: "dynset";
+      readonly op: "add" | "update" | "delete";
+      readonly set: NamedSet;
+      readonly keys: readonly Selector[];
+      /** Element timeout in ms; -1 takes the set's default (0: none). */
+      readonly timeoutMs: number;
     }
   /** A target that rewrites packet fields irrelevant to verdicts and tracking (TCPMSS, DSCP, TTL, …). */
   | { readonly kind: "mangle"; readonly name: string };
@@ -451,6 +509,12 @@ export interface NamedSet {
   /** Verdict map data, aligned with `elems`, or null for a set / data map. */
   readonly verdicts: Action[] | null;
   readonly pos: SourcePos;
+  /** Default element timeout in ms (0: none). */
+  readonly timeoutMs: number;
+  /** Maximum number of elements (0: unlimited). */
+  readonly size: number;
+  /** Evaluation-state slot of the elements added at run time. */
+  readonly slot: number;
 }
 
 // ---------------------------------------------------------------------------

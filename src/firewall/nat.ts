@@ -22,7 +22,7 @@
  */
 import { IPS } from "../conntrack/constants.js";
 import { grown } from "../conntrack/table.js";
-import type { Tracker } from "../conntrack/tracker.js";
+import type { TrackerEngine } from "../conntrack/tracker.js";
 import { TupleScratch } from "../conntrack/tuple.js";
 import type { PacketView } from "../packet/view.js";
 
@@ -206,7 +206,7 @@ export function reciprocalScale(val: number, n: number): number {
  * search offsets); make it deterministic for reproducible runs.
  */
 export class NatEngine {
-  readonly tracker: Tracker;
+  readonly tracker: TrackerEngine;
   readonly counters: NatCounters = { translated: 0, nullBindings: 0, searched: 0, exhausted: 0 };
   private readonly random16: () => number;
   private readonly curr = new TupleScratch();
@@ -228,7 +228,7 @@ export class NatEngine {
   private bsPrev: Int32Array | null = null;
   private bsBucket: Int32Array | null = null;
 
-  constructor(tracker: Tracker, random16: () => number) {
+  constructor(tracker: TrackerEngine, random16: () => number) {
     this.tracker = tracker;
     this.random16 = random16;
   }

@@ -1,6 +1,6 @@
 /**
- * `nft -j list ruleset` JSON (libnftables-json(5)) → Ruleset, and nft text →
- * JSON through the real `nft` in a scratch network namespace.
+ * `nft -j list ruleset` JSON (libnftables-json(5)) → Ruleset. (nft text is
+ * converted to this JSON by the real `nft`: see src/host/nft-text.ts.)
  *
  * The listing drops the implicit dependencies nft adds to the bytecode
  * (`tcp dport` implies `meta l4proto tcp`; `ip saddr` in an inet table implies
@@ -10,10 +10,6 @@
  * Every error names the JSON path of the offending value. Keys `__proto__`,
  * `constructor` and `prototype` are rejected anywhere in the document.
  */
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
 import { RulesetSyntaxError, SKIP_HINT, jsonPos, q, textPos } from "./errors.js";
 import { addChain, checkChainGraph, emptyRuleset, newTable } from "./model.js";
 import type {
@@ -28,6 +24,7 @@ import type {
   HookName,
   Match,
   NamedSet,
+  NumGen,
   NatSpec,
   Rule,
   Ruleset,
@@ -51,6 +48,7 @@ import {
   parseIface,
   prefixRange,
 } from "./values.js";
+import type { IfacePattern } from "./values.js";
 
 /** Options for {@link parseNftJson}. */
 export interface NftParseOptions {
@@ -75,6 +73,8 @@ interface St {
   readonly file: string;
   readonly allowUnsupported: boolean;
   ruleId: number;
+  /** Sets that a set statement updates ("family|table|name"): their lookups must see run-time elements. */
+  readonly dynamicSets: Set<string>;
 }
 
 function isObj(v: Json | undefined): v is Obj {
@@ -229,7 +229,7 @@ function locateJsonError(s: string): { offset: number; detail: string } | null {
  */
 export function parseNftJson(text: string, opts: NftParseOptions = {}): Ruleset {
   const file = opts.file ?? "<stdin>";
-  const st: St = { rs: emptyRuleset("nft", file), file, allowUnsupported: opts.allowUnsupported === true, ruleId: 0 };
+  const st: St = { rs: emptyRuleset("nft", file), file, allowUnsupported: opts.allowUnsupported === true, ruleId: 0, dynamicSets: new Set() };
   const doc = parseJsonText(text, file);
   checkKeys(st, doc, "$", 0);
   if (!isObj(doc) || !Array.isArray(doc["nftables"])) throw err(st, "$", `expected an object with an ${q("nftables")} array`);
@@ -253,6 +253,14 @@ export function parseNftJson(text: string, opts: NftParseOptions = {}): Ruleset 
       }
     } else flat.push({ kind, body, path: keyPath(path, kind) });
   });
+  // The sets that set statements (`update @s { ip saddr }`) write to, wherever the rule sits.
+  for (const it of flat) {
+    if (it.kind !== "rule" || !isObj(it.body) || !Array.isArray(it.body["expr"])) continue;
+    for (const s of it.body["expr"]) {
+      const d = isObj(s) && isObj(s["set"]) ? s["set"] : null;
+      if (d && typeof d["op"] === "string" && typeof d["set"] === "string") st.dynamicSets.add(`${String(it.body["family"])}|${String(it.body["table"])}|${d["set"].slice(1)}`);
+    }
+  }
   // Pass 1: tables and chains; pass 2: sets, maps and objects (map data may
   // name chains); pass 3: rules and elements.
   for (const it of flat) {
@@ -417,7 +425,19 @@ function readSet(st: St, body: Json, path: string, isMap: boolean): void {
     const data = o["map"];
     verdicts = data === "verdict" ? [] : null;
   }
-  const set: NamedSet = { name, keys: null, keyTypes: types, elems: [], verdicts, pos: jsonPos(st.file, path) };
+  const timeoutS = o["timeout"];
+  const sizeV = o["size"];
+  const set: NamedSet = {
+    name,
+    keys: null,
+    keyTypes: types,
+    elems: [],
+    verdicts,
+    pos: jsonPos(st.file, path),
+    timeoutMs: timeoutS === undefined ? 0 : intAt(st, timeoutS, keyPath(path, "timeout"), 0, 0xffffffff) * 1000,
+    size: sizeV === undefined ? 0 : intAt(st, sizeV, keyPath(path, "size"), 0, 0xffffffff),
+    slot: st.rs.slots++,
+  };
   if (t.sets.has(name)) throw err(st, keyPath(path, "name"), `set ${q(name)} appears twice in table ${q(t.name)}`);
   t.sets.set(name, set);
   if (o["elem"] !== undefined) addElems(st, t, set, o["elem"], keyPath(path, "elem"));
@@ -698,19 +718,66 @@ function leftInfo(st: St, e: Json, path: string, family: Family): LeftInfo {
 }
 
 /** Resolves a right-hand side to elements: a value, list, anonymous set or named set. */
-function rightElems(st: St, t: Table, vts: readonly VType[], right: Json, path: string): { elems: Elem[]; setName: string | null; isSet: boolean } {
+function rightElems(st: St, t: Table, vts: readonly VType[], right: Json, path: string): { elems: Elem[]; setName: string | null; set: NamedSet | null; isSet: boolean } {
   if (typeof right === "string" && right.startsWith("@")) {
-    const set = t.sets.get(right.slice(1));
-    if (!set) throw err(st, path, `set ${q(right.slice(1))} does not exist in table ${q(t.name)}`);
+    const set = namedSet(st, t, right, path);
     if (set.keyTypes.length !== vts.length) throw err(st, path, `set ${q(set.name)} has ${set.keyTypes.length} key(s), the expression ${vts.length}`);
-    return { elems: set.elems, setName: set.name, isSet: true };
+    return { elems: set.elems, setName: set.name, set, isSet: true };
   }
   if (isObj(right) && Array.isArray(right["set"])) {
     const elems: Elem[] = [];
     right["set"].forEach((e, i) => elems.push(...elemsOf(st, vts, e, `${path}.set[${i}]`)));
-    return { elems, setName: null, isSet: true };
+    return { elems, setName: null, set: null, isSet: true };
   }
-  return { elems: elemsOf(st, vts, right, path), setName: null, isSet: false };
+  return { elems: elemsOf(st, vts, right, path), setName: null, set: null, isSet: false };
+}
+
+function namedSet(st: St, t: Table, ref: string, path: string): NamedSet {
+  const set = t.sets.get(ref.slice(1));
+  if (!set) throw err(st, path, `set ${q(ref.slice(1))} does not exist in table ${q(t.name)}`);
+  return set;
+}
+
+/** Route types `fib ... type` compares with (nft's fib_type names). */
+const FIB_TYPES: Readonly<Record<string, number>> = {
+  unspec: 0,
+  unicast: 1,
+  local: 2,
+  broadcast: 3,
+  anycast: 4,
+  multicast: 5,
+  blackhole: 6,
+  unreachable: 7,
+  prohibit: 8,
+};
+
+/** `fib saddr . iif oif missing`, `fib daddr type local`, … → one fib match. */
+function convertFib(st: St, fib: Obj, op: string, right: Json, path: string): Match {
+  const result = fib["result"];
+  const flagsV = fib["flags"];
+  const flags = typeof flagsV === "string" ? [flagsV] : Array.isArray(flagsV) ? flagsV.filter((x): x is string => typeof x === "string") : [];
+  if (result !== "type" && result !== "oif" && result !== "oifname") throw unsupported(st, `${path}.left.fib.result`, `fib result ${q(String(result))}`, "fib");
+  const addr = flags.includes("saddr") ? "saddr" : flags.includes("daddr") ? "daddr" : null;
+  if (!addr || (flags.includes("saddr") && flags.includes("daddr"))) throw err(st, `${path}.left.fib.flags`, "fib needs exactly one of saddr and daddr");
+  if (flags.includes("iif") && flags.includes("oif")) throw err(st, `${path}.left.fib.flags`, "fib takes iif or oif, not both");
+  for (const f of flags) if (!["saddr", "daddr", "iif", "oif", "mark"].includes(f)) throw unsupported(st, `${path}.left.fib.flags`, `fib flag ${q(f)}`, "fib");
+  if (op !== "==" && op !== "!=" && op !== "in") throw unsupported(st, `${path}.op`, `operator ${q(op)} on fib`, "fib");
+  const values: Json[] = isObj(right) && Array.isArray(right["set"]) ? right["set"] : [right];
+  let types = 0;
+  const names: IfacePattern[] = [];
+  let missing = false;
+  values.forEach((v, i) => {
+    const vp = isObj(right) && Array.isArray(right["set"]) ? `${path}.right.set[${i}]` : `${path}.right`;
+    if (result === "type") {
+      const n = typeof v === "string" ? FIB_TYPES[v] : typeof v === "number" ? v : undefined;
+      if (n === undefined || n > 31) throw err(st, vp, `unknown route type ${q(stringify(v))}`);
+      types |= 1 << n;
+    } else if (v === false || v === "0" || v === 0) missing = true;
+    else if (typeof v === "string") names.push(parseIface(v, "*"));
+    else throw err(st, vp, `expected an interface name or ${q("missing")}`);
+  });
+  // ("missing" with other names cannot be written in nft; keep it simple.)
+  return { kind: "fib", neg: op === "!=", addr, iif: flags.includes("iif"), oif: flags.includes("oif"), result, types, names, missing };
 }
 
 /** A `match` statement → matches (dependencies first). */
@@ -741,10 +808,14 @@ function convertMatch(st: St, t: Table, m: Obj, path: string, deps: Set<string>)
     }
     if (op !== "==" && op !== "!=" && op !== "in") throw err(st, `${path}.op`, `operator ${q(op)} cannot compare a concatenation`);
     const r = rightElems(st, t, infos.map((x) => x.vt), right, `${path}.right`);
-    out.push({ kind: "lookup", neg: op === "!=", keys: infos.map((x) => x.sel), elems: r.elems, setName: r.setName });
+    out.push({ kind: "lookup", neg: op === "!=", keys: infos.map((x) => x.sel), elems: r.elems, setName: r.setName, set: r.set });
     return out;
   }
   const neg = op === "!=";
+  if (isObj(left) && isObj(left["fib"])) {
+    out.push(convertFib(st, left["fib"], op, right, path));
+    return out;
+  }
   // ct helper: a string compare.
   if (isObj(left) && isObj(left["ct"]) && left["ct"]["key"] === "helper") {
     if (typeof right !== "string") throw err(st, `${path}.right`, "expected a helper name");
@@ -790,7 +861,9 @@ function convertMatch(st: St, t: Table, m: Obj, path: string, deps: Set<string>)
     out.push({ kind: "tcpflags", op: "eq", neg, mask: li.mask & 0xff, comp: vals[0]!.lo });
     return out;
   }
-  if (li.mask === 0xffffffff) {
+  // A set the packet path writes to stays a lookup, so that it sees the elements added at run time.
+  const dynamic = r.set !== null && st.dynamicSets.has(`${t.family}|${t.name}|${r.set.name}`);
+  if (li.mask === 0xffffffff && !dynamic) {
     switch (li.sel) {
       case "saddr":
       case "daddr":
@@ -840,7 +913,7 @@ function convertMatch(st: St, t: Table, m: Obj, path: string, deps: Set<string>)
     out.push({ kind: "cmp", key: li.sel, op: neg ? "!=" : "==", mask: li.mask, value: vals[0]!.lo });
     return out;
   }
-  out.push({ kind: "lookup", neg, keys: [li.sel], elems: r.elems, setName: r.setName });
+  out.push({ kind: "lookup", neg, keys: [li.sel], elems: r.elems, setName: r.setName, set: r.set });
   return out;
 }
 
@@ -949,6 +1022,9 @@ function readStatement(st: St, t: Table, s: Json, path: string, deps: Set<string
       return;
     case "mangle":
       acc.actions.push(readMangle(st, objAt(st, body, p), p));
+      return;
+    case "set":
+      acc.actions.push(readDynset(st, t, objAt(st, body, p), p, deps, acc));
       return;
     case "limit": {
       const o = objAt(st, body, p);
@@ -1059,6 +1135,16 @@ function markKey(e: Json): "meta" | "ct" | null {
 function readMangle(st: St, o: Obj, p: string): Action {
   const key = o["key"];
   const value = o["value"];
+  // MSS clamping (`tcp option maxseg size set rt mtu` / `set 1400`): the
+  // option is rewritten in SYNs; nf_conntrack_proto_tcp reads only the window
+  // scale and SACK options, so conntrack sees nothing of it.
+  if (isObj(key) && isObj(key["tcp option"])) {
+    const opt = key["tcp option"];
+    if (opt["name"] !== "maxseg" || opt["field"] !== "size") throw unsupported(st, `${p}.key`, `setting tcp option ${q(String(opt["name"]))} ${q(String(opt["field"]))}`, "tcp option set");
+    const isRtMtu = isObj(value) && isObj(value["rt"]) && value["rt"]["key"] === "mtu";
+    if (!isRtMtu) intAt(st, value, `${p}.value`, 0, 65535);
+    return { kind: "mangle", name: "tcp option maxseg size" };
+  }
   const target = markKey(key ?? null);
   if (isObj(key) && isObj(key["ct"]) && key["ct"]["key"] === "zone") {
     return { kind: "ct", zone: intAt(st, value, `${p}.value`, 0, 65535), helper: "", timeout: "" };
@@ -1086,7 +1172,10 @@ function readVmap(st: St, t: Table, o: Obj, p: string, deps: Set<string>, acc: {
   const key = o["key"];
   const data = o["data"];
   if (key === undefined || data === undefined) throw err(st, p, `a verdict map needs ${q("key")} and ${q("data")}`);
-  const infos = isObj(key) && Array.isArray(key["concat"])
+  const gen = isObj(key) && isObj(key["numgen"]) ? readNumgen(st, key["numgen"], `${p}.key.numgen`) : null;
+  const infos = gen
+    ? [{ sel: "numgen" as const, vt: NUM({}, 0xffffffff), ctField: null, mask: 0xffffffff, nfdep: 0 as const, l4dep: null, l4depText: "", text: "numgen" }]
+    : isObj(key) && Array.isArray(key["concat"])
     ? key["concat"].map((x, i) => leftInfo(st, x, `${p}.key.concat[${i}]`, t.family))
     : [leftInfo(st, key, `${p}.key`, t.family)];
   for (const li of infos) {
@@ -1117,7 +1206,54 @@ function readVmap(st: St, t: Table, o: Obj, p: string, deps: Set<string>, acc: {
       for (const elem of elemsOf(st, vts, pair[0]!, `${pp}[0]`)) entries.push({ elem, verdict });
     });
   } else throw err(st, `${p}.data`, "expected an anonymous map or a map name");
-  return { kind: "vmap", keys: infos.map((x) => x.sel), entries, mapName };
+  return { kind: "vmap", keys: infos.map((x) => x.sel), entries, mapName, gen };
+}
+
+/** `numgen random mod N offset O` / `numgen inc …`. */
+function readNumgen(st: St, o: Obj, p: string): NumGen {
+  const mode = o["mode"];
+  if (mode !== "random" && mode !== "inc") throw unsupported(st, `${p}.mode`, `numgen mode ${q(String(mode))}`, "numgen");
+  const mod = intAt(st, o["mod"], `${p}.mod`, 1, 0xffffffff);
+  const offset = o["offset"] === undefined ? 0 : intAt(st, o["offset"], `${p}.offset`, 0, 0xffffffff);
+  // nft_ng_inc_init: the offset plus the modulus must not overflow a u32.
+  if (offset + mod - 1 > 0xffffffff) throw err(st, p, "numgen offset and modulus overflow 32 bits");
+  return { mode, mod, offset, slot: st.rs.slots++ };
+}
+
+/** `add @s { ip saddr timeout 30s }`, `update @s { … }`, `delete @s { … }` (nft_dynset). */
+function readDynset(st: St, t: Table, o: Obj, p: string, deps: Set<string>, acc: { matches: Match[] }): Action {
+  const op = o["op"];
+  if (op !== "add" && op !== "update" && op !== "delete") throw unsupported(st, `${p}.op`, `set statement ${q(String(op))}`, "set statement");
+  const ref = o["set"];
+  if (typeof ref !== "string" || !ref.startsWith("@")) throw err(st, `${p}.set`, "expected a set name such as \"@blocklist\"");
+  const set = namedSet(st, t, ref, `${p}.set`);
+  if (set.verdicts) throw unsupported(st, `${p}.set`, "updating a map from the packet path", "set statement");
+  let elem = o["elem"];
+  let timeoutMs = -1;
+  let ep = `${p}.elem`;
+  if (isObj(elem) && isObj(elem["elem"])) {
+    const inner = elem["elem"];
+    if (inner["timeout"] !== undefined) timeoutMs = intAt(st, inner["timeout"], `${ep}.elem.timeout`, 0, 0xffffffff) * 1000;
+    for (const k of Object.keys(inner)) if (k !== "val" && k !== "timeout") throw unsupported(st, `${ep}.elem.${k}`, `set element option ${q(k)}`, "set statement");
+    elem = inner["val"];
+    ep = `${ep}.elem.val`;
+  }
+  if (elem === undefined) throw err(st, ep, "the set statement needs an element");
+  const parts = isObj(elem) && Array.isArray(elem["concat"]) ? elem["concat"] : [elem];
+  const infos = parts.map((x, i) => leftInfo(st, x, parts.length > 1 ? `${ep}.concat[${i}]` : ep, t.family));
+  if (infos.length !== set.keyTypes.length) throw err(st, ep, `set ${q(set.name)} has ${set.keyTypes.length} key(s), the element ${infos.length}`);
+  for (const li of infos) {
+    if (li.ctField || li.mask !== 0xffffffff) throw unsupported(st, ep, "conntrack tuple or masked field as a set element", "set statement");
+    if (li.nfdep && !deps.has(`nf${li.nfdep}`)) {
+      deps.add(`nf${li.nfdep}`);
+      acc.matches.push({ kind: "nfproto", neg: false, family: li.nfdep });
+    }
+    if (li.l4dep && !deps.has(`l4${li.l4depText}`)) {
+      deps.add(`l4${li.l4depText}`);
+      acc.matches.push({ kind: "proto", neg: false, protos: li.l4dep, text: li.l4depText });
+    }
+  }
+  return { kind: "dynset", op, set, keys: infos.map((x) => x.sel), timeoutMs };
 }
 
 function readRule(st: St, body: Json, path: string): void {
@@ -1243,89 +1379,4 @@ function renderStmt(s: Json): string {
 /** Renders a rule's statement array as one line of nft syntax (best effort, for reports). */
 export function renderRule(expr: readonly Json[]): string {
   return expr.map(renderStmt).join(" ");
-}
-
-// ---------------------------------------------------------------------------
-// nft text → JSON via the real nft in a scratch network namespace
-
-/** Options for {@link convertNftText}. */
-export interface NftConvertOptions {
-  /** File name for messages; when it names an existing file, nft reads it directly (so includes resolve). */
-  readonly file?: string;
-  /** nft binary. Default "nft". */
-  readonly nft?: string;
-  /** ip binary. Default "ip". */
-  readonly ip?: string;
-  /** Per-command timeout. Default 20000 ms. */
-  readonly timeoutMs?: number;
-}
-
-let nsCounter = 0;
-
-/**
- * Converts an nft text ruleset to `nft -j list ruleset` JSON by loading it with
- * the real nft into a scratch network namespace (`ctlab-nftconv-<pid>-<n>`,
- * always deleted afterwards). nft's own error (with line:column) becomes a
- * RulesetSyntaxError at that position.
- * @throws {RulesetSyntaxError} when nft rejects the ruleset, is missing, or
- *   cannot run (not root): the message asks for JSON instead.
- */
-export function convertNftText(text: string, opts: NftConvertOptions = {}): string {
-  const file = opts.file ?? "<stdin>";
-  const nft = opts.nft ?? "nft";
-  const ip = opts.ip ?? "ip";
-  const timeout = opts.timeoutMs ?? 20000;
-  const askJson = `pass the output of ${q("nft -j list ruleset")} instead`;
-  const probe = spawnSync(nft, ["--version"], { encoding: "utf8", timeout });
-  if (probe.error || probe.status !== 0) {
-    throw new RulesetSyntaxError(textPos(file, 1, 1), `cannot read nft text without the ${q("nft")} tool: ${askJson}`, "nft text");
-  }
-  if (typeof process.getuid === "function" && process.getuid() !== 0) {
-    throw new RulesetSyntaxError(textPos(file, 1, 1), `reading nft text needs root to load it into a scratch network namespace: ${askJson}`, "nft text");
-  }
-  const ns = `ctlab-nftconv-${process.pid}-${nsCounter++}`;
-  let tmp: string | null = null;
-  const add = spawnSync(ip, ["netns", "add", ns], { encoding: "utf8", timeout });
-  if (add.error || add.status !== 0) {
-    throw new RulesetSyntaxError(textPos(file, 1, 1), `cannot create a scratch network namespace (${(add.stderr || String(add.error)).trim()}): ${askJson}`, "nft text");
-  }
-  try {
-    let path: string;
-    let includeDir: string;
-    const onDisk = file !== "<stdin>" && fileHasText(file, text);
-    if (onDisk) {
-      path = resolve(file);
-      includeDir = dirname(path);
-    } else {
-      tmp = mkdtempSync(join(tmpdir(), "ctlab-nft-"));
-      path = join(tmp, "ruleset.nft");
-      writeFileSync(path, text);
-      includeDir = process.cwd();
-    }
-    const load = spawnSync(ip, ["netns", "exec", ns, nft, "-I", includeDir, "-f", path], { encoding: "utf8", timeout, cwd: includeDir });
-    if (load.error || load.status !== 0) {
-      const stderr = load.stderr || String(load.error ?? "");
-      const m = /^(.*?):([0-9]+):([0-9]+)(?:-[0-9]+)?: Error: (.*)$/m.exec(stderr);
-      if (m) throw new RulesetSyntaxError(textPos(file, Number(m[2]), Number(m[3])), `nft rejected the ruleset: ${m[4]!.trim()}`, "nft");
-      const first = stderr.split("\n").find((l) => l.trim() !== "") ?? "unknown error";
-      throw new RulesetSyntaxError(textPos(file, 1, 1), `nft rejected the ruleset: ${first.replace(/^Error: /, "").trim()}`, "nft");
-    }
-    const list = spawnSync(ip, ["netns", "exec", ns, nft, "-j", "list", "ruleset"], { encoding: "utf8", timeout, maxBuffer: 256 * 1024 * 1024 });
-    if (list.error || list.status !== 0) {
-      throw new RulesetSyntaxError(textPos(file, 1, 1), `nft could not list the loaded ruleset: ${(list.stderr || String(list.error)).trim()}`, "nft");
-    }
-    return list.stdout;
-  } finally {
-    spawnSync(ip, ["netns", "del", ns], { timeout });
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  }
-}
-
-/** Whether `file` on disk holds exactly `text` (then nft reads it in place, so relative includes work). */
-function fileHasText(file: string, text: string): boolean {
-  try {
-    return readFileSync(file, "utf8") === text;
-  } catch {
-    return false;
-  }
 }

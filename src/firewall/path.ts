@@ -14,7 +14,7 @@
  * iptables tables. Kernel behaviour copied here:
  * - Conntrack (and with it defragmentation and confirmation) runs only for a
  *   family some rule registers it for (nf_ct_netns_get: ct matches, NAT,
- *   CONNMARK, CT templates …; see analyze.ts); otherwise no packet is tracked.
+ *   CONNMARK, CT templates …; see tracking.ts); otherwise no packet is tracked.
  * - NOTRACK / CT --notrack before conntrack gives the packet the untracked
  *   conntrack (ct state untracked); nft `notrack` after conntrack only turns
  *   a packet without conntrack into an untracked one.
@@ -35,16 +35,17 @@
  * rerouting by mark, bridge/arp/netdev families.
  */
 import { CT_STATE, CTINFO, HOOK, IPS } from "../conntrack/constants.js";
-import { CT_DROPPED } from "../conntrack/tracker.js";
-import type { Tracker } from "../conntrack/tracker.js";
+import { CT_DROPPED, trackerEngine } from "../conntrack/tracker.js";
+import type { Tracker, TrackerEngine } from "../conntrack/tracker.js";
 import { TupleScratch } from "../conntrack/tuple.js";
 import type { PacketView } from "../packet/view.js";
-import { ruleTrackingReasons } from "./analyze.js";
+import { ruleTrackingReasons } from "./tracking.js";
 import { CompiledRuleset, EvalState, PacketContext, VERDICT, xorshift32 } from "./eval.js";
 import type { EvalHost } from "./eval.js";
 import { RT, RT_DROP_KEYS } from "./host.js";
 import type { HostModel } from "./host.js";
 import { tableFamilies } from "./model.js";
+import { ADDRTYPE_RTN } from "./values.js";
 import type { Chain, HookName, Match, NatSpec, Rule, Ruleset } from "./model.js";
 import { MANIP, NatEngine, NatRange, NF_NAT_RANGE } from "./nat.js";
 import type { ManipType } from "./nat.js";
@@ -219,6 +220,8 @@ const HOOKS: readonly HookName[] = ["prerouting", "input", "forward", "output", 
 export class NetfilterPath {
   readonly ruleset: Ruleset;
   readonly tracker: Tracker;
+  /** The engine behind `tracker`: the path reads and sets entry state directly. */
+  private readonly ct: TrackerEngine;
   readonly host: HostModel;
   readonly nat: NatEngine;
   readonly result = new PathResult();
@@ -273,9 +276,10 @@ export class NetfilterPath {
   constructor(opts: PathOptions) {
     this.ruleset = opts.ruleset;
     this.tracker = opts.tracker;
+    this.ct = trackerEngine(opts.tracker);
     this.host = opts.host;
     this.random32 = opts.random32 ?? xorshift32(opts.seed ?? 1);
-    this.nat = new NatEngine(opts.tracker, () => this.random32() & 0xffff);
+    this.nat = new NatEngine(this.ct, () => this.random32() & 0xffff);
     this.compiled = new CompiledRuleset(opts.ruleset);
     const tf = opts.enableHooks === true ? { ipv4: true, ipv6: true } : trackingFamilies(opts.ruleset);
     this.conntrackOn = tf;
@@ -288,7 +292,13 @@ export class NetfilterPath {
     ctx.state = EvalState.for(opts.ruleset, opts.hz ?? 250);
     const host = this.host;
     const evalHost: EvalHost = {
-      addrType: (family, a) => host.addrType(family, a),
+      addrType: (family, a, iface) => {
+        const t = host.addrType(family, a);
+        // inet_dev_addr_type(): given a device, an address is LOCAL only on it.
+        if (t === ADDRTYPE_RTN.LOCAL && iface !== null && !host.localOn(family, a, iface)) return ADDRTYPE_RTN.UNICAST!;
+        return t;
+      },
+      routeOif: (family, a) => (host.isLocal(family, a) ? null : host.route(family, a)),
       connCount: (m, c) => this.connCount(m, c),
       random32: () => this.random32(),
     };
@@ -430,7 +440,7 @@ export class NetfilterPath {
     }
     if (verdict !== VERDICT.ACCEPT) {
       // A new entry of a dropped packet is freed without a trace.
-      this.tracker.dropUnconfirmed();
+      this.ct.dropUnconfirmed();
       res.verdict = VERDICT.DROP;
       st.dropped++;
     } else {
@@ -473,7 +483,7 @@ export class NetfilterPath {
           break;
         }
         case STAGE_CONFIRM:
-          if (this.conntrackDone && !this.notrack && !this.tracker.confirm()) return this.fail(DROP_REASON.CONFIRM, hook);
+          if (this.conntrackDone && !this.notrack && !this.ct.confirm()) return this.fail(DROP_REASON.CONFIRM, hook);
           break;
       }
     }
@@ -510,7 +520,7 @@ export class NetfilterPath {
     let state = this.ctState;
     if (state === 0) state = CT_STATE.INVALID;
     if (s >= 0) {
-      const tr = this.tracker;
+      const tr = this.ct;
       const status = tr.statusOf(s);
       if (status & IPS.SRC_NAT) state |= CTSTATE_SNAT;
       if (status & IPS.DST_NAT) state |= CTSTATE_DNAT;
@@ -547,7 +557,7 @@ export class NetfilterPath {
     const markBefore = ctx.ctMark;
     ctx.resetResults();
     const v = this.compiled.evaluate(chain, ctx);
-    if (this.slot >= 0 && ctx.ctMark !== markBefore) this.tracker.setMark(this.slot, ctx.ctMark);
+    if (this.slot >= 0 && ctx.ctMark !== markBefore) this.ct.setMark(this.slot, ctx.ctMark);
     if (ctx.notrack) {
       if (!this.conntrackDone) {
         this.notrack = true;
@@ -563,7 +573,7 @@ export class NetfilterPath {
     } else if (ctx.ctTemplateHelper !== "" && this.conntrackDone && this.slot >= 0) {
       // nft `ct helper set`: only onto a new, unconfirmed entry (nft_ct_helper_obj_eval).
       const type = this.helperObjectType(chain, ctx.ctTemplateHelper);
-      if (type !== "") this.tracker.assignHelper(this.slot, type);
+      if (type !== "") this.ct.assignHelper(this.slot, type);
     }
     this.lastRule = ctx.verdictRule;
     this.lastChain = ctx.verdictChain;
@@ -594,7 +604,7 @@ export class NetfilterPath {
    */
   private followMaster(slot: number, master: number, natDir: 0 | 1, port: number): void {
     const t = this.tuple;
-    this.tracker.tupleOf(master, natDir === 0 ? 1 : 0, t);
+    this.ct.tupleOf(master, natDir === 0 ? 1 : 0, t);
     const r = this.range;
     r.clear();
     r.flags |= NF_NAT_RANGE.MAP_IPS;
@@ -631,7 +641,7 @@ export class NetfilterPath {
   /** nf_conntrack_in at PREROUTING / LOCAL_OUT. Returns false when conntrack drops the packet. */
   private conntrackIn(hook: HookName): boolean {
     if (this.conntrackDone) return true;
-    const tr = this.tracker;
+    const tr = this.ct;
     const p = this.ctx.p;
     if (this.notrack) {
       tr.in(p, HOOK_NUM[hook], this.zone, true);
@@ -680,7 +690,7 @@ export class NetfilterPath {
         this.loadCt();
         ctx.resetResults();
         const v = this.compiled.evaluate(chain, ctx);
-        if (ctx.ctMark !== this.tracker.markOf(slot)) this.tracker.setMark(slot, ctx.ctMark);
+        if (ctx.ctMark !== this.ct.markOf(slot)) this.ct.setMark(slot, ctx.ctMark);
         if (v !== VERDICT.ACCEPT) return this.ruleDrop(chain, hook);
         const spec = ctx.nat;
         if (spec !== null && this.natTarget(spec, manip, hook) === VERDICT.DROP) return this.fail(DROP_REASON.NAT, hook);
@@ -746,7 +756,7 @@ export class NetfilterPath {
       list = [];
       perRule.set(key, list);
     }
-    const tr = this.tracker;
+    const tr = this.ct;
     const own = this.slot;
     let count = 0;
     let seen = false;

@@ -7,13 +7,15 @@
  * order; conntrack only when the ruleset registers it).
  */
 import { CT_DROPPED, Tracker } from "../conntrack/tracker.js";
+import type { EntryReader } from "../conntrack/entry.js";
+import { formatEvent } from "../conntrack/events.js";
 import type { EventSink, EventType } from "../conntrack/events.js";
 import { CT_STATE, IPS } from "../conntrack/constants.js";
 import { forEachPacket } from "../packet/source.js";
 import type { SourceSummary } from "../packet/source.js";
 import { FIRST_L4_REASON } from "../packet/decode.js";
 import type { PacketView } from "../packet/view.js";
-import { defaultSysctls } from "../conntrack/sysctl.js";
+import { defaultSysctls, SYSCTLS } from "../conntrack/sysctl.js";
 import type { ReplaySummary } from "../report/summary.js";
 import type { HostModel } from "../firewall/host.js";
 import type { Ruleset } from "../firewall/model.js";
@@ -94,8 +96,8 @@ class LineEvents implements EventSink {
     private readonly out: (line: string) => void,
     private readonly timestamps: boolean,
   ) {}
-  onEvent(type: EventType, bits: number, slot: number, timeMs: number, tracker: Tracker): void {
-    this.out(tracker.formatEvent(type, bits, slot, timeMs, { extended: true, timestamp: this.timestamps }));
+  onEvent(type: EventType, bits: number, entry: EntryReader, timeMs: number): void {
+    this.out(formatEvent(type, bits, entry, timeMs, { extended: true, timestamp: this.timestamps }));
   }
 }
 
@@ -204,10 +206,9 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
   let last: { n: number } = { n: 0 };
   let assured = 0;
   let unreplied = 0;
-  tracker.forEach((slot, t) => {
-    const p = t.protoOf(slot);
-    const proto = protoName(p, t.familyOf(slot));
-    const state = t.l4(p).stateText(slot);
+  for (const e of tracker.entries()) {
+    const proto = protoName(e.proto, e.family);
+    const state = e.stateName;
     if (proto !== lastProto || state !== lastState) {
       let m = counts.get(proto);
       if (m === undefined) counts.set(proto, (m = new Map()));
@@ -218,29 +219,26 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
       lastState = state;
     }
     last.n++;
-    const st = t.statusOf(slot);
+    const st = e.status;
     if (st & IPS.ASSURED) assured++;
     if (!(st & IPS.SEEN_REPLY)) unreplied++;
-  });
+  }
   const byProtocol: Record<string, Record<string, number>> = {};
   for (const [proto, m] of counts) {
     const o: Record<string, number> = (byProtocol[proto] = {});
-    for (const [state, c] of m) {
-      const k = state.trimEnd();
-      o[k] = (o[k] ?? 0) + c.n;
-    }
+    for (const [state, c] of m) o[state] = (o[state] ?? 0) + c.n;
   }
 
   const defaults = defaultSysctls();
   const changed: Record<string, number> = {};
-  for (const [k, v] of Object.entries(tracker.sysctl)) {
-    const d = defaults[k];
-    if (d === undefined) continue;
-    const proc = k.includes("timeout") ? v / 1000 : v;
-    if (proc !== d && k !== "nf_conntrack_buckets") changed[k] = proc;
+  for (const spec of SYSCTLS) {
+    const k = spec.name;
+    if (k === "nf_conntrack_count") continue;
+    const proc = spec.unit === "seconds" ? tracker.sysctl[k] / 1000 : tracker.sysctl[k];
+    if (proc !== defaults[k] && k !== "nf_conntrack_buckets") changed[k] = proc;
   }
   if (tracker.sysctl.nf_conntrack_buckets !== defaults.nf_conntrack_buckets) {
-    changed.nf_conntrack_buckets = tracker.sysctl.nf_conntrack_buckets as number;
+    changed.nf_conntrack_buckets = tracker.sysctl.nf_conntrack_buckets;
   }
 
   const ts = (t: { sec: number; nsec: number } | null) => (t === null ? null : t.sec + t.nsec / 1e9);
@@ -277,8 +275,8 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
     stats,
     peak_entries: Math.max(peak, tracker.peak),
     peak_time: peakTime,
-    max_entries: tracker.sysctl.nf_conntrack_max as number,
-    buckets: tracker.sysctl.nf_conntrack_buckets as number,
+    max_entries: tracker.sysctl.nf_conntrack_max,
+    buckets: tracker.sysctl.nf_conntrack_buckets,
     memory_bytes: tracker.memoryBytes,
     log,
     error: source.error ? { message: source.error.message, byteOffset: source.error.byteOffset } : null,

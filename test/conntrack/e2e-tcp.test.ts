@@ -5,7 +5,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { CT_STATE, CTINFO, IPS } from "../../src/conntrack/constants.js";
-import { rig, tcp } from "./helpers.js";
+import { entryOf, firstEntry, rig, tcp } from "./helpers.js";
 
 const C = "10.0.0.1";
 const S = "10.0.0.2";
@@ -112,8 +112,8 @@ describe("TCP end to end", () => {
       ` [UPDATE] tcp      6 300 ${t} ${r}`,
       ` [UPDATE] tcp      6 432000 ${t} ${r} [ASSURED]`,
     ]);
-    const slot = tr.slots()[0] as number;
-    assert.equal(tr.statusOf(slot) & IPS.ASSURED, IPS.ASSURED);
+    const slot = firstEntry(tr).id;
+    assert.equal(entryOf(tr, slot).status & IPS.ASSURED, IPS.ASSURED);
     const strict = rig({ sysctls: { nf_conntrack_tcp_loose: 0 } }).tr;
     assert.equal(strict.process(k.c("A", 1000, 2000)), CT_STATE.INVALID);
   });
@@ -138,9 +138,9 @@ describe("TCP end to end", () => {
     tr.process(k.c("A", 2, 101));
     tr.process(k.c("PA", 2, 101, 60));
     clock.tick(1500);
-    const slot = tr.slots()[0] as number;
-    assert.deepEqual(tr.countersOf(slot, 0), { packets: 3, bytes: 40 + 40 + 100 });
-    assert.deepEqual(tr.countersOf(slot, 1), { packets: 1, bytes: 40 });
+    const slot = firstEntry(tr).id;
+    assert.deepEqual(entryOf(tr, slot).counters(0), { packets: 3, bytes: 40 + 40 + 100 });
+    assert.deepEqual(entryOf(tr, slot).counters(1), { packets: 1, bytes: 40 });
     assert.match(tr.formatTable()[0] ?? "", / sport=40300 dport=8083 packets=3 bytes=180 src=10\.0\.0\.2 dst=10\.0\.0\.1 sport=8083 dport=40300 packets=1 bytes=40 \[ASSURED\] mark=0 delta-time=\d+ use=1$/);
     // After a reply, a RST only closes: 10 s, then the expiry DESTROY carries counters and delta-time.
     tr.process(k.s("RA", 101, 62));

@@ -3,7 +3,10 @@ import assert from "node:assert/strict";
 import { PacketView } from "../../src/packet/view.js";
 import { HZ } from "../../src/conntrack/jiffies.js";
 import { Tracker } from "../../src/conntrack/tracker.js";
-import { handView, icmp, ip4, ManualClock, rig, udp, udpFast } from "./helpers.js";
+import { entryIds, entryOf, handView, icmp, ip4, ManualClock, rig, udp, udpFast } from "./helpers.js";
+import { trackerEngine } from "../../src/conntrack/tracker.js";
+import { formatEvent } from "../../src/conntrack/events.js";
+import { tupleText } from "../../src/conntrack/format.js";
 
 const A = "10.0.0.1";
 const B = "10.0.0.2";
@@ -55,12 +58,12 @@ describe("expiry", () => {
     const tr = new Tracker({
       sysctls: { nf_conntrack_max: 64, nf_conntrack_buckets: 64 },
       seed: 1,
-      events: { onEvent: (type, bits, slot, ms, t) => lines.push(t.formatEvent(type, bits, slot, ms)) },
+      events: { onEvent: (type, bits, e, ms) => lines.push(formatEvent(type, bits, e, ms)) },
     });
     tr.advance(clock.t);
     tr.process(udp({ src: A, dst: B, sport: 1, dport: 2 }));
     // Jump the tracker's time without running expiry: set it through in() with a clock-less advance of 0.
-    (tr as unknown as { setTime(ms: number): void }).setTime(clock.t + 31_000);
+    (trackerEngine(tr) as unknown as { setTime(ms: number): void }).setTime(clock.t + 31_000);
     assert.equal(tr.process(udp({ src: B, dst: A, sport: 2, dport: 1 })), 8);
     assert.equal(lines.length, 3);
     assert.match(lines[1] ?? "", /^\[DESTROY\] udp {6}17 src=10\.0\.0\.1/);
@@ -76,10 +79,10 @@ describe("expiry", () => {
     tr.process(udp({ src: A, dst: B, sport: 1, dport: 2 }));
     // The refresh happened at the latest time seen (t0 + 10 s), not 5 s earlier.
     assert.deepEqual(
-      tr.slots().map((s) => tr.timeoutSecondsOf(s)),
+      entryIds(tr).map((s) => entryOf(tr, s).timeoutSeconds),
       [30, 30],
     );
-    assert.equal(tr.table.audit(), null);
+    assert.equal(trackerEngine(tr).table.audit(), null);
   });
 
   it("is wrap-safe across the u32 jiffies wrap", () => {
@@ -90,14 +93,14 @@ describe("expiry", () => {
       sysctls: { nf_conntrack_max: 64, nf_conntrack_buckets: 64 },
       clock,
       seed: 3,
-      events: { onEvent: (type, bits, slot, ms, t) => lines.push(t.formatEvent(type, bits, slot, ms)) },
+      events: { onEvent: (type, bits, e, ms) => lines.push(formatEvent(type, bits, e, ms)) },
     });
     tr.process(udp({ src: A, dst: B, sport: 1, dport: 2 }));
     clock.tick(1000);
     tr.process(udp({ src: A, dst: B, sport: 3, dport: 4 }));
     clock.tick(5000);
     assert.deepEqual(
-      tr.slots().map((s) => tr.timeoutSecondsOf(s)).sort(),
+      entryIds(tr).map((s) => entryOf(tr, s).timeoutSeconds).sort(),
       [24, 25],
     );
     clock.tick(24_000);
@@ -120,11 +123,11 @@ describe("expiry", () => {
       clock,
       seed: 7,
       events: {
-        onEvent: (type, _bits, slot, _ms, t) => {
+        onEvent: (type, _bits, e) => {
           if (type !== 4) return;
           destroyed++;
           // Entries were created in sport order within each source: expiry keeps that order.
-          const tu = t.tupleText(slot, 0);
+          const tu = tupleText(e, 0, false);
           const sp = Number(/sport=(\d+)/.exec(tu)?.[1]);
           const src = Number(/src=10\.(\d+)\./.exec(tu)?.[1]);
           const key = src * 65536 + sp;

@@ -9,32 +9,15 @@
 import type { CtContext, L4Tracker } from "../../src/conntrack/l4.js";
 import { CTINFO, CT_STATE, IPCT, IPS, L4_VERDICT } from "../../src/conntrack/constants.js";
 import { PacketView, TCP_FLAG } from "../../src/packet/view.js";
-
-/** Kernel 6.18 defaults, timeouts in ms. */
-export const DEFAULT_SYSCTL: Readonly<Record<string, number>> = {
-  nf_conntrack_tcp_timeout_syn_sent: 120_000,
-  nf_conntrack_tcp_timeout_syn_recv: 60_000,
-  nf_conntrack_tcp_timeout_established: 432_000_000,
-  nf_conntrack_tcp_timeout_fin_wait: 120_000,
-  nf_conntrack_tcp_timeout_close_wait: 60_000,
-  nf_conntrack_tcp_timeout_last_ack: 30_000,
-  nf_conntrack_tcp_timeout_time_wait: 120_000,
-  nf_conntrack_tcp_timeout_close: 10_000,
-  nf_conntrack_tcp_timeout_max_retrans: 300_000,
-  nf_conntrack_tcp_timeout_unacknowledged: 300_000,
-  nf_conntrack_tcp_loose: 1,
-  nf_conntrack_tcp_be_liberal: 0,
-  nf_conntrack_tcp_ignore_invalid_rst: 0,
-  nf_conntrack_tcp_max_retrans: 3,
-  nf_conntrack_log_invalid: 0,
-  nf_conntrack_checksum: 1,
-};
+import { resolveSysctls } from "../../src/conntrack/sysctl.js";
+import type { SysctlValues } from "../../src/conntrack/sysctl.js";
 
 /** The CtContext half: per-slot status, expiry, events and a log, with counters for assertions. */
 export class FakeCtx implements CtContext {
   readonly status: Uint16Array;
   now = 0;
-  sysctl: Record<string, number>;
+  /** The kernel defaults (timeouts in ms) with the test's overrides. */
+  sysctl: SysctlValues;
   readonly confirmed: Uint8Array;
   /** Absolute expiry (ms) for confirmed entries, relative timeout for unconfirmed ones. */
   readonly expires: Float64Array;
@@ -46,13 +29,12 @@ export class FakeCtx implements CtContext {
   lastRefresh = -1;
   setTimeouts = 0;
 
-  constructor(capacity: number, sysctl: Partial<Record<string, number>> = {}) {
+  constructor(capacity: number, sysctl: Partial<SysctlValues> = {}) {
     this.status = new Uint16Array(capacity);
     this.confirmed = new Uint8Array(capacity);
     this.expires = new Float64Array(capacity);
     this.cached = new Uint16Array(capacity);
-    this.sysctl = { ...DEFAULT_SYSCTL };
-    for (const [k, v] of Object.entries(sysctl)) if (v !== undefined) this.sysctl[k] = v;
+    this.sysctl = { ...resolveSysctls(), ...sysctl };
   }
 
   isConfirmed(slot: number): boolean {
@@ -118,7 +100,7 @@ export class FakeConntrack {
 
   constructor(
     makeTracker: (capacity: number) => L4Tracker,
-    opts: { sysctl?: Partial<Record<string, number>>; slot?: number; capacity?: number } = {},
+    opts: { sysctl?: Partial<SysctlValues>; slot?: number; capacity?: number } = {},
   ) {
     const capacity = opts.capacity ?? 4;
     this.slot = opts.slot ?? 1;

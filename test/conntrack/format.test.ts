@@ -6,9 +6,10 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ipv6Compressed, ipv6Full, timestampPrefix } from "../../src/conntrack/format.js";
 import { ConntrackStats } from "../../src/conntrack/stats.js";
-import { ManualClock, rig, tcp, udp } from "./helpers.js";
+import { entryOf, firstEntry, ManualClock, rig, tcp, udp } from "./helpers.js";
 import { EventLineSink } from "../../src/conntrack/events.js";
 import { Tracker } from "../../src/conntrack/tracker.js";
+import { trackerEngine } from "../../src/conntrack/tracker.js";
 
 describe("addresses", () => {
   it("compresses IPv6 like glibc inet_ntop", () => {
@@ -44,7 +45,7 @@ describe("conntrack -S and /proc/net/stat/nf_conntrack", () => {
       tr.formatStats(),
       ["cpu=0   \tfound=0 invalid=0 insert=0 insert_failed=0 drop=0 early_drop=0 error=0 search_restart=0 clash_resolve=0 chaintoolong=0 "],
     );
-    tr.stats.invalid = 4;
+    trackerEngine(tr).stats.invalid = 4;
     assert.deepEqual(tr.formatStats(), [
       "cpu=0   \tfound=0 invalid=4 insert=0 insert_failed=0 drop=0 early_drop=0 error=0 search_restart=0 clash_resolve=0 chaintoolong=0 ",
     ]);
@@ -128,8 +129,8 @@ describe("conntrack -L, /proc/net/nf_conntrack and -E lines", () => {
   it("prints zone when non-zero, mark always in dumps and in events only when set", () => {
     const { tr, events } = rig();
     tr.process(udp({ src: C, dst: S, sport: 1, dport: 2 }), undefined, 5);
-    const slot = tr.slots()[0] as number;
-    assert.equal(tr.zoneOf(slot), 5);
+    const slot = firstEntry(tr).id;
+    assert.equal(entryOf(tr, slot).zone, 5);
     // Same tuple in another zone is another connection.
     tr.process(udp({ src: C, dst: S, sport: 1, dport: 2 }), undefined, 0);
     assert.equal(tr.count, 2);

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { CT_STATE, IPS } from "../../src/conntrack/constants.js";
-import { gre, handView, rig } from "./helpers.js";
+import { entryOf, firstEntry, gre, handView, rig } from "./helpers.js";
 
 const A = "10.0.0.1";
 const B = "10.0.0.2";
@@ -53,8 +53,8 @@ describe("generic tracking (nf_conntrack_proto_generic.c)", () => {
     assert.equal(tr.process(handView({ src: B, dst: A, proto: 50 })), CT_STATE.ESTABLISHED);
     clock.tick(3000);
     assert.equal(tr.process(handView({ src: A, dst: B, proto: 50 })), CT_STATE.ESTABLISHED);
-    const slot = tr.slots()[0] as number;
-    assert.equal(tr.statusOf(slot) & IPS.ASSURED, 0);
+    const slot = firstEntry(tr).id;
+    assert.equal(entryOf(tr, slot).status & IPS.ASSURED, 0);
     assert.deepEqual(tr.formatTable(), ["unknown  50 600 src=10.0.0.1 dst=10.0.0.2 src=10.0.0.2 dst=10.0.0.1 mark=0 use=1"]);
     assert.deepEqual(tr.formatProc(), ["ipv4     2 unknown  50 600 src=10.0.0.1 dst=10.0.0.2 src=10.0.0.2 dst=10.0.0.1 mark=0 zone=0 use=2"]);
     clock.tick(600_000);

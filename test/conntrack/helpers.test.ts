@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { CT_STATE, IPS } from "../../src/conntrack/constants.js";
 import { VERDICT } from "../../src/firewall/eval.js";
+import { trackerEngine } from "../../src/conntrack/tracker.js";
 import { ipt, rig } from "../firewall/path-helpers.js";
 import type { Fw } from "../firewall/path-helpers.js";
 
@@ -56,16 +57,16 @@ describe("FTP helper", () => {
     ctl.client("USER anonymous\r\n");
     ctl.server("331 go on\r\n");
     ctl.client("PORT 198,51,100,7,156,64\r\n");
-    assert.equal(fw.tr.expectations.count, 1);
+    assert.equal(trackerEngine(fw.tr).expectations.count, 1);
     assert.deepEqual(fw.tr.formatExpectations(), [
       `300 proto=6 src=${S} dst=${C} sport=0 dport=40000 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=${C} master-dst=${S} sport=40000 dport=21 class=0 helper=ftp`,
     ]);
     const d = fw.tcp({ src: S, dst: C, sport: 20, dport: 40000, flags: "S", seq: 77 });
     assert.equal(d.state, CT_STATE.RELATED);
     assert.equal(d.verdict, VERDICT.ACCEPT);
-    assert.equal(fw.tr.expectations.count, 0);
-    assert.ok(fw.tr.statusOf(d.slot) & IPS.EXPECTED);
-    assert.ok(fw.tr.masterOf(d.slot) >= 0);
+    assert.equal(trackerEngine(fw.tr).expectations.count, 0);
+    assert.ok(trackerEngine(fw.tr).statusOf(d.slot) & IPS.EXPECTED);
+    assert.ok(trackerEngine(fw.tr).masterOf(d.slot) >= 0);
     assert.equal(fw.tr.stats.expect_new, 1);
     const lines = fw.table();
     assert.ok(lines.some((l) => l.includes("dport=21 ") && l.includes("helper=ftp")), lines.join("\n"));
@@ -91,12 +92,12 @@ describe("FTP helper", () => {
     const ctl = new Control(fw);
     ctl.open();
     ctl.client("PORT 198,51,100,7,156,64\r\n");
-    assert.equal(fw.tr.expectations.count, 0, "first client line");
+    assert.equal(trackerEngine(fw.tr).expectations.count, 0, "first client line");
     ctl.client("NOOP"); // no line end: the next packet does not start a line
     ctl.client(" x\r\nPORT 198,51,100,7,156,65\r\n");
-    assert.equal(fw.tr.expectations.count, 0, "a command inside a packet is never found");
+    assert.equal(trackerEngine(fw.tr).expectations.count, 0, "a command inside a packet is never found");
     ctl.client("PORT 198,51,100,7,156,66\r\n");
-    assert.equal(fw.tr.expectations.count, 1);
+    assert.equal(trackerEngine(fw.tr).expectations.count, 1);
   });
 
   it("drops a partial match and registers nothing for another host's address (loose=0)", () => {
@@ -107,9 +108,9 @@ describe("FTP helper", () => {
     assert.equal(ctl.client("PORT 198,51,100,7\r\n").verdict, VERDICT.DROP);
     // The dropped packet left the line-end record unchanged: a resent command at the same sequence is read.
     ctl.client("PORT 10,0,0,1,156,64\r\n");
-    assert.equal(fw.tr.expectations.count, 0);
+    assert.equal(trackerEngine(fw.tr).expectations.count, 0);
     ctl.client("PORT 198,51,100,7,4,0\r\n");
-    assert.equal(fw.tr.expectations.count, 1);
+    assert.equal(trackerEngine(fw.tr).expectations.count, 1);
   });
 
   it("keeps one expectation per connection (max_expected 1) and times it out after 300 s", () => {
@@ -121,13 +122,13 @@ describe("FTP helper", () => {
     ctl.client("USER a\r\n");
     ctl.client("PORT 198,51,100,7,4,1\r\n");
     ctl.client("PORT 198,51,100,7,4,2\r\n");
-    assert.equal(tr.expectations.count, 1);
+    assert.equal(trackerEngine(tr).expectations.count, 1);
     assert.match(tr.formatExpectations()[0]!, /dport=1026 /);
     assert.equal(tr.stats.expect_create, 2);
     assert.equal(tr.stats.expect_delete, 1);
     fw.now += 301_000;
     assert.equal(fw.tcp({ src: S, dst: C, sport: 20, dport: 1026, flags: "S", seq: 9 }).verdict, VERDICT.DROP, "expired");
-    assert.equal(tr.expectations.count, 0);
+    assert.equal(trackerEngine(tr).expectations.count, 0);
     assert.deepEqual(
       ev.map((l) => l.replace(/ mask-src.*/, "")),
       [`[NEW] 300 proto=6 src=${S} dst=${C} sport=0 dport=1025`, `[DESTROY] 299 proto=6 src=${S} dst=${C} sport=0 dport=1025`, `[NEW] 300 proto=6 src=${S} dst=${C} sport=0 dport=1026`, `[DESTROY] 0 proto=6 src=${S} dst=${C} sport=0 dport=1026`],
@@ -141,7 +142,7 @@ describe("FTP helper", () => {
     ctl.open();
     ctl.client("USER a\r\n");
     ctl.client("PORT 198,51,100,7,4,1\r\n");
-    assert.equal(fw.tr.expectations.count, 0);
+    assert.equal(trackerEngine(fw.tr).expectations.count, 0);
     assert.equal(fw.tcp({ src: S, dst: C, sport: 20, dport: 1025, flags: "S", seq: 9 }).state, CT_STATE.NEW);
   });
 
@@ -161,7 +162,7 @@ describe("FTP helper", () => {
     ctl.open();
     ctl.client("USER a\r\n");
     ctl.client("EPRT |1|198.51.100.7|6275|\r\n");
-    assert.equal(fw.tr.expectations.count, 1);
+    assert.equal(trackerEngine(fw.tr).expectations.count, 1);
     assert.equal(fw.tcp({ src: S, dst: C, sport: 20, dport: 6275, flags: "S", seq: 9 }).state, CT_STATE.RELATED);
     assert.equal(fw.rule("fwd", 0, "f").counters.packets, 1);
   });
@@ -175,7 +176,7 @@ describe("FTP helper", () => {
     fw.tcp({ src: C, dst: S, sport: 40000, dport: 21, flags: "R", seq: 2000 });
     fw.now += 11_000;
     fw.tcp({ src: C, dst: S, sport: 40009, dport: 80, flags: "S", seq: 1 });
-    assert.equal(fw.tr.expectations.count, 0);
+    assert.equal(trackerEngine(fw.tr).expectations.count, 0);
   });
 });
 
@@ -184,7 +185,7 @@ describe("TFTP helper", () => {
   it("RRQ: the server's answer from a new port is RELATED", () => {
     const fw = rig(TFTP);
     fw.udp({ src: C, dst: S, sport: 3000, dport: 69, payload: Uint8Array.of(0, 1, ...enc("file\0octet\0")) });
-    assert.equal(fw.tr.expectations.count, 1);
+    assert.equal(trackerEngine(fw.tr).expectations.count, 1);
     assert.match(fw.tr.formatExpectations()[0]!, new RegExp(`^300 proto=17 src=${S} dst=${C} sport=0 dport=3000 .* helper=tftp$`));
     const r = fw.udp({ src: S, dst: C, sport: 40001, dport: 3000, payload: Uint8Array.of(0, 3, 0, 1, 1, 2, 3) });
     assert.equal(r.state, CT_STATE.RELATED);

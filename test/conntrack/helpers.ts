@@ -12,6 +12,7 @@ import { PacketView } from "../../src/packet/view.js";
 import { EventLineSink } from "../../src/conntrack/events.js";
 import { Tracker } from "../../src/conntrack/tracker.js";
 import type { TrackerOptions } from "../../src/conntrack/tracker.js";
+import type { EntryReader } from "../../src/conntrack/entry.js";
 
 /** A clock the test moves by hand (milliseconds). */
 export class ManualClock {
@@ -128,4 +129,25 @@ export function udpFast(v: PacketView, src: number, dst: number, sport: number, 
   v.l4Len = 20;
   v.l4CapLen = 0;
   return v;
+}
+
+/** Ids of the live entries, in `entries()` order. */
+export function entryIds(tr: Tracker): number[] {
+  const ids: number[] = [];
+  for (const e of tr.entries()) ids.push(e.id);
+  return ids;
+}
+
+/** A reader of its own for live entry `id`; fails the test when there is none. */
+export function entryOf(tr: Tracker, id: number): EntryReader {
+  const e = tr.entry(id);
+  if (e === null) throw new Error(`No live entry ${id}`);
+  return e;
+}
+
+/** The first live entry (the only one, in most tests). */
+export function firstEntry(tr: Tracker): EntryReader {
+  const id = entryIds(tr)[0];
+  if (id === undefined) throw new Error("The table is empty");
+  return entryOf(tr, id);
 }

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { buildIcmp, buildUdp, buildTcp, locateIp } from "../../src/packet/build.js";
 import { CT_STATE, CTINFO, HOOK } from "../../src/conntrack/constants.js";
 import { INVALID_REASON } from "../../src/conntrack/stats.js";
-import { decoded, icmp, icmpError, rig, udp } from "./helpers.js";
+import { decoded, entryOf, icmp, icmpError, rig, udp } from "./helpers.js";
 
 const A = "10.0.0.1";
 const B = "10.0.0.2";
@@ -76,7 +76,7 @@ describe("ICMP errors (nf_conntrack_inet_error)", () => {
     assert.equal(tr.process(icmpError(out, { type: 3, code: 3 })), CT_STATE.RELATED);
     assert.equal(tr.result.ctinfo, CTINFO.RELATED_REPLY);
     assert.equal(tr.result.slot, slot);
-    assert.equal(tr.timeoutSecondsOf(slot), 25);
+    assert.equal(entryOf(tr, slot).timeoutSeconds, 25);
     assert.equal(events.lines.length, 1);
     assert.equal(tr.count, 1);
     // From a router on the path: the outer source differs, the destination is the flow's.

@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import { PacketView } from "../../src/packet/view.js";
 import { CT_STATE } from "../../src/conntrack/constants.js";
 import { INITIAL_SLOTS } from "../../src/conntrack/table.js";
-import { CT_DROPPED, Tracker } from "../../src/conntrack/tracker.js";
+import { CT_DROPPED, Tracker, trackerEngine } from "../../src/conntrack/tracker.js";
 import { TupleScratch } from "../../src/conntrack/tuple.js";
-import { handView, ip4, ManualClock, rig, udp, udpFast } from "./helpers.js";
+import { entryIds, entryOf, handView, ip4, ManualClock, rig, udp, udpFast } from "./helpers.js";
 
 /** A hand-filled IPv4 TCP SYN. */
 function syn(v: PacketView, src: number, dst: number, sport: number, dport: number): PacketView {
@@ -61,13 +61,13 @@ describe("memory", () => {
     assert.equal(tr.memoryBytes, full);
     assert.equal(tr.slotCount, N);
     let listed = 0;
-    tr.forEach(() => listed++);
+    tr.forEachEntry(() => listed++);
     assert.equal(listed, tr.count);
   });
 
   it("costs kilobytes beyond the bucket array for a 200-entry capture with the default sysctls", () => {
     const tr = new Tracker({ clock: new ManualClock(), seed: 3 });
-    const buckets = tr.sysctl.nf_conntrack_buckets as number;
+    const buckets = tr.sysctl.nf_conntrack_buckets;
     assert.equal(buckets, 262144);
     const v = new PacketView();
     for (let i = 0; i < 200; i++) tr.process(syn(v, ip4("10.0.0.1"), ip4("192.0.2.80"), 20000 + i, 443));
@@ -114,7 +114,7 @@ describe("memory", () => {
     for (let i = 0; i < 300; i++) tr.process(udpFast(v, ip4("10.0.0.1"), ip4("10.0.0.2"), 1000 + i, 53));
     assert.equal(tr.slotCount, 100);
     assert.equal(tr.count, 100);
-    assert.equal(tr.table.audit(), null);
+    assert.equal(trackerEngine(tr).table.audit(), null);
   });
 });
 
@@ -127,37 +127,37 @@ describe("table growth keeps every entry where it is", () => {
     // A source-NATed UDP flow and a TCP flow in the first slots.
     assert.equal(tr.in(udp({ src: A, dst: B, sport: 1000, dport: 53 })), CT_STATE.NEW);
     const natSlot = tr.result.slot;
-    tr.alterReply(natSlot, [ip4(B)], [ip4(N)], 53, 5000);
+    trackerEngine(tr).alterReply(natSlot, [ip4(B)], [ip4(N)], 53, 5000);
     assert.equal(tr.confirm(), true);
     tr.setMark(natSlot, 42);
     const v = new PacketView();
     assert.equal(tr.process(syn(v, ip4(A), ip4(B), 40000, 443)), CT_STATE.NEW);
     const tcpSlot = tr.result.slot;
     const before = new Map<number, string>();
-    for (const s of tr.slots()) before.set(s, tr.formatEntry(s, { extended: true }));
+    for (const s of entryIds(tr)) before.set(s, tr.formatEntry(s, { extended: true }));
     // Grow through several doublings (64 → 2048 slots).
     for (let i = 0; i < 2000; i++) tr.process(udpFast(v, ip4("10.1.0.1"), ip4("10.0.0.2"), 1024 + i, 53));
     assert.ok(tr.slotCount >= 2048);
-    assert.equal(tr.table.audit(), null);
+    assert.equal(trackerEngine(tr).table.audit(), null);
     for (const [s, line] of before) assert.equal(tr.formatEntry(s, { extended: true }), line, `slot ${s}`);
-    assert.equal(tr.markOf(natSlot), 42);
-    assert.equal(tr.tcpTracker.state(tcpSlot), 1 /* SYN_SENT */);
-    assert.deepEqual(tr.countersOf(natSlot, 0), { packets: 1, bytes: 28 });
+    assert.equal(entryOf(tr, natSlot).mark, 42);
+    assert.equal(trackerEngine(tr).tcpTracker.state(tcpSlot), 1 /* SYN_SENT */);
+    assert.deepEqual(entryOf(tr, natSlot).counters(0), { packets: 1, bytes: 28 });
     // The NAT reply node is still found, in its direction, on the same slot.
     assert.equal(tr.process(udp({ src: B, dst: N, sport: 53, dport: 5000 })), CT_STATE.ESTABLISHED);
     assert.equal(tr.result.slot, natSlot);
     assert.equal(tr.result.dir, 1);
     const t = new TupleScratch();
     t.set(4, 17, 0, [ip4(B)], [ip4(N)], 53, 5000);
-    assert.equal(tr.findTuple(t), natSlot);
+    assert.equal(trackerEngine(tr).findTuple(t), natSlot);
     // Expiry lists survived: everything expires, each with its DESTROY, and every slot is free again.
     events.lines.length = 0;
     clock.tick(200_000);
     tr.advance(clock.t);
     assert.equal(tr.count, 0);
     assert.equal(events.lines.filter((l) => l.startsWith("[DESTROY]")).length, 2002);
-    assert.equal(tr.table.audit(), null);
-    assert.equal(tr.table.free, tr.slotCount);
+    assert.equal(trackerEngine(tr).table.audit(), null);
+    assert.equal(trackerEngine(tr).table.free, tr.slotCount);
   });
 
   it("nf_conntrack_max=0: no limit, the table grows, early drop never runs", () => {
@@ -173,7 +173,7 @@ describe("table growth keeps every entry where it is", () => {
     assert.deepEqual(logs, []);
     assert.equal(tr.slotCount, 32768);
     assert.equal(tr.formatTable().length, 20000);
-    assert.equal(tr.table.audit(), null);
+    assert.equal(trackerEngine(tr).table.audit(), null);
   });
 
   it("drops the packet as the kernel does on a failed allocation when memory runs out while growing", () => {
@@ -181,7 +181,7 @@ describe("table growth keeps every entry where it is", () => {
     const v = new PacketView();
     for (let i = 0; i < INITIAL_SLOTS; i++) tr.process(udpFast(v, ip4("10.0.0.1"), ip4("10.0.0.2"), 1024 + i, 53));
     const m = tr.memoryBytes;
-    const tcp = tr.tcpTracker as unknown as { grow(n: number): void };
+    const tcp = trackerEngine(tr).tcpTracker as unknown as { grow(n: number): void };
     const grow = tcp.grow;
     tcp.grow = () => {
       throw new RangeError("Array buffer allocation failed");
@@ -198,6 +198,6 @@ describe("table growth keeps every entry where it is", () => {
     // Memory is back: the next new flow grows the table.
     assert.equal(tr.process(udpFast(v, ip4("10.0.0.1"), ip4("10.0.0.2"), 9999, 53)), CT_STATE.NEW);
     assert.equal(tr.slotCount, 2 * INITIAL_SLOTS);
-    assert.equal(tr.table.audit(), null);
+    assert.equal(trackerEngine(tr).table.audit(), null);
   });
 });

@@ -10,9 +10,9 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { PacketView } from "../../src/packet/view.js";
 import { IPS } from "../../src/conntrack/constants.js";
-import { Tracker } from "../../src/conntrack/tracker.js";
+import { Tracker, trackerEngine } from "../../src/conntrack/tracker.js";
 import { icmpInverseType, TupleScratch } from "../../src/conntrack/tuple.js";
-import { ManualClock } from "./helpers.js";
+import { entryIds, entryOf, ManualClock } from "./helpers.js";
 
 type Op =
   | { k: "pkt"; proto: 6 | 17 | 1 | 47 | 50; a: number; b: number; sp: number; dp: number; rev: boolean; v6: boolean; drop: boolean }
@@ -73,11 +73,11 @@ function fill(v: PacketView, op: Extract<Op, { k: "pkt" }>): void {
 }
 
 function check(tr: Tracker): void {
-  const internals = Tracker.unsafeExposeInternals(tr);
-  const tb = tr.table;
+  const engine = trackerEngine(tr);
+  const tb = engine.table;
   assert.equal(tb.audit(), null);
-  const live = tr.slots();
-  const pending = internals.pending() >= 0 ? 1 : 0;
+  const live = entryIds(tr);
+  const pending = engine.unconfirmed >= 0 ? 1 : 0;
   assert.equal(tb.used, live.length + pending, "slots in use = live (+ unconfirmed)");
   assert.equal(tb.free + tb.used, tb.size, "free + used = allocated slots");
   assert.ok(tb.max === 0 || tb.size <= tb.max, "never more slots than nf_conntrack_max");
@@ -85,17 +85,17 @@ function check(tr: Tracker): void {
   assert.ok(tr.peak >= tr.count);
   const t = new TupleScratch();
   for (const s of live) {
-    assert.equal(tr.statusOf(s) & IPS.CONFIRMED, IPS.CONFIRMED);
-    tr.tupleOf(s, 0, t);
+    assert.equal(entryOf(tr, s).status & IPS.CONFIRMED, IPS.CONFIRMED);
+    engine.tupleOf(s, 0, t);
     const o = [t.s0, t.s1, t.s2, t.s3, t.d0, t.d1, t.d2, t.d3, t.sport, t.dport].join();
-    tr.tupleOf(s, 1, t);
+    engine.tupleOf(s, 1, t);
     const r = [t.s0, t.s1, t.s2, t.s3, t.d0, t.d1, t.d2, t.d3, t.sport, t.dport].join();
     for (const dir of [0, 1] as const) {
-      tr.tupleOf(s, dir, t);
+      engine.tupleOf(s, dir, t);
       t.computeHash(tb.seed);
       // A tuple equal to its inverse is found as REPLY, as the kernel's chain order gives.
       const want = o === r ? 1 : dir;
-      assert.deepEqual(internals.lookup(t), [s, want], `slot ${s} findable in direction ${dir}`);
+      assert.deepEqual([engine.rawLookup(t), engine.foundDir], [s, want], `slot ${s} findable in direction ${dir}`);
     }
   }
 }

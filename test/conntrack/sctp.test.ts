@@ -4,7 +4,8 @@ import { SCTP_CHUNK, sctpInitChunk } from "../../src/packet/build.js";
 import { CT_STATE, IPS } from "../../src/conntrack/constants.js";
 import { SCTP_STATE, sctpNewState } from "../../src/conntrack/sctp.js";
 import { INVALID_REASON } from "../../src/conntrack/stats.js";
-import { rig, sctp } from "./helpers.js";
+import { entryOf, firstEntry, rig, sctp } from "./helpers.js";
+import { trackerEngine } from "../../src/conntrack/tracker.js";
 
 const A = "10.0.0.1";
 const B = "10.0.0.2";
@@ -31,8 +32,8 @@ describe("SCTP tracking (nf_conntrack_proto_sctp.c)", () => {
     assert.deepEqual(tr.formatTable(), [
       "sctp     132 210 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=5000 dport=38412 src=10.0.0.2 dst=10.0.0.1 sport=38412 dport=5000 [ASSURED] mark=0 use=1",
     ]);
-    const slot = tr.slots()[0] as number;
-    const sc = tr.l4(132) as import("../../src/conntrack/sctp.js").SctpTracker;
+    const slot = firstEntry(tr).id;
+    const sc = trackerEngine(tr).l4(132) as import("../../src/conntrack/sctp.js").SctpTracker;
     assert.equal(sc.vtagOf(slot, 0), TAG_B);
     assert.equal(sc.vtagOf(slot, 1), TAG_A);
 
@@ -43,14 +44,14 @@ describe("SCTP tracking (nf_conntrack_proto_sctp.c)", () => {
 
     // Graceful shutdown; SHUTDOWN_SENT may be evicted under pressure even though ASSURED.
     assert.equal(tr.process(out(TAG_B, [{ type: SCTP_CHUNK.SHUTDOWN, data: 4 }])), CT_STATE.ESTABLISHED);
-    assert.equal(tr.stateNameOf(slot), "SHUTDOWN_SENT");
+    assert.equal(entryOf(tr, slot).stateName, "SHUTDOWN_SENT");
     assert.equal(sc.canEarlyDrop(slot), true);
-    assert.equal(tr.timeoutSecondsOf(slot), 3);
+    assert.equal(entryOf(tr, slot).timeoutSeconds, 3);
     tr.process(back(TAG_A, [{ type: SCTP_CHUNK.SHUTDOWN_ACK }]));
-    assert.equal(tr.stateNameOf(slot), "SHUTDOWN_ACK_SENT");
+    assert.equal(entryOf(tr, slot).stateName, "SHUTDOWN_ACK_SENT");
     tr.process(out(TAG_B, [{ type: SCTP_CHUNK.SHUTDOWN_COMPLETE }]));
-    assert.equal(tr.stateNameOf(slot), "CLOSED");
-    assert.equal(tr.timeoutSecondsOf(slot), 10);
+    assert.equal(entryOf(tr, slot).stateName, "CLOSED");
+    assert.equal(entryOf(tr, slot).timeoutSeconds, 10);
   });
 
   it("refuses out-of-the-blue first packets (Sec 8.4) and a non-zero INIT vtag", () => {
@@ -81,20 +82,20 @@ describe("SCTP tracking (nf_conntrack_proto_sctp.c)", () => {
   it("does not refresh the timeout on INIT retransmits of a CLOSED entry", () => {
     const { tr, clock } = rig();
     tr.process(out(0, [sctpInitChunk(TAG_A)]));
-    const slot = tr.slots()[0] as number;
+    const slot = firstEntry(tr).id;
     clock.tick(4000);
     assert.equal(tr.process(out(0, [sctpInitChunk(TAG_A)])), CT_STATE.NEW);
-    assert.equal(tr.timeoutSecondsOf(slot), 6);
+    assert.equal(entryOf(tr, slot).timeoutSeconds, 6);
   });
 
   it("tracks a secondary path from its HEARTBEAT and assures it on the HEARTBEAT_ACK", () => {
     const { tr } = rig();
     assert.equal(tr.process(out(TAG_B, [{ type: SCTP_CHUNK.HEARTBEAT, data: 8 }])), CT_STATE.NEW);
-    const slot = tr.slots()[0] as number;
-    assert.equal(tr.stateNameOf(slot), "HEARTBEAT_SENT");
+    const slot = firstEntry(tr).id;
+    assert.equal(entryOf(tr, slot).stateName, "HEARTBEAT_SENT");
     assert.equal(tr.process(back(TAG_A, [{ type: SCTP_CHUNK.HEARTBEAT_ACK, data: 8 }])), CT_STATE.ESTABLISHED);
-    assert.equal(tr.stateNameOf(slot), "ESTABLISHED");
-    assert.equal(tr.statusOf(slot) & IPS.ASSURED, IPS.ASSURED);
+    assert.equal(entryOf(tr, slot).stateName, "ESTABLISHED");
+    assert.equal(entryOf(tr, slot).status & IPS.ASSURED, IPS.ASSURED);
   });
 
   it("implements the transition table row by row", () => {

@@ -6,7 +6,8 @@ import { INVALID_REASON } from "../../src/conntrack/stats.js";
 import { CT_DROPPED } from "../../src/conntrack/tracker.js";
 import type { Tracker } from "../../src/conntrack/tracker.js";
 import { TupleScratch } from "../../src/conntrack/tuple.js";
-import { ip4, rig, udpFast } from "./helpers.js";
+import { entryIds, entryOf, ip4, rig, udpFast } from "./helpers.js";
+import { trackerEngine } from "../../src/conntrack/tracker.js";
 
 const A = ip4("10.0.0.1");
 const B = ip4("10.0.0.2");
@@ -16,7 +17,7 @@ const t = new TupleScratch();
 /** The bucket of the UDP tuple src:sport → dst:dport (the node of that direction). */
 function bucketOf(tr: Tracker, sport: number, dport = 53, src = A, dst = B): number {
   t.set(4, 17, 0, [src], [dst], sport, dport);
-  return t.computeHash(tr.table.seed) % tr.table.buckets;
+  return t.computeHash(trackerEngine(tr).table.seed) % trackerEngine(tr).table.buckets;
 }
 
 /**
@@ -46,7 +47,7 @@ describe("table full (__nf_conntrack_alloc, early_drop)", () => {
     const ports = [1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007];
     assure(tr, clock, ports);
     assert.equal(tr.count, 8);
-    for (const s of tr.slots()) assert.equal(tr.statusOf(s) & IPS.ASSURED, IPS.ASSURED);
+    for (const s of entryIds(tr)) assert.equal(entryOf(tr, s).status & IPS.ASSURED, IPS.ASSURED);
     const before = tr.memoryBytes;
     for (let i = 0; i < 12; i++) {
       assert.equal(tr.process(udpFast(v, A, B, 2000 + i, 53)), CT_DROPPED);
@@ -70,7 +71,7 @@ describe("table full (__nf_conntrack_alloc, early_drop)", () => {
 
   it("early-drops the unassured entries of the first bucket that has any, within 8 buckets of the new tuple's hash", () => {
     const { tr, clock, events } = rig({ sysctls: { nf_conntrack_max: 6, nf_conntrack_buckets: 512 } });
-    const n = tr.table.buckets;
+    const n = trackerEngine(tr).table.buckets;
     const newPort = 40000;
     const b0 = bucketOf(tr, newPort);
     const far = (b: number): boolean => (b - b0 + n) % n >= 8;
@@ -94,7 +95,7 @@ describe("table full (__nf_conntrack_alloc, early_drop)", () => {
 
   it("finds nothing to evict beyond the 8 buckets scanned", () => {
     const { tr, logs } = rig({ sysctls: { nf_conntrack_max: 4, nf_conntrack_buckets: 512 } });
-    const n = tr.table.buckets;
+    const n = trackerEngine(tr).table.buckets;
     const b0 = bucketOf(tr, 40000);
     // Nodes right behind the window (bucket b0 + 8) and right before it (b0 − 1) are not seen.
     const ports = [...portsIn(tr, 2, (b) => b === (b0 + 8) % n, (b) => (b - b0 + n) % n >= 8), ...portsIn(tr, 2, (b) => b === (b0 + n - 1) % n, (b) => (b - b0 + n) % n >= 8)];
@@ -107,7 +108,7 @@ describe("table full (__nf_conntrack_alloc, early_drop)", () => {
 
   it("starts from the packet's own direction: an answer whose query was dropped scans other buckets and may evict", () => {
     const { tr } = rig({ sysctls: { nf_conntrack_max: 4, nf_conntrack_buckets: 512 } });
-    const n = tr.table.buckets;
+    const n = trackerEngine(tr).table.buckets;
     const qPort = 40000;
     const bq = bucketOf(tr, qPort); // the query A:40000 → B:53
     const ba = bucketOf(tr, 53, qPort, B, A); // the answer B:53 → A:40000
@@ -133,7 +134,7 @@ describe("GC worker eviction after a table-full drop (gc_worker, nf_conntrack_ma
     const { tr, clock, events } = rig({
       sysctls: { nf_conntrack_max: 100, nf_conntrack_buckets: 512, nf_conntrack_udp_timeout: 3600 },
     });
-    const n = tr.table.buckets;
+    const n = trackerEngine(tr).table.buckets;
     const newPort = 50000;
     const b0 = bucketOf(tr, newPort);
     const ports = portsIn(tr, 100, (b) => (b - b0 + n) % n >= 8);
@@ -161,7 +162,7 @@ describe("GC worker eviction after a table-full drop (gc_worker, nf_conntrack_ma
     const { tr, clock, events } = rig({
       sysctls: { nf_conntrack_max: 20, nf_conntrack_buckets: 512, nf_conntrack_udp_timeout_stream: 3600 },
     });
-    const n = tr.table.buckets;
+    const n = trackerEngine(tr).table.buckets;
     const b0 = bucketOf(tr, 50000);
     assure(tr, clock, portsIn(tr, 20, (b) => (b - b0 + n) % n >= 8));
     assert.equal(tr.process(udpFast(v, A, B, 50000, 53)), CT_DROPPED);
@@ -196,7 +197,7 @@ describe("chain length limit (__nf_conntrack_confirm)", () => {
       assert.equal(tr.stats.chaintoolong, ports.length - inserted);
       assert.equal(tr.stats.insert_failed, ports.length - inserted);
       assert.equal(tr.count, inserted);
-      assert.equal(tr.table.chainLength(target), inserted);
+      assert.equal(trackerEngine(tr).table.chainLength(target), inserted);
     });
   }
 });

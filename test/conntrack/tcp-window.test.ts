@@ -1,4 +1,5 @@
 /** tcp_in_window: the four bounds, overshoot, scaling, SACK, and the timeout rules fed by it. */
+import type { SysctlValues } from "../../src/conntrack/sysctl.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { TcpTracker, TCP_CT_FLAG, TCP_STATE } from "../../src/conntrack/tcp.js";
@@ -10,7 +11,7 @@ const S: Host = 1;
 const c = 1000;
 const s = 50_000;
 
-function conn(sysctl: Partial<Record<string, number>> = {}): FakeConntrack {
+function conn(sysctl: Partial<SysctlValues> = {}): FakeConntrack {
   return new FakeConntrack((n) => new TcpTracker(n), { sysctl: { nf_conntrack_log_invalid: 6, ...sysctl } });
 }
 
@@ -23,7 +24,7 @@ function t(ct: FakeConntrack): TcpTracker {
  * client seen[0]: td_end 1001, td_maxend 3001, td_maxwin 1000;
  * server seen[1]: td_end 50001, td_maxend 51001, td_maxwin 2000.
  */
-function small(sysctl: Partial<Record<string, number>> = {}): FakeConntrack {
+function small(sysctl: Partial<SysctlValues> = {}): FakeConntrack {
   const ct = conn(sysctl);
   ct.send(C, tcp({ flags: "S", seq: c, win: 1000 }));
   ct.send(S, tcp({ flags: "S.", seq: s, ack: c + 1, win: 2000 }));

@@ -1,3 +1,4 @@
+import type { SysctlValues } from "../../src/conntrack/sysctl.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -16,7 +17,7 @@ import { FakeConntrack, FakeCtx, tcp, type Host } from "./fake-ctx.js";
 const C: Host = 0; // client
 const S: Host = 1; // server
 
-function conn(sysctl: Partial<Record<string, number>> = {}): FakeConntrack {
+function conn(sysctl: Partial<SysctlValues> = {}): FakeConntrack {
   return new FakeConntrack((n) => new TcpTracker(n), { sysctl });
 }
 

@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { CT_STATE, CTINFO, HOOK, IPS } from "../../src/conntrack/constants.js";
 import { INVALID_REASON } from "../../src/conntrack/stats.js";
-import { rig, udp, udplite } from "./helpers.js";
+import { entryIds, entryOf, firstEntry, rig, udp, udplite } from "./helpers.js";
 
 const A = "10.0.0.1";
 const B = "10.0.0.2";
@@ -25,8 +25,8 @@ describe("UDP tracking (nf_conntrack_proto_udp.c)", () => {
       " [UPDATE] udp      17 30 src=10.0.0.1 dst=10.0.0.2 sport=41000 dport=5353 src=10.0.0.2 dst=10.0.0.1 sport=5353 dport=41000",
       " [UPDATE] udp      17 119 src=10.0.0.1 dst=10.0.0.2 sport=41000 dport=5353 src=10.0.0.2 dst=10.0.0.1 sport=5353 dport=41000 [ASSURED]",
     ]);
-    const slot = tr.slots()[0] as number;
-    assert.equal(tr.statusOf(slot) & (IPS.ASSURED | IPS.SEEN_REPLY | IPS.CONFIRMED), IPS.ASSURED | IPS.SEEN_REPLY | IPS.CONFIRMED);
+    const slot = firstEntry(tr).id;
+    assert.equal(entryOf(tr, slot).status & (IPS.ASSURED | IPS.SEEN_REPLY | IPS.CONFIRMED), IPS.ASSURED | IPS.SEEN_REPLY | IPS.CONFIRMED);
     // Expiry 120 s later: DESTROY without a timeout.
     tr.advance(clock.t + 120_004);
     assert.equal(
@@ -46,13 +46,13 @@ describe("UDP tracking (nf_conntrack_proto_udp.c)", () => {
     clock.tick(990);
     // Exactly 2 s after creation: time_after(jiffies, stream_ts) is still false.
     tr.process(udp({ src: A, dst: B, sport: 41001, dport: 5354 }));
-    const slot = tr.slots()[0] as number;
-    assert.equal(tr.statusOf(slot) & IPS.ASSURED, 0);
-    assert.equal(tr.timeoutSecondsOf(slot), 30);
+    const slot = firstEntry(tr).id;
+    assert.equal(entryOf(tr, slot).status & IPS.ASSURED, 0);
+    assert.equal(entryOf(tr, slot).timeoutSeconds, 30);
     clock.tick(4);
     tr.process(udp({ src: A, dst: B, sport: 41001, dport: 5354 }));
-    assert.equal(tr.statusOf(slot) & IPS.ASSURED, IPS.ASSURED);
-    assert.equal(tr.timeoutSecondsOf(slot), 120);
+    assert.equal(entryOf(tr, slot).status & IPS.ASSURED, IPS.ASSURED);
+    assert.equal(entryOf(tr, slot).timeoutSeconds, 120);
   });
 
   it("shows the -L lines of the kernel examples", () => {
@@ -109,7 +109,7 @@ describe("UDP tracking (nf_conntrack_proto_udp.c)", () => {
     const { tr, events } = rig();
     tr.in(udp({ src: A, dst: B, sport: 1, dport: 2 }));
     assert.equal(tr.count, 1);
-    assert.equal(tr.slots().length, 0);
+    assert.equal(entryIds(tr).length, 0);
     tr.dropUnconfirmed();
     assert.equal(tr.count, 0);
     assert.deepEqual(events.lines, []);
@@ -123,8 +123,8 @@ describe("UDP tracking (nf_conntrack_proto_udp.c)", () => {
     tr.in(udp({ src: A, dst: B, sport: 1, dport: 2 }));
     tr.advance(clock.t + 10_000);
     tr.confirm();
-    const slot = tr.slots()[0] as number;
-    assert.equal(tr.timeoutSecondsOf(slot), 30);
+    const slot = firstEntry(tr).id;
+    assert.equal(entryOf(tr, slot).timeoutSeconds, 30);
   });
 });
 

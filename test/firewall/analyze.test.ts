@@ -1,16 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import {
-  analysisToJson,
-  analyzeRuleset,
-  boxOf,
-  boxesOverlap,
-  formatAnalysis,
-  mirrorBox,
-  notrackRulesFor,
-  parseSelector,
-  ruleTrackingReasons,
-} from "../../src/firewall/analyze.js";
+import { analyzeRuleset } from "../../src/firewall/analysis/analyze.js";
+import { boxOf, boxesOverlap, mirrorBox } from "../../src/firewall/analysis/box.js";
+import { analysisToJson, formatAnalysis } from "../../src/firewall/analysis/format.js";
+import { notrackRulesFor } from "../../src/firewall/analysis/notrack.js";
+import { parseSelector } from "../../src/firewall/analysis/selector.js";
+import { ruleTrackingReasons } from "../../src/firewall/tracking.js";
 import { RulesetSyntaxError } from "../../src/firewall/errors.js";
 import { parseIptables } from "../../src/firewall/iptables.js";
 import { loadRuleset } from "../../src/firewall/load.js";

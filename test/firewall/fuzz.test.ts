@@ -7,7 +7,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { analysisToJson, analyzeRuleset, formatAnalysis, notrackRulesFor, parseSelector } from "../../src/firewall/analyze.js";
+import { analyzeRuleset } from "../../src/firewall/analysis/analyze.js";
+import { analysisToJson, formatAnalysis } from "../../src/firewall/analysis/format.js";
+import { notrackRulesFor } from "../../src/firewall/analysis/notrack.js";
+import { parseSelector } from "../../src/firewall/analysis/selector.js";
 import { RulesetSyntaxError } from "../../src/firewall/errors.js";
 import { CompiledRuleset, evaluateChain } from "../../src/firewall/eval.js";
 import { parseIpsetSave } from "../../src/firewall/ipset.js";

@@ -314,6 +314,38 @@ describe("parseIptables() reads iptables-restore input", () => {
     assert.equal(saveString("plain"), "plain");
   });
 
+  it("binds options to their module in any order iptables-restore accepts", () => {
+    // kube-proxy writes "-m tcp -p tcp --dport N"; options may also come back to an earlier -m.
+    const rs = parseIptables(
+      FILTER(
+        [
+          "-A INPUT -m comment --comment \"svc\" -m tcp -p tcp --dport 30080 -j ACCEPT",
+          "-A INPUT -p tcp -m tcp --sport 1024:65535 -m comment --comment x --dport 22 -j ACCEPT",
+          "-A INPUT -m limit --limit 1/s -s 10.0.0.1 -j ACCEPT",
+          "-A INPUT -p udp -j LOG --log-prefix \"u \" -m udp --dport 53 --log-level 6",
+        ].join("\n"),
+      ),
+      { file: "r" },
+    );
+    const [a, b, c, d] = chain(rs, "filter", "INPUT").rules;
+    assert.deepEqual(m(a!, "port").set.pairs(), [[30080, 30080]]);
+    assert.equal(m(a!, "proto").protos.has(6), true);
+    assert.deepEqual(m(b!, "port", 0).set.pairs(), [[1024, 65535]]);
+    assert.deepEqual(m(b!, "port", 1).set.pairs(), [[22, 22]]);
+    // ip_packet_match() tests the address before any match: the limit sees only 10.0.0.1.
+    assert.deepEqual(c!.matches.map((x) => x.kind), ["addr", "limit"]);
+    assert.deepEqual(d!.actions[0], { kind: "log", nflog: false, prefix: "u ", level: 6, group: -1 });
+    assert.deepEqual(m(d!, "port").set.pairs(), [[53, 53]]);
+    // The protocol check still holds for the whole rule.
+    rejects(FILTER("-A INPUT -m tcp --dport 1 -p udp -j ACCEPT"), 'rules.v4:5:13: match "tcp" needs "-p" with tcp');
+  });
+
+  it("reads --tcp-flags with libxt_tcp's names: ALL is 0x3F, ECE and CWR are unknown", () => {
+    const rs = parseIptables(FILTER("-A INPUT -p tcp -m tcp --tcp-flags ALL NONE -j DROP"), { file: "r" });
+    assert.deepEqual(m(chain(rs, "filter", "INPUT").rules[0]!, "tcpflags"), { kind: "tcpflags", op: "eq", neg: false, mask: 0x3f, comp: 0 });
+    rejects(FILTER("-A INPUT -p tcp -m tcp --tcp-flags SYN,ECE SYN -j DROP"), 'rules.v4:5:36: unknown TCP flag "ECE"');
+  });
+
   it("reads ipset match sets with an ipset save file", () => {
     const ipsets = parseIpsetSave(corpus("ipsets.save"), "ipsets.save");
     assert.deepEqual([...ipsets.keys()], ["blocklist", "admins", "svc", "lowports"]);
@@ -345,6 +377,7 @@ describe("parseIptables() errors name file:line:column and the feature", () => {
     [FILTER("-A OUTPUT -i eth0 -j DROP"), 'rules.v4:5:11: "-i" cannot be used in chain "OUTPUT": there is no input interface at that hook', "syntax"],
     [FILTER("-A INPUT -j DNAT --to-destination 1.2.3.4"), 'rules.v4:5:13: target "DNAT" is only valid in the nat table', "syntax"],
     [FILTER("-A INPUT --dport 22 -j DROP"), 'rules.v4:5:10: unknown option "--dport"', "--dport"],
+    [FILTER("-A INPUT -m statistic --mode nth --every 2 -j DROP"), 'rules.v4:5:13: --mode nth needs --packet with --every, as iptables does', "syntax"],
     [FILTER("-A INPUT -m multiport --dports 1,2 -j DROP"), 'rules.v4:5:13: match "multiport" needs "-p" with tcp, udp, dccp, sctp, udplite', "syntax"],
     [FILTER("-A INPUT -m state --state NEW,SNAT -j DROP"), 'rules.v4:5:27: unknown state "SNAT": expected INVALID, NEW, ESTABLISHED, RELATED, UNTRACKED', "syntax"],
     [FILTER("-A INPUT -m limit --limit 5/fortnight -j DROP"), 'rules.v4:5:27: invalid rate "5/fortnight": expected N/second, N/minute, N/hour or N/day', "syntax"],

@@ -12,6 +12,7 @@ import { VERDICT } from "../../src/firewall/eval.js";
 import { jhash2, reciprocalScale } from "../../src/firewall/nat.js";
 import { DROP_REASON } from "../../src/firewall/path.js";
 import { ipt, rig } from "./path-helpers.js";
+import { entryOf } from "../conntrack/helpers.js";
 
 const SERVER = "198.51.100.7";
 const GW = ["eth0=203.0.113.1/24", "eth1=192.168.10.1/24"];
@@ -39,7 +40,7 @@ describe("MASQUERADE and SNAT port selection", () => {
     assert.deepEqual(fw.table(), [
       "tcp      6 120 SYN_SENT src=192.168.10.5 dst=198.51.100.7 sport=40000 dport=443 [UNREPLIED] src=198.51.100.7 dst=203.0.113.1 sport=443 dport=40000",
     ]);
-    const st = fw.tr.statusOf(r.slot);
+    const st = entryOf(fw.tr, r.slot).status;
     assert.equal(st & (IPS.SRC_NAT | IPS.SRC_NAT_DONE | IPS.DST_NAT_DONE), IPS.SRC_NAT | IPS.SRC_NAT_DONE | IPS.DST_NAT_DONE);
     assert.equal(st & IPS.DST_NAT, 0);
     assert.equal(fw.tr.stats.found, 0);
@@ -170,7 +171,7 @@ describe("DNAT and REDIRECT", () => {
     fw.tcp({ src: "192.168.10.5", dst: "198.51.100.2", sport: 40000, dport: 80, flags: "S", seq: 1 });
     assert.equal(fw.tr.count, 2);
     assert.equal(fw.view.sport, 1025);
-    const st = fw.tr.statusOf(fw.path.result.slot);
+    const st = entryOf(fw.tr, fw.path.result.slot).status;
     assert.equal(st & (IPS.SRC_NAT | IPS.DST_NAT), IPS.SRC_NAT | IPS.DST_NAT);
   });
 });

@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
 import { RulesetSyntaxError } from "../../src/firewall/errors.js";
 import { detectFormat, loadRuleset } from "../../src/firewall/load.js";
 import type { Action, Match, Rule, Ruleset } from "../../src/firewall/model.js";
-import { convertNftText, parseNftJson } from "../../src/firewall/nft.js";
+import { parseNftJson } from "../../src/firewall/nft.js";
 import { CORPUS, chain, corpus } from "./helpers.js";
 
 function rules(rs: Ruleset): Rule[] {
@@ -99,7 +98,7 @@ describe("parseNftJson() reads nft -j list ruleset", () => {
     const cm = only(at(rs, 14), "mark");
     assert.deepEqual([cm.source, cm.mask, cm.values.pairs()], ["ct", 0xff, [[1, 1]]]);
     assert.deepEqual(only(at(rs, 16), "ctdir").dir, 1);
-    assert.deepEqual(at(rs, 17).matches, [{ kind: "lookup", neg: false, keys: ["ctzone"], elems: [[{ t: "num", lo: 3, hi: 3 }]], setName: null }]);
+    assert.deepEqual(at(rs, 17).matches, [{ kind: "lookup", neg: false, keys: ["ctzone"], elems: [[{ t: "num", lo: 3, hi: 3 }]], setName: null, set: null }]);
     assert.deepEqual(at(rs, 18).matches, [{ kind: "cthelper", neg: false, name: "ftp" }]);
     assert.equal(only(at(rs, 19), "ctaddr").field, "origsrc");
     assert.deepEqual(only(at(rs, 20), "ctport").field, "repldst");
@@ -255,21 +254,21 @@ describe("parseNftJson() errors carry the JSON path", () => {
     assert.equal(e.unsupported, true);
   });
 
-  it("refuses queue and dynamic set updates unless allowed", () => {
+  it("refuses queue unless allowed; a set statement must name an existing set", () => {
     const q = rule({ queue: { num: 3, flags: ["bypass"] } });
     const upd = rule({ set: { op: "add", elem: { payload: { protocol: "ip", field: "saddr" } }, set: "@x" } }, { accept: null });
     rejects(doc(q), 'rs.json:$.nftables[4].rule.expr[0]: unsupported statement "queue": use --allow-unsupported to skip such rules');
-    rejects(doc(upd), 'rs.json:$.nftables[4].rule.expr[0].set: unsupported statement "set": use --allow-unsupported to skip such rules');
-    const rs = parseNftJson(doc(q, upd, rule({ accept: null })), { file: "rs.json", allowUnsupported: true });
+    rejects(doc(upd), 'rs.json:$.nftables[4].rule.expr[0].set.set: set "x" does not exist in table "t"');
+    const rs = parseNftJson(doc(q, rule({ accept: null })), { file: "rs.json", allowUnsupported: true });
     const rr = chain(rs, "t", "in").rules;
     assert.deepEqual(
       rr.map((r) => r.unsupported),
-      ["queue", "set", null],
+      ["queue", null],
     );
     assert.deepEqual(rr[0]!.matches, [{ kind: "never", feature: "queue" }]);
     assert.deepEqual(
       rs.skipped.map((s) => (s.pos.kind === "json" ? s.pos.path : "")),
-      ["$.nftables[4].rule.expr[0]", "$.nftables[5].rule.expr[0].set"],
+      ["$.nftables[4].rule.expr[0]"],
     );
   });
 
@@ -317,39 +316,5 @@ describe("detectFormat() and loadRuleset()", () => {
   it("loads either syntax", () => {
     assert.equal(loadRuleset(corpus("webserver-ssh.rules"), { file: "a" }).syntax, "iptables");
     assert.equal(loadRuleset(corpus("webserver-ssh.nft.json"), { file: "b" }).syntax, "nft");
-  });
-});
-
-const root = typeof process.getuid === "function" && process.getuid() === 0;
-const haveNft = spawnSync("nft", ["--version"]).status === 0;
-
-describe("convertNftText()", () => {
-  it("asks for JSON when nft is missing", () => {
-    assert.throws(() => convertNftText("table inet t {}\n", { file: "r.nft", nft: "/nonexistent/nft" }), {
-      message: 'r.nft:1:1: cannot read nft text without the "nft" tool: pass the output of "nft -j list ruleset" instead',
-    });
-  });
-
-  it("loads nft text in a scratch namespace and lists it as JSON", { skip: !(root && haveNft) && "needs root and nft" }, () => {
-    const file = `${CORPUS}src/nat-gateway.nft`;
-    const rs = loadRuleset(corpus("src/nat-gateway.nft"), { file });
-    const fromJson = parseNftJson(corpus("nat-gateway.nft.json"), { file: "j" });
-    assert.deepEqual(
-      rules(rs).map((r) => r.text),
-      rules(fromJson).map((r) => r.text),
-    );
-    const leftover = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout;
-    assert.ok(!leftover.includes(`ctlab-nftconv-${process.pid}-`), "scratch namespace was deleted");
-  });
-
-  it("maps nft's error to the line and column of the text", { skip: !(root && haveNft) && "needs root and nft" }, () => {
-    const text = "table inet t {\n\tchain c {\n\t\ttcp dport 22 acept\n\t}\n}\n";
-    assert.throws(() => convertNftText(text, { file: "bad.nft" }), (e: unknown) => {
-      assert.ok(e instanceof RulesetSyntaxError);
-      assert.equal(e.line, 3);
-      assert.equal(e.column, 21);
-      assert.equal(e.message, "bad.nft:3:21: nft rejected the ruleset: syntax error, unexpected newline");
-      return true;
-    });
   });
 });

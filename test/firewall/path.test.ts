@@ -8,6 +8,7 @@ import { CT_STATE, IPS } from "../../src/conntrack/constants.js";
 import { VERDICT } from "../../src/firewall/eval.js";
 import { DROP_REASON, ROUTE, trackingFamilies } from "../../src/firewall/path.js";
 import { ipt, rig } from "./path-helpers.js";
+import { entryOf } from "../conntrack/helpers.js";
 
 const LOCAL = "192.0.2.1";
 const REMOTE = "198.51.100.7";
@@ -247,7 +248,7 @@ describe("routing and translated packets", () => {
     assert.equal(r.translated, true);
     assert.equal(fw.view.dport, 8080);
     assert.equal(fw.rule("FORWARD", 1).counters.packets, 1);
-    assert.equal(fw.tr.statusOf(r.slot) & (IPS.DST_NAT | IPS.DST_NAT_DONE | IPS.SRC_NAT_DONE), IPS.DST_NAT | IPS.DST_NAT_DONE | IPS.SRC_NAT_DONE);
+    assert.equal(entryOf(fw.tr, r.slot).status & (IPS.DST_NAT | IPS.DST_NAT_DONE | IPS.SRC_NAT_DONE), IPS.DST_NAT | IPS.DST_NAT_DONE | IPS.SRC_NAT_DONE);
     assert.deepEqual(fw.table(), [
       "tcp      6 120 SYN_SENT src=198.51.100.7 dst=203.0.113.1 sport=40000 dport=80 [UNREPLIED] src=10.0.0.5 dst=198.51.100.7 sport=8080 dport=40000",
     ]);
@@ -265,8 +266,8 @@ describe("routing and translated packets", () => {
     });
     const fw = rig(text);
     const r = fw.udp({ src: REMOTE, dst: "203.0.113.9", sport: 3, dport: 4 });
-    assert.equal(fw.tr.zoneOf(r.slot), 7);
-    assert.equal(fw.tr.markOf(r.slot), 0x2a);
+    assert.equal(entryOf(fw.tr, r.slot).zone, 7);
+    assert.equal(entryOf(fw.tr, r.slot).mark, 0x2a);
     assert.match(fw.tr.formatTable({ extended: true })[0]!, /mark=42 zone=7 use=1$/);
   });
 });

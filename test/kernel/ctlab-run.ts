@@ -4,10 +4,11 @@
  * the kernel sees a capture injected within milliseconds — and collect the
  * same observations the kernel run yields.
  */
-import { CT_DROPPED, EventLineSink, Tracker } from "../../src/conntrack/index.js";
+import { EventLineSink } from "../../src/conntrack/events.js";
+import { CT_DROPPED, Tracker } from "../../src/conntrack/tracker.js";
 import { CT_STATE } from "../../src/conntrack/constants.js";
 import { ipToWords } from "../../src/packet/addr.js";
-import { forEachPacketSync } from "../../src/packet/index.js";
+import { forEachPacketSync } from "../../src/packet/source.js";
 import type { PacketView } from "../../src/packet/view.js";
 import type { Observed } from "./compare.js";
 import { parseEventLine } from "./compare.js";

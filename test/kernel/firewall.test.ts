@@ -26,7 +26,8 @@ import { compareCounters, resetCounters } from "../../src/firewall/counters.js";
 import { HostModel } from "../../src/firewall/host.js";
 import { parseIptables } from "../../src/firewall/iptables.js";
 import type { Ruleset } from "../../src/firewall/model.js";
-import { convertNftText, parseNftJson } from "../../src/firewall/nft.js";
+import { parseNftJson } from "../../src/firewall/nft.js";
+import { convertNftText } from "../../src/host/nft-text.js";
 import { buildIcmp, buildTcp, buildUdp } from "../../src/packet/build.js";
 import { replay } from "../../src/replay/replay.js";
 import type { TimedFrame } from "../scenarios/types.js";
@@ -316,6 +317,26 @@ const CASES: readonly Case[] = [
       c.ping("2001:db8:10::5", "2001:db8:20::7", 42, { src: "2001:db8:20::7", dst: PUBLIC6 });
       c.tcp({ c: "2001:db8:10::6", cp: 40002, s: "2001:db8:20::7", sp: 80 }, "S");
     },
+  },
+  {
+    // A real ruleset: test/firewall/corpus/kube-proxy-nftables.nft (kubernetes' own test fixture).
+    name: "kube-proxy nftables mode (fib, numgen, affinity set updates; nft text)",
+    syntax: "nft-text",
+    text: readFileSync(fileURLToPath(new URL("../../../test/firewall/corpus/kube-proxy-nftables.nft", import.meta.url)), "utf8"),
+    capture: (c) => {
+      // Pod to ClusterIP: DNAT through numgen mod 1, no masquerade.
+      c.tcp({ c: "10.0.0.5", cp: 41000, s: "172.30.0.41", sp: 80, from: ["10.180.0.1", 80] }, "S SA< A PA:60 PA<:300 A");
+      // Session affinity: the first connection updates @affinity-…, the second is sent by it.
+      c.tcp({ c: "10.0.0.6", cp: 41001, s: "172.30.0.45", sp: 80, from: ["10.180.0.3", 80] }, "S SA< A");
+      c.tcp({ c: "10.0.0.6", cp: 41002, s: "172.30.0.45", sp: 80, from: ["10.180.0.3", 80] }, "S SA< A");
+      // External IP of a Local service without local endpoints: fib saddr type local misses, dropped as no-endpoint.
+      c.tcp({ c: C1, cp: 41003, s: "192.168.99.22", sp: 80 }, "S");
+      // Unallocated ClusterIP: dropped by cluster-ips-check.
+      c.tcp({ c: "10.0.0.7", cp: 41004, s: "172.30.0.50", sp: 80 }, "S");
+      // NodePort from outside: marked, DNATed and masqueraded fully-random.
+      c.tcp({ c: C2, cp: 41005, s: "192.168.0.2", sp: 3003 }, "S");
+    },
+    randomPorts: true,
   },
   {
     name: "SNAT and DNAT address ranges (jhash2 choice)",

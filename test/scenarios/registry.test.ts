@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { formatIp } from "../../src/packet/addr.js";
 import { decodeFrame } from "../../src/packet/decode.js";
-import { forEachPacketSync } from "../../src/packet/index.js";
+import { forEachPacketSync } from "../../src/packet/source.js";
 import { PacketView } from "../../src/packet/view.js";
 import { buildBatch, buildMerged, buildScenario, findScenario, SCENARIOS, scenarioBlock, scenarioPrefixes, writeCapture } from "./index.js";
 

@@ -1,0 +1,128 @@
+/**
+ * `ctlab simulate`: what-if experiments on the conntrack engine. Without a
+ * scenario it lists the built-in ones; with one it runs it (and every
+ * `--vary`/`--rules` combination), prints the summary and writes the report.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { stringify as toYaml } from "yaml";
+import { CliError } from "./errors.js";
+import { BUILTIN_SCENARIOS, findBuiltin } from "../sim/builtin.js";
+import { parseScenario, ScenarioError } from "../sim/scenario.js";
+import type { Scenario } from "../sim/scenario.js";
+import { baseDirOf, parseVary, planRuns, runAll } from "../sim/sweep.js";
+import type { RunData } from "../sim/sweep.js";
+import { sweepConclusions } from "../sim/conclusions.js";
+import { toCsv, toOutput } from "../sim/output.js";
+import { terminalSummary } from "../report/terminal.js";
+import { htmlReport } from "../report/html.js";
+
+function strings(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
+}
+
+/** The list printed by `ctlab simulate` without arguments. */
+export function builtinList(): string {
+  const w = Math.max(...BUILTIN_SCENARIOS.map((b) => b.name.length));
+  return [
+    "Built-in scenarios (ctlab simulate NAME, or a YAML file of your own):",
+    ...BUILTIN_SCENARIOS.map((b) => `  ${b.name.padEnd(w)}  ${b.summary}`),
+    "",
+  ].join("\n");
+}
+
+function loadScenario(arg: string): { scenario: Scenario; yaml: string; file: string | null } {
+  const b = findBuiltin(arg);
+  if (b !== undefined) return { scenario: parseScenario(b.yaml, `built-in scenario "${arg}"`), yaml: b.yaml, file: null };
+  let text: string;
+  try {
+    text = readFileSync(arg, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" && !/[./]/.test(arg)) throw new CliError(`Unknown scenario "${arg}": not a built-in (${BUILTIN_SCENARIOS.map((x) => x.name).join(", ")}) and no such file`);
+    throw new CliError(`Cannot read scenario "${arg}": ${code ?? String(e)}`, 2);
+  }
+  return { scenario: parseScenario(text, `scenario "${arg}"`), yaml: text, file: arg };
+}
+
+function writeFile(path: string, text: string): void {
+  try {
+    writeFileSync(path, text);
+  } catch (e) {
+    throw new CliError(`Cannot write "${path}": ${(e as NodeJS.ErrnoException).code ?? String(e)}`, 2);
+  }
+}
+
+function eta(start: number, f: number): string {
+  if (f <= 0) return "";
+  const left = ((performance.now() - start) / f) * (1 - f);
+  return ` ETA ${Math.ceil(left / 1000)} s`;
+}
+
+/** Runs `ctlab simulate [scenario]`; returns the exit code. */
+export async function simulateCommand(arg: string | undefined, opts: Record<string, unknown>): Promise<number> {
+  if (arg === undefined) {
+    process.stdout.write(builtinList());
+    return 0;
+  }
+  let plan;
+  let loaded;
+  try {
+    loaded = loadScenario(arg);
+    let s = loaded.scenario;
+    if (typeof opts.seed === "string" || typeof opts.duration === "string") {
+      const o = structuredClone(s) as Record<string, unknown>;
+      if (typeof opts.seed === "string") o.seed = Number(opts.seed);
+      if (typeof opts.duration === "string") o.duration = Number(opts.duration);
+      s = parseScenario(JSON.stringify(o), "scenario with --seed/--duration");
+      loaded = { ...loaded, scenario: s };
+    }
+    const vary = strings(opts.vary).map(parseVary);
+    for (const kv of strings(opts.sysctl)) vary.push(parseVary(kv));
+    plan = planRuns(s, vary, strings(opts.rules), baseDirOf(loaded.file), typeof opts.writePcap === "string" ? opts.writePcap : null);
+  } catch (e) {
+    if (e instanceof ScenarioError) throw new CliError(e.message);
+    throw e;
+  }
+  const scenario = loaded.scenario;
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const onSigint = () => {
+    if (Atomics.load(stop, 0) !== 0) process.exit(130);
+    Atomics.store(stop, 0, 1);
+    process.stderr.write("\nctlab: interrupted: writing the report of what was simulated (Ctrl-C again to quit at once)\n");
+  };
+  process.on("SIGINT", onSigint);
+  const tty = process.stderr.isTTY === true && opts.progress !== false;
+  const started = performance.now();
+  let runs: RunData[];
+  try {
+    runs = await runAll(plan, stop, (f) => {
+      if (tty) process.stderr.write(`\r  simulating ${scenario.name}: ${Math.floor(f * 100)} %${eta(started, f)}   `);
+    });
+  } finally {
+    process.off("SIGINT", onSigint);
+    if (tty) process.stderr.write("\r\x1b[K");
+  }
+  const conclusions = sweepConclusions(runs);
+  const out = toOutput(scenario, runs, conclusions);
+  if (typeof opts.json === "string") writeFile(opts.json, JSON.stringify(out, null, 2) + "\n");
+  if (typeof opts.csv === "string") writeFile(opts.csv, toCsv(runs));
+  let html: string | null = null;
+  if (opts.html !== false) {
+    html = typeof opts.html === "string" ? opts.html : "report.html";
+    writeFile(html, htmlReport({ title: scenario.name, scenarioYaml: toYaml(scenario), runs, conclusions }));
+  }
+  if (opts.quiet !== true) {
+    process.stdout.write(terminalSummary(scenario.name, scenario.duration, runs, conclusions));
+    if (html !== null) process.stdout.write(`\nReport: ${resolve(html)}\n`);
+    if (typeof opts.writePcap === "string") process.stdout.write(`Traffic: ${resolve(opts.writePcap)} (replay it: ctlab replay ${opts.writePcap} --seed ${scenario.seed}${sysctlArgs(plan[0]?.sysctls ?? {}, scenario)})\n`);
+  }
+  return runs.some((r) => r.summary.interrupted) ? 130 : 0;
+}
+
+function sysctlArgs(over: Record<string, number>, s: Scenario): string {
+  const all = { ...s.table, ...over };
+  return Object.entries(all)
+    .map(([k, v]) => ` --sysctl ${k}=${v}`)
+    .join("");
+}

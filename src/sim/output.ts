@@ -1,0 +1,103 @@
+/**
+ * `ctlab simulate --json` and `--csv`: the documented output. The JSON shape
+ * is defined once here in zod; schema/simulate.schema.json is generated from
+ * it and a test holds the shipped file and real output to it.
+ */
+import { z } from "zod";
+import type { RunData } from "./sweep.js";
+import type { Scenario } from "./scenario.js";
+
+const count = z.number().int().min(0);
+
+const sampleSchema = z.strictObject({
+  t: z.number().describe("seconds since the scenario start, at the end of the second measured"),
+  entries: count,
+  by_state: z.record(z.string(), count).describe('entries by "protocol STATE", e.g. "tcp SYN_RECV", "udp UNREPLIED"'),
+  inserts: count,
+  deletes: count,
+  drops: count.describe("packets conntrack dropped (table full)"),
+  early_drops: count,
+  invalid: count,
+  rule_drops: count,
+  legit_attempted: count,
+  legit_completed: count,
+  legit_failed: count,
+  kernel_memory_bytes: count.describe("slab object size × entries + 8 B × buckets (+ event extension)"),
+  ctlab_memory_bytes: count,
+});
+
+const runSchema = z.strictObject({
+  label: z.string(),
+  params: z.record(z.string(), z.union([z.string(), z.number()])).describe("everything varied for this run"),
+  summary: z.strictObject({
+    legit: z.strictObject({ attempted: count, completed: count, failed: count, vanished: count, success_ratio: z.number().min(0).max(1).nullable() }),
+    first_drop_s: z.number().nullable().describe("when conntrack first dropped a packet, or null"),
+    peak_entries: count,
+    drops: count,
+    early_drops: count,
+    rule_drops: count,
+    invalid: count,
+    packets: count,
+    kernel_memory_bytes: z.strictObject({ peak: count, at_max: count }),
+    ctlab_memory_bytes: count,
+    nf_conntrack_max: count,
+    nf_conntrack_buckets: count,
+    simulated_s: count,
+    interrupted: z.boolean(),
+    elapsed_ms: count,
+  }),
+  model: z.strictObject({
+    occupancy: z.record(z.string(), z.number()).describe("steady-state entries per state at the end (Little's law), not capped at the table size"),
+    total: z.number(),
+    time_to_full_s: z.number().nullable(),
+  }),
+  conclusions: z.array(z.string()),
+  timeline: z.array(sampleSchema),
+});
+
+export const simulateOutputSchema = z.strictObject({
+  scenario: z.record(z.string(), z.unknown()).describe("the scenario as run, every default filled in"),
+  runs: z.array(runSchema).min(1),
+  conclusions: z.array(z.string()).describe("comparisons across runs"),
+});
+
+export type SimulateOutput = z.output<typeof simulateOutputSchema>;
+
+export function simulateJsonSchema(): Record<string, unknown> {
+  const s = z.toJSONSchema(simulateOutputSchema) as Record<string, unknown>;
+  return { ...s, $id: "https://ctlab.dev/schema/simulate.schema.json", title: "ctlab simulate --json" };
+}
+
+/** The JSON document of a set of runs. */
+export function toOutput(scenario: Scenario, runs: readonly RunData[], conclusions: string[]): SimulateOutput {
+  return {
+    scenario: scenario as unknown as Record<string, unknown>,
+    runs: runs.map((r) => ({
+      label: r.label,
+      params: r.params,
+      summary: r.summary,
+      model: { occupancy: r.model.occupancy, total: r.model.total, time_to_full_s: r.model.time_to_full_s },
+      conclusions: r.conclusions,
+      timeline: r.timeline,
+    })),
+    conclusions,
+  };
+}
+
+/** One CSV row per run and second; states as columns (the union over all runs). */
+export function toCsv(runs: readonly RunData[]): string {
+  const states = new Set<string>();
+  for (const r of runs) for (const s of r.timeline) for (const k of Object.keys(s.by_state)) states.add(k);
+  const st = [...states].sort();
+  const cols = ["run", "t", "entries", ...st, "inserts", "deletes", "drops", "early_drops", "invalid", "rule_drops", "legit_attempted", "legit_completed", "legit_failed", "kernel_memory_bytes", "ctlab_memory_bytes"];
+  const q = (v: string) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
+  const lines = [cols.map(q).join(",")];
+  for (const r of runs) {
+    for (const s of r.timeline) {
+      lines.push(
+        [q(r.label), s.t, s.entries, ...st.map((k) => s.by_state[k] ?? 0), s.inserts, s.deletes, s.drops, s.early_drops, s.invalid, s.rule_drops, s.legit_attempted, s.legit_completed, s.legit_failed, s.kernel_memory_bytes, s.ctlab_memory_bytes].join(","),
+      );
+    }
+  }
+  return lines.join("\n") + "\n";
+}

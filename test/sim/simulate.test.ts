@@ -1,0 +1,319 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseScenario, scenarioJsonSchema, ScenarioError, validateScenario } from "../../src/sim/scenario.js";
+import { runScenario } from "../../src/sim/engine.js";
+import { simulateJsonSchema, simulateOutputSchema, toCsv, toOutput } from "../../src/sim/output.js";
+import { planRuns, parseVary, runSpec } from "../../src/sim/sweep.js";
+import { BUILTIN_SCENARIOS, builtinScenario } from "../../src/sim/builtin.js";
+import { kernelMemoryBytes } from "../../src/sim/model.js";
+import { replay } from "../../src/replay/replay.js";
+import { forEachPacketSync } from "../../src/packet/source.js";
+
+const FLOOD = `name: flood-at-the-web-server
+seed: 1
+duration: 600            # simulated seconds
+table: { nf_conntrack_max: 262144 }
+traffic:
+  - type: clients
+    rate: 200            # new connections per second
+    service: tcp/443
+  - type: syn-flood
+    rate: 50000
+    start: 60
+    spoofed: true
+`;
+
+function scenario(yaml: string) {
+  return parseScenario(yaml);
+}
+
+function throwsScenario(yaml: string, key: string, ...parts: string[]): void {
+  assert.throws(
+    () => parseScenario(yaml),
+    (e: unknown) => {
+      assert.ok(e instanceof ScenarioError, String(e));
+      assert.equal(e.key, key, e.message);
+      for (const p of parts) assert.ok(e.message.includes(p), `"${e.message}" lacks "${p}"`);
+      return true;
+    },
+  );
+}
+
+test("scenario: the issue's flood file parses as written, defaults filled in", () => {
+  const s = scenario(FLOOD);
+  assert.equal(s.duration, 600);
+  assert.equal(s.traffic.length, 2);
+  const c = s.traffic[0];
+  assert.ok(c !== undefined && c.type === "clients");
+  assert.equal(c.rate, 200);
+  assert.equal(c.close, "client-fin");
+  const f = s.traffic[1];
+  assert.ok(f !== undefined && f.type === "syn-flood");
+  assert.equal(f.start, 60);
+  assert.equal(f.answered, true);
+});
+
+test("scenario: errors name the key, the value and what was expected", () => {
+  throwsScenario("duration: 10\ntraffic:\n  - type: clients\n    rate: -5\n", "traffic.0.rate", '"traffic.0.rate" is -5', ">0");
+  throwsScenario("duration: 10\ntraffic:\n  - type: syn-flood\n", "traffic.0.rate", "is nothing", "number");
+  throwsScenario("duration: 10\ntraffic:\n  - type: clients\n    rate: 5\n    service: http\n", "traffic.0.service", '"http"', "tcp/PORT");
+  throwsScenario("duration: 10\nbogus: 1\ntraffic:\n  - type: clients\n    rate: 5\n", "bogus", 'unknown key "bogus"');
+  throwsScenario("duration: 10\ntraffic:\n  - type: teleport\n    rate: 5\n", "traffic.0.type", "clients", "syn-flood");
+  throwsScenario("duration: 10\ntraffic:\n  - type: clients\n    rate: 5\n    start: 20\n", "traffic.0.start", "before the end");
+  throwsScenario("duration: 10\ntable: { nf_conntrack_maxx: 5 }\ntraffic:\n  - type: clients\n    rate: 5\n", "table.nf_conntrack_maxx", "nf_conntrack_maxx");
+  throwsScenario("duration: 10\ntraffic: [\n", "", "line");
+  throwsScenario("- 1\n- 2\n", "", "mapping");
+});
+
+test("scenario: the shipped JSON Schemas are the ones the zod definitions generate", () => {
+  assert.deepEqual(JSON.parse(readFileSync("schema/scenario.schema.json", "utf8")), scenarioJsonSchema());
+  assert.deepEqual(JSON.parse(readFileSync("schema/simulate.schema.json", "utf8")), simulateJsonSchema());
+});
+
+test("simulate: deterministic for a seed, different for another", () => {
+  const y = (seed: number) => `seed: ${seed}\nduration: 20\ntraffic:\n  - type: clients\n    rate: 50\n  - type: dns\n    rate: 20\n`;
+  const a = runScenario(scenario(y(3)));
+  const b = runScenario(scenario(y(3)));
+  const c = runScenario(scenario(y(4)));
+  assert.deepEqual(a.timeline, b.timeline.map((x, i) => ({ ...x, ctlab_memory_bytes: a.timeline[i]?.ctlab_memory_bytes ?? -1 })));
+  assert.deepEqual(a.tracker.formatTable(), b.tracker.formatTable());
+  assert.notDeepEqual(a.tracker.formatTable(), c.tracker.formatTable());
+});
+
+test("simulate: --json output follows its schema; CSV has a row per run and second", () => {
+  const s = scenario("duration: 12\ntraffic:\n  - type: clients\n    rate: 30\n  - type: syn-flood\n    rate: 200\n    start: 5\n");
+  const specs = planRuns(s, [parseVary("nf_conntrack_max=256,100000")], [], ".", null);
+  const runs = specs.map((sp) => runSpec(sp));
+  const out = toOutput(s, runs, []);
+  const r = simulateOutputSchema.safeParse(JSON.parse(JSON.stringify(out)));
+  assert.ok(r.success, r.success ? "" : JSON.stringify(r.error.issues.slice(0, 3)));
+  assert.equal(out.runs.length, 2);
+  assert.deepEqual(out.runs.map((x) => x.params), [{ nf_conntrack_max: 256 }, { nf_conntrack_max: 100000 }]);
+  assert.equal(out.runs[0]?.timeline.length, 12);
+  assert.ok((out.runs[0]?.summary.first_drop_s ?? null) === null || (out.runs[0]?.summary.early_drops ?? 0) > 0);
+  assert.ok((out.runs[0]?.summary.peak_entries ?? 0) <= 256);
+  assert.equal(out.runs[1]?.summary.first_drop_s, null);
+  const csv = toCsv(runs).trim().split("\n");
+  assert.equal(csv.length, 1 + 24);
+});
+
+test("simulate: --vary of an unknown name or a bad value is refused before running", () => {
+  const s = scenario("duration: 5\ntraffic:\n  - type: clients\n    rate: 5\n");
+  assert.throws(() => planRuns(s, [parseVary("nf_conntrack_nope=1,2")], [], ".", null), /not a sysctl and not a key/);
+  assert.throws(() => planRuns(s, [parseVary("traffic.0.rate=-1")], [], ".", null), /traffic.0.rate/);
+  assert.throws(() => parseVary("nf_conntrack_max"), /NAME=V1,V2/);
+  const ok = planRuns(s, [parseVary("traffic.0.rate=5,10"), parseVary("nf_conntrack_max=1000,2000")], [], ".", null);
+  assert.equal(ok.length, 4);
+  assert.deepEqual(ok[3]?.params, { "traffic.0.rate": 10, nf_conntrack_max: 2000 });
+});
+
+test("clients: a SYN the full table drops is retransmitted with the kernel's backoff, then the client gives up", () => {
+  const dir = mkdtempSync(join(tmpdir(), "sim-syn-"));
+  try {
+    const pcap = join(dir, "t.pcap");
+    // 20 bots fill a 20-entry table with assured connections held open; then one client tries.
+    const s = scenario(`duration: 200
+table: { nf_conntrack_max: 20 }
+traffic:
+  - type: connection-flood
+    rate: 100
+    end: 0.2
+    bots: 20
+  - type: clients
+    rate: 1
+    arrival: constant
+    start: 1
+    end: 1.5
+`);
+    const r = runScenario(s, {}, { writePcap: pcap });
+    assert.equal(r.summary.legit.attempted, 1);
+    assert.equal(r.summary.legit.failed, 1);
+    assert.equal(r.summary.legit.completed, 0);
+    const synTimes: number[] = [];
+    forEachPacketSync(pcap, (v) => {
+      const d = v.data;
+      const o = v.l3Off + v.l3HdrLen;
+      if (v.proto === 6 && ((d[o + 13] as number) & 0x12) === 0x02 && v.src[0]! >>> 16 === 0x6441) synTimes.push(v.tsSec + v.tsNsec / 1e9);
+    });
+    const t0 = synTimes[0] as number;
+    assert.deepEqual(
+      synTimes.map((t) => Math.round(t - t0)),
+      [0, 1, 3, 7, 15, 31, 63],
+    );
+    // Given up when the last SYN's 64 s timer ran out: 127 s after the first SYN.
+    const failedAt = r.timeline.find((x) => x.legit_failed > 0)?.t;
+    // The event at exactly 128 s falls in the second sampled at 129 s.
+    assert.equal(failedAt, 1 + 127 + 1);
+    assert.equal(r.summary.drops, 7);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("clients: a closed port answers RST and the connection fails at once; an open one completes", () => {
+  const s = scenario("duration: 5\nhost: { services: [tcp/22] }\ntraffic:\n  - type: clients\n    rate: 10\n    service: tcp/443\n  - type: clients\n    rate: 10\n    service: tcp/22\n");
+  const r = runScenario(s);
+  // A RST as the only reply deletes the entry at once (tcp_packet: "we can delete the conntrack immediately").
+  assert.ok(r.timeline.every((x) => (x.by_state["tcp CLOSE"] ?? 0) === 0));
+  assert.ok(r.summary.legit.failed >= 40 && r.summary.legit.failed <= 60, String(r.summary.legit.failed));
+  assert.ok(r.summary.legit.completed >= 40, String(r.summary.legit.completed));
+});
+
+test("dns: the resolver retries after its timeout when the full table drops its query, and fails after its attempts", () => {
+  const s = scenario(`duration: 40
+table: { nf_conntrack_max: 10 }
+traffic:
+  - type: connection-flood
+    rate: 100
+    end: 0.1
+    bots: 10
+  - type: dns
+    rate: 1
+    arrival: constant
+    start: 1
+    end: 1.5
+    timeout: 5
+    attempts: 3
+`);
+  const r = runScenario(s);
+  assert.equal(r.summary.legit.failed, 1);
+  // Three attempts of two queries each, all dropped; failure 15 s after the first.
+  assert.equal(r.summary.drops, 6);
+  assert.equal(r.timeline.find((x) => x.legit_failed > 0)?.t, 17);
+});
+
+test("lossy path: RSTs lost before the tracking host leave ESTABLISHED orphans at the loss rate", () => {
+  const s = scenario("duration: 60\nseed: 2\ntraffic:\n  - type: clients\n    rate: 100\n    close: rst\n    loss: { rst: 0.5, where: before, direction: to-server }\n");
+  const r = runScenario(s);
+  const est = r.timeline[r.timeline.length - 1]?.by_state["tcp ESTABLISHED"] ?? 0;
+  // 100/s × 60 s × 0.5 = 3000 orphans, ± Poisson noise.
+  assert.ok(Math.abs(est - 3000) < 250, `ESTABLISHED ${est}`);
+  const after = runScenario(scenario("duration: 60\nseed: 2\ntraffic:\n  - type: clients\n    rate: 100\n    close: rst\n    loss: { rst: 0.5, where: after, direction: to-server }\n"));
+  assert.ok((after.timeline[after.timeline.length - 1]?.by_state["tcp ESTABLISHED"] ?? 0) < 50);
+});
+
+/** Simulated occupancy at the end against the model, per state. */
+function modelHolds(yaml: string, tol: number): void {
+  const r = runScenario(scenario(yaml));
+  const last = r.timeline[r.timeline.length - 1];
+  assert.ok(last !== undefined);
+  for (const [state, want] of Object.entries(r.model.occupancy)) {
+    if (want < 500) continue;
+    const got = last.by_state[state] ?? 0;
+    assert.ok(Math.abs(got - want) / want < tol, `${state}: simulated ${got}, model ${want.toFixed(0)}`);
+  }
+}
+
+test("model: Little's law per state holds the simulation within a few percent on stationary scenarios", () => {
+  modelHolds("duration: 200\ntraffic:\n  - type: clients\n    rate: 100\n", 0.04);
+  modelHolds("duration: 150\ntraffic:\n  - type: syn-flood\n    rate: 1000\n    answered: false\n", 0.02);
+  modelHolds("duration: 100\ntraffic:\n  - type: syn-flood\n    rate: 1000\n    backscatter: 0.3\n", 0.03);
+  modelHolds("duration: 60\ntraffic:\n  - type: udp-flood\n    rate: 2000\n", 0.02);
+  modelHolds("duration: 60\ntraffic:\n  - type: dns\n    rate: 200\n", 0.05);
+  modelHolds("duration: 60\ntraffic:\n  - type: port-scan\n    rate: 500\n", 0.02);
+  modelHolds("duration: 60\nhost: { services: [tcp/22] }\ntraffic:\n  - type: port-scan\n    rate: 500\n    ports: [1, 100]\n", 0.05);
+});
+
+test("model: time to full is predicted within a few seconds of the simulated one", () => {
+  const r = runScenario(scenario("duration: 90\ntable: { nf_conntrack_max: 50000 }\ntraffic:\n  - type: clients\n    rate: 50\n  - type: syn-flood\n    rate: 2000\n    start: 30\n"));
+  const full = r.timeline.find((x) => x.entries >= 50000)?.t;
+  assert.ok(full !== undefined && r.model.time_to_full_s !== null);
+  assert.ok(Math.abs(full - r.model.time_to_full_s) <= 2, `simulated ${full}, model ${r.model.time_to_full_s}`);
+});
+
+test("memory: kernel bytes are object size × entries + 8 B × buckets, plus the event extension", () => {
+  assert.equal(kernelMemoryBytes(1000, 1024, { objSize: 256 }), 256_000 + 8192);
+  assert.equal(kernelMemoryBytes(1000, 1024, { objSize: 256, events: true }), 288_000 + 8192);
+  const r = runScenario(scenario("duration: 3\ntable: { nf_conntrack_max: 1000, nf_conntrack_buckets: 512 }\ntraffic:\n  - type: clients\n    rate: 20\n"), {}, { objSize: 320 });
+  assert.equal(r.summary.kernel_memory_bytes.at_max, 320 * 1000 + 8 * 512);
+  for (const x of r.timeline) assert.equal(x.kernel_memory_bytes, 320 * x.entries + 8 * 512);
+});
+
+test("one engine: the simulated traffic written with --write-pcap and replayed with the capture clock gives the same table and counters", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "sim-pcap-"));
+  try {
+    const pcap = join(dir, "s.pcap");
+    const s = scenario(`duration: 40
+seed: 9
+table: { nf_conntrack_max: 3000, nf_conntrack_buckets: 1024 }
+traffic:
+  - type: clients
+    rate: 40
+    requests: 2
+    think: 0.3
+  - type: dns
+    rate: 10
+  - type: syn-flood
+    rate: 300
+    start: 10
+    backscatter: 0.2
+  - type: clients
+    rate: 20
+    close: rst
+    loss: { rst: 0.4, where: before }
+`);
+    const r = runScenario(s, {}, { writePcap: pcap });
+    assert.ok(r.summary.early_drops > 0 || r.summary.drops > 0, "the table filled");
+    const back = await replay(pcap, { sysctls: s.table, seed: s.seed, clock: "capture" });
+    assert.deepEqual(back.tracker.formatTable({ extended: true }), r.tracker.formatTable({ extended: true }));
+    assert.deepEqual([...back.tracker.stats.entries()], [...r.tracker.stats.entries()]);
+    assert.equal(back.summary.packets.total, r.summary.packets);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("built-in scenarios: every one validates and runs (shortened)", () => {
+  for (const b of BUILTIN_SCENARIOS) {
+    const s = builtinScenario(b.name);
+    const short = validateScenario({ ...s, duration: 8, traffic: s.traffic.map((t) => ({ ...t, start: Math.min(t.start, 4), ...("rate" in t ? { rate: Math.min(t.rate, 2000) } : {}) })) });
+    const specs = planRuns(short, [], [], ".", null);
+    const r = runSpec(specs[0]!);
+    assert.equal(r.timeline.length, 8, b.name);
+    assert.ok(r.summary.packets > 0, b.name);
+  }
+});
+
+test("stateless: with port 443 NOTRACKed the table stays empty", () => {
+  const s = builtinScenario("stateless");
+  const short = validateScenario({ ...s, duration: 5, traffic: s.traffic.map((t) => ({ ...t, start: 1, rate: 500 })) });
+  const [spec] = planRuns(short, [], [], ".", null);
+  const r = runSpec(spec!);
+  assert.equal(r.summary.peak_entries, 0);
+  assert.ok(r.summary.legit.completed > 0);
+});
+
+test("cli: simulate lists the built-ins, refuses bad input before running, writes JSON and HTML", async () => {
+  const { spawnSync } = await import("node:child_process");
+  const { writeFileSync, existsSync: exists } = await import("node:fs");
+  const bin = join(process.cwd(), "dist", "src", "cli", "bin.js");
+  const dir = mkdtempSync(join(tmpdir(), "sim-cli-"));
+  try {
+    const list = spawnSync(process.execPath, [bin, "simulate"], { encoding: "utf8" });
+    assert.equal(list.status, 0);
+    for (const b of BUILTIN_SCENARIOS) assert.match(list.stdout, new RegExp(`^  ${b.name} `, "m"));
+    const bad = join(dir, "bad.yaml");
+    writeFileSync(bad, "duration: 10\ntraffic:\n  - type: syn-flood\n    rate: 100\n    start: 20\n");
+    const r = spawnSync(process.execPath, [bin, "simulate", bad], { encoding: "utf8", cwd: dir });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /"traffic\.0\.start" is 20: expected a start before the end/);
+    assert.ok(!exists(join(dir, "report.html")));
+    const v = spawnSync(process.execPath, [bin, "simulate", "syn-flood", "--vary", "nf_conntrack_bogus=1"], { encoding: "utf8", cwd: dir });
+    assert.equal(v.status, 1);
+    assert.match(v.stderr, /nf_conntrack_bogus/);
+    const ok = join(dir, "ok.yaml");
+    writeFileSync(ok, "name: tiny\nduration: 5\ntraffic:\n  - type: clients\n    rate: 20\n");
+    const good = spawnSync(process.execPath, [bin, "simulate", ok, "--json", "out.json", "--csv", "out.csv"], { encoding: "utf8", cwd: dir });
+    assert.equal(good.status, 0, good.stderr);
+    assert.match(good.stdout, /ctlab simulate: tiny, 5 s simulated/);
+    assert.match(good.stdout, /Report: .*report\.html/);
+    const out = simulateOutputSchema.parse(JSON.parse(readFileSync(join(dir, "out.json"), "utf8")));
+    assert.equal(out.runs[0]?.timeline.length, 5);
+    assert.match(readFileSync(join(dir, "report.html"), "utf8"), /<title>tiny/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
