@@ -39,6 +39,7 @@ export type { SysctlSpec, SysctlFile, SysctlAssignment, SysctlValues, SysctlName
 
 // Packets: capture formats, decoding, defragmentation, writing, building.
 export { PacketView, IPPROTO, TCP_FLAG } from "./packet/view.js";
+export { LINKTYPE } from "./packet/proto.js";
 export { CaptureError } from "./packet/errors.js";
 export type { CaptureErrorReason } from "./packet/errors.js";
 export { PacketSource, forEachPacket, forEachPacketSync } from "./packet/source.js";

@@ -28,6 +28,7 @@ test("public API is the reviewed list", () => {
     "IPCT",
     "IPPROTO",
     "IPS",
+    "LINKTYPE",
     "PacketContext",
     "PacketSource",
     "PacketView",
@@ -96,11 +97,7 @@ test("the library example works: build, track, format", () => {
   const view = new ctlab.PacketView();
   const states: number[] = [];
   for (const f of frames) {
-    view.data = f;
-    view.capLen = f.length;
-    view.wireLen = f.length;
-    view.linkType = 1;
-    ctlab.decodeFrame(view);
+    ctlab.decodeFrame(view.setFrame(f));
     states.push(tracker.process(view));
   }
   assert.deepEqual(states, [ctlab.CT_STATE.NEW, ctlab.CT_STATE.ESTABLISHED, ctlab.CT_STATE.ESTABLISHED]);

@@ -1,10 +1,28 @@
 /**
- * The `ctlab` command. Subcommands load lazily so that `ctlab --help` stays fast.
- * process.exit lives here only: commands return an exit code or throw.
+ * The `ctlab` command: a registry of commands. Each entry declares its
+ * options (cheap: commander objects only) and loads its code with a dynamic
+ * import when it runs, so `ctlab --help` and `ctlab sysctl` never compile the
+ * engine, and `ctlab replay` never compiles the firewall unless `--rules` is
+ * given. Nothing here does work at import time.
+ *
+ * To add a command: write `src/cli/<name>.ts` exporting its function, add a
+ * `define<Name>` below that declares it, and list it in COMMANDS. Options
+ * several commands share are declared in options.ts.
+ *
+ * process.exit lives here (and in pipe.ts/output.ts for a closed pipe) only:
+ * commands return an exit code or throw.
  */
-import { Command, CommanderError, Option } from "commander";
+import { Command, CommanderError } from "commander";
 import { readFileSync } from "node:fs";
 import { CliError } from "./errors.js";
+import { addClockOption, addHostOptions, addRulesetReadOptions, addSysctlOptions, addTopOption, collect } from "./options.js";
+import { endQuietlyOnClosedPipe } from "./pipe.js";
+
+/** Hands a command's exit code back to main(). */
+export type Runner = (code: number) => void;
+
+/** Declares one top-level command on the program. */
+export type CommandDefinition = (program: Command, run: Runner) => void;
 import { registerHostCommands } from "./host-commands.js";
 
 function version(): string {
@@ -16,110 +34,91 @@ function version(): string {
   }
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
-/** Builds the command tree; exported for tests. */
-export function buildProgram(run: (code: number) => void): Command {
-  const program = new Command("ctlab")
-    .description("A laboratory for Linux connection tracking (nf_conntrack)")
-    .version(version())
-    .showHelpAfterError("(run with --help for usage)")
-    .exitOverride();
-
-  program
+const defineReplay: CommandDefinition = (program, run) => {
+  const cmd = program
     .command("replay")
-    .description("Run a pcap/pcapng capture (or - for stdin) through the conntrack engine and report the table")
-    .argument("<capture>", 'capture file (pcap or pcapng), or "-" to read standard input')
+    .description("Run a pcap/pcapng capture (a file, FIFO, <(process substitution), or - for stdin) through the conntrack engine and report the table")
+    .argument("<capture>", 'capture file (pcap or pcapng, gzip allowed), any readable stream, or "-" to read standard input')
     .option("--table <file>", 'write the final table as `conntrack -L -o extended` lines ("-" = stdout)')
     .option("--events <file>", 'write events as `conntrack -E -o extended` lines ("-" = stdout)')
     .option("--events-timestamps", "prefix each event with [sec.usec] like `conntrack -E -o timestamp`", false)
-    .option("--json", "print the summary as JSON on stdout", false)
-    .option("--sysctl <name=value>", "set a conntrack sysctl, e.g. nf_conntrack_max=65536 (repeatable)", collect, [] as string[])
-    .option("--sysctl-file <file>", "read sysctls from a sysctl.conf-style file (repeatable)", collect, [] as string[])
-    .addOption(
-      new Option("--clock <mode>", "capture: capture timestamps drive timeouts; frozen: every packet at one instant")
-        .choices(["capture", "frozen"])
-        .default("capture"),
-    )
+    .option("--json", "print the summary as JSON on stdout (schema/replay-summary.schema.json)", false);
+  addSysctlOptions(cmd);
+  addClockOption(cmd);
+  addTopOption(cmd)
     .option("--no-defrag", "do not reassemble IP fragments before tracking")
     .option("--seed <n>", "hash seed (makes bucket placement and early drop reproducible)")
     .option("-q, --quiet", "no human summary (tables/events/JSON still written)", false)
     .option("--no-progress", "never show progress on stderr")
-    .option("--rules <file>", "run packets through this ruleset (iptables-save, nft -j list ruleset JSON, or nft text): verdicts, per-rule counters, NAT")
-    .option("--ipset <file>", "ipset save output for -m set matches")
-    .option("--local <addr...>", "the host's own addresses, [IFACE=]ADDR[/LEN]: packets to them go to INPUT, from them start in OUTPUT (default: none, every packet is forwarded)")
-    .option("--local-from-host", "take the host's addresses and routes from this machine (ip -j addr, ip -j route)")
-    .option("--iif <name>", "interface every packet arrives on (default: the route back to its source)")
-    .option("--oif <name>", "interface every forwarded or local packet leaves by (default: the route to its destination)")
+    .option("--rules <file>", "run packets through this ruleset (iptables-save, nft -j list ruleset JSON, or nft text): verdicts, per-rule counters, NAT");
+  addRulesetReadOptions(cmd);
+  addHostOptions(cmd)
     .option("--counters <file>", 'write the ruleset back with its counters, as iptables-save -c or nft -j list ruleset ("-" = stdout)')
     .option("--verdicts <file>", 'write one line per IP packet: number, verdict, route, ct state, packet, the rule or policy that decided ("-" = stdout)')
-    .option("--allow-unsupported", "keep rules with unsupported matches or targets as never-matching instead of failing")
     .option("--enable-hooks", "track every packet as with nf_conntrack.enable_hooks=1, whatever the ruleset needs")
     .action(async (capture: string, opts: Record<string, unknown>) => {
       const { replayCommand } = await import("./replay.js");
       run(await replayCommand(capture, opts));
     });
+};
 
+const defineRules: CommandDefinition = (program, run) => {
   const rules = program.command("rules").description("Read a firewall ruleset: what it makes the kernel track, what could be NOTRACKed, how two rulesets differ");
-  rules
-    .command("analyze")
-    .description("Which rules make traffic tracked, whether the ruleset could be stateless, NOTRACK candidates and warnings")
-    .argument("<file>", 'ruleset: iptables-save output, nft -j list ruleset JSON, or nft text ("-" = stdin)')
-    .option("--json", "as JSON", false)
-    .option("--ipset <file>", "ipset save output for -m set matches")
-    .option("--allow-unsupported", "keep rules with unsupported features as never-matching")
-    .action(async (file: string, opts: Record<string, unknown>) => {
-      const { rulesAnalyzeCommand } = await import("./rules.js");
-      run(rulesAnalyzeCommand(file, opts));
-    });
-  rules
-    .command("notrack")
-    .description("The raw-table rules that untrack some traffic in both directions, in the ruleset's own syntax")
-    .argument("<file>", "ruleset file")
-    .requiredOption("--for <selector>", 'the traffic, e.g. "udp dport 53" or "tcp dport 80 ip daddr 192.0.2.1"')
-    .option("--json", "as JSON", false)
-    .option("--ipset <file>", "ipset save output for -m set matches")
-    .option("--allow-unsupported", "keep rules with unsupported features as never-matching")
-    .action(async (file: string, opts: Record<string, unknown>) => {
-      const { rulesNotrackCommand } = await import("./rules.js");
-      run(rulesNotrackCommand(file, opts));
-    });
-  rules
+  addRulesetReadOptions(
+    rules
+      .command("analyze")
+      .description("Which rules make traffic tracked, whether the ruleset could be stateless, NOTRACK candidates and warnings")
+      .argument("<file>", 'ruleset: iptables-save output, nft -j list ruleset JSON, or nft text (a file, FIFO, <(iptables-save), or "-" = stdin)')
+      .option("--json", "as JSON", false),
+  ).action(async (file: string, opts: Record<string, unknown>) => {
+    const { rulesAnalyzeCommand } = await import("./rules.js");
+    run(rulesAnalyzeCommand(file, opts));
+  });
+  addRulesetReadOptions(
+    rules
+      .command("notrack")
+      .description("The raw-table rules that untrack some traffic in both directions, in the ruleset's own syntax")
+      .argument("<file>", "ruleset file")
+      .requiredOption("--for <selector>", 'the traffic, e.g. "udp dport 53" or "tcp dport 80 ip daddr 192.0.2.1"')
+      .option("--json", "as JSON", false),
+  ).action(async (file: string, opts: Record<string, unknown>) => {
+    const { rulesNotrackCommand } = await import("./rules.js");
+    run(rulesNotrackCommand(file, opts));
+  });
+  const compare = rules
     .command("compare")
     .description("Replay a capture through two rulesets: packets whose verdict differs, and the conntrack table under each")
     .argument("<a>", "first ruleset")
     .argument("<b>", "second ruleset")
-    .requiredOption("--capture <file>", "the capture to replay (pcap or pcapng)")
+    .requiredOption("--capture <file>", "the capture to replay (pcap or pcapng; a regular file: it is read twice)")
     .option("--json", "as JSON", false)
-    .option("--limit <n>", "differing packets to show", "20")
-    .option("--local <addr...>", "the host's own addresses, [IFACE=]ADDR[/LEN]")
-    .option("--local-from-host", "take the host's addresses and routes from this machine")
-    .option("--iif <name>", "interface every packet arrives on")
-    .option("--oif <name>", "interface every forwarded or local packet leaves by")
-    .option("--ipset <file>", "ipset save output for -m set matches")
-    .option("--allow-unsupported", "keep rules with unsupported features as never-matching")
-    .option("--sysctl <name=value>", "set a conntrack sysctl (repeatable)", collect, [] as string[])
-    .option("--sysctl-file <file>", "read sysctls from a sysctl.conf-style file (repeatable)", collect, [] as string[])
-    .addOption(new Option("--clock <mode>", "capture or frozen").choices(["capture", "frozen"]).default("capture"))
+    .option("--limit <n>", "differing packets to show", "20");
+  addHostOptions(compare);
+  addRulesetReadOptions(compare);
+  addSysctlOptions(compare);
+  addClockOption(compare)
     .option("--seed <n>", "hash and random seed (same for both runs)")
     .action(async (a: string, b: string, opts: Record<string, unknown>) => {
       const { rulesCompareCommand } = await import("./rules.js");
       run(await rulesCompareCommand(a, b, opts));
     });
+};
 
-  program
-    .command("demo")
-    .description("Generate the built-in capture (busy server, lost RSTs, SYN flood) and replay it")
-    .option("--write <file>", "also keep the generated capture in this file")
-    .option("--table <file>", 'write the final table as `conntrack -L -o extended` lines ("-" = stdout)')
-    .option("--json", "print the summary as JSON on stdout", false)
-    .action(async (opts: Record<string, unknown>) => {
-      const { demoCommand } = await import("./demo.js");
-      run(await demoCommand(opts));
-    });
+const defineDemo: CommandDefinition = (program, run) => {
+  addTopOption(
+    program
+      .command("demo")
+      .description("Generate the built-in capture (busy server, lost RSTs, SYN flood) and replay it")
+      .option("--write <file>", "also keep the generated capture in this file")
+      .option("--table <file>", 'write the final table as `conntrack -L -o extended` lines ("-" = stdout)')
+      .option("--json", "print the summary as JSON on stdout", false),
+  ).action(async (opts: Record<string, unknown>) => {
+    const { demoCommand } = await import("./demo.js");
+    run(await demoCommand(opts));
+  });
+};
 
+const defineSimulate: CommandDefinition = (program, run) => {
   program
     .command("simulate")
     .description("Simulate traffic (floods, lossy links, busy servers) through the conntrack engine: summary, HTML report, JSON; without a scenario, list the built-in ones")
@@ -140,7 +139,9 @@ export function buildProgram(run: (code: number) => void): Command {
       const { simulateCommand } = await import("./simulate.js");
       run(await simulateCommand(scenario, opts));
     });
+};
 
+const defineSysctl: CommandDefinition = (program, run) => {
   program
     .command("sysctl")
     .description("List the conntrack sysctls ctlab models, with their kernel defaults")
@@ -149,14 +150,27 @@ export function buildProgram(run: (code: number) => void): Command {
       const { sysctlCommand } = await import("./sysctl.js");
       run(sysctlCommand(opts));
     });
+};
 
+/** Every top-level command, in `ctlab --help` order. */
+export const COMMANDS: readonly CommandDefinition[] = [defineReplay, defineRules, defineDemo, defineSimulate, defineSysctl];
+
+/** Builds the command tree; exported for tests. */
+export function buildProgram(run: Runner): Command {
+  const program = new Command("ctlab")
+    .description("A laboratory for Linux connection tracking (nf_conntrack)")
+    .version(version())
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+  for (const define of COMMANDS) define(program, run);
+  // doctor, top, collect, exporter (host-commands.ts keeps their declarations together).
   registerHostCommands(program, run);
-
   return program;
 }
 
 /** Runs the CLI with `argv` (without node and script) and resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  endQuietlyOnClosedPipe();
   let code = 0;
   const program = buildProgram((c) => (code = c));
   try {

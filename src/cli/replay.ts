@@ -1,106 +1,83 @@
-import { readFileSync, statSync } from "node:fs";
-import { parseSysctlAssignment, parseSysctlFile, resolveSysctls, SysctlError } from "../conntrack/sysctl.js";
+/**
+ * `ctlab replay`: a capture through the engine, like a Unix tool — any
+ * readable input (file, FIFO, process substitution, stdin), a closed pipe ends
+ * it quietly, SIGINT/SIGTERM finish it as tcpdump does (the table, events and
+ * summary of what was read, then exit 130/143), progress on a terminal.
+ */
+import { createReadStream } from "node:fs";
 import { emptyRuleset } from "../firewall/model.js";
-import { isRoutingSysctl } from "../firewall/host.js";
 import { replay } from "../replay/replay.js";
-import type { ReplayRun } from "../replay/replay.js";
-import { formatSummaryJson, formatSummaryText } from "../report/summary.js";
+import type { ReplayProgress } from "../replay/replay.js";
+import { formatBytes } from "../report/summary.js";
 import { CliError } from "./errors.js";
-import { LineWriter } from "./output.js";
-import type { PreparedFirewall } from "./rules.js";
+import { checkInput, parseSeed, parseTop, refuseStdoutConflicts } from "./options.js";
+import { sysctlsFromOptions } from "./sysctl-options.js";
+import type { EngineOptions } from "./sysctl-options.js";
+import { LineWriter, writeOutputs } from "./output.js";
 
-/** Options shared by the commands that run the engine. */
-export interface EngineOptions {
-  sysctl?: string[];
-  sysctlFile?: string[];
+/** Exit status after a signal: 128 + its number, as a shell reports a process the signal killed. */
+const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143 };
+
+/**
+ * Reads a stream in chunks until it ends or `signal` fires (then at once, even
+ * while a slow live stream sends nothing), counting the bytes read for progress.
+ */
+async function* interruptible(stream: NodeJS.ReadableStream, signal: AbortSignal, counter: { bytes: number }): AsyncGenerator<Uint8Array> {
+  const it = (stream as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+  let onAbort: () => void = () => {};
+  const aborted = new Promise<"aborted">((resolve) => {
+    onAbort = () => resolve("aborted");
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    for (;;) {
+      if (signal.aborted) return;
+      const r = await Promise.race([it.next(), aborted]);
+      if (r === "aborted" || r.done === true) return;
+      counter.bytes += r.value.length;
+      yield r.value;
+    }
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    // An unfinished read would keep the process alive (stdin of a live stream above all).
+    (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+  }
 }
 
 /**
- * Collects `--sysctl-file` then `--sysctl` settings (the command line wins),
- * validated up front so that a typo fails before any packet is read.
+ * Progress on stderr, only for a person watching a terminal: every 250 ms
+ * from a timer (so a slow live stream shows it too), with percent and ETA
+ * when the input's size is known and the table's occupancy.
  */
-export function sysctlsFromOptions(opts: EngineOptions): Record<string, number> {
-  const out: Record<string, number> = {};
-  // Routing sysctls (net.ipv4.conf.*.rp_filter, …) describe the host: hostFromOptions reads them.
-  opts = { ...opts, sysctl: (opts.sysctl ?? []).filter((a) => !isRoutingSysctl(a.slice(0, Math.max(0, a.indexOf("="))).trim())) };
-  try {
-    for (const file of opts.sysctlFile ?? []) {
-      let text: string;
-      try {
-        text = readFileSync(file, "utf8");
-      } catch (e) {
-        throw new CliError(`Cannot read sysctl file "${file}": ${(e as NodeJS.ErrnoException).code ?? String(e)}`, 2);
-      }
-      Object.assign(out, parseSysctlFile(text, file).values);
-    }
-    for (const a of opts.sysctl ?? []) {
-      const { name, value } = parseSysctlAssignment(a);
-      out[name] = value;
-    }
-    resolveSysctls(out);
-  } catch (e) {
-    if (e instanceof SysctlError) throw new CliError(e.message, 1);
-    throw e;
-  }
-  return out;
-}
-
-function parseSeed(v: unknown): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) {
-    throw new CliError(`Invalid --seed "${String(v)}": must be an integer from 0 to 4294967295`);
-  }
-  return n;
-}
-
-/** Progress on stderr: only for a person watching a terminal. */
-function progressPrinter(enabled: boolean): ((records: number, bytes: number) => void) | null {
-  if (!enabled || !process.stderr.isTTY) return null;
-  const t0 = Date.now();
-  let last = 0;
-  return (records, bytes) => {
-    const now = Date.now();
-    if (now - last < 250) return;
-    last = now;
-    const s = (now - t0) / 1000;
-    process.stderr.write(
-      `\r${records.toLocaleString("en-US")} packets, ${(bytes / 1048576).toFixed(1)} MiB, ${Math.round(records / Math.max(s, 0.001)).toLocaleString("en-US")} packets/s `,
-    );
+function progressDisplay(enabled: boolean, size: number | null, read: { bytes: number }): { start: (probe: () => ReplayProgress) => void; stop: () => void } {
+  let timer: NodeJS.Timeout | null = null;
+  let shown = false;
+  return {
+    start(probe) {
+      if (!enabled || !process.stderr.isTTY) return;
+      const t0 = Date.now();
+      timer = setInterval(() => {
+        const p = probe();
+        const s = (Date.now() - t0) / 1000;
+        const n = (x: number) => x.toLocaleString("en-US");
+        let text = `${n(p.packets)} packets, ${formatBytes(read.bytes)}`;
+        if (size !== null && size > 0 && read.bytes > 0) {
+          const f = Math.min(1, read.bytes / size);
+          const eta = f > 0 ? (s * (1 - f)) / f : 0;
+          text += ` (${(f * 100).toFixed(0)}%, ETA ${eta < 60 ? `${eta.toFixed(0)} s` : `${Math.floor(eta / 60)} min ${Math.round(eta % 60)} s`})`;
+        }
+        text += `, ${n(Math.round(p.packets / Math.max(s, 0.001)))} packets/s, table ${n(p.entries)}`;
+        text += p.max > 0 ? ` of ${n(p.max)} (${((100 * p.entries) / p.max).toFixed(1)}% of nf_conntrack_max)` : " (no limit)";
+        process.stderr.write(`\r\x1b[K${text}`);
+        shown = true;
+      }, 250);
+      timer.unref();
+    },
+    stop() {
+      if (timer !== null) clearInterval(timer);
+      if (shown) process.stderr.write("\r\x1b[K");
+    },
   };
-}
-
-/** Writes the requested outputs of a finished run; returns the exit code. */
-export function writeOutputs(
-  run: ReplayRun,
-  opts: {
-    json?: boolean;
-    quiet?: boolean;
-    table?: LineWriter | null;
-    events?: LineWriter | null;
-    /** The firewall section (`replay --rules`): appended to the summary, and under "firewall" in JSON. */
-    firewall?: { text: string; json: Record<string, unknown>; stdoutTaken: boolean; key?: string } | null;
-  },
-): number {
-  const stdoutTaken = opts.table?.toStdout === true || opts.events?.toStdout === true || opts.firewall?.stdoutTaken === true;
-  if (opts.table) {
-    for (const line of run.tracker.formatTable({ extended: true })) opts.table.write(line);
-    opts.table.close();
-  }
-  opts.events?.close();
-  const fw = opts.firewall ?? null;
-  if (opts.json) {
-    process.stdout.write(fw === null ? formatSummaryJson(run.summary) : JSON.stringify({ ...run.summary, [fw.key ?? "firewall"]: fw.json }, null, 2) + "\n");
-  } else if (!opts.quiet) {
-    const text = formatSummaryText(run.summary) + (fw === null ? "" : fw.text);
-    if (stdoutTaken) process.stderr.write(text);
-    else process.stdout.write(text);
-  }
-  if (run.summary.error) {
-    process.stderr.write(`ctlab: ${run.summary.error.message}\n`);
-    return 2;
-  }
-  return 0;
 }
 
 /** `ctlab replay`. */
@@ -109,34 +86,22 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
   const events = typeof opts.events === "string" ? opts.events : null;
   const json = opts.json === true;
   const counters = typeof opts.counters === "string" ? opts.counters : null;
+  const verdicts = typeof opts.verdicts === "string" ? opts.verdicts : null;
   if (counters !== null && typeof opts.rules !== "string") throw new CliError('Option "--counters" needs "--rules": there are no rule counters without a ruleset');
   if (capture === "-" && opts.rules === "-") throw new CliError('Options "replay -" and "--rules -" both read standard input: give one of them a file');
-  if (typeof opts.verdicts === "string" && typeof opts.rules !== "string") throw new CliError('Option "--verdicts" needs "--rules": there are no verdicts without a ruleset');
-  const toStdout = [
-    table === "-" ? "--table -" : null,
-    events === "-" ? "--events -" : null,
-    counters === "-" ? "--counters -" : null,
-    opts.verdicts === "-" ? "--verdicts -" : null,
-    json ? "--json" : null,
-  ].filter(
-    (x): x is string => x !== null,
-  );
-  if (toStdout.length > 1) {
-    throw new CliError(`Options ${toStdout.map((o) => `"${o}"`).join(" and ")} all write to standard output: send all but one to a file`);
-  }
-  if (capture !== "-") {
-    try {
-      if (!statSync(capture).isFile()) throw new CliError(`Cannot read capture "${capture}": not a regular file`, 2);
-    } catch (e) {
-      if (e instanceof CliError) throw e;
-      throw new CliError(`Cannot read capture "${capture}": ${(e as NodeJS.ErrnoException).code ?? String(e)}`, 2);
-    }
-  } else if (process.stdin.isTTY) {
-    throw new CliError('Standard input is a terminal: pipe a capture into "ctlab replay -" (e.g. tcpdump -w - | ctlab replay -)');
-  }
+  if (verdicts !== null && typeof opts.rules !== "string") throw new CliError('Option "--verdicts" needs "--rules": there are no verdicts without a ruleset');
+  refuseStdoutConflicts([
+    ["--table -", table === "-"],
+    ["--events -", events === "-"],
+    ["--counters -", counters === "-"],
+    ["--verdicts -", verdicts === "-"],
+    ["--json", json],
+  ]);
+  const input = checkInput(capture, "capture");
   const sysctls = sysctlsFromOptions(opts as EngineOptions);
   const seed = parseSeed(opts.seed);
-  let fw: PreparedFirewall | null = null;
+  const top = parseTop(opts.top);
+  let fw: import("./rules.js").PreparedFirewall | null = null;
   let rulesMod: typeof import("./rules.js") | null = null;
   let hostOnly: import("../firewall/host.js").HostModel | null = null;
   if (typeof opts.rules === "string") {
@@ -159,18 +124,46 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
   }
   const tableOut = table !== null ? new LineWriter(table) : null;
   const eventsOut = events !== null ? new LineWriter(events) : null;
-  const progress = progressPrinter(opts.progress !== false);
-  const run = await replay(capture, {
-    sysctls,
-    clock: opts.clock === "frozen" ? "frozen" : "capture",
-    defrag: opts.defrag !== false,
-    ...(seed !== undefined ? { seed } : {}),
-    onEvent: eventsOut ? (line) => eventsOut.write(line) : null,
-    eventTimestamps: opts.eventsTimestamps === true,
-    onProgress: progress,
-    firewall: fw?.options ?? (hostOnly !== null ? { ruleset: emptyRuleset("nft", "(no ruleset)"), host: hostOnly, enableHooks: true } : null),
-  });
-  if (progress) process.stderr.write("\r\x1b[K");
-  const firewall = fw !== null && rulesMod !== null ? rulesMod.finishFirewall(fw, run) : hostOnly !== null && rulesMod !== null && run.path !== null ? rulesMod.hostSection(run.path) : null;
-  return writeOutputs(run, { json, quiet: opts.quiet === true, table: tableOut, events: eventsOut, firewall });
+
+  // SIGINT/SIGTERM stop reading; what was read is reported as usual. A second signal ends at once.
+  const stop = new AbortController();
+  let signalled: string | null = null;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (signalled !== null) process.exit(SIGNAL_EXIT[sig] ?? 1);
+    signalled = sig;
+    stop.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const read = { bytes: 0 };
+  const stream = capture === "-" ? process.stdin : createReadStream(capture, { highWaterMark: 1 << 20 });
+  const progress = progressDisplay(opts.progress !== false, input.size, read);
+  let run;
+  try {
+    run = await replay(interruptible(stream, stop.signal, read), {
+      name: capture,
+      sysctls,
+      clock: opts.clock === "frozen" ? "frozen" : "capture",
+      defrag: opts.defrag !== false,
+      ...(seed !== undefined ? { seed } : {}),
+      onEvent: eventsOut ? (line) => eventsOut.write(line) : null,
+      eventTimestamps: opts.eventsTimestamps === true,
+      onStart: progress.start,
+      signal: stop.signal,
+      census: { top },
+      firewall: fw?.options ?? (hostOnly !== null ? { ruleset: emptyRuleset("nft", "(no ruleset)"), host: hostOnly, enableHooks: true } : null),
+    });
+  } finally {
+    progress.stop();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+  const firewall =
+    fw !== null && rulesMod !== null ? rulesMod.finishFirewall(fw, run) : hostOnly !== null && rulesMod !== null && run.path !== null ? rulesMod.hostSection(run.path) : null;
+  const code = writeOutputs(run, { json, quiet: opts.quiet === true, table: tableOut, events: eventsOut, firewall });
+  if (signalled !== null) {
+    process.stderr.write(`ctlab: interrupted by ${signalled} after ${run.summary.packets.total.toLocaleString("en-US")} packets\n`);
+    return SIGNAL_EXIT[signalled] ?? 1;
+  }
+  return code;
 }

@@ -3,7 +3,6 @@
  * `rules notrack` and `rules compare`. Ruleset problems become one CliError
  * line with the position (file:line:column or file:$.json.path).
  */
-import { readFileSync, statSync } from "node:fs";
 import { analyzeRuleset } from "../firewall/analysis/analyze.js";
 import { analysisToJson, formatAnalysis } from "../firewall/analysis/format.js";
 import { notrackRulesFor } from "../firewall/analysis/notrack.js";
@@ -27,9 +26,11 @@ import { replay } from "../replay/replay.js";
 import type { FirewallOptions, ReplayRun } from "../replay/replay.js";
 import { formatBytes } from "../report/summary.js";
 import { CliError } from "./errors.js";
+import { checkInput, parseSeed, readInputText } from "./options.js";
+import { sysctlsFromOptions } from "./sysctl-options.js";
+import type { EngineOptions } from "./sysctl-options.js";
 import { LineWriter } from "./output.js";
-import { sysctlsFromOptions } from "./replay.js";
-import type { EngineOptions } from "./replay.js";
+import type { FirewallSection } from "./output.js";
 
 /** A ruleset as read from a file, with what is needed to write it back. */
 export interface LoadedRuleset {
@@ -40,13 +41,7 @@ export interface LoadedRuleset {
 }
 
 function readText(file: string, what: string): string {
-  try {
-    if (file !== "-" && !statSync(file).isFile()) throw new CliError(`Cannot read ${what} "${file}": not a regular file`, 2);
-    return readFileSync(file === "-" ? 0 : file, "utf8");
-  } catch (e) {
-    if (e instanceof CliError) throw e;
-    throw new CliError(`Cannot read ${what} "${file}": ${(e as NodeJS.ErrnoException).code ?? String(e)}`, 2);
-  }
+  return readInputText(file, what);
 }
 
 function rulesetError(e: unknown): never {
@@ -147,7 +142,14 @@ export function firewallSummary(path: NetfilterPath, loaded: LoadedRuleset): Rec
     format: loaded.format,
     skipped: rs.skipped.map((s) => ({ position: formatPos(s.pos), feature: s.feature, text: s.text })),
     conntrack: { ipv4: path.conntrackOn.ipv4, ipv6: path.conntrackOn.ipv6 },
-    nat: { ipv4: path.natOn.ipv4, ipv6: path.natOn.ipv6, ...path.nat.counters },
+    nat: {
+      ipv4: path.natOn.ipv4,
+      ipv6: path.natOn.ipv6,
+      translated: path.nat.counters.translated,
+      null_bindings: path.nat.counters.nullBindings,
+      searched: path.nat.counters.searched,
+      exhausted: path.nat.counters.exhausted,
+    },
     host: path.host.describe(),
     packets: {
       total: st.packets,
@@ -157,10 +159,11 @@ export function firewallSummary(path: NetfilterPath, loaded: LoadedRuleset): Rec
       forward: st.byRoute.forward,
       output: st.byRoute.output,
       translated: st.translated,
-      notTracked: st.notTracked,
+      tracked: st.tracked,
+      not_tracked: st.notTracked,
       untracked: st.untracked,
     },
-    drops: { ...st.dropsByReason, byChain: drops, routing: { ...st.routeDrops } },
+    drops: { ...st.dropsByReason, by_chain: drops, routing: { ...st.routeDrops } },
     counters: countersToJson(rs),
   };
 }
@@ -292,7 +295,7 @@ export function prepareFirewall(opts: Record<string, unknown>): PreparedFirewall
 }
 
 /** After the run: the counters file, and the text and JSON sections. */
-export function finishFirewall(fw: PreparedFirewall, run: ReplayRun): { text: string; json: Record<string, unknown>; stdoutTaken: boolean } {
+export function finishFirewall(fw: PreparedFirewall, run: ReplayRun): FirewallSection {
   const path = run.path;
   if (path === null) throw new Error("Replay ran without its firewall");
   fw.verdicts?.close();
@@ -443,15 +446,15 @@ export function describeCaptured(p: PacketView): string {
 export async function rulesCompareCommand(fileA: string, fileB: string, opts: Record<string, unknown>): Promise<number> {
   const capture = opts["capture"];
   if (typeof capture !== "string") throw new CliError('Option "--capture" is required: the capture to replay through both rulesets');
+  if (fileA === "-" && fileB === "-") throw new CliError('Rulesets "-" and "-" both read standard input: give one of them a file');
   if (capture === "-") throw new CliError('Option "--capture" needs a file: the capture is read twice, so standard input cannot be used');
-  readText(capture, "capture");
+  if (checkInput(capture, "capture").size === null) throw new CliError(`Option "--capture" needs a regular file: the capture is read twice, so "${capture}" (a pipe or device) cannot be used`);
   const ropts: RulesetFileOptions = { ...(typeof opts["ipset"] === "string" ? { ipset: opts["ipset"] } : {}), allowUnsupported: opts["allowUnsupported"] === true };
   const a = loadRulesetFile(fileA, ropts);
   const b = loadRulesetFile(fileB, ropts);
   const host = hostFromOptions(opts as HostCliOptions);
   const sysctls = sysctlsFromOptions(opts as EngineOptions);
-  const seed = opts["seed"] !== undefined ? Number(opts["seed"]) : 1;
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new CliError(`Invalid --seed "${String(opts["seed"])}": must be an integer from 0 to 4294967295`);
+  const seed = parseSeed(opts["seed"]) ?? 1;
   const clock = opts["clock"] === "frozen" ? "frozen" : "capture";
   const limit = opts["limit"] !== undefined ? Number(opts["limit"]) : 20;
   if (!Number.isInteger(limit) || limit < 0) throw new CliError(`Invalid --limit "${String(opts["limit"])}": must be a non-negative integer`);
@@ -486,15 +489,24 @@ export async function rulesCompareCommand(fileA: string, fileB: string, opts: Re
   for (const t of a.ruleset.tables) for (const c of t.chains) for (const r of c.rules) byIdA.set(r.id, r);
   const byIdB = new Map<number, Rule>();
   for (const t of b.ruleset.tables) for (const c of t.chains) for (const r of c.rules) byIdB.set(r.id, r);
-  const side = (run: ReplayRun) => ({
-    entries: run.summary.entries.total,
-    peak: run.summary.peak_entries,
-    memory_bytes: run.summary.memory_bytes,
-    tracked: run.summary.packets.tracked,
-    accepted: run.path!.stats.accepted,
-    dropped: run.path!.stats.dropped,
-    conntrack: { ipv4: run.path!.conntrackOn.ipv4, ipv6: run.path!.conntrackOn.ipv6 },
-  });
+  const side = (run: ReplayRun) => {
+    const st = run.path!.stats;
+    const m = run.summary.memory;
+    return {
+      conntrack: { ipv4: run.path!.conntrackOn.ipv4, ipv6: run.path!.conntrackOn.ipv6 },
+      packets: {
+        tracked: st.tracked,
+        untracked: st.untracked,
+        not_tracked: st.notTracked,
+        new: run.summary.packets.new,
+        accepted: st.accepted,
+        dropped: st.dropped,
+      },
+      entries: run.summary.entries.total,
+      peak_entries: run.summary.peak_entries,
+      memory: { kernel_bytes: m.kernel.total_bytes, kernel_peak_bytes: m.kernel_peak.total_bytes, ctlab_bytes: m.ctlab_bytes },
+    };
+  };
   const result = {
     capture,
     a: a.ruleset.file,
@@ -502,8 +514,8 @@ export async function rulesCompareCommand(fileA: string, fileB: string, opts: Re
     packets: oa.count,
     identical: oa.count - diffCount,
     differ: diffCount,
-    acceptedToDropped: acceptToDrop,
-    droppedToAccepted: dropToAccept,
+    accepted_to_dropped: acceptToDrop,
+    dropped_to_accepted: dropToAccept,
     examples: differing.map((d) => ({ packet: d.index + 1, description: d.packet, a: decisionText(a.ruleset, oa, d.index, byIdA), b: decisionText(b.ruleset, ob, d.index, byIdB) })),
     table: { a: side(runA), b: side(runB) },
     counters: { a: countersToJson(a.ruleset), b: countersToJson(b.ruleset) },
@@ -530,12 +542,17 @@ export async function rulesCompareCommand(fileA: string, fileB: string, opts: Re
     const rows: Array<[string, string, string]> = [
       ["", "A", "B"],
       ["conntrack", fam(ta.conntrack), fam(tb.conntrack)],
-      ["packets tracked", n(ta.tracked), n(tb.tracked)],
-      ["accepted", n(ta.accepted), n(tb.accepted)],
-      ["dropped", n(ta.dropped), n(tb.dropped)],
+      ["packets tracked", n(ta.packets.tracked), n(tb.packets.tracked)],
+      ["untracked (NOTRACK)", n(ta.packets.untracked), n(tb.packets.untracked)],
+      ["not seen by conntrack", n(ta.packets.not_tracked), n(tb.packets.not_tracked)],
+      ["new", n(ta.packets.new), n(tb.packets.new)],
+      ["accepted", n(ta.packets.accepted), n(tb.packets.accepted)],
+      ["dropped", n(ta.packets.dropped), n(tb.packets.dropped)],
+      ["peak entries", n(ta.peak_entries), n(tb.peak_entries)],
       ["entries at the end", n(ta.entries), n(tb.entries)],
-      ["peak entries", n(ta.peak), n(tb.peak)],
-      ["table memory", formatBytes(ta.memory_bytes), formatBytes(tb.memory_bytes)],
+      ["kernel memory at the peak", formatBytes(ta.memory.kernel_peak_bytes), formatBytes(tb.memory.kernel_peak_bytes)],
+      ["kernel memory at the end", formatBytes(ta.memory.kernel_bytes), formatBytes(tb.memory.kernel_bytes)],
+      ["ctlab memory", formatBytes(ta.memory.ctlab_bytes), formatBytes(tb.memory.ctlab_bytes)],
     ];
     const w0 = Math.max(...rows.map((r) => r[0].length));
     const w1 = Math.max(...rows.map((r) => r[1].length));

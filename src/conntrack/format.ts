@@ -12,6 +12,7 @@
 import { formatIpv4, formatIpv6 } from "../packet/addr.js";
 import type { PacketView } from "../packet/view.js";
 import { IPPROTO } from "../packet/view.js";
+import { conntrackProtoName, trackedProtoName } from "../packet/proto.js";
 import { EVENT_TYPE, IPCT, IPS } from "./constants.js";
 import type { EventType } from "./constants.js";
 import type { EntryReader } from "./entry.js";
@@ -52,31 +53,12 @@ export function ipText(family: 4 | 6, w0: number, w1: number, w2: number, w3: nu
 
 /** libnetfilter_conntrack proto2str[]. */
 export function l4Name(proto: number): string {
-  switch (proto) {
-    case IPPROTO.TCP:
-      return "tcp";
-    case IPPROTO.UDP:
-      return "udp";
-    case IPPROTO.UDPLITE:
-      return "udplite";
-    case IPPROTO.ICMP:
-      return "icmp";
-    case IPPROTO.ICMPV6:
-      return "icmpv6";
-    case IPPROTO.SCTP:
-      return "sctp";
-    case IPPROTO.GRE:
-      return "gre";
-    case 33:
-      return "dccp";
-    default:
-      return "unknown";
-  }
+  return conntrackProtoName(proto);
 }
 
 /** The kernel's l4proto_name: only protocols with a tracker have a name (DCCP is generic since 6.17). */
 function procL4Name(proto: number): string {
-  return proto === 33 ? "unknown" : l4Name(proto);
+  return trackedProtoName(proto) ?? "unknown";
 }
 
 function pad8(s: string): string {
@@ -106,7 +88,7 @@ export function tupleText(e: EntryReader, dir: 0 | 1, proc: boolean): string {
       return `${s}type=${t.dport >>> 8} code=${t.dport & 0xff} id=${t.sport} `;
     case IPPROTO.GRE:
       return `${s}srckey=0x${t.sport.toString(16)} dstkey=0x${t.dport.toString(16)} `;
-    case 33:
+    case IPPROTO.DCCP:
       // libnetfilter_conntrack still prints DCCP ports; the generic tracker sends none, so they read 0.
       return proc ? s : `${s}sport=0 dport=0 `;
     default:

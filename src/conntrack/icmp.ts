@@ -6,7 +6,10 @@
  * packet (nf_conntrack_icmpv4_error, nf_conntrack_icmpv6_error,
  * nf_conntrack_inet_error).
  */
+import { be16, be32 } from "../packet/bytes.js";
 import { l4ChecksumOk } from "../packet/checksum.js";
+import { Ipv6Walk, ipv6SkipExthdr } from "../packet/ipv6.js";
+import { NEXTHDR } from "../packet/proto.js";
 import type { PacketView } from "../packet/view.js";
 import { IPPROTO } from "../packet/view.js";
 import { CT_STATE, CTINFO, L4_VERDICT } from "./constants.js";
@@ -190,46 +193,31 @@ export class IcmpErrorPath {
   }
 }
 
+const innerWalk = new Ipv6Walk();
+
 /**
  * The quoted IPv6 packet of a redirect, parsed from the bytes at `off` (the
  * decoder only quotes error messages): nf_ct_get_tuplepr over the inner
- * header, extension headers skipped, a non-first fragment refused.
+ * header, extension headers skipped by ipv6_skip_exthdr() (a chain ending in
+ * "no next header" or cut short fails), a non-first fragment refused.
  */
 function parseInnerV6(p: PacketView, off: number, end: number, t: TupleScratch, zone: number): boolean {
   const d = p.data;
   if (off + 40 > end) return false;
-  const w = (o: number): number => (((d[o] as number) << 24) | ((d[o + 1] as number) << 16) | ((d[o + 2] as number) << 8) | (d[o + 3] as number)) >>> 0;
-  let nh = d[off + 6] as number;
-  let l4 = off + 40;
-  for (;;) {
-    if (nh === 0 || nh === 43 || nh === 60) {
-      if (l4 + 2 > end) return false;
-      nh = d[l4] as number;
-      l4 += ((d[l4 + 1] as number) + 1) * 8;
-    } else if (nh === 44) {
-      if (l4 + 8 > end) return false;
-      if ((((d[l4 + 2] as number) << 8) | (d[l4 + 3] as number)) & ~7) return false;
-      nh = d[l4] as number;
-      l4 += 8;
-    } else if (nh === 51) {
-      if (l4 + 2 > end) return false;
-      nh = d[l4] as number;
-      l4 += ((d[l4 + 1] as number) + 2) * 4;
-    } else {
-      break;
-    }
-  }
+  const l4 = ipv6SkipExthdr(d, off + 40, end, d[off + 6] as number, innerWalk);
+  const nh = innerWalk.nexthdr;
+  if (l4 < 0 || nh === NEXTHDR.FRAGMENT) return false;
   let sport = 0;
   let dport = 0;
   if (nh === IPPROTO.TCP || nh === IPPROTO.UDP || nh === IPPROTO.UDPLITE || nh === IPPROTO.SCTP) {
     if (l4 + 4 > end) return false;
-    sport = ((d[l4] as number) << 8) | (d[l4 + 1] as number);
-    dport = ((d[l4 + 2] as number) << 8) | (d[l4 + 3] as number);
+    sport = be16(d, l4);
+    dport = be16(d, l4 + 2);
   } else if (nh === IPPROTO.ICMPV6 || nh === IPPROTO.ICMP) {
     if (l4 + 8 > end) return false;
-    sport = ((d[l4 + 4] as number) << 8) | (d[l4 + 5] as number);
-    dport = ((d[l4] as number) << 8) | (d[l4 + 1] as number);
+    sport = be16(d, l4 + 4);
+    dport = be16(d, l4);
   }
-  t.setWords(6, nh, zone, w(off + 8), w(off + 12), w(off + 16), w(off + 20), w(off + 24), w(off + 28), w(off + 32), w(off + 36), sport, dport);
+  t.setWords(6, nh, zone, be32(d, off + 8), be32(d, off + 12), be32(d, off + 16), be32(d, off + 20), be32(d, off + 24), be32(d, off + 28), be32(d, off + 32), be32(d, off + 36), sport, dport);
   return true;
 }

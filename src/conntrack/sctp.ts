@@ -9,6 +9,7 @@
  * failure, last_dir, init[2]) and vtag[2] u32, allocated with the first SCTP
  * entry. The CRC32c is verified by the core when nf_conntrack_checksum is on.
  */
+import { be16, be32 } from "../packet/bytes.js";
 import type { PacketView } from "../packet/view.js";
 import { IPPROTO, SCTP_CHUNK } from "../packet/view.js";
 import { IPCT, IPS, L4_VERDICT } from "./constants.js";
@@ -218,7 +219,7 @@ export class SctpTracker implements L4Tracker {
     const end = chunkEnd(p);
     for (let off = chunkStart(p); off + 4 <= end; ) {
       const type = data[off] as number;
-      const len = ((data[off + 2] as number) << 8) | (data[off + 3] as number);
+      const len = be16(data, off + 2);
       const ns = sctpNewState(0, sNO, type);
       if (ns === sNO || ns === sIV) {
         this.invalidReason = "";
@@ -228,7 +229,7 @@ export class SctpTracker implements L4Tracker {
         // Sec 8.5.1 (A): an INIT carries vtag 0.
         if (shVtag !== 0) return false;
         if (off + 4 + 16 > end) return false;
-        vt[slot * 2 + 1] = readU32(data, off + 4);
+        vt[slot * 2 + 1] = be32(data, off + 4);
       } else if (type === SCTP_CID.HEARTBEAT) {
         vt[slot * 2] = shVtag;
       } else if (type === SCTP_CID.SHUTDOWN_ACK) {
@@ -278,7 +279,7 @@ export class SctpTracker implements L4Tracker {
     for (let off = chunkStart(p); off + 4 <= end; ) {
       const type = data[off] as number;
       const cflags = data[off + 1] as number;
-      const len = ((data[off + 2] as number) << 8) | (data[off + 3] as number);
+      const len = be16(data, off + 2);
       const next = off + ((len + 3) & ~3);
       const own = vt[slot * 2 + dir] as number;
       const peer = vt[slot * 2 + odir] as number;
@@ -340,12 +341,12 @@ export class SctpTracker implements L4Tracker {
         let nf = f;
         if (nf & initDir && nf & initOther) nf &= ~initOther;
         fl[slot] = nf | initDir;
-        vt[slot * 2 + odir] = readU32(data, off + 4);
+        vt[slot * 2 + odir] = be32(data, off + 4);
         // Don't renew the timeout on INIT retransmits, so port reuse cannot keep the entry alive forever.
         if (newState === sCL && oldState === sCL && ctx.isConfirmed(slot)) ignore = true;
       } else if (type === SCTP_CID.INIT_ACK) {
         if (off + 4 + 16 > end) return L4_VERDICT.INVALID;
-        const initTag = readU32(data, off + 4);
+        const initTag = be32(data, off + 4);
         const v = vt[slot * 2 + odir] as number;
         const f = fl[slot] as number;
         const initDir = dir ? F_INIT1 : F_INIT0;
@@ -393,7 +394,7 @@ export class SctpTracker implements L4Tracker {
     let count = 0;
     for (let off = chunkStart(p); off + 4 <= end; count++) {
       const type = data[off] as number;
-      const len = ((data[off + 2] as number) << 8) | (data[off + 3] as number);
+      const len = be16(data, off + 2);
       if (type === SCTP_CID.INIT || type === SCTP_CID.INIT_ACK || type === SCTP_CID.SHUTDOWN_COMPLETE) flag = true;
       // COOKIE_ACK/ECHO must come first, INIT/INIT_ACK/SHUTDOWN_COMPLETE alone; no zero-length chunk.
       if (((type === SCTP_CID.COOKIE_ACK || type === SCTP_CID.COOKIE_ECHO || flag) && count !== 0) || len === 0) {
@@ -418,14 +419,10 @@ function has(map: Uint32Array, type: number): boolean {
   return ((map[type >>> 5] as number) & (1 << (type & 31))) !== 0;
 }
 
-function readU32(data: Uint8Array, off: number): number {
-  return (((data[off] as number) << 24) | ((data[off + 1] as number) << 16) | ((data[off + 2] as number) << 8) | (data[off + 3] as number)) >>> 0;
-}
-
 /** sh->vtag, from the bytes when captured, else from the decoder. */
 function readVtag(p: PacketView): number {
   const off = p.l4Off + 4;
-  if (p.l4CapLen >= 8 && off + 4 <= p.data.length) return readU32(p.data, off);
+  if (p.l4CapLen >= 8 && off + 4 <= p.data.length) return be32(p.data, off);
   return p.sctpVtag >>> 0;
 }
 

@@ -77,6 +77,12 @@ export class ConntrackStats {
   clash_resolve = 0;
   /** Insertions refused for a too-long hash chain. */
   chaintoolong = 0;
+  /**
+   * ctlab, not a `conntrack -S` counter: packets whose failed transport
+   * checksum carried the transmit-offload signature and were tracked as the
+   * sending host's kernel tracked them (TrackerOptions.offloadedChecksums).
+   */
+  checksumOffloaded = 0;
   /** ctlab: invalid, error and drop events by INVALID_REASON value. */
   readonly byReason = new Float64Array(INVALID_REASON_NAMES.length);
 

@@ -239,6 +239,14 @@ export interface IgnoredSysctl {
   readonly key: string;
   readonly line: number;
   readonly reason: string;
+  /**
+   * "foreign": not a conntrack sysctl; "read-only": reports state
+   * (nf_conntrack_count), as in `sysctl -a` output; "unknown": an
+   * nf_conntrack_* name ctlab does not model and no near miss of one (a
+   * sysctl of another kernel version, e.g. the DCCP ones); "suppressed": an
+   * error on a line with a leading "-".
+   */
+  readonly kind: "foreign" | "read-only" | "unknown" | "suppressed";
 }
 
 /** What a sysctl.conf-style file sets for conntrack. */
@@ -284,8 +292,48 @@ function parseInteger(text: string): number | null {
   return m[1] === "-" ? -v : v;
 }
 
+/** Levenshtein distance, for "did you mean". */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min((prev[j] as number) + 1, (cur[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length] as number;
+}
+
+/**
+ * The settable sysctl a mistyped name most likely meant: the nearest by edit
+ * distance, if at most 3 edits away (a dropped, doubled or swapped letter or
+ * two), else undefined. Read-only names are not suggested, nor names for a
+ * name of a protocol ctlab has no sysctl of (nf_conntrack_dccp_*).
+ */
+export function closestSysctlName(key: string): string | undefined {
+  const name = shortName(key) ?? key;
+  // nf_conntrack_<word>_…: when no modelled sysctl has that word (dccp, of a protocol ctlab does not
+  // track), the name belongs to another kernel or module, not to a typo.
+  const word = /^nf_conntrack_([a-z0-9]+)_/.exec(name)?.[1];
+  if (word !== undefined && !SYSCTLS.some((s) => s.name.startsWith(`nf_conntrack_${word}`))) return undefined;
+  let best: string | undefined;
+  let bestD = 4;
+  for (const s of SYSCTLS) {
+    if (s.readOnly) continue;
+    const d = editDistance(name, s.name);
+    if (d < bestD) {
+      bestD = d;
+      best = s.name;
+    }
+  }
+  return best;
+}
+
 function unknownName(key: string, file?: string, line?: number): SysctlError {
-  return new SysctlError("unknown-name", key, `Unknown sysctl "${key}": valid names are ${VALID_NAMES}`, file, line);
+  const near = closestSysctlName(key);
+  const detail = near !== undefined ? `did you mean "${near}"?` : `valid names are ${VALID_NAMES}`;
+  return new SysctlError("unknown-name", key, `Unknown sysctl "${key}": ${detail}`, file, line);
 }
 
 /** The spec of a sysctl that may be set, or the read-only error. */
@@ -363,7 +411,7 @@ export function parseSysctlFile(text: string, fileName: string): SysctlFile {
     const eq = body.indexOf("=");
     if (eq < 0) {
       if (tolerant) {
-        ignored.push({ key: body, line: lineNo, reason: "invalid syntax (error ignored by leading \"-\")" });
+        ignored.push({ key: body, line: lineNo, reason: "invalid syntax (error ignored by leading \"-\")", kind: "suppressed" });
         continue;
       }
       throw new SysctlError("syntax", body, `Invalid line "${body}": expected NAME=VALUE`, fileName, lineNo);
@@ -372,7 +420,18 @@ export function parseSysctlFile(text: string, fileName: string): SysctlFile {
     const valueText = body.slice(eq + 1).trim();
     const name = shortName(key);
     if (name === null || (!name.startsWith("nf_conntrack_") && !SPEC_BY_NAME.has(name))) {
-      ignored.push({ key, line: lineNo, reason: "not a conntrack sysctl" });
+      ignored.push({ key, line: lineNo, reason: "not a conntrack sysctl", kind: "foreign" });
+      continue;
+    }
+    const known = SPEC_BY_NAME.get(name);
+    // `sysctl -a | grep conntrack` output is a valid input: it lists the read-only count and the
+    // sysctls of modules or kernel versions ctlab does not model. A near miss is still a typo.
+    if (known?.readOnly === true) {
+      ignored.push({ key, line: lineNo, reason: "read-only (reports state, cannot be set)", kind: "read-only" });
+      continue;
+    }
+    if (known === undefined && closestSysctlName(name) === undefined) {
+      ignored.push({ key, line: lineNo, reason: "not a sysctl ctlab models (one of another kernel version or module?)", kind: "unknown" });
       continue;
     }
     try {
@@ -384,7 +443,7 @@ export function parseSysctlFile(text: string, fileName: string): SysctlFile {
       values[spec.name] = value;
     } catch (e) {
       if (tolerant && e instanceof SysctlError) {
-        ignored.push({ key, line: lineNo, reason: `${e.message} (error ignored by leading "-")` });
+        ignored.push({ key, line: lineNo, reason: `${e.message} (error ignored by leading "-")`, kind: "suppressed" });
         continue;
       }
       throw e;

@@ -14,7 +14,10 @@
  * `Tracker` is the public face: packets in, results and read-only entry
  * views out. The engine is not exported from the package's entry point.
  */
-import { l4ChecksumOk } from "../packet/checksum.js";
+import { l4ChecksumOffloaded, l4ChecksumOk } from "../packet/checksum.js";
+import { be16, be32 } from "../packet/bytes.js";
+import { Ipv6Walk, ipv6SkipExthdr } from "../packet/ipv6.js";
+import { NEXTHDR } from "../packet/proto.js";
 import { DECODE_REASON } from "../packet/decode.js";
 import type { PacketView } from "../packet/view.js";
 import { IPPROTO } from "../packet/view.js";
@@ -78,6 +81,17 @@ export interface TrackerOptions {
   readonly log?: ((timeMs: number, line: string) => void) | null;
   /** Receives expectation NEW/DESTROY events as `conntrack -E expect` prints them. */
   readonly expectEvents?: ExpectEventSink | null;
+  /**
+   * What a failed transport checksum carrying the transmit-offload signature
+   * (l4ChecksumOffloaded: TCP/UDP field = pseudo-header sum, SCTP 0) means.
+   * "sender" (default): the capture was taken on the sending host, where the
+   * packet was CHECKSUM_PARTIAL and never checked, and the wire carried the
+   * sum the NIC filled in — the packet is tracked as valid and counted in
+   * `stats.checksumOffloaded`. "wire": the bytes are what a receiver got, as
+   * when they are injected into a router with tcpreplay (CHECKSUM_NONE there):
+   * the checksum is wrong and the packet INVALID.
+   */
+  readonly offloadedChecksums?: "sender" | "wire";
 }
 
 // gc_worker constants (nf_conntrack_core.c).
@@ -147,6 +161,7 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
   private readonly sink: EventSink | null;
   private readonly logSink: ((timeMs: number, line: string) => void) | null;
   private readonly seed: number;
+  private readonly offloadSender: boolean;
   private rng: number;
 
   private readonly tcp: TcpTracker;
@@ -225,6 +240,7 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
     const events = this.sysctl.nf_conntrack_events !== 0 ? (options.events ?? null) : null;
     this.sink = events;
     this.logSink = options.log ?? null;
+    this.offloadSender = options.offloadedChecksums !== "wire";
     this.eventEntry = new SlotReader(this);
     this.evCache = events !== null ? new Uint16Array(slots) : null;
     this.acct = this.sysctl.nf_conntrack_acct === 1 ? new Float64Array(slots * 4) : null;
@@ -564,6 +580,18 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
     return s;
   }
 
+  /**
+   * A failed checksum with the transmit-offload signature, on a capture taken
+   * on the sending host: that host's kernel never checked it (CHECKSUM_PARTIAL;
+   * and LOCAL_OUT is not checked at all), the wire carried the right sum.
+   * Counted once per packet (not again on a REPEAT pass).
+   */
+  private offloaded(p: PacketView, attempt: number): boolean {
+    if (!this.offloadSender || !l4ChecksumOffloaded(p)) return false;
+    if (attempt === 0) this.stats.checksumOffloaded++;
+    return true;
+  }
+
   private invalid(reason: number): CtStateValue {
     const r = this.result;
     this.stats.invalid++;
@@ -629,7 +657,7 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
         verdict = L4_VERDICT.INVALID;
         reason = INVALID_REASON.MALFORMED;
         this.logTrackerReason(slot, p, l4);
-      } else if (csum && t.proto !== IPPROTO.ICMP && t.proto !== IPPROTO.ICMPV6 && !l4ChecksumOk(p)) {
+      } else if (csum && t.proto !== IPPROTO.ICMP && t.proto !== IPPROTO.ICMPV6 && !l4ChecksumOk(p) && !this.offloaded(p, attempt)) {
         verdict = L4_VERDICT.INVALID;
         reason = INVALID_REASON.BAD_CHECKSUM;
         this.log(slot, p, "bad checksum");

@@ -8,6 +8,7 @@
  * - GRE: sport = source key, dport = destination key (PPTP call ids);
  * - anything else: both 0 (the tuple is the addresses and the protocol).
  */
+import { be16 } from "../packet/bytes.js";
 import type { PacketView } from "../packet/view.js";
 import { IPPROTO } from "../packet/view.js";
 
@@ -136,7 +137,7 @@ export class TupleScratch {
         if (p.icmpType < 0 || p.l4Len < 8) return false;
         const data = p.data;
         const off = p.l4Off;
-        const id = p.l4CapLen >= 8 && off + 8 <= data.length ? ((data[off + 4] as number) << 8) | (data[off + 5] as number) : p.icmpId;
+        const id = p.l4CapLen >= 8 && off + 8 <= data.length ? be16(data, off + 4) : p.icmpId;
         this.setIcmp(p.proto, p.icmpType, p.icmpCode, id);
         return true;
       }
@@ -331,7 +332,7 @@ export class TupleScratch {
       return true;
     }
     let protocol = p.greProtocol;
-    if (protocol === 0 && have) protocol = ((data[off + 2] as number) << 8) | (data[off + 3] as number);
+    if (protocol === 0 && have) protocol = be16(data, off + 2);
     if (protocol !== 0 && protocol !== GRE_PROTO_PPP) return false;
     // No PPTP helper, so gre_keymap_lookup finds no source key: 0.
     this.setPorts(0, p.greKey);

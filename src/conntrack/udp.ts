@@ -5,6 +5,7 @@
  * UDP-Lite skips the 2 s rule. The transport checksum itself is verified by
  * the core (nf_conntrack_checksum at PRE_ROUTING) after `valid()`.
  */
+import { be16 } from "../packet/bytes.js";
 import type { PacketView } from "../packet/view.js";
 import { IPPROTO } from "../packet/view.js";
 import { IPCT, IPS, L4_VERDICT } from "./constants.js";
@@ -15,7 +16,7 @@ import type { CtContext, L4Tracker } from "./l4.js";
 function l4u16(p: PacketView, at: number): number {
   const off = p.l4Off + at;
   if (at + 2 > p.l4CapLen || off + 2 > p.data.length) return -1;
-  return ((p.data[off] as number) << 8) | (p.data[off + 1] as number);
+  return be16(p.data, off);
 }
 
 /** UDP (proto 17) or UDP-Lite (proto 136). */

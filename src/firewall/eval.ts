@@ -23,6 +23,7 @@
  */
 import { CT_STATE } from "../conntrack/constants.js";
 import { PacketView } from "../packet/view.js";
+import { hasPorts as protoHasPorts } from "../packet/proto.js";
 import type { Action, Chain, Elem, HookName, IpSet, Match, NamedSet, NatSpec, NumGen, Rule, Ruleset, Selector, Table } from "./model.js";
 import { ADDRTYPE_RTN, cmpWords, ifaceMatches, prefixRange } from "./values.js";
 import { xorshift32 } from "../sim/random.js";
@@ -402,7 +403,7 @@ function ipsetMatch(set: IpSet, dims: readonly ("src" | "dst")[], p: PacketView)
 }
 
 function hasPorts(p: PacketView): boolean {
-  return p.l4Ok && !(p.isFragment && p.fragOffset > 0) && (p.proto === 6 || p.proto === 17 || p.proto === 132 || p.proto === 136 || p.proto === 33);
+  return p.l4Ok && !(p.isFragment && p.fragOffset > 0) && protoHasPorts(p.proto);
 }
 
 function firstFragmentOnly(p: PacketView): boolean {

@@ -1,3 +1,4 @@
+import { IPPROTO, IP_PROTOCOL_NUMBERS, rulesetProtoName } from "../packet/proto.js";
 import { formatIp } from "../packet/addr.js";
 /**
  * Value types shared by both ruleset syntaxes: addresses and address sets,
@@ -250,69 +251,16 @@ export function ifaceMatches(p: IfacePattern, name: string): boolean {
 // Name tables. iptables and nft name the same numbers differently; both
 // spellings are accepted where either tool accepts them.
 
-/** IP protocol names as /etc/protocols and nft spell them. */
-export const PROTO_NUM: Readonly<Record<string, number>> = {
-  ip: 0,
-  all: 0,
-  icmp: 1,
-  igmp: 2,
-  ipencap: 4,
-  ipip: 4,
-  tcp: 6,
-  egp: 8,
-  udp: 17,
-  dccp: 33,
-  ipv6: 41,
-  "ipv6-route": 43,
-  "ipv6-frag": 44,
-  rsvp: 46,
-  gre: 47,
-  esp: 50,
-  ah: 51,
-  icmpv6: 58,
-  "ipv6-icmp": 58,
-  "ipv6-nonxt": 59,
-  "ipv6-opts": 60,
-  ospf: 89,
-  pim: 103,
-  comp: 108,
-  vrrp: 112,
-  l2tp: 115,
-  sctp: 132,
-  mh: 135,
-  udplite: 136,
-};
+/** IP protocol names as /etc/protocols and nft spell them (the packet layer's one table). */
+export const PROTO_NUM: Readonly<Record<string, number>> = IP_PROTOCOL_NUMBERS;
 
 /** Protocol number → the name iptables-nft and nft print. */
 export function protoName(n: number): string {
-  switch (n) {
-    case 1:
-      return "icmp";
-    case 6:
-      return "tcp";
-    case 17:
-      return "udp";
-    case 58:
-      return "ipv6-icmp";
-    case 132:
-      return "sctp";
-    case 136:
-      return "udplite";
-    case 47:
-      return "gre";
-    case 50:
-      return "esp";
-    case 51:
-      return "ah";
-    case 33:
-      return "dccp";
-    default:
-      return String(n);
-  }
+  return rulesetProtoName(n);
 }
 
 /** Protocols whose header starts with 16-bit source and destination ports (nft `th`). */
-export const PORT_PROTOS: readonly number[] = [6, 17, 33, 132, 136];
+export const PORT_PROTOS: readonly number[] = [IPPROTO.TCP, IPPROTO.UDP, IPPROTO.DCCP, IPPROTO.SCTP, IPPROTO.UDPLITE];
 
 /** ICMP type (and code range) names: iptables names first, nft names after. Value: [type, codeMin, codeMax]. */
 export const ICMP_NAMES: Readonly<Record<string, readonly [number, number, number]>> = {

@@ -15,7 +15,7 @@
  */
 import { formatIp, parseIp } from "./addr.js";
 import { SCTP_CHUNK } from "./view.js";
-import { finishChecksum, onesSum, sctpCrc32c } from "./checksum.js";
+import { finishChecksum, foldSum, onesSum, sctpCrc32c } from "./checksum.js";
 import type { PacketView } from "./view.js";
 
 // ---------------------------------------------------------------------------
@@ -84,8 +84,13 @@ export interface IpOptions {
 
 /** Common to all transport builders. */
 export interface PacketOptions extends IpOptions, LinkOptions {
-  /** Transport checksum: "bad" writes a wrong one, a number is written as is. */
-  checksum?: number | "bad";
+  /**
+   * Transport checksum: "bad" writes a wrong one, a number is written as is,
+   * "offload" writes what a capture on the sending host shows under transmit
+   * checksum offload (TCP/UDP: the folded pseudo-header sum; SCTP: 0; other
+   * protocols are never offloaded and get a correct one).
+   */
+  checksum?: number | "bad" | "offload";
 }
 
 /** Payload: a length (filled with a byte pattern) or the bytes themselves. */
@@ -126,8 +131,8 @@ export interface UdpBuildOptions extends Omit<PacketOptions, "checksum"> {
   payload?: Payload;
   /** Overrides the UDP length field (UDP-Lite: the checksum coverage). */
   udpLength?: number;
-  /** "bad", "none" (zero), or a fixed value. */
-  checksum?: number | "bad" | "none";
+  /** "bad", "none" (zero), "offload" (the pseudo-header sum, see PacketOptions), or a fixed value. */
+  checksum?: number | "bad" | "none" | "offload";
 }
 
 /** Options of {@link buildUdpLite}. */
@@ -295,8 +300,9 @@ function setChecksum(
   proto: number,
   cover: number,
   pseudoLen: number,
-  mode: number | "bad" | "none" | undefined,
+  mode: number | "bad" | "none" | "offload" | undefined,
   zeroAsFfff: boolean,
+  offloadable = false,
 ): void {
   if (typeof mode === "number") {
     be16(l4, csOff, mode);
@@ -307,6 +313,11 @@ function setChecksum(
     return;
   }
   const base = proto < 0 ? 0 : pseudoSum(a.src, a.dst, proto, pseudoLen);
+  if (mode === "offload" && offloadable) {
+    // ~csum_tcpudp_magic(saddr, daddr, len, proto, 0): the folded pseudo-header sum, left for the NIC to complete.
+    be16(l4, csOff, foldSum(base));
+    return;
+  }
   let c = finishChecksum(onesSum(l4, 0, Math.min(cover, l4.length), base));
   if (c === 0 && zeroAsFfff) c = 0xffff;
   be16(l4, csOff, mode === "bad" ? wrongChecksum(c) : c);
@@ -493,7 +504,7 @@ export function buildTcp(o: TcpBuildOptions): Uint8Array {
   be16(l4, 18, o.urg ?? 0);
   l4.set(opts, 20);
   l4.set(data, hl);
-  setChecksum(l4, 16, a, 6, l4.length, l4.length, o.checksum, false);
+  setChecksum(l4, 16, a, 6, l4.length, l4.length, o.checksum, false, true);
   return finishIp(o, a, 6, l4);
 }
 
@@ -506,7 +517,7 @@ export function buildUdp(o: UdpBuildOptions): Uint8Array {
   be16(l4, 2, o.dport);
   be16(l4, 4, o.udpLength ?? l4.length);
   l4.set(data, 8);
-  setChecksum(l4, 6, a, 17, l4.length, l4.length, o.checksum, true);
+  setChecksum(l4, 6, a, 17, l4.length, l4.length, o.checksum, true, true);
   return finishIp(o, a, 17, l4);
 }
 
@@ -633,6 +644,7 @@ export function buildSctp(o: SctpBuildOptions): Uint8Array {
   l4.set(body, 12);
   let crc = sctpCrc32c(l4, 0, l4.length);
   if (o.checksum === "bad") crc = (crc ^ 0x5a5a5a5a) >>> 0;
+  else if (o.checksum === "offload") crc = 0;
   else if (typeof o.checksum === "number") crc = o.checksum >>> 0;
   // Stored little-endian: the kernel writes cpu_to_le32(crc32c).
   l4[8] = crc & 0xff;

@@ -7,6 +7,8 @@
  * the pseudo-header length is the transport length per the IP header
  * (`skb->len - dataoff`), not the UDP length field.
  */
+import { be16, le32 } from "./bytes.js";
+import { IPPROTO } from "./proto.js";
 import type { PacketView } from "./view.js";
 
 /**
@@ -122,9 +124,9 @@ export function l4ChecksumOk(view: PacketView): boolean {
   const len = view.l4Len;
   if (view.l4CapLen < len) return true;
   // TCP here, the rest apart: small enough for V8 to inline into the tracker (under 460 bytes of bytecode).
-  if (view.proto !== 6) return otherChecksumOk(view, family, len);
+  if (view.proto !== IPPROTO.TCP) return otherChecksumOk(view, family, len);
   if (len < 20) return true;
-  return foldSum(onesSum(view.data, view.l4Off, len, pseudoHeaderSum(family, view.src, view.dst, 6, len))) === 0xffff;
+  return foldSum(onesSum(view.data, view.l4Off, len, pseudoHeaderSum(family, view.src, view.dst, IPPROTO.TCP, len))) === 0xffff;
 }
 
 /** l4ChecksumOk for everything but TCP. */
@@ -132,32 +134,71 @@ function otherChecksumOk(view: PacketView, family: 4 | 6, len: number): boolean 
   const data = view.data;
   const off = view.l4Off;
   switch (view.proto) {
-    case 17: {
+    case IPPROTO.UDP: {
       if (len < 8) return true;
       if (data[off + 6] === 0 && data[off + 7] === 0) return true;
-      return foldSum(onesSum(data, off, len, pseudoHeaderSum(family, view.src, view.dst, 17, len))) === 0xffff;
+      return foldSum(onesSum(data, off, len, pseudoHeaderSum(family, view.src, view.dst, IPPROTO.UDP, len))) === 0xffff;
     }
-    case 136: {
+    case IPPROTO.UDPLITE: {
       if (len < 8) return false;
       let cov = ((data[off + 4] as number) << 8) | (data[off + 5] as number);
       if (cov === 0) cov = len;
       else if (cov < 8 || cov > len) return false;
       if (data[off + 6] === 0 && data[off + 7] === 0) return false;
-      return foldSum(onesSum(data, off, cov, pseudoHeaderSum(family, view.src, view.dst, 17, len))) === 0xffff;
+      return foldSum(onesSum(data, off, cov, pseudoHeaderSum(family, view.src, view.dst, IPPROTO.UDP, len))) === 0xffff;
     }
-    case 1:
+    case IPPROTO.ICMP:
       if (family !== 4) return true;
       return foldSum(onesSum(data, off, len, 0)) === 0xffff;
-    case 58:
+    case IPPROTO.ICMPV6:
       if (family !== 6) return true;
-      return foldSum(onesSum(data, off, len, pseudoHeaderSum(6, view.src, view.dst, 58, len))) === 0xffff;
-    case 132: {
+      return foldSum(onesSum(data, off, len, pseudoHeaderSum(6, view.src, view.dst, IPPROTO.ICMPV6, len))) === 0xffff;
+    case IPPROTO.SCTP: {
       if (len < 12) return true;
-      const stored =
-        ((data[off + 8] as number) | ((data[off + 9] as number) << 8) | ((data[off + 10] as number) << 16) | ((data[off + 11] as number) << 24)) >>> 0;
-      return sctpCrc32c(data, off, len) === stored;
+      return sctpCrc32c(data, off, len) === le32(data, off + 8);
     }
     default:
       return true;
   }
+}
+
+/**
+ * True when the packet's transport checksum field holds the signature of
+ * transmit checksum offload, as a capture on the sending host shows it:
+ * the packet was CHECKSUM_PARTIAL there, the NIC filled the field on the
+ * way out, and the capture tap saw it before. The kernel leaves in the field
+ *
+ * - TCP, UDP: the folded pseudo-header sum, not inverted
+ *   (`~tcp_v4_check(len, saddr, daddr, 0)` in __tcp_v4_send_check, udp4_hwcsum,
+ *   __tcp_v6_send_check, udp6_hwcsum) over the transport length — or over
+ *   length 0, which drivers write before a segmentation offload and which
+ *   a capture that copies the frame late may show;
+ * - SCTP: 0 (sctp_packet_pack leaves the CRC32c to the NIC, csum_not_inet).
+ *
+ * ICMP, ICMPv6, UDP-Lite and GRE are always summed in software. A truly
+ * wrong checksum matches by chance with probability 2/65536 (TCP, UDP) or
+ * 2^-32 (SCTP). Call it only for packets whose checksum failed.
+ */
+export function l4ChecksumOffloaded(view: PacketView): boolean {
+  const family = view.family;
+  if (family === 0) return false;
+  const d = view.data;
+  const off = view.l4Off;
+  const proto = view.proto;
+  let field: number;
+  let len: number;
+  if (proto === IPPROTO.TCP) {
+    if (view.l4CapLen < 20) return false;
+    field = be16(d, off + 16);
+    len = view.l4Len;
+  } else if (proto === IPPROTO.UDP) {
+    if (view.l4CapLen < 8) return false;
+    field = be16(d, off + 6);
+    // udp_send_skb() sums over the UDP length it writes in the header.
+    len = be16(d, off + 4);
+  } else if (proto === IPPROTO.SCTP) {
+    return view.l4CapLen >= 12 && le32(d, off + 8) === 0;
+  } else return false;
+  if (field === foldSum(pseudoHeaderSum(family, view.src, view.dst, proto, len))) return true;
+  return field === foldSum(pseudoHeaderSum(family, view.src, view.dst, proto, 0));
 }

@@ -3,10 +3,11 @@
  *
  * Faithfulness notes (the kernel code each rule comes from):
  * - IPv4 header checks and their order follow ip_rcv_core(): length ≥ 20,
- *   version 4 and IHL ≥ 5, whole header present, header checksum (only with
- *   DECODE_FLAG.VERIFY_IPV4_CHECKSUM), total length ≤ bytes received and ≥
- *   header length. Failing packets are dropped by the kernel before conntrack
- *   sees them: `family` stays 0.
+ *   version 4 and IHL ≥ 5, whole header present, header checksum (with
+ *   DECODE_FLAG.VERIFY_IPV4_CHECKSUM, which the packet sources pass; a zero
+ *   checksum field is a transmit-offload artefact and passes), total length
+ *   ≤ bytes received and ≥ header length. Failing packets are dropped by the
+ *   kernel before conntrack sees them: `family` stays 0.
  * - IPv6: ip6_rcv_core() (version; multicast source and multicast
  *   destinations of reserved or interface-local scope dropped; payload
  *   length ≤ bytes received; hop-by-hop options as ipv6_parse_hopopts()
@@ -26,6 +27,9 @@
  * Bounds: a decoder never reads past `frameOff + capLen`, because `data` is
  * usually the reader's whole chunk and the next record follows.
  */
+import { be16, be32, le32 } from "./bytes.js";
+import { Ipv6Walk, isIpv6ExtHdr, ipv6SkipExthdr } from "./ipv6.js";
+import { BSD_AF, ETH_P, IPPROTO, LINKTYPE, NEXTHDR, PPP_PROTO } from "./proto.js";
 import type { PacketView } from "./view.js";
 
 /** Why a frame could not be decoded (fully). Codes are stable; names are the public identifiers. */
@@ -122,17 +126,30 @@ export function decodeReasons(): ReadonlyArray<{ code: number; name: string; tex
 /** Bit flags for {@link decodeFrame}. */
 export const DECODE_FLAG = {
   /**
-   * Reject IPv4 headers with a wrong checksum, as ip_rcv() does. Off by
-   * default: captures taken on the sending host carry offloaded (zero)
-   * header checksums although the packet on the wire was correct.
+   * Reject IPv4 headers with a wrong checksum, as ip_rcv_core() does before
+   * PREROUTING (`reason` BAD_IPV4_CHECKSUM, `family` 0) — except a header
+   * checksum of 0, which a capture on the sending host shows when the sum
+   * was left to the NIC: the packet is accepted and `ipv4ChecksumZero` set.
+   * The packet sources set this flag unless told not to.
    */
   VERIFY_IPV4_CHECKSUM: 1,
-  /** Accept IPv4 headers with a wrong checksum: the default now, kept (as no bit) for existing callers. */
+  /** No IPv4 header checksum verification (for callers that rewrite the header anyway). */
   NO_IPV4_CHECKSUM: 0,
 } as const;
 
 /** Link types {@link decodeFrame} understands. */
-export const SUPPORTED_LINK_TYPES: readonly number[] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276];
+export const SUPPORTED_LINK_TYPES: readonly number[] = [
+  LINKTYPE.NULL,
+  LINKTYPE.ETHERNET,
+  LINKTYPE.RAW_DLT12,
+  LINKTYPE.RAW_DLT14,
+  LINKTYPE.RAW,
+  LINKTYPE.LOOP,
+  LINKTYPE.LINUX_SLL,
+  LINKTYPE.IPV4,
+  LINKTYPE.IPV6,
+  LINKTYPE.LINUX_SLL2,
+];
 
 /**
  * Decodes the captured frame the view points at (`data`, `frameOff`,
@@ -147,54 +164,52 @@ export function decodeFrame(view: PacketView, flags = 0): void {
   // Where the frame ends on the wire: IP length checks use this, not the snapped end.
   const wireEnd = start + (view.wireLen > view.capLen ? view.wireLen : view.capLen);
   switch (view.linkType) {
-    case 1:
+    case LINKTYPE.ETHERNET:
       if (end - start < 14) {
         view.reason = DECODE_REASON.TRUNCATED_LINK_HEADER;
         return;
       }
       decodeEtherType(view, d, start + 12, end, wireEnd, flags);
       return;
-    case 113:
+    case LINKTYPE.LINUX_SLL:
       if (end - start < 16) {
         view.reason = DECODE_REASON.TRUNCATED_LINK_HEADER;
         return;
       }
       decodeEtherType(view, d, start + 14, end, wireEnd, flags);
       return;
-    case 276: {
+    case LINKTYPE.LINUX_SLL2: {
       if (end - start < 20) {
         view.reason = DECODE_REASON.TRUNCATED_LINK_HEADER;
         return;
       }
-      const et = ((d[start] as number) << 8) | (d[start + 1] as number);
+      const et = be16(d, start);
       dispatchEtherType(view, d, et, start + 20, end, wireEnd, flags);
       return;
     }
-    case 12:
-    case 14:
-    case 101:
+    case LINKTYPE.RAW_DLT12:
+    case LINKTYPE.RAW_DLT14:
+    case LINKTYPE.RAW:
       decodeRawIp(view, d, start, end, wireEnd, flags, 0);
       return;
-    case 228:
+    case LINKTYPE.IPV4:
       decodeRawIp(view, d, start, end, wireEnd, flags, 4);
       return;
-    case 229:
+    case LINKTYPE.IPV6:
       decodeRawIp(view, d, start, end, wireEnd, flags, 6);
       return;
-    case 0:
-    case 108: {
+    case LINKTYPE.NULL:
+    case LINKTYPE.LOOP: {
       if (end - start < 4) {
         view.reason = DECODE_REASON.TRUNCATED_LINK_HEADER;
         return;
       }
       // The AF value is in the capturing host's byte order (NULL) or network
       // order (LOOP), and writers disagree: take whichever reading is small.
-      let af = ((d[start] as number) << 24) | ((d[start + 1] as number) << 16) | ((d[start + 2] as number) << 8) | (d[start + 3] as number);
-      if ((af & 0xffff0000) !== 0) {
-        af = (d[start] as number) | ((d[start + 1] as number) << 8) | ((d[start + 2] as number) << 16) | ((d[start + 3] as number) << 24);
-      }
-      if (af === 2) decodeIpv4(view, d, start + 4, end, wireEnd, flags);
-      else if (af === 24 || af === 28 || af === 30) decodeIpv6(view, d, start + 4, end, wireEnd);
+      let af = be32(d, start);
+      if (af > 0xffff) af = le32(d, start);
+      if (af === BSD_AF.INET) decodeIpv4(view, d, start + 4, end, wireEnd, flags);
+      else if (af === BSD_AF.INET6_NETBSD || af === BSD_AF.INET6_FREEBSD || af === BSD_AF.INET6_DARWIN) decodeIpv6(view, d, start + 4, end, wireEnd);
       else view.reason = DECODE_REASON.NOT_IP;
       return;
     }
@@ -216,7 +231,7 @@ function decodeRawIp(view: PacketView, d: Uint8Array, off: number, end: number, 
 
 /** Reads the EtherType at `typeOff` and follows VLAN tags, PPPoE sessions and MPLS to the IP packet. */
 function decodeEtherType(view: PacketView, d: Uint8Array, typeOff: number, end: number, wireEnd: number, flags: number): void {
-  const et = ((d[typeOff] as number) << 8) | (d[typeOff + 1] as number);
+  const et = be16(d, typeOff);
   dispatchEtherType(view, d, et, typeOff + 2, end, wireEnd, flags);
 }
 
@@ -225,43 +240,43 @@ function dispatchEtherType(view: PacketView, d: Uint8Array, first: number, paylo
   let o = payload;
   for (;;) {
     switch (et) {
-      case 0x0800:
+      case ETH_P.IP:
         decodeIpv4(view, d, o, end, wireEnd, flags);
         return;
-      case 0x86dd:
+      case ETH_P.IPV6:
         decodeIpv6(view, d, o, end, wireEnd);
         return;
-      case 0x8100:
-      case 0x88a8:
-      case 0x9100: {
+      case ETH_P.VLAN:
+      case ETH_P.QINQ:
+      case ETH_P.QINQ_OLD: {
         if (o + 4 > end) {
           view.reason = DECODE_REASON.TRUNCATED_LINK_HEADER;
           return;
         }
-        if (view.vlanTags === 0) view.vlan = (((d[o] as number) << 8) | (d[o + 1] as number)) & 0xfff;
+        if (view.vlanTags === 0) view.vlan = be16(d, o) & 0xfff;
         view.vlanTags++;
-        et = ((d[o + 2] as number) << 8) | (d[o + 3] as number);
+        et = be16(d, o + 2);
         o += 4;
         continue;
       }
-      case 0x8864: {
+      case ETH_P.PPP_SES: {
         // PPPoE session: ver/type, code, session id, length, then the PPP protocol.
         if (o + 8 > end) {
           view.reason = DECODE_REASON.TRUNCATED_LINK_HEADER;
           return;
         }
-        const ppp = ((d[o + 6] as number) << 8) | (d[o + 7] as number);
+        const ppp = be16(d, o + 6);
         o += 8;
-        if (ppp === 0x0021) et = 0x0800;
-        else if (ppp === 0x0057) et = 0x86dd;
+        if (ppp === PPP_PROTO.IP) et = ETH_P.IP;
+        else if (ppp === PPP_PROTO.IPV6) et = ETH_P.IPV6;
         else {
           view.reason = DECODE_REASON.NOT_IP;
           return;
         }
         continue;
       }
-      case 0x8847:
-      case 0x8848: {
+      case ETH_P.MPLS_UC:
+      case ETH_P.MPLS_MC: {
         // MPLS label stack down to the bottom-of-stack entry; the payload type is not signalled.
         for (;;) {
           if (o + 4 > end) {
@@ -277,8 +292,8 @@ function dispatchEtherType(view: PacketView, d: Uint8Array, first: number, paylo
           return;
         }
         const v = (d[o] as number) >> 4;
-        if (v === 4) et = 0x0800;
-        else if (v === 6) et = 0x86dd;
+        if (v === 4) et = ETH_P.IP;
+        else if (v === 6) et = ETH_P.IPV6;
         else {
           view.reason = DECODE_REASON.NOT_IP;
           return;
@@ -315,17 +330,21 @@ export function decodeIpv4(view: PacketView, d: Uint8Array, off: number, end: nu
     view.reason = DECODE_REASON.TRUNCATED_IPV4_HEADER;
     return;
   }
-  if ((flags & 1) !== 0) {
+  if ((flags & DECODE_FLAG.VERIFY_IPV4_CHECKSUM) !== 0) {
     let s = 0;
-    for (let i = off; i < off + ihl; i += 2) s += ((d[i] as number) << 8) | (d[i + 1] as number);
+    for (let i = off; i < off + ihl; i += 2) s += be16(d, i);
     s = (s & 0xffff) + (s >>> 16);
     s = (s & 0xffff) + (s >>> 16);
     if (s !== 0xffff) {
-      view.reason = DECODE_REASON.BAD_IPV4_CHECKSUM;
-      return;
+      // A zero field is the transmit-offload artefact of a capture on the sending host: the wire carried the right sum.
+      if (d[off + 10] !== 0 || d[off + 11] !== 0) {
+        view.reason = DECODE_REASON.BAD_IPV4_CHECKSUM;
+        return;
+      }
+      view.ipv4ChecksumZero = true;
     }
   }
-  const tot = ((d[off + 2] as number) << 8) | (d[off + 3] as number);
+  const tot = be16(d, off + 2);
   if (off + tot > wireEnd) {
     view.reason = DECODE_REASON.TRUNCATED_IPV4_PACKET;
     return;
@@ -339,11 +358,11 @@ export function decodeIpv4(view: PacketView, d: Uint8Array, off: number, end: nu
   view.l3HdrLen = ihl;
   const capIp = end - off;
   view.l3Len = tot < capIp ? tot : capIp;
-  view.src[0] = (((d[off + 12] as number) << 24) | ((d[off + 13] as number) << 16) | ((d[off + 14] as number) << 8) | (d[off + 15] as number)) >>> 0;
-  view.dst[0] = (((d[off + 16] as number) << 24) | ((d[off + 17] as number) << 16) | ((d[off + 18] as number) << 8) | (d[off + 19] as number)) >>> 0;
+  view.src[0] = be32(d, off + 12);
+  view.dst[0] = be32(d, off + 16);
   view.ttl = d[off + 8] as number;
-  view.ipId = ((d[off + 4] as number) << 8) | (d[off + 5] as number);
-  const fo = ((d[off + 6] as number) << 8) | (d[off + 7] as number);
+  view.ipId = be16(d, off + 4);
+  const fo = be16(d, off + 6);
   const proto = d[off + 9] as number;
   view.proto = proto;
   const l4Off = off + ihl;
@@ -361,6 +380,10 @@ export function decodeIpv4(view: PacketView, d: Uint8Array, off: number, end: nu
   }
   decodeL4(view, d, proto);
 }
+
+/** Walk state of the outer IPv6 header chain and of a quoted one (never both at once). */
+const outerWalk = new Ipv6Walk();
+const innerWalk = new Ipv6Walk();
 
 /** Decodes an IPv6 packet at `off` (exported for the defragmenter). */
 export function decodeIpv6(view: PacketView, d: Uint8Array, off: number, end: number, wireEnd: number): void {
@@ -380,13 +403,13 @@ export function decodeIpv6(view: PacketView, d: Uint8Array, off: number, end: nu
     view.reason = DECODE_REASON.BAD_IPV6_ADDRESS;
     return;
   }
-  const plen = ((d[off + 4] as number) << 8) | (d[off + 5] as number);
+  const plen = be16(d, off + 4);
   let l3End = off + 40 + plen;
   if (l3End > wireEnd) {
     view.reason = DECODE_REASON.TRUNCATED_IPV6_PACKET;
     return;
   }
-  if (d[off + 6] === 0) {
+  if (d[off + 6] === NEXTHDR.HOP) {
     const jumbo = hopByHop(d, off, end < wireEnd ? end : wireEnd, plen, wireEnd);
     if (jumbo < 0) {
       view.reason = DECODE_REASON.BAD_IPV6_HOP_BY_HOP;
@@ -404,65 +427,51 @@ export function decodeIpv6(view: PacketView, d: Uint8Array, off: number, end: nu
   const dst = view.dst;
   for (let i = 0; i < 4; i++) {
     const a = off + 8 + i * 4;
-    src[i] = (((d[a] as number) << 24) | ((d[a + 1] as number) << 16) | ((d[a + 2] as number) << 8) | (d[a + 3] as number)) >>> 0;
+    src[i] = be32(d, a);
     const b = a + 16;
-    dst[i] = (((d[b] as number) << 24) | ((d[b + 1] as number) << 16) | ((d[b + 2] as number) << 8) | (d[b + 3] as number)) >>> 0;
+    dst[i] = be32(d, b);
   }
   view.ttl = d[off + 7] as number;
-  let nh = d[off + 6] as number;
-  let p = off + 40;
-  // ipv6_skip_exthdr(): hop-by-hop 0, routing 43, fragment 44, AH 51, none 59, dest 60.
-  while (nh === 0 || nh === 43 || nh === 44 || nh === 51 || nh === 59 || nh === 60) {
-    if (nh === 44 && view.fragHdrOff < 0) view.fragHdrOff = p;
-    if (nh === 59) {
-      view.l3HdrLen = p - off;
-      view.proto = 59;
-      view.reason = DECODE_REASON.IPV6_NO_NEXT_HEADER;
-      return;
-    }
-    if (p + 2 > capEnd) {
-      view.l3HdrLen = p - off;
-      view.proto = nh;
-      view.reason = DECODE_REASON.TRUNCATED_IPV6_EXTENSION_HEADER;
-      return;
-    }
-    let hlen: number;
-    if (nh === 44) {
-      if (p + 4 > capEnd) {
-        view.l3HdrLen = p - off;
-        view.proto = nh;
-        view.reason = DECODE_REASON.TRUNCATED_IPV6_EXTENSION_HEADER;
-        return;
-      }
-      const fo = ((d[p + 2] as number) << 8) | (d[p + 3] as number);
-      if (p + 8 <= capEnd) {
-        view.ipId = (((d[p + 4] as number) << 24) | ((d[p + 5] as number) << 16) | ((d[p + 6] as number) << 8) | (d[p + 7] as number)) >>> 0;
-      }
+  const w = outerWalk;
+  const first = d[off + 6] as number;
+  if (!isIpv6ExtHdr(first)) {
+    // No extension header, the common case: nothing to walk.
+    const p = off + 40;
+    view.proto = first;
+    view.l3HdrLen = 40;
+    view.l4Off = p;
+    view.l4Len = l3End - p;
+    view.l4CapLen = capEnd > p ? capEnd - p : 0;
+    decodeL4(view, d, first);
+    return;
+  }
+  const p = ipv6SkipExthdr(d, off + 40, capEnd, first, w);
+  if (w.firstFrag >= 0) {
+    view.fragHdrOff = w.firstFrag;
+    const f = w.lastFrag;
+    if (f >= 0) {
+      const fo = be16(d, f + 2);
+      if (f + 8 <= capEnd) view.ipId = be32(d, f + 4);
       view.moreFragments = (fo & 1) !== 0;
       view.fragOffset = fo & 0xfff8;
-      if (view.fragOffset !== 0) {
-        // Non-first fragment: the walk stops here and conntrack finds no transport header.
-        view.isFragment = true;
-        view.l3HdrLen = p - off;
-        view.proto = 44;
-        view.l4Off = p;
-        view.l4Len = l3End - p;
-        view.l4CapLen = capEnd - p;
-        return;
-      }
-      if (view.moreFragments) view.isFragment = true;
-      hlen = 8;
-    } else if (nh === 51) {
-      hlen = ((d[p + 1] as number) + 2) << 2;
-    } else {
-      hlen = ((d[p + 1] as number) + 1) << 3;
+      view.isFragment = view.moreFragments || view.fragOffset !== 0;
     }
-    nh = d[p] as number;
-    p += hlen;
+  }
+  const nh = w.nexthdr;
+  view.proto = nh;
+  if (p < 0) {
+    view.l3HdrLen = w.stop - off;
+    view.reason = nh === NEXTHDR.NONE ? DECODE_REASON.IPV6_NO_NEXT_HEADER : DECODE_REASON.TRUNCATED_IPV6_EXTENSION_HEADER;
+    return;
   }
   view.l3HdrLen = p - off;
-  view.proto = nh;
   view.l4Off = p;
+  if (nh === NEXTHDR.FRAGMENT) {
+    // Non-first fragment: the walk stops here and conntrack finds no transport header.
+    view.l4Len = l3End - p;
+    view.l4CapLen = capEnd - p;
+    return;
+  }
   if (p > l3End) {
     view.reason = DECODE_REASON.TRUNCATED_IPV6_EXTENSION_HEADER;
     return;
@@ -471,6 +480,7 @@ export function decodeIpv6(view: PacketView, d: Uint8Array, off: number, end: nu
   view.l4CapLen = capEnd > p ? capEnd - p : 0;
   decodeL4(view, d, nh);
 }
+
 
 /**
  * ipv6_parse_hopopts() / ip6_parse_tlv() for the hop-by-hop header after the
@@ -514,7 +524,7 @@ function hopByHop(d: Uint8Array, off: number, avail: number, plen: number, wireE
         if (olen !== 4) return -1;
       } else if (t === 0xc2) {
         if (olen !== 6 || (optoff & 3) !== 2 || plen !== 0) return -1;
-        const j = (((d[p + 2] as number) << 24) | ((d[p + 3] as number) << 16) | ((d[p + 4] as number) << 8) | (d[p + 5] as number)) >>> 0;
+        const j = be32(d, p + 2);
         if (j <= 65535 || off + 40 + j > wireEnd) return -1;
         jumbo = j;
       } else if (t === 0x31) {
@@ -535,21 +545,21 @@ function decodeL4(view: PacketView, d: Uint8Array, proto: number): void {
   const cap = view.l4CapLen;
   const len = view.l4Len;
   switch (proto) {
-    case 6:
+    case IPPROTO.TCP:
       decodeTcp(view, d, o, cap, len);
       return;
-    case 17:
-    case 136: {
+    case IPPROTO.UDP:
+    case IPPROTO.UDPLITE: {
       if (cap >= 4) {
-        view.sport = ((d[o] as number) << 8) | (d[o + 1] as number);
-        view.dport = ((d[o + 2] as number) << 8) | (d[o + 3] as number);
+        view.sport = be16(d, o);
+        view.dport = be16(d, o + 2);
       }
       if (cap < 8 || len < 8) {
-        view.reason = proto === 17 ? DECODE_REASON.TRUNCATED_UDP_HEADER : DECODE_REASON.TRUNCATED_UDPLITE_HEADER;
+        view.reason = proto === IPPROTO.UDP ? DECODE_REASON.TRUNCATED_UDP_HEADER : DECODE_REASON.TRUNCATED_UDPLITE_HEADER;
         return;
       }
-      const ulen = ((d[o + 4] as number) << 8) | (d[o + 5] as number);
-      if (proto === 17) {
+      const ulen = be16(d, o + 4);
+      if (proto === IPPROTO.UDP) {
         if (ulen > len || ulen < 8) {
           view.reason = DECODE_REASON.BAD_UDP_LENGTH;
           return;
@@ -567,24 +577,24 @@ function decodeL4(view: PacketView, d: Uint8Array, proto: number): void {
       view.l4Ok = true;
       return;
     }
-    case 1:
-    case 58:
+    case IPPROTO.ICMP:
+    case IPPROTO.ICMPV6:
       decodeIcmp(view, d, o, cap, len, proto);
       return;
-    case 132:
+    case IPPROTO.SCTP:
       if (cap >= 4) {
-        view.sport = ((d[o] as number) << 8) | (d[o + 1] as number);
-        view.dport = ((d[o + 2] as number) << 8) | (d[o + 3] as number);
+        view.sport = be16(d, o);
+        view.dport = be16(d, o + 2);
       }
       if (cap < 12 || len < 12) {
         view.reason = DECODE_REASON.TRUNCATED_SCTP_HEADER;
         return;
       }
-      view.sctpVtag = (((d[o + 4] as number) << 24) | ((d[o + 5] as number) << 16) | ((d[o + 6] as number) << 8) | (d[o + 7] as number)) >>> 0;
+      view.sctpVtag = be32(d, o + 4);
       view.sctpChunksOff = o + 12;
       view.l4Ok = true;
       return;
-    case 47:
+    case IPPROTO.GRE:
       decodeGre(view, d, o, cap, len);
       return;
     default:
@@ -594,17 +604,17 @@ function decodeL4(view: PacketView, d: Uint8Array, proto: number): void {
 
 function decodeTcp(view: PacketView, d: Uint8Array, o: number, cap: number, len: number): void {
   if (cap >= 4) {
-    view.sport = ((d[o] as number) << 8) | (d[o + 1] as number);
-    view.dport = ((d[o + 2] as number) << 8) | (d[o + 3] as number);
+    view.sport = be16(d, o);
+    view.dport = be16(d, o + 2);
   }
   if (cap < 20 || len < 20) {
     view.reason = DECODE_REASON.TRUNCATED_TCP_HEADER;
     return;
   }
-  view.seq = (((d[o + 4] as number) << 24) | ((d[o + 5] as number) << 16) | ((d[o + 6] as number) << 8) | (d[o + 7] as number)) >>> 0;
-  view.ack = (((d[o + 8] as number) << 24) | ((d[o + 9] as number) << 16) | ((d[o + 10] as number) << 8) | (d[o + 11] as number)) >>> 0;
+  view.seq = be32(d, o + 4);
+  view.ack = be32(d, o + 8);
   view.tcpFlags = d[o + 13] as number;
-  view.window = ((d[o + 14] as number) << 8) | (d[o + 15] as number);
+  view.window = be16(d, o + 14);
   const hl = ((d[o + 12] as number) >> 4) << 2;
   view.tcpHdrLen = hl;
   // tcp_error(): "truncated packet" when doff*4 < 20 or beyond the segment.
@@ -645,13 +655,13 @@ function tcpOptions(view: PacketView, d: Uint8Array, start: number, length: numb
     if (size < 2 || size > left) return;
     if (kind === 3 && size === 3) view.optWscale = d[p] as number;
     else if (kind === 4 && size === 2) view.optSackPerm = true;
-    else if (kind === 2 && size === 4) view.optMss = ((d[p] as number) << 8) | (d[p + 1] as number);
+    else if (kind === 2 && size === 4) view.optMss = be16(d, p);
     else if (kind === 5 && !sackDone && size >= 10 && (size - 2) % 8 === 0) {
       sackDone = true;
       let n = 0;
       for (let i = 0; i < size - 2 && n < 4; i += 8) {
         const r = p + i + 4;
-        view.sackRight[n++] = (((d[r] as number) << 24) | ((d[r + 1] as number) << 16) | ((d[r + 2] as number) << 8) | (d[r + 3] as number)) >>> 0;
+        view.sackRight[n++] = be32(d, r);
       }
       view.sackCount = n;
     }
@@ -663,7 +673,7 @@ function tcpOptions(view: PacketView, d: Uint8Array, start: number, length: numb
 function decodeIcmp(view: PacketView, d: Uint8Array, o: number, cap: number, len: number, proto: number): void {
   // icmp_error() / icmpv6_error() and the tuple code read the full 8-byte header.
   if (cap < 8 || len < 8) {
-    view.reason = proto === 1 ? DECODE_REASON.TRUNCATED_ICMP_HEADER : DECODE_REASON.TRUNCATED_ICMPV6_HEADER;
+    view.reason = proto === IPPROTO.ICMP ? DECODE_REASON.TRUNCATED_ICMP_HEADER : DECODE_REASON.TRUNCATED_ICMPV6_HEADER;
     if (cap >= 2) {
       view.icmpType = d[o] as number;
       view.icmpCode = d[o + 1] as number;
@@ -675,12 +685,12 @@ function decodeIcmp(view: PacketView, d: Uint8Array, o: number, cap: number, len
   view.icmpCode = d[o + 1] as number;
   view.l4Ok = true;
   const end = o + cap;
-  if (proto === 1) {
-    if (type === 0 || type === 8 || (type >= 13 && type <= 18)) view.icmpId = ((d[o + 4] as number) << 8) | (d[o + 5] as number);
+  if (proto === IPPROTO.ICMP) {
+    if (type === 0 || type === 8 || (type >= 13 && type <= 18)) view.icmpId = be16(d, o + 4);
     else if (view.family === 4 && (type === 3 || type === 4 || type === 5 || type === 11 || type === 12)) decodeInner(view, d, o + 8, end, 4);
     return;
   }
-  if (type === 128 || type === 129 || type === 139 || type === 140) view.icmpId = ((d[o + 4] as number) << 8) | (d[o + 5] as number);
+  if (type === 128 || type === 129 || type === 139 || type === 140) view.icmpId = be16(d, o + 4);
   else if (view.family === 6) {
     if (type < 128) decodeInner(view, d, o + 8, end, 6);
     else if (type === 137) {
@@ -706,62 +716,50 @@ function decodeInner(view: PacketView, d: Uint8Array, off: number, end: number, 
   let proto: number;
   if (family === 4) {
     if (off + 20 > end) return;
-    const fo = ((d[off + 6] as number) << 8) | (d[off + 7] as number);
+    const fo = be16(d, off + 6);
     if ((fo & 0x1fff) !== 0) return;
     l4 = off + (((d[off] as number) & 15) << 2);
     if (l4 > end) return;
     proto = d[off + 9] as number;
-    view.innerSrc[0] = (((d[off + 12] as number) << 24) | ((d[off + 13] as number) << 16) | ((d[off + 14] as number) << 8) | (d[off + 15] as number)) >>> 0;
-    view.innerDst[0] = (((d[off + 16] as number) << 24) | ((d[off + 17] as number) << 16) | ((d[off + 18] as number) << 8) | (d[off + 19] as number)) >>> 0;
+    view.innerSrc[0] = be32(d, off + 12);
+    view.innerDst[0] = be32(d, off + 16);
   } else {
     if (off + 40 > end) return;
-    let nh = d[off + 6] as number;
-    let p = off + 40;
-    while (nh === 0 || nh === 43 || nh === 44 || nh === 51 || nh === 59 || nh === 60) {
-      if (nh === 59 || p + 2 > end) return;
-      let hlen: number;
-      if (nh === 44) {
-        if (p + 4 > end) return;
-        if ((((d[p + 2] as number) << 8) | (d[p + 3] as number)) & 0xfff8) return;
-        hlen = 8;
-      } else if (nh === 51) hlen = ((d[p + 1] as number) + 2) << 2;
-      else hlen = ((d[p + 1] as number) + 1) << 3;
-      nh = d[p] as number;
-      p += hlen;
-    }
+    const p = ipv6SkipExthdr(d, off + 40, end, d[off + 6] as number, innerWalk);
+    if (p < 0 || innerWalk.nexthdr === NEXTHDR.FRAGMENT) return;
     l4 = p;
-    proto = nh;
+    proto = innerWalk.nexthdr;
     for (let i = 0; i < 4; i++) {
       const a = off + 8 + i * 4;
-      view.innerSrc[i] = (((d[a] as number) << 24) | ((d[a + 1] as number) << 16) | ((d[a + 2] as number) << 8) | (d[a + 3] as number)) >>> 0;
+      view.innerSrc[i] = be32(d, a);
       const b = a + 16;
-      view.innerDst[i] = (((d[b] as number) << 24) | ((d[b + 1] as number) << 16) | ((d[b + 2] as number) << 8) | (d[b + 3] as number)) >>> 0;
+      view.innerDst[i] = be32(d, b);
     }
   }
   switch (proto) {
-    case 6:
-    case 17:
-    case 33:
-    case 132:
-    case 136:
+    case IPPROTO.TCP:
+    case IPPROTO.UDP:
+    case IPPROTO.DCCP:
+    case IPPROTO.SCTP:
+    case IPPROTO.UDPLITE:
       if (l4 + 4 > end) return;
-      view.innerSport = ((d[l4] as number) << 8) | (d[l4 + 1] as number);
-      view.innerDport = ((d[l4 + 2] as number) << 8) | (d[l4 + 3] as number);
+      view.innerSport = be16(d, l4);
+      view.innerDport = be16(d, l4 + 2);
       break;
-    case 1:
-    case 58:
+    case IPPROTO.ICMP:
+    case IPPROTO.ICMPV6:
       if (l4 + 8 > end) return;
       view.innerIcmpType = d[l4] as number;
       view.innerIcmpCode = d[l4 + 1] as number;
-      view.innerIcmpId = ((d[l4 + 4] as number) << 8) | (d[l4 + 5] as number);
+      view.innerIcmpId = be16(d, l4 + 4);
       break;
-    case 47:
+    case IPPROTO.GRE:
       // gre_pkt_to_tuple(): keys only for version 1 with PPP; a v1 header
       // with another protocol fails; anything else is keyless.
       if (l4 + 4 <= end && ((d[l4 + 1] as number) & 7) === 1) {
         if (l4 + 8 <= end) {
-          if ((((d[l4 + 2] as number) << 8) | (d[l4 + 3] as number)) !== 0x880b) return;
-          view.innerGreKey = ((d[l4 + 6] as number) << 8) | (d[l4 + 7] as number);
+          if (be16(d, l4 + 2) !== GRE_PROTO_PPP) return;
+          view.innerGreKey = be16(d, l4 + 6);
         }
       }
       break;
@@ -773,6 +771,9 @@ function decodeInner(view: PacketView, d: Uint8Array, off: number, end: number, 
   view.innerOk = true;
 }
 
+/** GRE protocol type of PPP, which PPTP's enhanced GRE (version 1) carries. */
+const GRE_PROTO_PPP = 0x880b;
+
 function decodeGre(view: PacketView, d: Uint8Array, o: number, cap: number, len: number): void {
   if (cap < 4 || len < 4) {
     view.reason = DECODE_REASON.TRUNCATED_GRE_HEADER;
@@ -781,21 +782,21 @@ function decodeGre(view: PacketView, d: Uint8Array, o: number, cap: number, len:
   const f0 = d[o] as number;
   const ver = (d[o + 1] as number) & 7;
   view.greVersion = ver;
-  view.greProtocol = ((d[o + 2] as number) << 8) | (d[o + 3] as number);
+  view.greProtocol = be16(d, o + 2);
   if (ver === 1) {
     // PPTP: the key field carries payload length and call id.
     if (cap < 8 || len < 8) {
       view.reason = DECODE_REASON.TRUNCATED_GRE_HEADER;
       return;
     }
-    view.greKey = ((d[o + 6] as number) << 8) | (d[o + 7] as number);
+    view.greKey = be16(d, o + 6);
   } else if ((f0 & 0x20) !== 0) {
     const k = o + ((f0 & 0x80) !== 0 ? 8 : 4);
     if (k + 4 > o + cap || k + 4 > o + len) {
       view.reason = DECODE_REASON.TRUNCATED_GRE_HEADER;
       return;
     }
-    view.greKey = (((d[k] as number) << 24) | ((d[k + 1] as number) << 16) | ((d[k + 2] as number) << 8) | (d[k + 3] as number)) >>> 0;
+    view.greKey = be32(d, k);
   }
   view.l4Ok = true;
 }

@@ -39,7 +39,10 @@
  * Time is injected: callers pass the capture (or simulated) time in
  * milliseconds with every packet; nothing here reads a clock.
  */
+import { be16, be32 } from "./bytes.js";
 import { decodeIpv4, decodeIpv6 } from "./decode.js";
+import { Ipv6Walk, ipv6AuthLen, ipv6OptLen, ipv6SkipExthdr } from "./ipv6.js";
+import { IPPROTO, LINKTYPE, NEXTHDR } from "./proto.js";
 import type { PacketView } from "./view.js";
 
 /** Defragmenter settings, with the kernel's sysctl names and defaults. */
@@ -458,7 +461,7 @@ export class Defragmenter {
     b[10] = 0;
     b[11] = 0;
     let s = 0;
-    for (let i = 0; i < ihl; i += 2) s += ((b[i] as number) << 8) | (b[i + 1] as number);
+    for (let i = 0; i < ihl; i += 2) s += be16(b, i);
     while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
     s = ~s & 0xffff;
     b[10] = s >> 8;
@@ -473,32 +476,19 @@ export class Defragmenter {
   #offer6(view: PacketView, nowMs: number): number {
     const d = view.data;
     const l3 = view.l3Off;
-    const plen = ((d[l3 + 4] as number) << 8) | (d[l3 + 5] as number);
+    const plen = be16(d, l3 + 4);
     // Jumbo payload inhibits the fragment header.
     if (plen === 0) return DEFRAG.PASS;
     const l3End = l3 + 40 + plen;
     const capEnd = l3 + view.l3Len;
 
-    // find_prev_fhdr(): only extension headers may precede the fragment header.
-    let nh = d[l3 + 6] as number;
-    let prevNh = l3 + 6;
-    let start = l3 + 40;
-    let len = plen;
-    while (nh !== 44) {
-      if (!(nh === 0 || nh === 43 || nh === 51 || nh === 60)) return DEFRAG.PASS;
-      if (len < 2) return DEFRAG.PASS;
-      if (start + 2 > capEnd) {
-        this.#fragments6++;
-        return this.#drop("truncated");
-      }
-      const hlen = nh === 51 ? ((d[start + 1] as number) + 2) << 2 : ((d[start + 1] as number) + 1) << 3;
-      prevNh = start;
-      nh = d[start] as number;
-      len -= hlen;
-      start += hlen;
+    const fhoff = findPrevFhdr(d, l3, plen, capEnd);
+    if (fhoff === FHDR_NONE) return DEFRAG.PASS;
+    if (fhoff === FHDR_TRUNCATED) {
+      this.#fragments6++;
+      return this.#drop("truncated");
     }
-    if (len < 0) return DEFRAG.PASS;
-    const fhoff = start;
+    const prevNh = prevNhOff;
 
     // RFC 8200 4.5: a first fragment without the whole transport header is let through.
     this.#fragments6++;
@@ -510,13 +500,13 @@ export class Defragmenter {
     if (l3End > capEnd) return this.#drop("truncated");
     if (this.#mem6 > this.#v6High) return this.#drop("memory");
 
-    const id = (((d[fhoff + 4] as number) << 24) | ((d[fhoff + 5] as number) << 16) | ((d[fhoff + 6] as number) << 8) | (d[fhoff + 7] as number)) >>> 0;
+    const id = be32(d, fhoff + 4);
     const s = view.src;
     const t = view.dst;
     const key = `6:${s[0]}:${s[1]}:${s[2]}:${s[3]}:${t[0]}:${t[1]}:${t[2]}:${t[3]}:${id}`;
     const q = this.#find(6, key, nowMs);
 
-    const fo = ((d[fhoff + 2] as number) << 8) | (d[fhoff + 3] as number);
+    const fo = be16(d, fhoff + 2);
     const offset = fo & 0xfff8;
     const end = offset + (plen - (fhoff + 8 - (l3 + 40)));
     if (end < 0 || end > 65535) return this.#drop("bad-length");
@@ -609,12 +599,49 @@ export class Defragmenter {
     view.frameOff = 0;
     view.capLen = len;
     view.wireLen = len;
-    view.linkType = family === 4 ? 228 : 229;
+    view.linkType = family === 4 ? LINKTYPE.IPV4 : LINKTYPE.IPV6;
     if (family === 4) decodeIpv4(view, b, 0, len, len, 0);
     else decodeIpv6(view, b, 0, len, len);
     view.reassembled = true;
   }
 }
+
+/** findPrevFhdr() results other than an offset. */
+const FHDR_NONE = -1;
+const FHDR_TRUNCATED = -2;
+/** Set by findPrevFhdr(): offset of the next-header byte that names the fragment header. */
+let prevNhOff = 0;
+
+/**
+ * find_prev_fhdr() of nf_conntrack_reasm.c: the fragment header may only
+ * follow hop-by-hop, routing, AH and destination options headers, counted
+ * against the payload length. Returns the fragment header's offset and leaves
+ * the offset of the next-header byte that names it in `prevNhOff`;
+ * FHDR_NONE when there is none to reassemble (the packet passes), and
+ * FHDR_TRUNCATED when a header before it is not in the capture (the kernel's
+ * skb always holds it; a snapped capture does not).
+ */
+function findPrevFhdr(d: Uint8Array, l3: number, plen: number, capEnd: number): number {
+  let nh = d[l3 + 6] as number;
+  let prevNh = l3 + 6;
+  let start = l3 + 40;
+  let len = plen;
+  while (nh !== NEXTHDR.FRAGMENT) {
+    if (!(nh === NEXTHDR.HOP || nh === NEXTHDR.ROUTING || nh === NEXTHDR.AUTH || nh === NEXTHDR.DEST)) return FHDR_NONE;
+    if (len < 2) return FHDR_NONE;
+    if (start + 2 > capEnd) return FHDR_TRUNCATED;
+    const hlen = nh === NEXTHDR.AUTH ? ipv6AuthLen(d, start) : ipv6OptLen(d, start);
+    prevNh = start;
+    nh = d[start] as number;
+    len -= hlen;
+    start += hlen;
+  }
+  if (len < 0) return FHDR_NONE;
+  prevNhOff = prevNh;
+  return start;
+}
+
+const thdrWalk = new Ipv6Walk();
 
 /**
  * ipv6frag_thdr_truncated(): for a first fragment, walks on from the fragment
@@ -622,21 +649,9 @@ export class Defragmenter {
  * else 1 byte) runs past the packet.
  */
 function thdrTruncated(d: Uint8Array, fhoff: number, l3End: number, capEnd: number): boolean {
-  let nh = 44;
-  let p = fhoff;
-  while (nh === 0 || nh === 43 || nh === 44 || nh === 51 || nh === 59 || nh === 60) {
-    if (nh === 59) return false;
-    if (p + 2 > l3End || p + 2 > capEnd) return false;
-    let hlen: number;
-    if (nh === 44) {
-      if (p + 4 > l3End || p + 4 > capEnd) return false;
-      if (((((d[p + 2] as number) << 8) | (d[p + 3] as number)) & 0xfff8) !== 0) return false;
-      hlen = 8;
-    } else if (nh === 51) hlen = ((d[p + 1] as number) + 2) << 2;
-    else hlen = ((d[p + 1] as number) + 1) << 3;
-    nh = d[p] as number;
-    p += hlen;
-  }
-  const need = nh === 6 ? 20 : nh === 17 || nh === 58 ? 8 : 1;
+  const p = ipv6SkipExthdr(d, fhoff, l3End < capEnd ? l3End : capEnd, NEXTHDR.FRAGMENT, thdrWalk);
+  if (p < 0 || thdrWalk.nexthdr === NEXTHDR.FRAGMENT) return false;
+  const nh = thdrWalk.nexthdr;
+  const need = nh === IPPROTO.TCP ? 20 : nh === IPPROTO.UDP || nh === IPPROTO.ICMPV6 ? 8 : 1;
   return p + need > l3End;
 }

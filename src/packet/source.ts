@@ -27,7 +27,7 @@ import { closeSync, createReadStream, openSync, readSync } from "node:fs";
 import { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { CaptureParser } from "./capture.js";
-import { decodeFrame, decodeReasonName, DECODE_FLAG } from "./decode.js";
+import { decodeFrame, decodeReasonName, DECODE_FLAG, DECODE_REASON } from "./decode.js";
 import { DEFRAG, Defragmenter } from "./defrag.js";
 import type { DefragOptions, DefragSummary } from "./defrag.js";
 import { CaptureError } from "./errors.js";
@@ -47,8 +47,12 @@ export interface SourceOptions {
    */
   defragClock?: (view: PacketView) => number;
   /**
-   * Refuse IPv4 packets with a wrong header checksum, as ip_rcv() does.
-   * Defaults to false: host captures carry offloaded (zero) checksums.
+   * Refuse IPv4 packets with a wrong header checksum, as ip_rcv() does
+   * (decode reason "bad-ipv4-checksum": they never reach conntrack). A
+   * checksum field of 0 is the transmit-offload artefact of a capture taken
+   * on the sending host and is accepted (counted in `ipv4ChecksumZero`).
+   * Defaults to true; the kernel has no switch to turn this off, false is for
+   * callers that rewrite IPv4 headers anyway.
    */
   verifyIpv4Checksum?: boolean;
   /** Name of the input in errors. Defaults to the path, or "-". */
@@ -76,6 +80,10 @@ export interface SourceSummary {
   ipv6: number;
   /** Delivered packets with a decode problem, by reason name. */
   decodeFailures: Record<string, number>;
+  /** IPv4 packets dropped for a wrong header checksum (also in decodeFailures as "bad-ipv4-checksum"). */
+  ipv4ChecksumBad: number;
+  /** IPv4 packets (fragments counted one by one) accepted with a zero, offloaded header checksum. */
+  ipv4ChecksumZero: number;
   /** Link types of the records read (not of interfaces that carried none). */
   linkTypes: number[];
   /** Timestamp of the first and last record, or null when there were none. */
@@ -104,6 +112,7 @@ export class PacketSource {
   readonly #linkSeen = new Uint8Array(65536);
   #delivered = 0;
   #snapped = 0;
+  #csumZero = 0;
   #ipv4 = 0;
   #ipv6 = 0;
   #firstSec = -1;
@@ -116,7 +125,7 @@ export class PacketSource {
   constructor(handler: PacketHandler, opts: SourceOptions = {}) {
     this.view = opts.view ?? new PacketView();
     this.#handler = handler;
-    this.#flags = opts.verifyIpv4Checksum === true ? DECODE_FLAG.VERIFY_IPV4_CHECKSUM : 0;
+    this.#flags = opts.verifyIpv4Checksum === false ? DECODE_FLAG.NO_IPV4_CHECKSUM : DECODE_FLAG.VERIFY_IPV4_CHECKSUM;
     this.#maxRecords = opts.maxRecords ?? Infinity;
     const d = opts.defrag ?? true;
     this.#defrag = d === false ? null : new Defragmenter(d === true ? {} : d);
@@ -173,6 +182,8 @@ export class PacketSource {
       ipv4: this.#ipv4,
       ipv6: this.#ipv6,
       decodeFailures: failures,
+      ipv4ChecksumBad: r[DECODE_REASON.BAD_IPV4_CHECKSUM] as number,
+      ipv4ChecksumZero: this.#csumZero,
       linkTypes: seenList(this.#linkSeen),
       firstTs: this.#firstSec < 0 ? null : { sec: this.#firstSec, nsec: this.#firstNsec },
       lastTs: this.#lastSec < 0 ? null : { sec: this.#lastSec, nsec: this.#lastNsec },
@@ -196,6 +207,7 @@ export class PacketSource {
     if (view.capLen < view.wireLen) this.#snapped++;
     this.#linkSeen[view.linkType & 0xffff] = 1;
     decodeFrame(view, this.#flags);
+    if (view.ipv4ChecksumZero) this.#csumZero++;
     const defrag = this.#defrag;
     if (defrag !== null && view.family !== 0) {
       const clock = this.#defragClock;

@@ -73,6 +73,12 @@ export class PacketView {
   fragHdrOff = -1;
   /** True when `data` holds a datagram the defragmenter reassembled (then linkType is 228 / 229, raw IP). */
   reassembled = false;
+  /**
+   * True when the IPv4 header checksum was verified, was wrong, and its field
+   * is 0: the capture shows a sum the sending host left to the NIC, and the
+   * packet was accepted as the wire carried it.
+   */
+  ipv4ChecksumZero = false;
 
   // ---- layer 4 ----------------------------------------------------------------
   /** Transport protocol number (IPPROTO_*); for IPv6, the last next-header. */
@@ -151,6 +157,21 @@ export class PacketView {
   /** 0 when decoding succeeded as far as it went; otherwise a DecodeReason code. */
   reason = 0;
 
+  /**
+   * Points the view at one whole captured frame (`bytes` from offset 0, all
+   * of it captured, as long as on the wire) of link type `linkType`, ready for
+   * decodeFrame(). For frames built in memory; readers fill the capture
+   * fields themselves. Record number, file offset and timestamp are kept.
+   */
+  setFrame(bytes: Uint8Array, linkType: number = 1): this {
+    this.data = bytes;
+    this.frameOff = 0;
+    this.capLen = bytes.length;
+    this.wireLen = bytes.length;
+    this.linkType = linkType;
+    return this;
+  }
+
   /** Puts every decoded field back to its placeholder (capture fields are kept). */
   resetDecoded(): void {
     this.vlan = -1;
@@ -176,6 +197,7 @@ export class PacketView {
     this.moreFragments = false;
     this.fragHdrOff = -1;
     this.reassembled = false;
+    this.ipv4ChecksumZero = false;
     this.proto = 0;
     this.l4Off = 0;
     this.l4Len = 0;
@@ -226,16 +248,8 @@ export class PacketView {
 
 const EMPTY = new Uint8Array(0);
 
-/** IP protocol numbers the project names. */
-export const IPPROTO = {
-  ICMP: 1,
-  TCP: 6,
-  UDP: 17,
-  GRE: 47,
-  ICMPV6: 58,
-  SCTP: 132,
-  UDPLITE: 136,
-} as const;
+/** IP protocol numbers: defined with their names in proto.ts, exported here too since the view's `proto` holds them. */
+export { IPPROTO } from "./proto.js";
 
 /** TCP flag bits as they appear in the flag byte. */
 export const TCP_FLAG = {

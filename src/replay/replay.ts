@@ -15,14 +15,17 @@ import { forEachPacket } from "../packet/source.js";
 import type { SourceSummary } from "../packet/source.js";
 import { FIRST_L4_REASON } from "../packet/decode.js";
 import type { PacketView } from "../packet/view.js";
+import { trackedProtoName } from "../packet/proto.js";
 import { defaultSysctls, SYSCTLS } from "../conntrack/sysctl.js";
 import type { ReplaySummary } from "../report/summary.js";
 import type { HostModel } from "../firewall/host.js";
 import type { Ruleset } from "../firewall/model.js";
-import { NetfilterPath } from "../firewall/path.js";
-import type { PathResult } from "../firewall/path.js";
-import { DROP_REASON } from "../firewall/path.js";
-import { VERDICT } from "../firewall/eval.js";
+// The firewall is loaded only by a replay with a ruleset (start-up of a plain replay: see below).
+import type { NetfilterPath, PathResult } from "../firewall/path.js";
+import { Census } from "../conntrack/census.js";
+import type { CensusResult } from "../conntrack/census.js";
+import { DECODE_REASON, SUPPORTED_LINK_TYPES } from "../packet/decode.js";
+import { extensionAttached, kernelMemory } from "../report/memory.js";
 
 /** A ruleset to replay through, and the host it runs on. */
 export interface FirewallOptions {
@@ -61,6 +64,31 @@ export interface ReplayOptions {
   name?: string;
   /** Run every packet through this ruleset's packet path instead of conntrack alone. */
   firewall?: FirewallOptions | null;
+  /**
+   * Take a census of the final table and of the table at its peak, with this
+   * many items per list (the summary's `census`; null when absent).
+   */
+  census?: { top: number } | null;
+  /**
+   * Called once before the first packet with a probe of the run so far, for
+   * a progress display driven by a timer (the probe costs nothing per packet).
+   */
+  onStart?: ((probe: () => ReplayProgress) => void) | null;
+  /** Ends the run early (between chunks of a stream): the summary says it was interrupted. */
+  signal?: AbortSignal | null;
+  /** A conntrack event listener exists (the kernel then attaches the event extension with nf_conntrack_events=2). */
+  eventListener?: boolean;
+}
+
+/** The run so far, for progress displays. */
+export interface ReplayProgress {
+  /** Frames handed to the tracker or skipped (after reassembly). */
+  packets: number;
+  /** Captured bytes of those frames. */
+  bytes: number;
+  /** Entries in the table now, and its limit (nf_conntrack_max; 0 = none). */
+  entries: number;
+  max: number;
 }
 
 /** What a replay leaves behind: the tracker (its final table) and the summary. */
@@ -101,13 +129,35 @@ class LineEvents implements EventSink {
   }
 }
 
+/** Census of a tracker's live entries (its read-only entry views). */
+function takeCensus(census: Census, tracker: Tracker): void {
+  census.clear();
+  tracker.forEachEntry((e) => census.addReader(e));
+}
+
+/**
+ * The peak census is not free: a census walks the whole table. So it is
+ * taken lazily: on the packet after a new peak, before that packet moves
+ * time on (and expires anything), so that it sees exactly the peak table —
+ * but only when the peak is at least 5/4 of the last census's, or when at
+ * least half as many packets were replayed since the last census as the
+ * table has entries. The walks then cost at most 5 peak tables plus 2 entry
+ * visits per packet, whatever the table does; the price is that a peak just
+ * above the last census's may go without its own census (`entries` of the
+ * peak census then says which peak it describes, never less than 4/5 of the
+ * highest). A table that ends at its peak has the final census for it.
+ */
+function peakCensusDue(peak: number, censusPeak: number, packetsSince: number, count: number): boolean {
+  return censusPeak === 0 || 4 * peak >= 5 * censusPeak || 2 * packetsSince >= count;
+}
+
 /**
  * Replays a capture through a fresh tracker.
- * @param input path, "-" for standard input, a readable stream or the bytes
+ * @param input path, "-" for standard input, a readable stream, an async iterable of chunks, or the bytes
  * @throws SysctlError for bad sysctls (before reading anything); a corrupt
  *   capture does not throw: the summary carries the error and the results so far
  */
-export async function replay(input: string | NodeJS.ReadableStream | Uint8Array, opts: ReplayOptions = {}): Promise<ReplayRun> {
+export async function replay(input: string | NodeJS.ReadableStream | AsyncIterable<Uint8Array> | Uint8Array, opts: ReplayOptions = {}): Promise<ReplayRun> {
   const clock = new CaptureClock(opts.clock === "frozen");
   const log: { time: number; line: string }[] = [];
   const tracker = new Tracker({
@@ -137,8 +187,14 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
   let bytes = 0;
 
   const fw = opts.firewall ?? null;
-  const path = fw
-    ? new NetfilterPath({
+  // A plain replay never compiles the firewall's modules (the ruleset evaluators, NAT, the
+  // tracking analysis): most of the CLI's start-up before the first packet otherwise.
+  const fwMods = fw ? await Promise.all([import("../firewall/path.js"), import("../firewall/eval.js")]) : null;
+  const DROP_CONNTRACK = fwMods?.[0].DROP_REASON.CONNTRACK ?? -1;
+  const DROP_CONFIRM = fwMods?.[0].DROP_REASON.CONFIRM ?? -1;
+  const VERDICT_DROP = fwMods?.[1].VERDICT.DROP ?? -1;
+  const path = fw && fwMods
+    ? new fwMods[0].NetfilterPath({
         ruleset: fw.ruleset,
         tracker,
         host: fw.host,
@@ -149,14 +205,42 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
   const onPacket = fw?.onPacket ?? null;
   let ipIndex = 0;
 
+  const censusTop = opts.census?.top ?? null;
+  const census = censusTop !== null ? new Census() : null;
+  let peakCensus: { result: CensusResult; time: number | null; peak: number; peakTime: number | null } | null = null;
+  let packetsAtCensus = 0;
+  /** Peak the last census was taken for (0: none yet), and whether a higher one is pending. */
+  let censusPeak = 0;
+  let peakPending = false;
+  let backwards = 0;
+  let lastSec = -1;
+  let lastNsec = 0;
+  const unsupportedLinks = new Map<number, number>();
+
   const handler = (view: PacketView): void => {
     total++;
     bytes += view.capLen;
     if (progress !== null && total % every === 0) progress(total, bytes);
+    const sec = view.tsSec;
+    if (sec < lastSec || (sec === lastSec && view.tsNsec < lastNsec)) backwards++;
+    lastSec = sec;
+    lastNsec = view.tsNsec;
     // Frames that never reach conntrack: not IP, or refused by the IP layer.
     if (view.family === 0 || (view.reason !== 0 && view.reason < FIRST_L4_REASON)) {
       nonIp++;
+      if (view.reason === DECODE_REASON.UNSUPPORTED_LINK_TYPE) unsupportedLinks.set(view.linkType, (unsupportedLinks.get(view.linkType) ?? 0) + 1);
       return;
+    }
+    // Before this packet's time is set: the census must see the table as the last packet left it.
+    if (peakPending && census !== null) {
+      const c = tracker.count;
+      if (c === peak && peakCensusDue(peak, censusPeak, total - packetsAtCensus, c)) {
+        takeCensus(census, tracker);
+        peakCensus = { result: census.result(censusTop ?? 10), time: peakTime, peak, peakTime };
+        censusPeak = peak;
+        packetsAtCensus = total;
+        peakPending = false;
+      }
     }
     clock.set(view);
     let s: number;
@@ -166,8 +250,8 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
       if (onPacket !== null) onPacket(ipIndex, view, r);
       ipIndex++;
       // Packets conntrack never saw (no hooks for the family) are in the path's stats only.
-      if (r.state === 0 && r.dropReason !== DROP_REASON.CONNTRACK) return;
-      s = r.verdict === VERDICT.DROP && (r.dropReason === DROP_REASON.CONNTRACK || r.dropReason === DROP_REASON.CONFIRM) ? CT_DROPPED : r.state;
+      if (r.state === 0 && r.dropReason !== DROP_CONNTRACK) return;
+      s = r.verdict === VERDICT_DROP && (r.dropReason === DROP_CONNTRACK || r.dropReason === DROP_CONFIRM) ? CT_DROPPED : r.state;
     } else {
       s = tracker.process(view);
     }
@@ -182,17 +266,21 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
     if (c > peak) {
       peak = c;
       peakTime = clock.ms / 1000;
+      if (census !== null) peakPending = true;
     }
   };
 
   const started = performance.now();
   // nf_defrag is registered together with conntrack: without it the rules see fragments.
   const defrag = opts.defrag !== false && (path === null || path.conntrackOn.ipv4 || path.conntrackOn.ipv6);
+  const maxEntries = tracker.sysctl.nf_conntrack_max as number;
+  opts.onStart?.(() => ({ packets: total, bytes, entries: tracker.count, max: maxEntries }));
   const source = await forEachPacket(input as string, handler, {
     defrag,
     ...(opts.name !== undefined ? { name: opts.name } : {}),
   });
   const elapsed = performance.now() - started;
+  const interrupted = opts.signal?.aborted === true;
 
   for (const [k, v] of Object.entries(source.decodeFailures)) malformed[k] = v;
 
@@ -206,7 +294,11 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
   let last: { n: number } = { n: 0 };
   let assured = 0;
   let unreplied = 0;
+  census?.clear();
+  let establishedLong = 0;
+  const unackTimeout = tracker.sysctl.nf_conntrack_tcp_timeout_unacknowledged / 1000;
   for (const e of tracker.entries()) {
+    census?.addReader(e);
     const proto = protoName(e.proto, e.family);
     const state = e.stateName;
     if (proto !== lastProto || state !== lastState) {
@@ -219,14 +311,36 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
       lastState = state;
     }
     last.n++;
+    if (e.proto === 6 && state === "ESTABLISHED" && e.timeoutSeconds > unackTimeout) establishedLong++;
     const st = e.status;
     if (st & IPS.ASSURED) assured++;
     if (!(st & IPS.SEEN_REPLY)) unreplied++;
   }
-  const byProtocol: Record<string, Record<string, number>> = {};
+  const byProtocol: Record<string, { entries: number; states: Record<string, number> }> = {};
   for (const [proto, m] of counts) {
-    const o: Record<string, number> = (byProtocol[proto] = {});
-    for (const [state, c] of m) o[state] = (o[state] ?? 0) + c.n;
+    const o: Record<string, number> = {};
+    let n = 0;
+    for (const [state, c] of m) {
+      n += c.n;
+      const k = state.trim();
+      // Protocols without states have no state key (never "").
+      if (k !== "") o[k] = (o[k] ?? 0) + c.n;
+    }
+    byProtocol[proto] = { entries: n, states: o };
+  }
+  let censusOut: ReplaySummary["census"] = null;
+  if (census !== null) {
+    const final = census.result(censusTop ?? 10);
+    const finalPeak = Math.max(peak, tracker.peak);
+    // A pending peak the table never left (or too close to the last census to walk for) is best described by
+    // the final table when it still holds the peak count.
+    const endTime = source.lastTs === null ? null : source.lastTs.sec + source.lastTs.nsec / 1e9;
+    if (peakCensus === null || (peakPending && tracker.count >= finalPeak)) peakCensus = { result: final, time: endTime, peak: finalPeak, peakTime };
+    censusOut = {
+      top: censusTop ?? 10,
+      final,
+      peak: { ...peakCensus.result, peak_entries: peakCensus.peak, peak_time: peakCensus.peakTime, time: peakCensus.time },
+    };
   }
 
   const defaults = defaultSysctls();
@@ -245,16 +359,32 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
   const stats: Record<string, number> = {};
   for (const [k, v] of tracker.stats.entries()) stats[k] = v;
 
+  const buckets = tracker.sysctl.nf_conntrack_buckets as number;
+  const extension = extensionAttached({
+    acct: tracker.sysctl.nf_conntrack_acct as number,
+    timestamp: tracker.sysctl.nf_conntrack_timestamp as number,
+    events: tracker.sysctl.nf_conntrack_events as number,
+    listener: opts.eventListener === true || (opts.onEvent !== undefined && opts.onEvent !== null),
+  });
+  const peakEntries = Math.max(peak, tracker.peak);
+  const warnings: string[] = [];
+  for (const [link, frames] of [...unsupportedLinks].sort((a, b) => a[0] - b[0])) {
+    warnings.push(`${num(frames)} frames of link type ${link} skipped: ctlab decodes link types ${SUPPORTED_LINK_TYPES.join(", ")}`);
+  }
+  if (backwards > 0) warnings.push(`${num(backwards)} records have a timestamp earlier than the record before (merged or reordered capture?): timeouts ran on the later time`);
   const summary: ReplaySummary = {
     input: opts.name ?? (typeof input === "string" ? input : "-"),
-    format: source.format ?? "",
+    format: source.format,
     clock: opts.clock ?? "capture",
+    interrupted,
     capture: {
       records: source.records,
       bytes: source.bytes,
       first: ts(source.firstTs),
       last: ts(source.lastTs),
-      linkTypes: source.linkTypes,
+      link_types: source.linkTypes,
+      unsupported_link_types: [...unsupportedLinks].sort((a, b) => a[0] - b[0]).map(([link_type, frames]) => ({ link_type, frames })),
+      backwards_timestamps: backwards,
     },
     packets: {
       total,
@@ -265,44 +395,44 @@ export async function replay(input: string | NodeJS.ReadableStream | Uint8Array,
       invalid: inv,
       untracked: untr,
       dropped,
-      nonIp,
+      non_ip: nonIp,
       malformed,
       fragments: source.fragments?.fragments ?? 0,
       reassembled: source.fragments?.reassembled ?? 0,
-      invalidReasons: tracker.stats.reasons(),
+      invalid_reasons: tracker.stats.reasons(),
+      checksums: {
+        ipv4_bad: source.ipv4ChecksumBad,
+        ipv4_zero: source.ipv4ChecksumZero,
+        offloaded: tracker.stats.checksumOffloaded,
+      },
     },
-    entries: { total: tracker.count, byProtocol, assured, unreplied },
+    entries: { total: tracker.count, by_protocol: byProtocol, assured, unreplied, tcp_established_long: establishedLong },
+    census: censusOut,
     stats,
-    peak_entries: Math.max(peak, tracker.peak),
+    peak_entries: peakEntries,
     peak_time: peakTime,
-    max_entries: tracker.sysctl.nf_conntrack_max,
-    buckets: tracker.sysctl.nf_conntrack_buckets,
-    memory_bytes: tracker.memoryBytes,
+    max_entries: maxEntries,
+    buckets,
+    memory: {
+      kernel: kernelMemory(tracker.count, buckets, extension),
+      kernel_peak: kernelMemory(peakEntries, buckets, extension),
+      kernel_full: maxEntries === 0 ? null : kernelMemory(maxEntries, buckets, extension),
+      ctlab_bytes: tracker.memoryBytes,
+    },
     log,
-    error: source.error ? { message: source.error.message, byteOffset: source.error.byteOffset } : null,
+    error: source.error && !(interrupted && source.error.reason === "truncated-record") ? { message: source.error.message, byte_offset: source.error.byteOffset } : null,
+    warnings,
     elapsed_ms: Math.round(elapsed),
     sysctls: changed,
   };
   return { tracker, summary, source, path };
 }
 
+function num(n: number): string {
+  return n.toLocaleString("en-US");
+}
+
+/** Summary key of a protocol: the kernel tracker's name, or the number for the generic tracker. */
 function protoName(proto: number, family: 4 | 6): string {
-  switch (proto) {
-    case 6:
-      return "tcp";
-    case 17:
-      return "udp";
-    case 136:
-      return "udplite";
-    case 1:
-      return "icmp";
-    case 58:
-      return "icmpv6";
-    case 132:
-      return "sctp";
-    case 47:
-      return "gre";
-    default:
-      return `unknown(${proto})${family === 6 ? "/ipv6" : ""}`;
-  }
+  return trackedProtoName(proto) ?? `unknown(${proto})${family === 6 ? "/ipv6" : ""}`;
 }

@@ -7,6 +7,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildTcp, buildUdp } from "../../src/packet/build.js";
 import { PcapWriter } from "../../src/packet/writer.js";
+import { validate } from "../helpers/json-schema.js";
+
+const SCHEMA = JSON.parse(readFileSync(fileURLToPath(new URL("../../../schema/replay-summary.schema.json", import.meta.url)), "utf8")) as Record<string, unknown>;
 
 const BIN = fileURLToPath(new URL("../../src/cli/bin.js", import.meta.url));
 
@@ -65,11 +68,15 @@ test("replay --json has the documented keys", () => {
   const r = run(["replay", cap, "--json", "--sysctl", "nf_conntrack_checksum=0"]);
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout) as Record<string, unknown>;
-  for (const k of ["packets", "entries", "stats", "peak_entries", "memory_bytes"]) assert.ok(k in j, k);
+  for (const k of ["packets", "entries", "stats", "peak_entries", "memory", "census"]) assert.ok(k in j, k);
   const p = j.packets as Record<string, number>;
   assert.deepEqual([p.new, p.established, p.related, p.invalid, p.untracked], [3, 6, 0, 0, 0]);
-  const e = j.entries as { byProtocol: Record<string, Record<string, number>> };
-  assert.deepEqual(e.byProtocol.tcp, { TIME_WAIT: 1, SYN_SENT: 1 });
+  const e = j.entries as { by_protocol: Record<string, { entries: number; states: Record<string, number> }> };
+  assert.deepEqual(e.by_protocol.tcp, { entries: 2, states: { TIME_WAIT: 1, SYN_SENT: 1 } });
+  // No empty keys: UDP has no states.
+  assert.deepEqual(e.by_protocol.udp, { entries: 1, states: {} });
+  const errors = validate(SCHEMA, j);
+  assert.deepEqual(errors, []);
   assert.equal(Object.keys(j.stats as object).join(" "), "found invalid insert insert_failed drop early_drop error search_restart clash_resolve chaintoolong");
   assert.equal(j.peak_entries, 3);
 });
@@ -96,10 +103,11 @@ test("a truncated capture reports what was read, names the offset, exits 2", () 
   writeFileSync(cut, bytes.subarray(0, bytes.length - 10));
   const r = run(["replay", cut, "--json", "--sysctl", "nf_conntrack_checksum=0"]);
   assert.equal(r.code, 2);
-  const j = JSON.parse(r.stdout) as { packets: { total: number }; error: { byteOffset: number } };
+  const j = JSON.parse(r.stdout) as { packets: { total: number }; error: { byte_offset: number } };
   assert.equal(j.packets.total, 8);
-  assert.ok(j.error.byteOffset > 0);
-  assert.match(r.stderr, new RegExp(`cut\\.pcap.*${j.error.byteOffset}`));
+  assert.ok(j.error.byte_offset > 0);
+  assert.match(r.stderr, new RegExp(`cut\\.pcap.*${j.error.byte_offset}`));
+  assert.deepEqual(validate(SCHEMA, j), []);
   assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
 });
 
@@ -134,6 +142,7 @@ test("demo runs and tells the table-full story", () => {
   const r = run(["demo", "--json"]);
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout) as { stats: Record<string, number>; log: { line: string }[]; peak_entries: number; max_entries: number };
+  assert.deepEqual(validate(SCHEMA, j), []);
   assert.ok((j.stats.drop ?? 0) > 0);
   assert.equal(j.peak_entries, j.max_entries);
   assert.ok(j.log.some((l) => l.line.includes("table full, dropping packet")));

@@ -14,10 +14,7 @@ test("a clock that reads NaN has no time yet; time starts at its first reading",
   assert.deepEqual(tracker.formatTable(), []);
   const view = new PacketView();
   const f = buildUdp({ src: "10.0.0.1", dst: "10.0.0.2", sport: 1000, dport: 53, payload: 10 });
-  view.data = f;
-  view.capLen = view.wireLen = f.length;
-  view.linkType = 1;
-  decodeFrame(view);
+  decodeFrame(view.setFrame(f));
   clock.ms = 1_795_600_000_000;
   assert.equal(tracker.process(view), CT_STATE.NEW);
   clock.ms += 10_000;

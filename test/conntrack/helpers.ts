@@ -56,12 +56,7 @@ const view = new PacketView();
 
 /** Decodes a built Ethernet frame into the shared view. */
 export function decoded(frame: Uint8Array): PacketView {
-  view.data = frame;
-  view.frameOff = 0;
-  view.capLen = frame.length;
-  view.wireLen = frame.length;
-  view.linkType = 1;
-  decodeFrame(view);
+  decodeFrame(view.setFrame(frame));
   return view;
 }
 

@@ -16,10 +16,7 @@ test("an IPv6 header chain ending in no-next-header is invalid and creates nothi
     buildIp({ src: "fd00::1", dst: "fd00::2" }, 59, 0),
     buildIp({ src: "fd00::1", dst: "fd00::2", extHeaders: [{ type: "dest" }] }, 59, 0),
   ]) {
-    view.data = frame;
-    view.capLen = view.wireLen = frame.length;
-    view.linkType = 1;
-    decodeFrame(view);
+    decodeFrame(view.setFrame(frame));
     assert.equal(tracker.process(view), CT_STATE.INVALID);
   }
   assert.equal(tracker.count, 0);

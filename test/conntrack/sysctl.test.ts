@@ -2,6 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
   SYSCTLS,
+  closestSysctlName,
   SysctlError,
   defaultSysctls,
   parseSysctlAssignment,
@@ -102,13 +103,13 @@ describe("sysctl registry", () => {
     assert.equal(parseSysctlAssignment("nf_conntrack_max=1024\n").value, 1024);
   });
 
-  it("rejects unknown names with the list of valid names", () => {
+  it("rejects unknown names with the list of valid names (or the near miss)", () => {
     assert.throws(
-      () => parseSysctlAssignment("nf_conntrack_tcp_timeout_establised=5"),
+      () => parseSysctlAssignment("nf_conntrack_tcp_tmeout_xyzzy_blah=5"),
       (e: unknown) =>
         e instanceof SysctlError &&
         e.reason === "unknown-name" &&
-        e.message.startsWith('Unknown sysctl "nf_conntrack_tcp_timeout_establised": valid names are nf_conntrack_acct, nf_conntrack_buckets,') &&
+        e.message.startsWith('Unknown sysctl "nf_conntrack_tcp_tmeout_xyzzy_blah": valid names are nf_conntrack_acct, nf_conntrack_buckets,') &&
         e.message.includes("nf_conntrack_udp_timeout_stream") &&
         !e.message.endsWith("."),
     );
@@ -171,7 +172,44 @@ describe("sysctl registry", () => {
         ["net.netfilter.nf_conntrack_bogus", 8],
       ],
     );
-    assert.match(f.ignored[2]?.reason ?? "", /Unknown sysctl/);
+    assert.match(f.ignored[2]?.reason ?? "", /not a sysctl ctlab models/);
+    assert.deepEqual(
+      f.ignored.map((i) => i.kind),
+      ["foreign", "foreign", "unknown"],
+    );
+  });
+
+  it("reads `sysctl -a | grep conntrack` output: the read-only count and other kernels' sysctls are ignored, not fatal", () => {
+    const text = [
+      "net.netfilter.nf_conntrack_acct = 0",
+      "net.netfilter.nf_conntrack_buckets = 65536",
+      "net.netfilter.nf_conntrack_count = 160",
+      "net.netfilter.nf_conntrack_dccp_loose = 1",
+      "net.netfilter.nf_conntrack_dccp_timeout_open = 43200",
+      "net.netfilter.nf_conntrack_max = 262144",
+      "net.netfilter.nf_conntrack_tcp_timeout_established = 432000",
+      "net.nf_conntrack_max = 262144",
+    ].join("\n");
+    const f = parseSysctlFile(text, "sysctl-a.txt");
+    assert.deepEqual(f.values, { nf_conntrack_acct: 0, nf_conntrack_buckets: 65536, nf_conntrack_max: 262144, nf_conntrack_tcp_timeout_established: 432000 });
+    assert.deepEqual(
+      f.ignored.map((i) => [i.key, i.kind]),
+      [
+        ["net.netfilter.nf_conntrack_count", "read-only"],
+        ["net.netfilter.nf_conntrack_dccp_loose", "unknown"],
+        ["net.netfilter.nf_conntrack_dccp_timeout_open", "unknown"],
+      ],
+    );
+  });
+
+  it("suggests the nearest name for a mistyped sysctl", () => {
+    assert.equal(closestSysctlName("nf_conntrack_tcp_timeout_establised"), "nf_conntrack_tcp_timeout_established");
+    assert.equal(closestSysctlName("net.netfilter.nf_conntrak_max"), "nf_conntrack_max");
+    assert.equal(closestSysctlName("nf_conntrack_dccp_timeout_open"), undefined);
+    // A sysctl of a protocol ctlab does not model is no typo of a modelled one, however close.
+    assert.equal(closestSysctlName("nf_conntrack_dccp_loose"), undefined);
+    assert.throws(() => parseSysctlAssignment("nf_conntrack_mx=5"), /Unknown sysctl "nf_conntrack_mx": did you mean "nf_conntrack_max"\?/);
+    assert.throws(() => parseSysctlAssignment("nf_conntrack_count=5"), /read-only/);
   });
 
   it("reports file and line of an error in a file", () => {
@@ -181,7 +219,7 @@ describe("sysctl registry", () => {
         e instanceof SysctlError &&
         e.file === "ct.conf" &&
         e.line === 3 &&
-        e.message.startsWith('ct.conf:3: Unknown sysctl "net.netfilter.nf_conntrack_tcp_timeout_establised": valid names are'),
+        e.message === 'ct.conf:3: Unknown sysctl "net.netfilter.nf_conntrack_tcp_timeout_establised": did you mean "nf_conntrack_tcp_timeout_established"?',
     );
     assert.throws(() => parseSysctlFile("net.netfilter.nf_conntrack_acct = yes", "a.conf"), /a\.conf:1: Invalid value "yes" for sysctl "net\.netfilter\.nf_conntrack_acct"/);
     assert.throws(() => parseSysctlFile("just words", "b.conf"), /b\.conf:1: Invalid line "just words": expected NAME=VALUE/);

@@ -93,12 +93,7 @@ export function rig(text: string, o: FwOptions = {}): Fw {
   });
   const view = new PacketView();
   const run = (frame: Uint8Array): PathResult => {
-    view.data = frame;
-    view.frameOff = 0;
-    view.capLen = frame.length;
-    view.wireLen = frame.length;
-    view.linkType = 1;
-    decodeFrame(view);
+    decodeFrame(view.setFrame(frame));
     now += 1;
     path.run(view, now);
     return path.result;

@@ -30,6 +30,13 @@ export interface CtlabRunOptions {
    * follows the capture's timestamps (for a real-time kernel replay).
    */
   clock?: "frozen" | "capture";
+  /**
+   * How a transport checksum with the transmit-offload signature is read
+   * (TrackerOptions.offloadedChecksums). Default "wire": the file is exactly
+   * what the router received from tcpreplay (CHECKSUM_NONE there), so such a
+   * checksum is simply wrong, as the kernel finds it.
+   */
+  offloadedChecksums?: "sender" | "wire";
 }
 
 export interface CtlabRun extends Observed {
@@ -98,6 +105,7 @@ export function runCtlab(pcapPath: string, opts: CtlabRunOptions = {}): CtlabRun
     events: sink,
     ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
     ...(capture ? { clock: { now: () => nowMs } } : {}),
+    offloadedChecksums: opts.offloadedChecksums ?? "wire",
   });
   const prefixes: Prefix[] = [];
   for (const g of opts.groups ?? []) {

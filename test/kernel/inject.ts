@@ -11,13 +11,16 @@
  * What is changed in a kept packet: link layer → Ethernet (VLAN/PPPoE/SLL/…
  * gone), Ethernet padding and trailers dropped (the IP length decides),
  * TTL/hop limit ≤ 1 raised to 64 (a forwarded packet with TTL ≤ 1 is dropped
- * before confirmation), IPv4 header checksum recomputed (ip_rcv would drop a
- * bad one before PREROUTING).
+ * before confirmation), IPv4 header checksum recomputed when it was right or
+ * 0 (the capturing host's offload artefact: the wire carried the right one),
+ * kept wrong when it was wrong (ip_rcv drops it before PREROUTING, and so
+ * does ctlab's decoder).
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { locateIp } from "../../src/packet/build.js";
+import { finishChecksum, ipv4HeaderChecksumOk, onesSum } from "../../src/packet/checksum.js";
 import { CaptureParser } from "../../src/packet/capture.js";
 import { DECODE_FLAG, decodeFrame, decodeReasonName } from "../../src/packet/decode.js";
 import { PcapWriter } from "../../src/packet/writer.js";
@@ -45,6 +48,8 @@ export interface ReframeStats {
   ttlRaised: number;
   /** Packets whose loopback / link-local addresses were remapped. */
   remapped: number;
+  /** IPv4 packets injected with their wrong header checksum (both sides drop them). */
+  badHeaderChecksum: number;
 }
 
 /** Largest IP packet that fits the 65535 MTU of the veths. */
@@ -140,7 +145,7 @@ function remapAddresses(b: Uint8Array, o: number, end: number, depth = 0): boole
  * Checks and fixes one IP packet for forwarding. Returns the packet to send
  * (a copy, trimmed to its IP length) or the reason to leave it out.
  */
-export function prepareIp(ip: Uint8Array): { ip: Uint8Array; ttlRaised: boolean; remapped: boolean } | string {
+export function prepareIp(ip: Uint8Array): { ip: Uint8Array; ttlRaised: boolean; remapped: boolean; badHeaderChecksum?: boolean } | string {
   if (ip.length < 1) return "empty";
   const v = (ip[0] as number) >> 4;
   if (v === 4) {
@@ -159,15 +164,16 @@ export function prepareIp(ip: Uint8Array): { ip: Uint8Array; ttlRaised: boolean;
       out[8] = 64;
       ttlRaised = true;
     }
+    // A zero header checksum is the capturing host's offload artefact: inject what the wire carried.
+    // A wrong non-zero one stays wrong (ip_rcv drops it on both sides), whatever else was changed.
+    const wasBad = (ip[10] !== 0 || ip[11] !== 0) && !ipv4HeaderChecksumOk(ip, 0, ihl);
     out[10] = 0;
     out[11] = 0;
-    let sum = 0;
-    for (let i = 0; i < ihl; i += 2) sum += ((out[i] as number) << 8) | (out[i + 1] as number);
-    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-    const c = ~sum & 0xffff;
-    out[10] = c >> 8;
-    out[11] = c & 0xff;
-    return { ip: out, ttlRaised, remapped };
+    const c = finishChecksum(onesSum(out, 0, ihl, 0));
+    const v = wasBad ? (c === 0x1234 ? 0x4321 : 0x1234) : c;
+    out[10] = v >> 8;
+    out[11] = v & 0xff;
+    return { ip: out, ttlRaised, remapped, badHeaderChecksum: wasBad };
   }
   if (v === 6) {
     if (ip.length < 40) return "truncated";
@@ -222,7 +228,7 @@ function parseMac(text: string): Uint8Array {
  */
 export function reframe(records: Iterable<IpRecord>, dstMac: string, outPath: string): ReframeStats {
   const mac = parseMac(dstMac);
-  const stats: ReframeStats = { records: 0, written: 0, skipped: {}, ttlRaised: 0, remapped: 0 };
+  const stats: ReframeStats = { records: 0, written: 0, skipped: {}, ttlRaised: 0, remapped: 0, badHeaderChecksum: 0 };
   const w = new PcapWriter(outPath, { nanosecond: true, snaplen: 65535 + 14 });
   try {
     for (const r of records) {
@@ -234,6 +240,7 @@ export function reframe(records: Iterable<IpRecord>, dstMac: string, outPath: st
       }
       if (p.ttlRaised) stats.ttlRaised++;
       if (p.remapped) stats.remapped++;
+      if (p.badHeaderChecksum === true) stats.badHeaderChecksum++;
       const f = new Uint8Array(14 + p.ip.length);
       f.set(mac, 0);
       f.set(SRC_MAC, 6);

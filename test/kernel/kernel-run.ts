@@ -13,7 +13,7 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { CtStateName, NftCounters, Topology } from "./netns.js";
-import { readNftCounters, run, sleep } from "./netns.js";
+import { EVENT_RCVBUF, readNftCounters, run, sleep } from "./netns.js";
 
 export type EventKind = "NEW" | "UPDATE" | "DESTROY";
 
@@ -138,6 +138,34 @@ export function parseStats(text: string): Record<string, number> {
   return sum;
 }
 
+/** The conntrack ids of `conntrack -L -o id` lines. */
+export function parseTableIds(text: string): string[] {
+  const ids: string[] = [];
+  for (const m of text.matchAll(/\sid=(\d+)\s*$/gm)) ids.push(m[1] ?? "");
+  return ids;
+}
+
+/**
+ * Loss detection that does not rely on the listener noticing: every entry in
+ * the table and every DESTROY must have had its NEW event, and every NEW
+ * entry must be in the table or destroyed. The table is read while the
+ * listener still runs, so an entry the GC reaps meanwhile has its DESTROY
+ * in the stream. Returns a description of what is missing, or "".
+ */
+export function missingEvents(events: readonly KernelEvent[], tableIds: readonly string[]): string {
+  const created = new Set<string>();
+  const destroyed = new Set<string>();
+  for (const e of events) {
+    if (e.kind === "NEW") created.add(e.id);
+    else if (e.kind === "DESTROY") destroyed.add(e.id);
+  }
+  const noNew = [...tableIds, ...destroyed].filter((id) => !created.has(id));
+  const inTable = new Set(tableIds);
+  const vanished = [...created].filter((id) => !inTable.has(id) && !destroyed.has(id));
+  if (noNew.length === 0 && vanished.length === 0) return "";
+  return `${noNew.length} entries without a NEW event, ${vanished.length} gone without a DESTROY event`;
+}
+
 export function parseTable(text: string): string[] {
   return text
     .split("\n")
@@ -149,13 +177,14 @@ export function parseTable(text: string): string[] {
 /** Reads the table, counters and statistics of the router namespace. */
 export async function readKernelState(
   t: Topology,
-): Promise<Pick<KernelResult, "table" | "stats" | "count" | "ctState" | "groups" | "ingress" | "post">> {
+): Promise<Pick<KernelResult, "table" | "stats" | "count" | "ctState" | "groups" | "ingress" | "post"> & { tableIds: string[] }> {
   const ns = t.rtNs;
-  const table = parseTable((await run("conntrack", ["-L", "-o", "extended,id"], { ns })).stdout);
+  const listing = (await run("conntrack", ["-L", "-o", "extended,id"], { ns })).stdout;
+  const table = parseTable(listing);
   const stats = parseStats((await run("conntrack", ["-S"], { ns })).stdout);
   const count = Number((await run("conntrack", ["-C"], { ns })).stdout.trim());
   const c: NftCounters = await readNftCounters(ns);
-  return { table, stats, count, ctState: c.all, groups: c.groups, ingress: c.ingress, post: c.post };
+  return { table, stats, count, ctState: c.all, groups: c.groups, ingress: c.ingress, post: c.post, tableIds: parseTableIds(listing) };
 }
 
 /**
@@ -174,7 +203,7 @@ export async function injectCapture(t: Topology, pcapPath: string, opts: InjectO
   // drain it as fast as the kernel fills it (no drops at 400k packets/s).
   const listener = spawn(
     "ip",
-    ["netns", "exec", ns, "chrt", "-f", "20", "stdbuf", "-oL", "conntrack", "-E", "-o", "timestamp,extended,id"],
+    ["netns", "exec", ns, "chrt", "-f", "20", "stdbuf", "-oL", "conntrack", "-E", "-o", "timestamp,extended,id", "--buffer-size", String(EVENT_RCVBUF)],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   let out = "";
@@ -194,6 +223,7 @@ export async function injectCapture(t: Topology, pcapPath: string, opts: InjectO
   let sent = 0;
   let replayMs = 0;
   let netlinkDrops = 0;
+  let state: Awaited<ReturnType<typeof readKernelState>> | undefined;
   try {
     await waitFor("the conntrack event listener to subscribe", 10_000, async () => {
       if (listener.exitCode !== null) throw new Error(`Conntrack event listener exited: ${err.trim()}`);
@@ -239,12 +269,17 @@ export async function injectCapture(t: Topology, pcapPath: string, opts: InjectO
     });
     if (opts.settleMs !== undefined) await sleep(opts.settleMs);
     // Events: wait until the socket queue is empty and output is quiet.
-    await waitFor("the event listener to drain", 30_000, async () => {
-      const s = await listenerSocket(ns);
-      if (s === undefined) return true;
-      netlinkDrops = s.drops;
-      return s.rmem === 0 && Date.now() - lastData > 150;
-    });
+    const drained = (): Promise<void> =>
+      waitFor("the event listener to drain", 30_000, async () => {
+        const s = await listenerSocket(ns);
+        if (s === undefined) return true;
+        netlinkDrops = s.drops;
+        return s.rmem === 0 && Date.now() - lastData > 150;
+      });
+    await drained();
+    // The table is read with the listener still running: whatever the GC reaps meanwhile is in the stream.
+    state = await readKernelState(t);
+    await drained();
   } finally {
     listener.kill("SIGTERM");
     // An unref'd timer: a pending guard must not keep the test process alive.
@@ -254,7 +289,10 @@ export async function injectCapture(t: Topology, pcapPath: string, opts: InjectO
   if (/ENOBUFS/.test(err) || netlinkDrops > 0) {
     throw new EventsLostError(`Conntrack events were lost: netlink drops "${netlinkDrops}": ${err.trim()}`);
   }
-  const state = await readKernelState(t);
+  if (state === undefined) throw new Error("Kernel state was not read");
+  const events = parseEvents(out);
+  const missing = missingEvents(events, state.tableIds);
+  if (missing !== "") throw new EventsLostError(`Conntrack events were lost: ${missing}`);
   const softnetDrops = softnetDropped() - softBefore;
   if (state.ingress - before.ingress !== opts.frames) {
     throw new Error(`Ingress counted "${state.ingress - before.ingress}" frames, expected "${opts.frames}"`);
@@ -266,7 +304,7 @@ export async function injectCapture(t: Topology, pcapPath: string, opts: InjectO
     sent,
     softnetDrops,
     netlinkDrops,
-    events: parseEvents(out),
+    events,
     replayMs,
   };
 }

@@ -23,6 +23,9 @@ const execFileP = promisify(execFile);
 /** Namespace names start with this, then the creating pid, so leftovers can be attributed. */
 export const NS_PREFIX = "ctlabk-";
 
+/** Receive buffer of the router's conntrack event listener, bytes. */
+export const EVENT_RCVBUF = 32 * 1024 * 1024;
+
 /** Address given to r0: never used by scenarios or (as far as the corpus goes) by captures. */
 export const ROUTER_V4 = "192.0.2.254";
 /** Next hop behind sink0; it only exists as a permanent neighbour entry. */
@@ -421,6 +424,11 @@ export async function createTopology(opts: TopologyOptions = {}): Promise<Topolo
     await setSysctls(R, {
       // Captures carry offloaded (wrong) checksums; ctlab runs with the same setting.
       "net.netfilter.nf_conntrack_checksum": 0,
+      // Per-netns socket buffer defaults: the event listener's netlink socket gets 32 MiB
+      // (conntrack-tools 1.4.7's --buffer-size does not reach its event socket), so a burst
+      // of events does not overrun it.
+      "net.core.rmem_max": EVENT_RCVBUF,
+      "net.core.rmem_default": EVENT_RCVBUF,
       ...extra,
     });
     t.r0Mac = (await run("cat", ["/sys/class/net/r0/address"], { ns: R })).stdout.trim();

@@ -16,6 +16,7 @@ import { l4ChecksumOk } from "../../src/packet/checksum.js";
 import { decodeFrame } from "../../src/packet/decode.js";
 import { Defragmenter } from "../../src/packet/defrag.js";
 import { CaptureError } from "../../src/packet/errors.js";
+import { LINKTYPE } from "../../src/packet/proto.js";
 import { PacketView } from "../../src/packet/view.js";
 import { CORPUS_DIR, parseAll, pcapBytes, pcapngBytes } from "./helpers.js";
 
@@ -247,12 +248,7 @@ describe("fuzz: defragmenter", () => {
           const ipPkt = f.v6
             ? buildIp({ src: "fd00::1", dst: "fd00::2", link: "raw", extHeaders: [{ type: "fragment", offset: f.off, more: f.mf, id: f.id }] }, f.proto, f.len)
             : buildIp({ src: "10.0.0.1", dst: "10.0.0.2", link: "raw", id: f.id, fragOffset: f.off, mf: f.mf }, f.proto, f.len);
-          v.data = ipPkt;
-          v.frameOff = 0;
-          v.capLen = ipPkt.length;
-          v.wireLen = ipPkt.length;
-          v.linkType = 101;
-          decodeFrame(v, 0);
+          decodeFrame(v.setFrame(ipPkt, LINKTYPE.RAW), 0);
           now = f.t;
           const r = d.offer(v, now);
           if (r === 2) {

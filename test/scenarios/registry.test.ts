@@ -38,12 +38,7 @@ describe("scenario registry", () => {
       assert.ok(frames.length > 0, `Scenario "${s.name}" is empty`);
       const block = scenarioBlock(s);
       for (const [i, f] of frames.entries()) {
-        v.data = f.frame;
-        v.frameOff = 0;
-        v.capLen = f.frame.length;
-        v.wireLen = f.frame.length;
-        v.linkType = 1;
-        decodeFrame(v);
+        decodeFrame(v.setFrame(f.frame));
         assert.ok(v.family === 4 || v.family === 6, `Frame ${i + 1} of "${s.name}" is not IP`);
         const src = formatIp(v.family, v.src);
         const dst = formatIp(v.family, v.dst);
