@@ -69,6 +69,8 @@ export interface FirewallSection {
   text: string;
   json: Record<string, unknown>;
   stdoutTaken: boolean;
+  /** Top-level JSON key of the section (default "firewall"; "host" for the host without a ruleset). */
+  key?: string;
 }
 
 /**
@@ -100,7 +102,7 @@ export function writeOutputs(
   }
   const fw = opts.firewall ?? null;
   if (opts.json) {
-    process.stdout.write(fw === null ? formatSummaryJson(s) : JSON.stringify({ ...s, firewall: fw.json }, null, 2) + "\n");
+    process.stdout.write(fw === null ? formatSummaryJson(s) : JSON.stringify({ ...s, [fw.key ?? "firewall"]: fw.json }, null, 2) + "\n");
   } else if (!opts.quiet) {
     const text = formatSummaryText(s) + (fw === null ? "" : fw.text);
     if (stdoutTaken) process.stderr.write(text);

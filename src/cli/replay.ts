@@ -5,6 +5,7 @@
  * summary of what was read, then exit 130/143), progress on a terminal.
  */
 import { createReadStream } from "node:fs";
+import { emptyRuleset } from "../firewall/model.js";
 import { replay } from "../replay/replay.js";
 import type { ReplayProgress } from "../replay/replay.js";
 import { formatBytes } from "../report/summary.js";
@@ -102,18 +103,25 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
   const top = parseTop(opts.top);
   let fw: import("./rules.js").PreparedFirewall | null = null;
   let rulesMod: typeof import("./rules.js") | null = null;
+  let hostOnly: import("../firewall/host.js").HostModel | null = null;
   if (typeof opts.rules === "string") {
     rulesMod = await import("./rules.js");
     fw = rulesMod.prepareFirewall(opts);
   } else {
-    for (const o of ["local", "localFromHost", "iif", "oif", "ipset", "allowUnsupported", "enableHooks"] as const) {
+    for (const o of ["ipset", "allowUnsupported", "enableHooks"] as const) {
       const v = opts[o];
       if (v !== undefined && v !== false && !(Array.isArray(v) && v.length === 0)) {
-        throw new CliError(`Option "--${o.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}" needs "--rules": it describes the host a ruleset runs on`);
+        throw new CliError(`Option "--${o.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}" needs "--rules": it describes the ruleset`);
       }
     }
+    const hostGiven = (["local", "localFromHost", "iif", "oif"] as const).some((o) => opts[o] !== undefined && opts[o] !== false && !(Array.isArray(opts[o]) && (opts[o] as unknown[]).length === 0));
+    if (hostGiven) {
+      // The host without a ruleset: conntrack on every packet as the plain replay does,
+      // with the route decision deciding what is confirmed.
+      rulesMod = await import("./rules.js");
+      hostOnly = rulesMod.hostFromOptions(opts as import("./rules.js").HostCliOptions);
+    }
   }
-
   const tableOut = table !== null ? new LineWriter(table) : null;
   const eventsOut = events !== null ? new LineWriter(events) : null;
 
@@ -143,14 +151,15 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
       onStart: progress.start,
       signal: stop.signal,
       census: { top },
-      firewall: fw?.options ?? null,
+      firewall: fw?.options ?? (hostOnly !== null ? { ruleset: emptyRuleset("nft", "(no ruleset)"), host: hostOnly, enableHooks: true } : null),
     });
   } finally {
     progress.stop();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }
-  const firewall = fw !== null && rulesMod !== null ? rulesMod.finishFirewall(fw, run) : null;
+  const firewall =
+    fw !== null && rulesMod !== null ? rulesMod.finishFirewall(fw, run) : hostOnly !== null && rulesMod !== null && run.path !== null ? rulesMod.hostSection(run.path) : null;
   const code = writeOutputs(run, { json, quiet: opts.quiet === true, table: tableOut, events: eventsOut, firewall });
   if (signalled !== null) {
     process.stderr.write(`ctlab: interrupted by ${signalled} after ${run.summary.packets.total.toLocaleString("en-US")} packets\n`);

@@ -9,7 +9,7 @@ import { notrackRulesFor } from "../firewall/analysis/notrack.js";
 import { countersToJson, formatIptablesListing, formatNftListing, iptablesSaveWithCounters, nftJsonWithCounters, resetCounters } from "../firewall/counters.js";
 import { RulesetSyntaxError, formatPos } from "../firewall/errors.js";
 import { VERDICT } from "../firewall/eval.js";
-import { HostModel, HostSpecError, parseLocalSpecs, readLocalHost } from "../firewall/host.js";
+import { checkRoutingSysctl, HostModel, HostSpecError, isRoutingSysctl, parseLocalSpecs, readLocalHost, RT_DROP_NAMES } from "../firewall/host.js";
 import type { HostModelOptions } from "../firewall/host.js";
 import { parseIpsetSave } from "../firewall/ipset.js";
 import { detectFormat, loadRuleset } from "../firewall/load.js";
@@ -93,6 +93,8 @@ export function loadRulesetFile(file: string, opts: RulesetFileOptions = {}): Lo
 
 /** Options that describe the host. */
 export interface HostCliOptions {
+  /** `--sysctl` values; the routing ones (net.ipv4.conf.*, ip_forward) describe the host. */
+  sysctl?: string[];
   local?: string[];
   localFromHost?: boolean;
   iif?: string;
@@ -107,7 +109,17 @@ export function hostFromOptions(opts: HostCliOptions): HostModel {
     let base: HostModelOptions = {};
     if (opts.localFromHost === true) base = readLocalHost();
     const extra = parseLocalSpecs(opts.local ?? [], iif ?? base.defaultIface ?? "eth0");
-    return new HostModel({ ...base, addrs: [...(base.addrs ?? []), ...extra], iif, oif });
+    const sysctls: Record<string, number> = {};
+    for (const a of opts.sysctl ?? []) {
+      const eq = a.indexOf("=");
+      const name = a.slice(0, Math.max(0, eq)).trim();
+      if (eq < 0 || !isRoutingSysctl(name)) continue;
+      const text = a.slice(eq + 1).trim();
+      const v = /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
+      checkRoutingSysctl(name, v);
+      sysctls[name] = v;
+    }
+    return new HostModel({ ...base, addrs: [...(base.addrs ?? []), ...extra], iif, oif, sysctls });
   } catch (e) {
     if (e instanceof HostSpecError) throw new CliError(e.message, e.message.startsWith("Cannot read") ? 2 : 1);
     throw e;
@@ -151,7 +163,7 @@ export function firewallSummary(path: NetfilterPath, loaded: LoadedRuleset): Rec
       not_tracked: st.notTracked,
       untracked: st.untracked,
     },
-    drops: { ...st.dropsByReason, by_chain: drops },
+    drops: { ...st.dropsByReason, by_chain: drops, routing: { ...st.routeDrops } },
     counters: countersToJson(rs),
   };
 }
@@ -183,7 +195,9 @@ export function formatFirewallText(path: NetfilterPath, loaded: LoadedRuleset): 
   if (d.conntrack) parts.push(`${n(d.conntrack)} by conntrack`);
   if (d.nat) parts.push(`${n(d.nat)} by NAT`);
   if (d.confirm) parts.push(`${n(d.confirm)} at confirmation`);
+  if (d.route) parts.push(`${n(d.route)} by routing`);
   if (parts.length > 0) out.push(`  Drops: ${parts.join(", ")}`);
+  out.push(...routeDropLines(path));
   const chains = [...path.chainDrops].sort((a, b) => b[1] - a[1]);
   for (const [c, k] of chains) out.push(`    ${c.family} ${c.table} ${c.name}: ${n(k)} dropped`);
   const nc = path.nat.counters;
@@ -193,6 +207,39 @@ export function formatFirewallText(path: NetfilterPath, loaded: LoadedRuleset): 
   out.push("", rs.syntax === "iptables" ? "Per-rule counters (iptables -L -v -n -x)" : "Per-rule counters");
   out.push(rs.syntax === "iptables" ? formatIptablesListing(rs).trimEnd() : formatNftListing(rs).trimEnd());
   return out.join("\n") + "\n";
+}
+
+/** One line per route-drop reason that happened: never confirmed, as in the kernel. */
+function routeDropLines(path: NetfilterPath): string[] {
+  const out: string[] = [];
+  const rd = path.stats.routeDrops as unknown as Record<string, number>;
+  const keys = Object.keys(rd);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const v = rd[k]!;
+    if (v > 0) out.push(`    routing: ${v.toLocaleString("en-US")} ${RT_DROP_NAMES[i + 2] ?? k} (never confirmed)`);
+  }
+  return out;
+}
+
+/** `replay` with host options and no ruleset: the route decision's section of the summary. */
+export function hostSection(path: NetfilterPath): { text: string; json: Record<string, unknown>; stdoutTaken: boolean; key: string } {
+  const st = path.stats;
+  const n = (x: number) => x.toLocaleString("en-US");
+  const host = path.host.describe();
+  const out = ["", `Host: ${host.length === 0 ? "no local addresses" : host.join(", ")}${path.host.iif !== null ? `; every packet arrived on ${path.host.iif}` : ""}`];
+  out.push(`  Packets: ${n(st.packets)} IP packets, input ${n(st.byRoute.input)}, forward ${n(st.byRoute.forward)}, output ${n(st.byRoute.output)}; ${n(st.dropsByReason.route)} dropped by routing`);
+  out.push(...routeDropLines(path));
+  return {
+    text: out.join("\n") + "\n",
+    json: {
+      host: host,
+      packets: { total: st.packets, input: st.byRoute.input, forward: st.byRoute.forward, output: st.byRoute.output },
+      routeDrops: { ...st.routeDrops },
+    },
+    stdoutTaken: false,
+    key: "host",
+  };
 }
 
 /** Writes the ruleset with its counters as `iptables-save -c` or `nft -j list ruleset` would. */

@@ -3,6 +3,7 @@
  * engine (apart from options.ts so that declaring the options does not load
  * the sysctl registry).
  */
+import { isRoutingSysctl } from "../firewall/host.js";
 import { parseSysctlAssignment, parseSysctlFile, resolveSysctls, SysctlError } from "../conntrack/sysctl.js";
 import { CliError } from "./errors.js";
 import { readInputText } from "./options.js";
@@ -29,6 +30,8 @@ const toStderr: Notify = (line) => {
  */
 export function sysctlsFromOptions(opts: EngineOptions, notify: Notify = toStderr): Record<string, number> {
   const out: Record<string, number> = {};
+  // Routing sysctls (net.ipv4.conf.*.rp_filter, …) describe the host: hostFromOptions reads them.
+  opts = { ...opts, sysctl: (opts.sysctl ?? []).filter((a) => !isRoutingSysctl(a.slice(0, Math.max(0, a.indexOf("="))).trim())) };
   try {
     for (const file of opts.sysctlFile ?? []) {
       const text = readInputText(file, "sysctl file");

@@ -69,6 +69,8 @@ export interface EntryReader {
   readonly zone: number;
   /** ct mark. */
   readonly mark: number;
+  /** Name of the entry's conntrack helper (`ftp`, `tftp`), or "" (`helper=` in `conntrack -L`). */
+  readonly helper: string;
   /**
    * The tuple of a direction (0 ORIGINAL, 1 REPLY; REPLY is the NAT-altered
    * one when NAT changed it). The object belongs to the reader: it changes

@@ -141,6 +141,8 @@ export function listLine(e: EntryReader, extended: boolean, nowMs: number): stri
     const stop = ts.stop !== 0 ? ts.stop : nowMs;
     s += `delta-time=${Math.floor(stop / 1000) - Math.floor(ts.start / 1000)} `;
   }
+  const helper = e.helper;
+  if (helper !== "") s += `helper=${helper} `;
   s += "use=1";
   return s;
 }
@@ -222,6 +224,11 @@ export function eventLine(e: EntryReader, type: EventType, bits: number, timeMs:
   if (mark !== 0 || bits & IPCT.MARK) s += `mark=${mark} `;
   const zone = e.zone;
   if (zone !== 0) s += `zone=${zone} `;
+  // ctnetlink_conntrack_event dumps the helper of every event but DESTROY.
+  if (!destroy) {
+    const helper = e.helper;
+    if (helper !== "") s += `helper=${helper} `;
+  }
   if (destroy) {
     const ts = e.timestamps();
     if (ts !== null) {
@@ -246,7 +253,7 @@ export function procStatLines(st: ConntrackStats, count: number): string[] {
     "entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart";
   const row =
     `${h(count)}  ${h(st.clash_resolve)} ${h(st.found)} ${h(0)} ${h(st.invalid)} ${h(0)} ${h(0)} ${h(st.chaintoolong)} ` +
-    `${h(st.insert)} ${h(st.insert_failed)} ${h(st.drop)} ${h(st.early_drop)} ${h(st.error)}  ${h(0)} ${h(0)} ${h(0)} ${h(st.search_restart)}`;
+    `${h(st.insert)} ${h(st.insert_failed)} ${h(st.drop)} ${h(st.early_drop)} ${h(st.error)}  ${h(st.expect_new)} ${h(st.expect_create)} ${h(st.expect_delete)} ${h(st.search_restart)}`;
   return [head, row];
 }
 

@@ -3,6 +3,7 @@
  * and the record of details the tracker reuses for every packet.
  */
 import { CT_STATE } from "./constants.js";
+import type { Expectation } from "./helpers/expect.js";
 
 /** Returned by `in()`/`process()` when conntrack itself dropped the packet (NF_DROP). */
 export const CT_DROPPED = -1;
@@ -27,6 +28,8 @@ export class CtResult {
   invalidReason = 0;
   /** The entry was created by this packet and awaits `confirm()`. */
   isNew = false;
+  /** The new entry matched this expectation (RELATED to its master): NAT may follow the master. */
+  expected: Expectation | null = null;
 
   /** `ctStateName(this.state)`. */
   get stateName(): CtStateName {
@@ -34,6 +37,7 @@ export class CtResult {
   }
 
   reset(): void {
+    this.expected = null;
     this.state = 0;
     this.ctinfo = -1;
     this.slot = -1;

@@ -52,6 +52,11 @@ export const INVALID_REASON_NAMES: readonly string[] = Object.freeze([
 
 /** `conntrack -S` counters, in CTA_STATS order. Field names are the printed names. */
 export class ConntrackStats {
+  /** Connections that matched an expectation (expect_new; /proc/net/stat only, not conntrack -S). */
+  expect_new = 0;
+  /** Expectations registered, and removed (matched, timed out, evicted, master gone). */
+  expect_create = 0;
+  expect_delete = 0;
   /** nf_conntrack_tuple_taken found the tuple in use (NAT port selection). */
   found = 0;
   /** Packets left without a conntrack. */

@@ -44,6 +44,10 @@ import { FLAG_NAT, FLAG_V6, grown, NO_CLASS, REPLY_NODE, Table } from "./table.j
 import { TcpTracker } from "./tcp.js";
 import { TupleScratch } from "./tuple.js";
 import { UdpTracker } from "./udp.js";
+import { EXPECT_CLASS_DEFAULT, EXPECT_ERR, ExpectTable } from "./helpers/expect.js";
+import type { ExpectEventSink, Expectation } from "./helpers/expect.js";
+import type { ConntrackHelper, HelperContext } from "./helpers/helper.js";
+import { helperByName } from "./helpers/registry.js";
 import { xorshift32Next } from "../sim/random.js";
 
 export { CT_DROPPED, CtResult, ctStateName } from "./result.js";
@@ -75,6 +79,8 @@ export interface TrackerOptions {
   readonly events?: EventSink | null;
   /** Receives kernel log lines ("nf_conntrack: table full, dropping packet", invalid-packet logs). */
   readonly log?: ((timeMs: number, line: string) => void) | null;
+  /** Receives expectation NEW/DESTROY events as `conntrack -E expect` prints them. */
+  readonly expectEvents?: ExpectEventSink | null;
   /**
    * What a failed transport checksum carrying the transmit-offload signature
    * (l4ChecksumOffloaded: TCP/UDP field = pseudo-header sum, SCTP 0) means.
@@ -145,6 +151,8 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
   readonly capacity: number;
   /** Highest `count` seen. */
   peak = 0;
+  /** Expectations registered by helpers (`conntrack -L expect`). */
+  readonly expectations: ExpectTable;
 
   private nowJ = 0;
   private nowJx = 0;
@@ -173,6 +181,14 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
   private tstamp: Float64Array | null;
   /** ct mark by slot; allocated by the first non-zero mark. */
   private mark: Uint32Array | null = null;
+
+  /** Helper and its private state by slot, for entries with a helper. */
+  private readonly helped = new Map<number, { helper: ConntrackHelper; state: unknown }>();
+  /** ct->master of expected entries. */
+  private readonly masters = new Map<number, number>();
+  /** The packet of the last in(): helpers read it at confirmation. */
+  private lastView: PacketView | null = null;
+  private helperCtx: HelperContext | null = null;
 
   private readonly tuple = new TupleScratch();
   private readonly icmpErrors = new IcmpErrorPath();
@@ -238,6 +254,18 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
     this.gre = new GreTracker();
     this.sctp = new SctpTracker(slots);
     this.generic = new GenericTracker();
+    this.expectations = new ExpectTable(
+      this.sysctl.nf_conntrack_expect_max as number,
+      {
+        masterTuple: (slot, dir) => {
+          const t = new TupleScratch();
+          this.tupleOf(slot, dir, t);
+          return { src: [t.s0, t.s1, t.s2, t.s3], dst: [t.d0, t.d1, t.d2, t.d3], sport: t.sport, dport: t.dport };
+        },
+      },
+      options.expectEvents ?? null,
+      this.stats,
+    );
     if (this.clock !== null) {
       // A clock that reads NaN has no time yet (a replay before its first packet):
       // time, and with it the GC worker's schedule, starts at the first real reading.
@@ -440,6 +468,8 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
     if (this.pending >= 0) this.dropUnconfirmed();
     this.deliverSlot = -1;
     if (this.clock !== null) this.advance(this.clock.now());
+    this.lastView = p;
+    if (this.expectations.count !== 0) this.expectations.expire(this.now);
     if (notrack) {
       r.state = CT_STATE.UNTRACKED;
       r.ctinfo = CTINFO.UNTRACKED;
@@ -472,6 +502,7 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
    * long, entry killed before confirmation).
    */
   confirm(): boolean {
+    if (this.helped.size !== 0 && !this.runHelper()) return false;
     const slot = this.pending;
     if (slot >= 0) return this.confirmNew(slot);
     const d = this.deliverSlot;
@@ -606,6 +637,7 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
         }
         isNew = true;
         dir = 0;
+        if (this.expectations.count !== 0) this.initExpected(slot, t);
       }
       const status = this.status[slot] as number;
       let ctinfo: number;
@@ -933,6 +965,7 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
   }
 
   private freeUnconfirmed(slot: number): void {
+    if (this.helped.size !== 0 || this.masters.size !== 0) this.forgetHelper(slot);
     if (this.evCache !== null) this.evCache[slot] = 0;
     this.table.release(slot);
   }
@@ -949,6 +982,7 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
       this.tstamp[slot * 2 + 1] = over < 0 ? timeMs + over * MS_PER_JIFFY : timeMs;
     }
     if (this.sink !== null) this.sink.onEvent(EVENT_TYPE.DESTROY, IPCT.DESTROY, this.eventEntry.at(slot), timeMs);
+    if (this.helped.size !== 0 || this.masters.size !== 0) this.forgetHelper(slot);
     const tb = this.table;
     tb.unlink(slot);
     tb.dequeue(slot, this.nowJ, this.nowJx);
@@ -974,6 +1008,117 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
     const o = slot * 4 + this.curDir * 2;
     a[o] = (a[o] as number) + 1;
     a[o + 1] = (a[o + 1] as number) + skbLen(p);
+  }
+
+  // ---- helpers and expectations ------------------------------------------------------
+
+  /**
+   * Attaches a helper to a new, unconfirmed entry (the CT target's template
+   * in init_conntrack, or nft `ct helper set`): not to a confirmed one, one
+   * that already has a helper, or one of another protocol. Returns whether
+   * it was attached; an unknown name is never attached.
+   */
+  assignHelper(slot: number, name: string): boolean {
+    const h = helperByName(name);
+    if (h === undefined || this.helped.has(slot) || this.isConfirmed(slot) || this.table.proto[slot] !== h.proto) return false;
+    this.helped.set(slot, { helper: h, state: h.newState() });
+    this.status[slot] = (this.status[slot] as number) | IPS.HELPER;
+    return true;
+  }
+
+  /** The name of the entry's helper, or "". */
+  helperOf(slot: number): string {
+    return this.helped.get(slot)?.helper.name ?? "";
+  }
+
+  /** The master of an expected entry, or -1. */
+  masterOf(slot: number): number {
+    return this.masters.get(slot) ?? -1;
+  }
+
+  /** `conntrack -L expect`. */
+  formatExpectations(): string[] {
+    return this.expectations.formatTable(this.now);
+  }
+
+  /** init_conntrack's expectation lookup for the new entry `slot` with original tuple `t`. */
+  private initExpected(slot: number, t: TupleScratch): void {
+    const src = [t.s0, t.s1, t.s2, t.s3];
+    const dst = [t.d0, t.d1, t.d2, t.d3];
+    const e = this.expectations.take(
+      t.family,
+      t.proto,
+      t.zone,
+      src,
+      dst,
+      t.sport,
+      t.dport,
+      (m) => this.isConfirmed(m) && ((this.status[m] as number) & IPS.DYING) === 0,
+      this.now,
+    );
+    if (e === null) return;
+    this.status[slot] = (this.status[slot] as number) | IPS.EXPECTED;
+    this.masters.set(slot, e.master);
+    const mark = this.markOf(e.master);
+    if (mark !== 0) this.setMark(slot, mark);
+    this.stats.expect_new++;
+    this.result.expected = e;
+  }
+
+  /** nf_confirm's helper call for the packet of the last in(). False: the helper dropped it. */
+  private runHelper(): boolean {
+    const r = this.result;
+    const slot = this.pending >= 0 ? this.pending : this.deliverSlot;
+    if (slot < 0 || r.ctinfo === CTINFO.RELATED_REPLY) return true;
+    const h = this.helped.get(slot);
+    const p = this.lastView;
+    if (h === undefined || p === null || p.proto !== h.helper.proto) return true;
+    const ok = h.helper.help(this.helpers(), p, slot, r.ctinfo, r.dir, h.state);
+    if (ok) return true;
+    if (this.pending === slot) {
+      this.pending = -1;
+      this.freeUnconfirmed(slot);
+    }
+    this.deliverSlot = -1;
+    r.dropped = true;
+    return false;
+  }
+
+  private helpers(): HelperContext {
+    if (this.helperCtx !== null) return this.helperCtx;
+    const t = new TupleScratch();
+    const load = (slot: number, dir: 0 | 1) => {
+      this.tupleOf(slot, dir, t);
+      return t;
+    };
+    this.helperCtx = {
+      addr: (slot, dir, end) => {
+        const x = load(slot, dir);
+        return end === "src" ? Uint32Array.of(x.s0, x.s1, x.s2, x.s3) : Uint32Array.of(x.d0, x.d1, x.d2, x.d3);
+      },
+      port: (slot, dir, end) => {
+        const x = load(slot, dir);
+        return end === "src" ? x.sport : x.dport;
+      },
+      familyOf: (slot) => this.familyOf(slot),
+      zoneOf: (slot) => this.zoneOf(slot),
+      statusOf: (slot) => this.statusOf(slot),
+      expectRelated: (e, slot) => {
+        const h = this.helped.get(slot);
+        if (h === undefined) return false;
+        const err = this.expectations.add({ ...e, cls: EXPECT_CLASS_DEFAULT, helper: h.helper.name, deadlineMs: this.now + h.helper.timeoutSec * 1000 }, h.helper.maxExpected, this.now);
+        return err === EXPECT_ERR.OK;
+      },
+      log: (slot, p, message) => this.log(slot, p, message),
+    };
+    return this.helperCtx;
+  }
+
+  /** The entry goes away: its helper state, its master link and the expectations it registered. */
+  private forgetHelper(slot: number): void {
+    this.helped.delete(slot);
+    this.masters.delete(slot);
+    if (this.expectations.count !== 0) this.expectations.removeMaster(slot, this.now);
   }
 
   // ---- GC worker ------------------------------------------------------------------------
@@ -1297,6 +1442,10 @@ class SlotReader implements EntryReader {
     return this.e.markOf(this.id);
   }
 
+  get helper(): string {
+    return this.e.helperOf(this.id);
+  }
+
   tuple(dir: 0 | 1): TupleReader {
     const t = dir === 0 ? this.orig : this.reply;
     this.e.tupleOf(this.id, dir, t);
@@ -1486,6 +1635,11 @@ export class Tracker {
     const ext = options.extended === true;
     this.forEachEntry((r) => out.push(fmt.listLine(r, ext, this.#e.now)));
     return out;
+  }
+
+  /** The expectation table as `conntrack -L expect` prints it (FTP/TFTP helpers). */
+  formatExpectations(): string[] {
+    return this.#e.formatExpectations();
   }
 
   /** The table as /proc/net/nf_conntrack prints it. */

@@ -75,6 +75,8 @@ export interface CtObject {
   readonly family: Family;
   readonly table: string;
   readonly name: string;
+  /** ct helper: the helper's type (`"ftp"`), or "" when not given. */
+  readonly helperType?: string;
   readonly pos: SourcePos;
 }
 

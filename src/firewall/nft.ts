@@ -289,7 +289,8 @@ export function parseNftJson(text: string, opts: NftParseOptions = {}): Ruleset 
       case "ct expectation": {
         const b = objAt(st, it.body, it.path);
         const t = tableOf(st, b, it.path);
-        st.rs.ctObjects.push({ kind: it.kind, family: t.family, table: t.name, name: str(st, b, "name", it.path), pos: jsonPos(file, it.path) });
+        const helperType = it.kind === "ct helper" && typeof b["type"] === "string" ? b["type"] : "";
+        st.rs.ctObjects.push({ kind: it.kind, family: t.family, table: t.name, name: str(st, b, "name", it.path), helperType, pos: jsonPos(file, it.path) });
         break;
       }
       case "counter":

@@ -42,6 +42,7 @@ import type { PacketView } from "../packet/view.js";
 import { ruleTrackingReasons } from "./tracking.js";
 import { CompiledRuleset, EvalState, PacketContext, VERDICT, xorshift32 } from "./eval.js";
 import type { EvalHost } from "./eval.js";
+import { RT, RT_DROP_KEYS } from "./host.js";
 import type { HostModel } from "./host.js";
 import { tableFamilies } from "./model.js";
 import { ADDRTYPE_RTN } from "./values.js";
@@ -77,8 +78,19 @@ export const ROUTE = { INPUT: 0, FORWARD: 1, OUTPUT: 2 } as const;
 export const ROUTE_NAMES = ["input", "forward", "output"] as const;
 
 /** Why a packet was dropped. */
-export const DROP_REASON = { NONE: 0, RULE: 1, POLICY: 2, CONNTRACK: 3, NAT: 4, CONFIRM: 5 } as const;
-export const DROP_REASON_NAMES = ["", "rule", "chain policy", "conntrack (table full or tracker drop)", "NAT (no address to masquerade or redirect to)", "confirmation (NAT tuple clash or chain too long)"] as const;
+export const DROP_REASON = { NONE: 0, RULE: 1, POLICY: 2, CONNTRACK: 3, NAT: 4, CONFIRM: 5, ROUTE: 6 } as const;
+export const DROP_REASON_NAMES = [
+  "",
+  "rule",
+  "chain policy",
+  "conntrack (table full or tracker drop)",
+  "NAT (no address to masquerade or redirect to)",
+  "confirmation (NAT tuple clash or chain too long)",
+  "routing",
+] as const;
+
+/** Route-drop counters of {@link PathStats}, by RT_DROP_KEYS name. */
+export type RouteDrops = Record<Exclude<(typeof RT_DROP_KEYS)[number], "">, number>;
 
 const HOOK_NUM: Readonly<Record<HookName, number>> = {
   prerouting: HOOK.PRE_ROUTING,
@@ -112,8 +124,11 @@ export class PathResult {
   slot = -1;
   /** The packet was translated by NAT somewhere on its way. */
   translated = false;
+  /** With DROP_REASON.ROUTE: the RT reason (host.ts). */
+  routeReason = 0;
 
   reset(): void {
+    this.routeReason = 0;
     this.verdict = VERDICT.ACCEPT;
     this.route = ROUTE.FORWARD;
     this.state = 0;
@@ -133,7 +148,9 @@ export interface PathStats {
   accepted: number;
   dropped: number;
   byRoute: { input: number; forward: number; output: number };
-  dropsByReason: { rule: number; policy: number; conntrack: number; nat: number; confirm: number };
+  dropsByReason: { rule: number; policy: number; conntrack: number; nat: number; confirm: number; route: number };
+  /** Packets the input route decision dropped, by reason (never confirmed). */
+  routeDrops: RouteDrops;
   /** Packets conntrack saw (its hooks registered for the family and no NOTRACK). */
   tracked: number;
   /** Packets that got the untracked conntrack (NOTRACK). */
@@ -213,7 +230,8 @@ export class NetfilterPath {
     accepted: 0,
     dropped: 0,
     byRoute: { input: 0, forward: 0, output: 0 },
-    dropsByReason: { rule: 0, policy: 0, conntrack: 0, nat: 0, confirm: 0 },
+    dropsByReason: { rule: 0, policy: 0, conntrack: 0, nat: 0, confirm: 0, route: 0 },
+    routeDrops: { martianSource: 0, martianDestination: 0, noRoute: 0, rpFilter: 0, multicastNotJoined: 0, ttlExceeded: 0, badSourceV6: 0, ipv6Receive: 0 },
     tracked: 0,
     untracked: 0,
     notTracked: 0,
@@ -244,6 +262,8 @@ export class NetfilterPath {
   private conntrackDone = false;
   private notrack = false;
   private zone = 0;
+  /** Helper of a CT template (iptables raw `-j CT --helper`), attached to the new entry by conntrack. */
+  private tmplHelper = "";
   private filterRule: Rule | null = null;
   private filterChain: Chain | null = null;
   private filterBase: Chain | null = null;
@@ -366,12 +386,15 @@ export class NetfilterPath {
     this.conntrackDone = false;
     this.notrack = false;
     this.zone = 0;
+    this.tmplHelper = "";
     this.filterRule = this.lastRule = null;
     this.filterChain = this.lastChain = null;
     this.filterBase = this.lastBase = null;
     const sched = this.schedules[p.family];
     const host = this.host;
-    const fromLocal = host.isLocal(p.family, p.src);
+    // A capture taken on an interface (--iif) shows packets arriving there, whatever their
+    // source; without one, a packet from the host's own address is traffic it sent.
+    const fromLocal = host.iif === null ? host.isLocal(p.family, p.src) : host.iif === "lo";
     let verdict: number;
     if (fromLocal) {
       res.route = ROUTE.OUTPUT;
@@ -380,31 +403,39 @@ export class NetfilterPath {
       verdict = this.hook(sched, "output", "", oif);
       if (verdict === VERDICT.ACCEPT) verdict = this.hook(sched, "postrouting", "", host.outIface(p.family, p.dst));
       // Traffic to itself comes back in through lo; conntrack already has it.
-      if (verdict === VERDICT.ACCEPT && host.deliversLocally(p.family, p.dst)) {
+      if (verdict === VERDICT.ACCEPT && host.loopsBack(p.family, p.dst, oif)) {
         this.conntrackDone = true;
         verdict = this.hook(sched, "prerouting", "lo", "");
         if (verdict === VERDICT.ACCEPT) verdict = this.hook(sched, "input", "lo", "");
       }
     } else {
       const iif = host.inIface(p.family, p.src);
-      verdict = this.hook(sched, "prerouting", iif, "");
-      if (verdict === VERDICT.ACCEPT) {
+      const early = host.receiveDrop(p.family, p.src, p.dst, iif);
+      if (early !== 0) {
+        // ip6_rcv_core: the packet never reaches PREROUTING, so nothing saw it.
+        res.route = ROUTE.INPUT;
+        st.byRoute.input++;
+        verdict = this.routeDrop(early);
+      } else {
+        verdict = this.hook(sched, "prerouting", iif, "");
         // The routing decision sees the destination after DNAT.
-        if (host.deliversLocally(p.family, p.dst)) {
+        const rt = verdict === VERDICT.ACCEPT ? host.routeInput(p.family, p.src, p.dst, iif, p.proto, p.ttl) : -1;
+        if (rt === RT.LOCAL || (rt !== RT.FORWARD && host.deliversLocally(p.family, p.dst))) {
           res.route = ROUTE.INPUT;
           st.byRoute.input++;
-          verdict = this.hook(sched, "input", iif, "");
+          if (rt === RT.LOCAL) verdict = this.hook(sched, "input", iif, "");
+          else if (rt >= 0) verdict = this.routeDrop(rt);
         } else {
           res.route = ROUTE.FORWARD;
           st.byRoute.forward++;
-          const oif = host.outIface(p.family, p.dst);
-          verdict = this.hook(sched, "forward", iif, oif);
-          if (verdict === VERDICT.ACCEPT) verdict = this.hook(sched, "postrouting", iif, host.outIface(p.family, p.dst));
+          if (rt === RT.FORWARD) {
+            const oif = host.outIface(p.family, p.dst);
+            verdict = this.hook(sched, "forward", iif, oif);
+            if (verdict === VERDICT.ACCEPT) verdict = this.hook(sched, "postrouting", iif, host.outIface(p.family, p.dst));
+          } else if (rt >= 0) {
+            verdict = this.routeDrop(rt);
+          }
         }
-      } else {
-        res.route = host.deliversLocally(p.family, p.dst) ? ROUTE.INPUT : ROUTE.FORWARD;
-        if (res.route === ROUTE.INPUT) st.byRoute.input++;
-        else st.byRoute.forward++;
       }
     }
     if (verdict !== VERDICT.ACCEPT) {
@@ -470,6 +501,18 @@ export class NetfilterPath {
     return VERDICT.DROP;
   }
 
+  /** A packet the input route decision dropped: it never reaches a confirm hook (ip_rcv_finish's drop). */
+  private routeDrop(rt: number): number {
+    const res = this.result;
+    res.dropReason = DROP_REASON.ROUTE;
+    res.routeReason = rt;
+    res.hook = "prerouting";
+    this.stats.dropsByReason.route++;
+    const key = RT_DROP_KEYS[rt];
+    if (key !== undefined && key !== "") this.stats.routeDrops[key]++;
+    return VERDICT.DROP;
+  }
+
   /** Loads the packet's conntrack data into the evaluation context. */
   private loadCt(): void {
     const ctx = this.ctx;
@@ -524,7 +567,14 @@ export class NetfilterPath {
         this.notrack = true;
       }
     }
-    if (ctx.ctTemplate && !this.conntrackDone) this.zone = ctx.ctTemplateZone;
+    if (ctx.ctTemplate && !this.conntrackDone) {
+      this.zone = ctx.ctTemplateZone;
+      if (ctx.ctTemplateHelper !== "") this.tmplHelper = ctx.ctTemplateHelper;
+    } else if (ctx.ctTemplateHelper !== "" && this.conntrackDone && this.slot >= 0) {
+      // nft `ct helper set`: only onto a new, unconfirmed entry (nft_ct_helper_obj_eval).
+      const type = this.helperObjectType(chain, ctx.ctTemplateHelper);
+      if (type !== "") this.ct.assignHelper(this.slot, type);
+    }
     this.lastRule = ctx.verdictRule;
     this.lastChain = ctx.verdictChain;
     this.lastBase = chain;
@@ -537,6 +587,40 @@ export class NetfilterPath {
     }
     if (v !== VERDICT.ACCEPT) return this.ruleDrop(chain, hook);
     return v;
+  }
+
+  /** The helper type of the ct helper object `name` in the chain's table ("" when there is none). */
+  private helperObjectType(chain: Chain, name: string): string {
+    for (const o of this.ruleset.ctObjects) {
+      if (o.kind === "ct helper" && o.name === name && o.table === chain.table && o.family === chain.family) return o.helperType ?? "";
+    }
+    return "";
+  }
+
+  /**
+   * nf_nat_follow_master, the expectation function nf_nat_ftp and
+   * nf_nat_tftp give a NATed master's expectations: the expected connection
+   * comes from where the master sends to and goes to where it expects.
+   */
+  private followMaster(slot: number, master: number, natDir: 0 | 1, port: number): void {
+    const t = this.tuple;
+    this.ct.tupleOf(master, natDir === 0 ? 1 : 0, t);
+    const r = this.range;
+    r.clear();
+    r.flags |= NF_NAT_RANGE.MAP_IPS;
+    r.minAddr[0] = r.maxAddr[0] = t.d0;
+    r.minAddr[1] = r.maxAddr[1] = t.d1;
+    r.minAddr[2] = r.maxAddr[2] = t.d2;
+    r.minAddr[3] = r.maxAddr[3] = t.d3;
+    this.nat.setupInfo(slot, r, MANIP.SRC);
+    r.clear();
+    r.flags |= NF_NAT_RANGE.MAP_IPS;
+    r.minAddr[0] = r.maxAddr[0] = t.s0;
+    r.minAddr[1] = r.maxAddr[1] = t.s1;
+    r.minAddr[2] = r.maxAddr[2] = t.s2;
+    r.minAddr[3] = r.maxAddr[3] = t.s3;
+    r.setPorts(port, port);
+    this.nat.setupInfo(slot, r, MANIP.DST);
   }
 
   /** Records a drop decided by a rule or a chain policy of `chain` (the context holds the rule). */
@@ -574,6 +658,15 @@ export class NetfilterPath {
     this.slot = r.slot;
     this.dir = r.dir;
     this.ctinfo = r.ctinfo;
+    if (r.isNew && r.slot >= 0) {
+      const e = r.expected;
+      if (e !== null) {
+        const natOn = p.family === 6 ? this.natOn.ipv6 : this.natOn.ipv4;
+        if (e.natFollow && natOn) this.followMaster(r.slot, e.master, e.natDir, e.savedPort);
+      } else if (this.tmplHelper !== "") {
+        tr.assignHelper(r.slot, this.tmplHelper);
+      }
+    }
     return true;
   }
 

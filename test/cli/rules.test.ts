@@ -140,15 +140,50 @@ describe("replay --rules", () => {
     r = run(["replay", cap, "--counters", "-"]);
     assert.equal(r.code, 1);
     assert.match(oneLineError(r.stderr), /"--counters" needs "--rules"/);
-    r = run(["replay", cap, "--local", "203.0.113.1"]);
+    r = run(["replay", cap, "--enable-hooks"]);
     assert.equal(r.code, 1);
-    assert.match(oneLineError(r.stderr), /"--local" needs "--rules"/);
+    assert.match(oneLineError(r.stderr), /"--enable-hooks" needs "--rules"/);
+    r = run(["replay", cap, "--local", "eth0=203.0.113.1/24", "--sysctl", "net.ipv4.conf.all.rp_filter=3"]);
+    assert.equal(r.code, 1);
+    assert.match(oneLineError(r.stderr), /Invalid value "3" for "net.ipv4.conf.all.rp_filter": must be 0 to 2/);
     r = run(["replay", cap, "--rules", NATGW, "--local", "eth0=203.0.113.300"]);
     assert.equal(r.code, 1);
     assert.match(oneLineError(r.stderr), /^ctlab: Invalid local address "eth0=203\.0\.113\.300": expected \[IFACE=\]ADDR\[\/LEN\]/);
     r = run(["replay", cap, "--rules", NATGW, "--counters", "-", "--json"]);
     assert.equal(r.code, 1);
     assert.match(oneLineError(r.stderr), /"--counters -" and "--json" all write to standard output/);
+  });
+});
+
+describe("replay with host options and no ruleset", () => {
+  it("tracks every packet, and routing decides what is confirmed", () => {
+    const c = join(dir, "host.pcap");
+    const w = new PcapWriter(c);
+    const frames = [
+      buildUdp({ src: "192.168.10.6", dst: "192.168.10.1", sport: 41000, dport: 53, payload: 30 }),
+      // From the host's own address, arriving on eth1: a martian source.
+      buildUdp({ src: "192.168.10.1", dst: "198.51.100.7", sport: 41001, dport: 53, payload: 30 }),
+      buildUdp({ src: "192.168.10.6", dst: "239.255.255.250", sport: 1900, dport: 1900, payload: 30 }),
+      buildUdp({ src: "192.168.10.6", dst: "127.0.0.1", sport: 41002, dport: 53, payload: 30 }),
+      buildTcp({ src: "192.168.10.6", dst: "198.51.100.7", sport: 40000, dport: 443, flags: "S", seq: 1000, win: 64240 }),
+    ];
+    frames.forEach((f, i) => w.writePacket(1_700_000_000, i * 1_000_000, f));
+    w.close();
+    const r = run(["replay", c, "--local", "eth1=192.168.10.1/24", "--iif", "eth1", "--table", "-"]);
+    assert.equal(r.code, 0, r.stderr);
+    const table = r.stdout.trim().split("\n");
+    assert.equal(table.length, 2, r.stdout);
+    assert.match(r.stdout, /dport=53 .*dport=41000/);
+    assert.match(r.stdout, /dport=443/);
+    assert.match(r.stderr, /input 3, forward 2, output 0; 3 dropped by routing/);
+    assert.match(r.stderr, /routing: 1 martian source \(never confirmed\)/);
+    assert.match(r.stderr, /routing: 1 martian destination/);
+    assert.match(r.stderr, /routing: 1 multicast group not joined/);
+    const j = run(["replay", c, "--local", "eth1=192.168.10.1/24", "--iif", "eth1", "--sysctl", "net.ipv4.conf.eth1.route_localnet=1", "--json"]);
+    assert.equal(j.code, 0, j.stderr);
+    const doc = JSON.parse(j.stdout) as { host: { routeDrops: Record<string, number> } };
+    assert.equal(doc.host.routeDrops["martianDestination"], 0, "route_localnet lets 127.0.0.1 in");
+    assert.equal(doc.host.routeDrops["martianSource"], 1);
   });
 });
 

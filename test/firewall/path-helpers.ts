@@ -50,6 +50,8 @@ export interface FwOptions {
   seed?: number;
   enableHooks?: boolean;
   random32?: () => number;
+  /** Receives expectation events (`conntrack -E expect`). */
+  expectEvents?: (kind: "NEW" | "DESTROY", line: string) => void;
 }
 
 export interface Fw {
@@ -79,6 +81,7 @@ export function rig(text: string, o: FwOptions = {}): Fw {
     clock: { now: () => now },
     seed: o.seed ?? 7,
     events,
+    ...(o.expectEvents ? { expectEvents: o.expectEvents } : {}),
   });
   const host = new HostModel({ ...o.host, addrs: [...(o.host?.addrs ?? []), ...parseLocalSpecs(o.local ?? [], "eth0")] });
   const path = new NetfilterPath({

@@ -71,6 +71,8 @@ export interface InjectOptions {
   realtime?: boolean;
   /** Milliseconds to wait after injection before reading the table. */
   settleMs?: number;
+  /** Runs once the event listener is subscribed, before the first frame (e.g. the router sending from its own sockets). */
+  beforeInject?: () => Promise<void>;
 }
 
 function softnetDropped(): number {
@@ -230,6 +232,7 @@ export async function injectCapture(t: Topology, pcapPath: string, opts: InjectO
       if (listener.exitCode !== null) throw new Error(`Conntrack event listener exited: ${err.trim()}`);
       return (await listenerSocket(ns)) !== undefined;
     });
+    if (opts.beforeInject !== undefined) await opts.beforeInject();
 
     // Paced rather than top speed: the per-CPU backlog (1000 packets) and
     // the listener's socket both have limits; lost events trigger a retry.
