@@ -37,7 +37,6 @@ export function detectFormat(text: string, file = "<stdin>"): RulesetFormat {
   return "iptables";
 }
 
-/** Options for {@link loadRuleset}. */
 /**
  * Turns nft text into `nft -j list ruleset` JSON. The firewall part does no
  * I/O: ctlab's own is `convertNftText` (src/host/nft-text.ts), which runs the
@@ -45,6 +44,7 @@ export function detectFormat(text: string, file = "<stdin>"): RulesetFormat {
  */
 export type NftTextConverter = (text: string, file: string) => string;
 
+/** Options for {@link loadRuleset}. */
 export interface LoadOptions {
   /** File name used in positions. */
   readonly file?: string;
