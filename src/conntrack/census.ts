@@ -19,6 +19,7 @@
  * protocol number then port, protocol number then state name), so the same
  * table always gives the same lists.
  */
+import type { TupleReader } from "./entry.js";
 import { formatIp } from "../packet/addr.js";
 import { IPS } from "./constants.js";
 
@@ -57,19 +58,8 @@ export interface CensusEntry {
   readonly dport: number;
 }
 
-/** A tuple as the tracker's `EntryReader.tuple()` hands it out. */
-export interface CensusTuple {
-  readonly s0: number;
-  readonly s1: number;
-  readonly s2: number;
-  readonly s3: number;
-  readonly d0: number;
-  readonly d1: number;
-  readonly d2: number;
-  readonly d3: number;
-  readonly sport: number;
-  readonly dport: number;
-}
+/** The part of a tuple the census reads: the tracker's own `TupleReader` (one shape for both). */
+export type CensusTuple = Pick<TupleReader, "s0" | "s1" | "s2" | "s3" | "d0" | "d1" | "d2" | "d3" | "sport" | "dport">;
 
 /** The part of the tracker's read-only entry view the census reads (structurally an `EntryReader`). */
 export interface CensusReader {
