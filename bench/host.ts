@@ -34,12 +34,16 @@ function writeTable(path: string, n: number): void {
     const a = `10.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}`;
     const sport = 1024 + (i % 60000);
     if (i % 5 === 4) {
-      buf.push(`ipv4     2 udp      17 ${20 + (i % 10)} src=${a} dst=192.0.2.53 sport=${sport} dport=53 [UNREPLIED] src=192.0.2.53 dst=${a} sport=53 dport=${sport} mark=0 use=1`);
+      buf.push(
+        `ipv4     2 udp      17 ${20 + (i % 10)} src=${a} dst=192.0.2.53 sport=${sport} dport=53 [UNREPLIED] src=192.0.2.53 dst=${a} sport=53 dport=${sport} mark=0 use=1`,
+      );
     } else {
       const st = STATES[i % STATES.length] as string;
       const dport = i % 3 === 0 ? 443 : 80;
       const flags = st === "SYN_SENT" ? "[UNREPLIED] " : "";
-      buf.push(`ipv4     2 tcp      6 ${st === "ESTABLISHED" ? 431000 - (i % 100000) : 100} ${st} src=${a} dst=198.51.100.${i % 200} sport=${sport} dport=${dport} ${flags}src=198.51.100.${i % 200} dst=${a} sport=${dport} dport=${sport} ${st === "SYN_SENT" ? "" : "[ASSURED] "}mark=0 use=1`);
+      buf.push(
+        `ipv4     2 tcp      6 ${st === "ESTABLISHED" ? 431000 - (i % 100000) : 100} ${st} src=${a} dst=198.51.100.${i % 200} sport=${sport} dport=${dport} ${flags}src=198.51.100.${i % 200} dst=${a} sport=${dport} dport=${sport} ${st === "SYN_SENT" ? "" : "[ASSURED] "}mark=0 use=1`,
+      );
     }
     if (buf.length === 4096) {
       writeSync(fd, buf.join("\n") + "\n");
@@ -88,7 +92,11 @@ async function main(): Promise<void> {
       entries = r.entries_listed ?? 0;
     });
     if (entries !== n) throw new Error(`the doctor listed ${entries} entries, not ${n}`);
-    const ex = new ConntrackExporter({ targets: [{ label: "bench", inode: 0 }], netnsLabel: false, take: (_t, withTable) => takeSnapshot(dirSource(dir), withTable ? {} : { countersOnly: true }) });
+    const ex = new ConntrackExporter({
+      targets: [{ label: "bench", inode: 0 }],
+      netnsLabel: false,
+      take: (_t, withTable) => takeSnapshot(dirSource(dir), withTable ? {} : { countersOnly: true }),
+    });
     await timeAsync("exporter census (scheduled, not per scrape)", () => ex.refreshCensus());
     await timeAsync("exporter scrape (after the census)", async () => {
       await ex.scrape();

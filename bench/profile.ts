@@ -22,8 +22,16 @@ mkdirSync(dir, { recursive: true });
 
 const specs: Record<string, { name: string; make: (path: string) => FlowCapture; sysctls: Record<string, number> }> = {
   established: { name: "established-10000-4000000", make: (p) => writeEstablishedCapture(p, 10_000, 4_000_000, 64), sysctls: {} },
-  flows: { name: "flows-1000000", make: (p) => writeFlowCapture(p, 1_000_000, 1000, 250), sysctls: { nf_conntrack_max: 1 << 20, nf_conntrack_buckets: 1 << 20 } },
-  handshakes: { name: "handshakes-1000000", make: (p) => writeHandshakeCapture(p, 1_000_000, 100), sysctls: { nf_conntrack_max: 1 << 20, nf_conntrack_buckets: 1 << 20 } },
+  flows: {
+    name: "flows-1000000",
+    make: (p) => writeFlowCapture(p, 1_000_000, 1000, 250),
+    sysctls: { nf_conntrack_max: 1 << 20, nf_conntrack_buckets: 1 << 20 },
+  },
+  handshakes: {
+    name: "handshakes-1000000",
+    make: (p) => writeHandshakeCapture(p, 1_000_000, 100),
+    sysctls: { nf_conntrack_max: 1 << 20, nf_conntrack_buckets: 1 << 20 },
+  },
 };
 const spec = specs[which];
 if (spec === undefined) throw new Error(`Unknown case "${which}": one of ${Object.keys(specs).join(", ")}`);
@@ -41,5 +49,7 @@ for (let i = 0; i < runs; i++) {
   const ms = (u.user + u.system) / 1000;
   const p = run.summary.packets;
   const ok = p.new === cap.expect.new && p.established === cap.expect.established && run.summary.entries.total === cap.expect.entries && p.invalid === 0;
-  console.log(`${which}: ${((cap.packets * 1000) / ms / 1e6).toFixed(2)} M pkt/s (${((ms * 1e6) / cap.packets).toFixed(0)} ns/pkt CPU) ${ok ? "✓" : "✗ results differ from the capture's expectations"}`);
+  console.log(
+    `${which}: ${((cap.packets * 1000) / ms / 1e6).toFixed(2)} M pkt/s (${((ms * 1e6) / cap.packets).toFixed(0)} ns/pkt CPU) ${ok ? "✓" : "✗ results differ from the capture's expectations"}`,
+  );
 }

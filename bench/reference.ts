@@ -38,9 +38,7 @@ export class MapTracker {
     const dst = addr(v.family, v.dst);
     // Canonical order of the endpoints, so both directions share a key.
     const forward = src < dst || (src === dst && v.sport <= v.dport);
-    const key = forward
-      ? `${v.proto}|${src}|${v.sport}|${dst}|${v.dport}`
-      : `${v.proto}|${dst}|${v.dport}|${src}|${v.sport}`;
+    const key = forward ? `${v.proto}|${src}|${v.sport}|${dst}|${v.dport}` : `${v.proto}|${dst}|${v.dport}|${src}|${v.sport}`;
     const ms = v.tsSec * 1000 + v.tsNsec / 1e6;
     let c = this.map.get(key);
     if (c === undefined) {

@@ -487,7 +487,9 @@ function throughputCase(key: string, title: string, cap: FlowCapture, sysctls: R
   row("decode + track (replay())", pps(get("replay").ms), "pkt/s", get("replay").note);
   row("decode + track, V8 inlining ×3", pps(tuned.ms), "pkt/s", `replay() again under node ${V8_INLINE_FLAG} (default 920)`);
   const nsOver = (p: Pipeline): number => (1e6 * (get(p).ms - get("decode").ms)) / cap.packets;
-  out(`  per packet over decode: tracker ${nsOver("replay").toFixed(0)} ns (bare loop ${nsOver("bare").toFixed(0)} ns), Map reference ${nsOver("map").toFixed(0)} ns`);
+  out(
+    `  per packet over decode: tracker ${nsOver("replay").toFixed(0)} ns (bare loop ${nsOver("bare").toFixed(0)} ns), Map reference ${nsOver("map").toFixed(0)} ns`,
+  );
   const res: Record<string, unknown> = {
     packets: cap.packets,
     flows: cap.flows,
@@ -507,7 +509,12 @@ function throughputCase(key: string, title: string, cap: FlowCapture, sysctls: R
   };
   if (perFlow) {
     const cps = (ms: number): number => (cap.flows * 1000) / ms;
-    row("connections (replay())", cps(get("replay").ms), "conn/s", `beside: Map reference ${mega(cps(get("map").ms))}, decode alone ${mega(cps(get("decode").ms))} conn/s`);
+    row(
+      "connections (replay())",
+      cps(get("replay").ms),
+      "conn/s",
+      `beside: Map reference ${mega(cps(get("map").ms))}, decode alone ${mega(cps(get("decode").ms))} conn/s`,
+    );
     res.conn_per_s = cps(get("replay").ms);
     res.conn_per_s_map = cps(get("map").ms);
     res.conn_per_s_decode = cps(get("decode").ms);
@@ -550,12 +557,17 @@ function corpusCase(): void {
   row("decode + Map<string, object>", pps(mMs), "pkt/s", "reference: naive JS table");
   row("decode + track (replay())", pps(tMs), "pkt/s", "✓ records match MANIFEST.md; tracked = decoded, per file");
   out(`  largest files: decode + track · decode · Map, pkt/s`);
-  const order = t.map((f, i) => ({ f, i })).sort((a, b) => b.f.records - a.f.records).slice(0, 5);
+  const order = t
+    .map((f, i) => ({ f, i }))
+    .sort((a, b) => b.f.records - a.f.records)
+    .slice(0, 5);
   const largest = order.map(({ f, i }) => {
     const rate = (ms: number): number => (f.packets * 1000) / ms;
     const dm = (d[i] as CorpusFile).ms;
     const mm = (m[i] as CorpusFile).ms;
-    out(`    ${f.name.padEnd(38)} ${String(f.records).padStart(6)} pkts ${mega(rate(f.ms)).padStart(9)} ${mega(rate(dm)).padStart(9)} ${mega(rate(mm)).padStart(9)}  ${f.entries} entries`);
+    out(
+      `    ${f.name.padEnd(38)} ${String(f.records).padStart(6)} pkts ${mega(rate(f.ms)).padStart(9)} ${mega(rate(dm)).padStart(9)} ${mega(rate(mm)).padStart(9)}  ${f.entries} entries`,
+    );
     return { name: f.name, records: f.records, decode_track_pps: rate(f.ms), decode_pps: rate(dm), decode_map_pps: rate(mm) };
   });
   results.corpus = { files: t.length, records, packets, bytes, decode_pps: pps(dMs), decode_map_pps: pps(mMs), decode_track_pps: pps(tMs), largest };
@@ -569,7 +581,9 @@ function memoryCase(): void {
   const kernel = 256 + 8;
   out(`  reference: kernel, ${kernel} B/entry: nf_conn slab object 256 B (both tuple nodes inside) + 8 B hash bucket head; ct extensions not counted`);
   const map = r.map;
-  out(`  reference: Map<string, object>, ${mega(map.entries as number)} entries: ${(map.bytes_per_entry as number).toFixed(0)} B/entry of JS heap, filled at ${mega(map.fill_new_conn_per_s as number)} conn/s`);
+  out(
+    `  reference: Map<string, object>, ${mega(map.entries as number)} entries: ${(map.bytes_per_entry as number).toFixed(0)} B/entry of JS heap, filled at ${mega(map.fill_new_conn_per_s as number)} conn/s`,
+  );
   for (const t of r.trackers) {
     const n = t.entries as number;
     out(
@@ -627,7 +641,9 @@ async function simulateCase(): Promise<void> {
   }
   rmSync(pcap, { force: true });
   const ratio = bestSim / bestReplay;
-  out(`  ${mega(packets)} packets: simulate ${mega(bestSim)} packets/s · replay ${mega(bestReplay)} packets/s · ${(ratio * 100).toFixed(0)} % of replay (target ≥ 80 %; noisy on a shared machine)`);
+  out(
+    `  ${mega(packets)} packets: simulate ${mega(bestSim)} packets/s · replay ${mega(bestReplay)} packets/s · ${(ratio * 100).toFixed(0)} % of replay (target ≥ 80 %; noisy on a shared machine)`,
+  );
   const flood: Record<string, number> = {};
   if (!QUICK) {
     const c0 = cpuMs();
@@ -664,7 +680,14 @@ async function orchestrate(): Promise<void> {
       const flows = 10_000;
       const data = Math.round(4_000_000 * SCALE);
       const cap = generated(`established-${flows}-${data}`, (p) => writeEstablishedCapture(p, flows, data, 64));
-      throughputCase("established", `established traffic: ${flows.toLocaleString("en")} flows, 64 B segments each ACKed, default sysctls`, cap, DEFAULT_TABLE, false, QUICK ? 1 : 2);
+      throughputCase(
+        "established",
+        `established traffic: ${flows.toLocaleString("en")} flows, 64 B segments each ACKed, default sysctls`,
+        cap,
+        DEFAULT_TABLE,
+        false,
+        QUICK ? 1 : 2,
+      );
     });
     guard("flows", () => {
       const flows = Math.round(1_000_000 * SCALE);
@@ -677,10 +700,11 @@ async function orchestrate(): Promise<void> {
       throughputCase("handshakes", `new connections: ${mega(flows)} × SYN, SYN/ACK, ACK; max = buckets = 2^20`, cap, BIG_TABLE, true);
     });
     guard("memory", memoryCase);
-    if (want("simulate")) await simulateCase().catch((e: unknown) => {
-      failed++;
-      out(`== simulate: FAILED: ${(e as Error).message} ==`);
-    });
+    if (want("simulate"))
+      await simulateCase().catch((e: unknown) => {
+        failed++;
+        out(`== simulate: FAILED: ${(e as Error).message} ==`);
+      });
   } finally {
     if (workDir !== "" && !KEEP) rmSync(workDir, { recursive: true, force: true });
   }

@@ -55,7 +55,8 @@ function memberLines(checker, type, decls, indent) {
     if (d === undefined || !isPublicMember(d)) continue;
     const name = prop.getName();
     const t = checker.getTypeOfSymbolAtLocation(prop, d);
-    const ro = ts.getCombinedModifierFlags(d) & ts.ModifierFlags.Readonly || (ts.isGetAccessor(d) && !prop.declarations.some(ts.isSetAccessor)) ? "readonly " : "";
+    const ro =
+      ts.getCombinedModifierFlags(d) & ts.ModifierFlags.Readonly || (ts.isGetAccessor(d) && !prop.declarations.some(ts.isSetAccessor)) ? "readonly " : "";
     const sigs = t.getCallSignatures();
     if ((ts.isMethodDeclaration(d) || ts.isMethodSignature(d)) && sigs.length > 0) {
       for (const s of sigs) out.push(`${indent}${name}${checker.signatureToString(s, d, FLAGS)};`);

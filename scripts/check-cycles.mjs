@@ -110,7 +110,10 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     console.log(JSON.stringify(cycles.map((c) => c.path.join(" → "))));
     process.exit(0);
   }
-  for (const c of cycles) console.error(`Import cycle: ${c.path.join(" → ")}${c.modules.length > c.path.length - 1 ? ` (component of ${c.modules.length} modules: ${c.modules.join(", ")})` : ""}`);
+  for (const c of cycles)
+    console.error(
+      `Import cycle: ${c.path.join(" → ")}${c.modules.length > c.path.length - 1 ? ` (component of ${c.modules.length} modules: ${c.modules.join(", ")})` : ""}`,
+    );
   if (cycles.length > 0) process.exit(1);
   console.log(`No import cycles in ${relative(root, dir) || "."}`);
 }

@@ -28,7 +28,13 @@ function needsParens(node) {
   if (ts.isVariableDeclaration(p) || ts.isPropertyAssignment(p) || ts.isArrayLiteralExpression(p) || ts.isSpreadElement(p)) return false;
   if ((ts.isCallExpression(p) || ts.isNewExpression(p)) && p.arguments?.includes(node)) return false;
   if (ts.isElementAccessExpression(p) && p.argumentExpression === node) return false;
-  if (ts.isBinaryExpression(p) && p.right === node && p.operatorToken.kind >= ts.SyntaxKind.FirstAssignment && p.operatorToken.kind <= ts.SyntaxKind.LastAssignment) return false;
+  if (
+    ts.isBinaryExpression(p) &&
+    p.right === node &&
+    p.operatorToken.kind >= ts.SyntaxKind.FirstAssignment &&
+    p.operatorToken.kind <= ts.SyntaxKind.LastAssignment
+  )
+    return false;
   return true;
 }
 const left = [];

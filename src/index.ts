@@ -27,14 +27,7 @@ export { TCP_STATE, TCP_STATE_NAMES, tcpStateName } from "./conntrack/tcp.js";
 export { SCTP_STATE, SCTP_STATE_NAMES } from "./conntrack/sctp.js";
 
 // Sysctls.
-export {
-  SYSCTLS,
-  SysctlError,
-  defaultSysctls,
-  parseSysctlAssignment,
-  parseSysctlFile,
-  resolveSysctls,
-} from "./conntrack/sysctl.js";
+export { SYSCTLS, SysctlError, defaultSysctls, parseSysctlAssignment, parseSysctlFile, resolveSysctls } from "./conntrack/sysctl.js";
 export type { SysctlSpec, SysctlFile, SysctlAssignment, SysctlValues, SysctlName, SettableSysctlName } from "./conntrack/sysctl.js";
 
 // Packets: capture formats, decoding, defragmentation, writing, building.
@@ -92,16 +85,4 @@ export {
 } from "./firewall/index.js";
 export { convertNftText } from "./host/nft-text.js";
 export { EnvironmentError } from "./host/environment.js";
-export type {
-  Ruleset,
-  Table,
-  Chain,
-  Rule,
-  Match,
-  Action,
-  SourcePos,
-  LoadOptions,
-  EvalHost,
-  AnalysisResult,
-  NotrackSuggestion,
-} from "./firewall/index.js";
+export type { Ruleset, Table, Chain, Rule, Match, Action, SourcePos, LoadOptions, EvalHost, AnalysisResult, NotrackSuggestion } from "./firewall/index.js";

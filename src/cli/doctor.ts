@@ -78,7 +78,9 @@ export async function collectCommand(dir: string, opts: Record<string, unknown>)
   for (const t of targets) {
     let sub = dir;
     if (many) {
-      let name = label(t).replace(/[^A-Za-z0-9_.-]+/g, "_").replace(/^_+|_+$/g, "");
+      let name = label(t)
+        .replace(/[^A-Za-z0-9_.-]+/g, "_")
+        .replace(/^_+|_+$/g, "");
       while (used.has(name)) name += "_";
       used.add(name);
       sub = `${dir}/${name}`;
@@ -92,7 +94,9 @@ export async function collectCommand(dir: string, opts: Record<string, unknown>)
     }
     const snap = await takeSnapshot(liveSource(t), { sink, ...(interval !== undefined ? { intervalSeconds: interval } : {}) });
     sink.text("problems.json", JSON.stringify(snap.problems, null, 2) + "\n");
-    process.stderr.write(`ctlab: ${label(t)}: ${sink.written.length} files in "${sub}"${snap.problems.length ? `; not read: ${snap.problems.map((p) => p.source).join(", ")}` : ""}\n`);
+    process.stderr.write(
+      `ctlab: ${label(t)}: ${sink.written.length} files in "${sub}"${snap.problems.length ? `; not read: ${snap.problems.map((p) => p.source).join(", ")}` : ""}\n`,
+    );
   }
   return 0;
 }

@@ -39,7 +39,7 @@ export function registerHostCommands(program: Command, run: (code: number) => vo
     .option("--web.config.file <file>", "exporter-toolkit web config: TLS certificate and key, basic-auth users (bcrypt)")
     .option("--netns <name>", "a named network namespace (ip netns)")
     .option("--all-netns", "every namespace, with a netns label", false)
-    .option("--top <n>", "sources and ports kept as labels (the rest: \"other\")", "10")
+    .option("--top <n>", 'sources and ports kept as labels (the rest: "other")', "10")
     .option("--table-interval <seconds>", "how often the table census runs", "60")
     .option("--scrape-budget <seconds>", "longest a scrape waits for fresh counters", "3")
     .action(async (opts: Record<string, unknown>) => {

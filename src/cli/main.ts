@@ -63,7 +63,9 @@ const defineReplay: CommandDefinition = (program, run) => {
 };
 
 const defineRules: CommandDefinition = (program, run) => {
-  const rules = program.command("rules").description("Read a firewall ruleset: what it makes the kernel track, what could be NOTRACKed, how two rulesets differ");
+  const rules = program
+    .command("rules")
+    .description("Read a firewall ruleset: what it makes the kernel track, what could be NOTRACKed, how two rulesets differ");
   addRulesetReadOptions(
     rules
       .command("analyze")
@@ -121,13 +123,20 @@ const defineDemo: CommandDefinition = (program, run) => {
 const defineSimulate: CommandDefinition = (program, run) => {
   program
     .command("simulate")
-    .description("Simulate traffic (floods, lossy links, busy servers) through the conntrack engine: summary, HTML report, JSON; without a scenario, list the built-in ones")
+    .description(
+      "Simulate traffic (floods, lossy links, busy servers) through the conntrack engine: summary, HTML report, JSON; without a scenario, list the built-in ones",
+    )
     .argument("[scenario]", "a built-in scenario name or a scenario YAML file")
     .option("--html <file>", "write the report here (default: report.html)")
     .option("--no-html", "do not write the HTML report")
     .option("--json <file>", "write runs, summaries and timelines as JSON (schema/simulate.schema.json)")
     .option("--csv <file>", "write the per-second timeline as CSV")
-    .option("--vary <name=v1,v2>", "run once per value of a sysctl or scenario key, e.g. nf_conntrack_max=65536,262144 (repeatable: a grid)", collect, [] as string[])
+    .option(
+      "--vary <name=v1,v2>",
+      "run once per value of a sysctl or scenario key, e.g. nf_conntrack_max=65536,262144 (repeatable: a grid)",
+      collect,
+      [] as string[],
+    )
     .option("--rules <file>", "run the traffic through this ruleset (repeatable: side by side)", collect, [] as string[])
     .option("--sysctl <name=value>", "set a conntrack sysctl over the scenario's table (repeatable)", collect, [] as string[])
     .option("--write-pcap <file>", "write the packets the tracking host saw (first run) as a pcap")

@@ -29,14 +29,19 @@ export function addSysctlOptions(cmd: Command): Command {
 /** `--clock`. */
 export function addClockOption(cmd: Command): Command {
   return cmd.addOption(
-    new Option("--clock <mode>", "capture: capture timestamps drive timeouts; frozen: every packet at one instant").choices(["capture", "frozen"]).default("capture"),
+    new Option("--clock <mode>", "capture: capture timestamps drive timeouts; frozen: every packet at one instant")
+      .choices(["capture", "frozen"])
+      .default("capture"),
   );
 }
 
 /** `--local`, `--local-from-host`, `--iif`, `--oif`: the host a ruleset runs on. */
 export function addHostOptions(cmd: Command): Command {
   return cmd
-    .option("--local <addr...>", "the host's own addresses, [IFACE=]ADDR[/LEN]: packets to them go to INPUT, from them start in OUTPUT (default: none, every packet is forwarded)")
+    .option(
+      "--local <addr...>",
+      "the host's own addresses, [IFACE=]ADDR[/LEN]: packets to them go to INPUT, from them start in OUTPUT (default: none, every packet is forwarded)",
+    )
     .option("--local-from-host", "take the host's addresses and routes from this machine (ip -j addr, ip -j route)")
     .option("--iif <name>", "interface every packet arrives on (default: the route back to its source)")
     .option("--oif <name>", "interface every forwarded or local packet leaves by (default: the route to its destination)");

@@ -116,7 +116,9 @@ export function writeOutputs(
   }
   const decoded = s.packets.total - s.capture.unsupported_link_types.reduce((a, l) => a + l.frames, 0);
   if (s.capture.records > 0 && decoded === 0) {
-    process.stderr.write(`ctlab: Nothing in "${s.input}" could be decoded: every frame has a link type ctlab does not support (${s.capture.unsupported_link_types.map((l) => l.link_type).join(", ")})\n`);
+    process.stderr.write(
+      `ctlab: Nothing in "${s.input}" could be decoded: every frame has a link type ctlab does not support (${s.capture.unsupported_link_types.map((l) => l.link_type).join(", ")})\n`,
+    );
     return 2;
   }
   return 0;

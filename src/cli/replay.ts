@@ -87,7 +87,8 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
   const json = opts.json === true;
   const counters = typeof opts.counters === "string" ? opts.counters : null;
   const verdicts = typeof opts.verdicts === "string" ? opts.verdicts : null;
-  if (counters !== null && typeof opts.rules !== "string") throw new CliError('Option "--counters" needs "--rules": there are no rule counters without a ruleset');
+  if (counters !== null && typeof opts.rules !== "string")
+    throw new CliError('Option "--counters" needs "--rules": there are no rule counters without a ruleset');
   if (capture === "-" && opts.rules === "-") throw new CliError('Options "replay -" and "--rules -" both read standard input: give one of them a file');
   if (verdicts !== null && typeof opts.rules !== "string") throw new CliError('Option "--verdicts" needs "--rules": there are no verdicts without a ruleset');
   refuseStdoutConflicts([
@@ -98,7 +99,7 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
     ["--json", json],
   ]);
   const input = checkInput(capture, "capture");
-  const sysctls = sysctlsFromOptions(opts as EngineOptions);
+  const sysctls = sysctlsFromOptions(opts);
   const seed = parseSeed(opts.seed);
   const top = parseTop(opts.top);
   let fw: import("./rules.js").PreparedFirewall | null = null;
@@ -114,12 +115,14 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
         throw new CliError(`Option "--${o.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}" needs "--rules": it describes the ruleset`);
       }
     }
-    const hostGiven = (["local", "localFromHost", "iif", "oif"] as const).some((o) => opts[o] !== undefined && opts[o] !== false && !(Array.isArray(opts[o]) && (opts[o] as unknown[]).length === 0));
+    const hostGiven = (["local", "localFromHost", "iif", "oif"] as const).some(
+      (o) => opts[o] !== undefined && opts[o] !== false && !(Array.isArray(opts[o]) && (opts[o] as unknown[]).length === 0),
+    );
     if (hostGiven) {
       // The host without a ruleset: conntrack on every packet as the plain replay does,
       // with the route decision deciding what is confirmed.
       rulesMod = await import("./rules.js");
-      hostOnly = rulesMod.hostFromOptions(opts as import("./rules.js").HostCliOptions);
+      hostOnly = rulesMod.hostFromOptions(opts);
     }
   }
   const tableOut = table !== null ? new LineWriter(table) : null;
@@ -159,7 +162,11 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
     process.off("SIGTERM", onSignal);
   }
   const firewall =
-    fw !== null && rulesMod !== null ? rulesMod.finishFirewall(fw, run) : hostOnly !== null && rulesMod !== null && run.path !== null ? rulesMod.hostSection(run.path) : null;
+    fw !== null && rulesMod !== null
+      ? rulesMod.finishFirewall(fw, run)
+      : hostOnly !== null && rulesMod !== null && run.path !== null
+        ? rulesMod.hostSection(run.path)
+        : null;
   const code = writeOutputs(run, { json, quiet: opts.quiet === true, table: tableOut, events: eventsOut, firewall });
   if (signalled !== null) {
     process.stderr.write(`ctlab: interrupted by ${signalled} after ${run.summary.packets.total.toLocaleString("en-US")} packets\n`);

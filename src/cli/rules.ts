@@ -177,7 +177,8 @@ export function formatFirewallText(path: NetfilterPath, loaded: LoadedRuleset): 
   const out: string[] = [];
   out.push("", `Firewall: ${rs.file} (${loaded.format}, ${n(rules)} rules)`);
   const fams = [path.conntrackOn.ipv4 ? "IPv4" : "", path.conntrackOn.ipv6 ? "IPv6" : ""].filter(Boolean).join(" and ");
-  if (fams === "") out.push("  Conntrack: not registered (no stateful match, NAT, connmark or CT template): nothing is tracked, the table stays empty, as in the kernel");
+  if (fams === "")
+    out.push("  Conntrack: not registered (no stateful match, NAT, connmark or CT template): nothing is tracked, the table stays empty, as in the kernel");
   else out.push(`  Conntrack: registered for ${fams}${path.natOn.ipv4 || path.natOn.ipv6 ? " (with NAT)" : ""}`);
   const host = path.host.describe();
   if (host.length === 0) out.push("  Host: no local addresses (--local): every packet was routed as forwarded");
@@ -202,7 +203,9 @@ export function formatFirewallText(path: NetfilterPath, loaded: LoadedRuleset): 
   for (const [c, k] of chains) out.push(`    ${c.family} ${c.table} ${c.name}: ${n(k)} dropped`);
   const nc = path.nat.counters;
   if (nc.translated + nc.searched > 0) {
-    out.push(`  NAT: ${n(nc.translated)} connections translated, ${n(nc.searched)} needed a port search${nc.exhausted ? `, ${n(nc.exhausted)} found no free tuple` : ""}`);
+    out.push(
+      `  NAT: ${n(nc.translated)} connections translated, ${n(nc.searched)} needed a port search${nc.exhausted ? `, ${n(nc.exhausted)} found no free tuple` : ""}`,
+    );
   }
   out.push("", rs.syntax === "iptables" ? "Per-rule counters (iptables -L -v -n -x)" : "Per-rule counters");
   out.push(rs.syntax === "iptables" ? formatIptablesListing(rs).trimEnd() : formatNftListing(rs).trimEnd());
@@ -215,8 +218,8 @@ function routeDropLines(path: NetfilterPath): string[] {
   const rd = path.stats.routeDrops as unknown as Record<string, number>;
   const keys = Object.keys(rd);
   for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
-    const v = rd[k]!;
+    const k = keys[i] as string;
+    const v = rd[k] as number;
     if (v > 0) out.push(`    routing: ${v.toLocaleString("en-US")} ${RT_DROP_NAMES[i + 2] ?? k} (never confirmed)`);
   }
   return out;
@@ -227,8 +230,13 @@ export function hostSection(path: NetfilterPath): { text: string; json: Record<s
   const st = path.stats;
   const n = (x: number) => x.toLocaleString("en-US");
   const host = path.host.describe();
-  const out = ["", `Host: ${host.length === 0 ? "no local addresses" : host.join(", ")}${path.host.iif !== null ? `; every packet arrived on ${path.host.iif}` : ""}`];
-  out.push(`  Packets: ${n(st.packets)} IP packets, input ${n(st.byRoute.input)}, forward ${n(st.byRoute.forward)}, output ${n(st.byRoute.output)}; ${n(st.dropsByReason.route)} dropped by routing`);
+  const out = [
+    "",
+    `Host: ${host.length === 0 ? "no local addresses" : host.join(", ")}${path.host.iif !== null ? `; every packet arrived on ${path.host.iif}` : ""}`,
+  ];
+  out.push(
+    `  Packets: ${n(st.packets)} IP packets, input ${n(st.byRoute.input)}, forward ${n(st.byRoute.forward)}, output ${n(st.byRoute.output)}; ${n(st.dropsByReason.route)} dropped by routing`,
+  );
   out.push(...routeDropLines(path));
   return {
     text: out.join("\n") + "\n",
@@ -279,7 +287,7 @@ export function prepareFirewall(opts: Record<string, unknown>): PreparedFirewall
     ...(typeof opts["ipset"] === "string" ? { ipset: opts["ipset"] } : {}),
     allowUnsupported: opts["allowUnsupported"] === true,
   });
-  const host = hostFromOptions(opts as HostCliOptions);
+  const host = hostFromOptions(opts);
   const verdicts = typeof opts["verdicts"] === "string" ? new LineWriter(opts["verdicts"]) : null;
   return {
     loaded,
@@ -304,7 +312,11 @@ export function finishFirewall(fw: PreparedFirewall, run: ReplayRun): FirewallSe
     w.write(countersText(fw.loaded).replace(/\n$/, ""));
     w.close();
   }
-  return { text: formatFirewallText(path, fw.loaded), json: firewallSummary(path, fw.loaded), stdoutTaken: fw.counters === "-" || fw.verdicts?.toStdout === true };
+  return {
+    text: formatFirewallText(path, fw.loaded),
+    json: firewallSummary(path, fw.loaded),
+    stdoutTaken: fw.counters === "-" || fw.verdicts?.toStdout === true,
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -400,14 +412,14 @@ function record(o: Outcomes, i: number, r: PathResult): void {
 }
 
 function decisionText(rs: Ruleset, o: Outcomes, i: number, byId: Map<number, Rule>): string {
-  const d = o.decision[i]!;
+  const d = o.decision[i] as number;
   const v = o.verdict[i] ? "accept" : "drop";
   if (d >= 0) {
     const r = byId.get(d);
     return r ? `${v} by ${formatPos(r.pos)} ${r.text}` : v;
   }
   if (d > NO_CHAIN) {
-    const c = o.chains[-1 - d]!;
+    const c = o.chains[-1 - d] as Chain;
     return `${v} by the policy of ${c.family} ${c.table} ${c.name}`;
   }
   const reason = NO_CHAIN - d;
@@ -418,7 +430,7 @@ function decisionText(rs: Ruleset, o: Outcomes, i: number, byId: Map<number, Rul
 export function describeCaptured(p: PacketView): string {
   const d = p.data;
   const o = p.l3Off;
-  const w = (x: number) => (((d[x]! << 24) | (d[x + 1]! << 16) | (d[x + 2]! << 8) | d[x + 3]!) >>> 0);
+  const w = (x: number) => (((d[x] as number) << 24) | ((d[x + 1] as number) << 16) | ((d[x + 2] as number) << 8) | (d[x + 3] as number)) >>> 0;
   let src: string;
   let dst: string;
   if (p.family === 4) {
@@ -430,9 +442,10 @@ export function describeCaptured(p: PacketView): string {
   }
   const l4 = p.l4Off;
   const ports = (p.proto === 6 || p.proto === 17 || p.proto === 132 || p.proto === 136) && p.l4CapLen >= 4 && !(p.isFragment && p.fragOffset > 0);
-  const sp = ports ? (d[l4]! << 8) | d[l4 + 1]! : -1;
-  const dp = ports ? (d[l4 + 2]! << 8) | d[l4 + 3]! : -1;
-  const proto = p.proto === 6 ? "tcp" : p.proto === 17 ? "udp" : p.proto === 1 ? "icmp" : p.proto === 58 ? "icmpv6" : p.proto === 132 ? "sctp" : `proto ${p.proto}`;
+  const sp = ports ? ((d[l4] as number) << 8) | (d[l4 + 1] as number) : -1;
+  const dp = ports ? ((d[l4 + 2] as number) << 8) | (d[l4 + 3] as number) : -1;
+  const proto =
+    p.proto === 6 ? "tcp" : p.proto === 17 ? "udp" : p.proto === 1 ? "icmp" : p.proto === 58 ? "icmpv6" : p.proto === 132 ? "sctp" : `proto ${p.proto}`;
   const at = (a: string, port: number) => (port < 0 ? a : p.family === 6 ? `[${a}]:${port}` : `${a}:${port}`);
   let extra = "";
   if (p.proto === 6 && p.l4Ok) {
@@ -448,12 +461,16 @@ export async function rulesCompareCommand(fileA: string, fileB: string, opts: Re
   if (typeof capture !== "string") throw new CliError('Option "--capture" is required: the capture to replay through both rulesets');
   if (fileA === "-" && fileB === "-") throw new CliError('Rulesets "-" and "-" both read standard input: give one of them a file');
   if (capture === "-") throw new CliError('Option "--capture" needs a file: the capture is read twice, so standard input cannot be used');
-  if (checkInput(capture, "capture").size === null) throw new CliError(`Option "--capture" needs a regular file: the capture is read twice, so "${capture}" (a pipe or device) cannot be used`);
-  const ropts: RulesetFileOptions = { ...(typeof opts["ipset"] === "string" ? { ipset: opts["ipset"] } : {}), allowUnsupported: opts["allowUnsupported"] === true };
+  if (checkInput(capture, "capture").size === null)
+    throw new CliError(`Option "--capture" needs a regular file: the capture is read twice, so "${capture}" (a pipe or device) cannot be used`);
+  const ropts: RulesetFileOptions = {
+    ...(typeof opts["ipset"] === "string" ? { ipset: opts["ipset"] } : {}),
+    allowUnsupported: opts["allowUnsupported"] === true,
+  };
   const a = loadRulesetFile(fileA, ropts);
   const b = loadRulesetFile(fileB, ropts);
-  const host = hostFromOptions(opts as HostCliOptions);
-  const sysctls = sysctlsFromOptions(opts as EngineOptions);
+  const host = hostFromOptions(opts);
+  const sysctls = sysctlsFromOptions(opts);
   const seed = parseSeed(opts["seed"]) ?? 1;
   const clock = opts["clock"] === "frozen" ? "frozen" : "capture";
   const limit = opts["limit"] !== undefined ? Number(opts["limit"]) : 20;
@@ -516,7 +533,12 @@ export async function rulesCompareCommand(fileA: string, fileB: string, opts: Re
     differ: diffCount,
     accepted_to_dropped: acceptToDrop,
     dropped_to_accepted: dropToAccept,
-    examples: differing.map((d) => ({ packet: d.index + 1, description: d.packet, a: decisionText(a.ruleset, oa, d.index, byIdA), b: decisionText(b.ruleset, ob, d.index, byIdB) })),
+    examples: differing.map((d) => ({
+      packet: d.index + 1,
+      description: d.packet,
+      a: decisionText(a.ruleset, oa, d.index, byIdA),
+      b: decisionText(b.ruleset, ob, d.index, byIdB),
+    })),
     table: { a: side(runA), b: side(runB) },
     counters: { a: countersToJson(a.ruleset), b: countersToJson(b.ruleset) },
   };
@@ -529,7 +551,9 @@ export async function rulesCompareCommand(fileA: string, fileB: string, opts: Re
     out.push(`Comparing ${a.ruleset.file} (A) and ${b.ruleset.file} (B) on ${capture}: ${n(oa.count)} IP packets`);
     if (diffCount === 0) out.push("Verdicts: identical for every packet");
     else {
-      out.push(`Verdicts: ${n(oa.count - diffCount)} identical, ${n(diffCount)} differ (${n(acceptToDrop)} accepted by A and dropped by B, ${n(dropToAccept)} dropped by A and accepted by B)`);
+      out.push(
+        `Verdicts: ${n(oa.count - diffCount)} identical, ${n(diffCount)} differ (${n(acceptToDrop)} accepted by A and dropped by B, ${n(dropToAccept)} dropped by A and accepted by B)`,
+      );
       for (const e of result.examples) {
         out.push(`  packet ${e.packet}: ${e.description}`);
         out.push(`    A: ${e.a}`);
@@ -571,4 +595,3 @@ export async function rulesCompareCommand(fileA: string, fileB: string, opts: Re
 function fam(c: { ipv4: boolean; ipv6: boolean }): string {
   return c.ipv4 && c.ipv6 ? "IPv4+IPv6" : c.ipv4 ? "IPv4" : c.ipv6 ? "IPv6" : "off";
 }
-

@@ -39,7 +39,8 @@ function loadScenario(arg: string): { scenario: Scenario; yaml: string; file: st
     text = readFileSync(arg, "utf8");
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" && !/[./]/.test(arg)) throw new CliError(`Unknown scenario "${arg}": not a built-in (${BUILTIN_SCENARIOS.map((x) => x.name).join(", ")}) and no such file`);
+    if (code === "ENOENT" && !/[./]/.test(arg))
+      throw new CliError(`Unknown scenario "${arg}": not a built-in (${BUILTIN_SCENARIOS.map((x) => x.name).join(", ")}) and no such file`);
     throw new CliError(`Cannot read scenario "${arg}": ${code ?? String(e)}`, 2);
   }
   return { scenario: parseScenario(text, `scenario "${arg}"`), yaml: text, file: arg };
@@ -92,7 +93,7 @@ export async function simulateCommand(arg: string | undefined, opts: Record<stri
     process.stderr.write("\nctlab: interrupted: writing the report of what was simulated (Ctrl-C again to quit at once)\n");
   };
   process.on("SIGINT", onSigint);
-  const tty = process.stderr.isTTY === true && opts.progress !== false;
+  const tty = process.stderr.isTTY && opts.progress !== false;
   const started = performance.now();
   let runs: RunData[];
   try {
@@ -115,7 +116,10 @@ export async function simulateCommand(arg: string | undefined, opts: Record<stri
   if (opts.quiet !== true) {
     process.stdout.write(terminalSummary(scenario.name, scenario.duration, runs, conclusions));
     if (html !== null) process.stdout.write(`\nReport: ${resolve(html)}\n`);
-    if (typeof opts.writePcap === "string") process.stdout.write(`Traffic: ${resolve(opts.writePcap)} (replay it: ctlab replay ${opts.writePcap} --seed ${scenario.seed}${sysctlArgs(plan[0]?.sysctls ?? {}, scenario)})\n`);
+    if (typeof opts.writePcap === "string")
+      process.stdout.write(
+        `Traffic: ${resolve(opts.writePcap)} (replay it: ctlab replay ${opts.writePcap} --seed ${scenario.seed}${sysctlArgs(plan[0]?.sysctls ?? {}, scenario)})\n`,
+      );
   }
   return runs.some((r) => r.summary.interrupted) ? 130 : 0;
 }

@@ -54,4 +54,3 @@ export function sysctlsFromOptions(opts: EngineOptions, notify: Notify = toStder
   }
   return out;
 }
-

@@ -52,13 +52,19 @@ export function renderTop(r: DoctorReport, rt: Rates | undefined, width = 100, r
     return out.join("\n") + "\n";
   }
   const usage = r.usage ?? 0;
-  out.push(`Table  ${bar(usage, Math.max(10, Math.min(50, width - 50)))} ${n(r.entries)} / ${n(limit)} (${(usage * 100).toFixed(1)} %)  mem ${formatBytesIEC(r.kernel_memory_bytes.now)}`);
+  out.push(
+    `Table  ${bar(usage, Math.max(10, Math.min(50, width - 50)))} ${n(r.entries)} / ${n(limit)} (${(usage * 100).toFixed(1)} %)  mem ${formatBytesIEC(r.kernel_memory_bytes.now)}`,
+  );
   const p = rt?.perSecond;
-  const f = (k: string): string => (p?.[k] === undefined ? "-" : (p[k] as number).toFixed(1));
-  out.push(`Rates  fill ${f("fill")}/s  insert ${f("insert")}/s  drop ${f("drop")}/s  early_drop ${f("early_drop")}/s  insert_failed ${f("insert_failed")}/s  invalid ${f("invalid")}/s`);
+  const f = (k: string): string => (p?.[k] === undefined ? "-" : (p[k]).toFixed(1));
+  out.push(
+    `Rates  fill ${f("fill")}/s  insert ${f("insert")}/s  drop ${f("drop")}/s  early_drop ${f("early_drop")}/s  insert_failed ${f("insert_failed")}/s  invalid ${f("invalid")}/s`,
+  );
   const fill = p?.["fill"];
   if (fill !== undefined && fill > 0 && limit > 0) out.push(`       full in ${Math.round((limit - r.entries) / fill)} s at this rate`);
-  out.push(`Flags  UNREPLIED ${n(r.unreplied)}  ASSURED ${n(r.assured)}  NATed ${n(r.natted)}  oldest idle ESTABLISHED ${r.oldest_idle_established_seconds ?? 0} s`);
+  out.push(
+    `Flags  UNREPLIED ${n(r.unreplied)}  ASSURED ${n(r.assured)}  NATed ${n(r.natted)}  oldest idle ESTABLISHED ${r.oldest_idle_established_seconds ?? 0} s`,
+  );
   out.push("");
   out.push(`${"STATE".padEnd(26)}${"ENTRIES".padStart(10)}    ${"SOURCE".padEnd(24)}${"ENTRIES".padStart(9)}    ${"DPORT".padEnd(12)}${"ENTRIES".padStart(9)}`);
   const lines = Math.max(5, Math.min(15, rows - out.length - 4));
@@ -84,7 +90,7 @@ export async function topCommand(opts: Record<string, unknown>): Promise<number>
   const target = targets[0] as (typeof targets)[number];
   const delay = Number(opts["delay"] ?? 2);
   if (!Number.isFinite(delay) || delay < 0.2) throw new CliError(`Bad --delay "${String(opts["delay"])}": at least 0.2 seconds`);
-  const tty = process.stdout.isTTY === true && opts["batch"] !== true;
+  const tty = process.stdout.isTTY && opts["batch"] !== true;
   const iterations = opts["iterations"] === undefined ? (tty ? Infinity : 1) : Number(opts["iterations"]);
   if (!(iterations >= 1)) throw new CliError(`Bad --iterations "${String(opts["iterations"])}": at least 1`);
   let quit = false;

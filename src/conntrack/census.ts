@@ -192,7 +192,11 @@ function merge(n: number, total: number, parts: Array<{ top: TopN; fmt: (key: nu
   const list = all.slice(0, n);
   return {
     distinct,
-    top: list.map((x) => ({ key: (parts[x.part] as { fmt: (key: number) => string }).fmt(x.key), entries: x.count, share: total === 0 ? 0 : round6(x.count / total) })),
+    top: list.map((x) => ({
+      key: (parts[x.part] as { fmt: (key: number) => string }).fmt(x.key),
+      entries: x.count,
+      share: total === 0 ? 0 : round6(x.count / total),
+    })),
   };
 }
 
@@ -287,7 +291,22 @@ export class Census {
     return i;
   }
 
-  #push(family: 4 | 6, proto: number, state: string, flags: number, timeout: number, s0: number, s1: number, s2: number, s3: number, d0: number, d1: number, d2: number, d3: number, dport: number): void {
+  #push(
+    family: 4 | 6,
+    proto: number,
+    state: string,
+    flags: number,
+    timeout: number,
+    s0: number,
+    s1: number,
+    s2: number,
+    s3: number,
+    d0: number,
+    d1: number,
+    d2: number,
+    d3: number,
+    dport: number,
+  ): void {
     if (this.#n === this.#cap) this.#grow();
     const i = this.#n++;
     this.#proto[i] = proto;
@@ -331,7 +350,22 @@ export class Census {
     const s = e.src;
     const d = e.dst;
     const flags = (e.unreplied ? F_UNREPLIED : 0) | (e.assured ? F_ASSURED : 0);
-    this.#push(e.family, e.proto, e.state, flags, e.timeoutSeconds, s[0] ?? 0, s[1] ?? 0, s[2] ?? 0, s[3] ?? 0, d[0] ?? 0, d[1] ?? 0, d[2] ?? 0, d[3] ?? 0, e.dport);
+    this.#push(
+      e.family,
+      e.proto,
+      e.state,
+      flags,
+      e.timeoutSeconds,
+      s[0] ?? 0,
+      s[1] ?? 0,
+      s[2] ?? 0,
+      s[3] ?? 0,
+      d[0] ?? 0,
+      d[1] ?? 0,
+      d[2] ?? 0,
+      d[3] ?? 0,
+      e.dport,
+    );
   }
 
   /** Adds the entry a tracker's reader is positioned on (its ORIGINAL tuple). */
@@ -393,7 +427,9 @@ export class Census {
     const protos = new TopN(top);
     for (let p = 0; p < 256; p++) if ((byProto[p] as number) > 0) protos.offer(byProto[p] as number, p);
     // States sort by protocol number, then state name.
-    const stateKeys = [...byState.keys()].sort((a, b) => (a >> 8) - (b >> 8) || ((this.#states[a & 255] as string) < (this.#states[b & 255] as string) ? -1 : 1));
+    const stateKeys = [...byState.keys()].sort(
+      (a, b) => (a >> 8) - (b >> 8) || ((this.#states[a & 255] as string) < (this.#states[b & 255] as string) ? -1 : 1),
+    );
     const states = new TopN(top);
     for (const k of stateKeys) states.offer(byState.get(k) as number, k);
     const stateText = (k: number) => {
@@ -483,7 +519,9 @@ export function formatCensusText(c: CensusResult, heading: string): string[] {
     const v = s * 100;
     return v >= 10 || v === 0 ? `${v.toFixed(0)}%` : `${v.toFixed(1)}%`;
   };
-  out.push(`  ${pct(c.unreplied.share)} unreplied (${c.unreplied.entries.toLocaleString("en-US")}), ${pct(c.assured.share)} assured (${c.assured.entries.toLocaleString("en-US")})`);
+  out.push(
+    `  ${pct(c.unreplied.share)} unreplied (${c.unreplied.entries.toLocaleString("en-US")}), ${pct(c.assured.share)} assured (${c.assured.entries.toLocaleString("en-US")})`,
+  );
   const lists: Array<[string, CensusList]> = [
     ["states", c.states],
     ["sources", c.sources],
@@ -494,7 +532,7 @@ export function formatCensusText(c: CensusResult, heading: string): string[] {
   ];
   for (const [name, l] of lists) {
     if (l.top.length === 0) continue;
-    const shown = l.top.length < l.distinct ? `top ${l.top.length} of ${l.distinct.toLocaleString("en-US")}` : `${l.distinct.toLocaleString("en-US")}`;
+    const shown = l.top.length < l.distinct ? `top ${l.top.length} of ${l.distinct.toLocaleString("en-US")}` : l.distinct.toLocaleString("en-US");
     out.push(`  ${name} (${shown})`);
     const kw = Math.max(...l.top.map((i) => i.key.length));
     const nw = Math.max(...l.top.map((i) => i.entries.toLocaleString("en-US").length));

@@ -172,8 +172,7 @@ export class IcmpErrorPath {
     const s = this.scratch;
     ctx.tupleOf(slot, dir, s);
     const d = p.dst;
-    const same =
-      s.d0 === (d[0] as number) && (s.family === 4 || (s.d1 === (d[1] as number) && s.d2 === (d[2] as number) && s.d3 === (d[3] as number)));
+    const same = s.d0 === (d[0] as number) && (s.family === 4 || (s.d1 === (d[1] as number) && s.d2 === (d[2] as number) && s.d3 === (d[3] as number)));
     if (!same) {
       let msg = "";
       if (ctx.logging) {
@@ -218,6 +217,20 @@ function parseInnerV6(p: PacketView, off: number, end: number, t: TupleScratch, 
     sport = be16(d, l4 + 4);
     dport = be16(d, l4);
   }
-  t.setWords(6, nh, zone, be32(d, off + 8), be32(d, off + 12), be32(d, off + 16), be32(d, off + 20), be32(d, off + 24), be32(d, off + 28), be32(d, off + 32), be32(d, off + 36), sport, dport);
+  t.setWords(
+    6,
+    nh,
+    zone,
+    be32(d, off + 8),
+    be32(d, off + 12),
+    be32(d, off + 16),
+    be32(d, off + 20),
+    be32(d, off + 24),
+    be32(d, off + 28),
+    be32(d, off + 32),
+    be32(d, off + 36),
+    sport,
+    dport,
+  );
   return true;
 }

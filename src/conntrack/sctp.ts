@@ -217,7 +217,7 @@ export class SctpTracker implements L4Tracker {
     const shVtag = readVtag(p);
     const data = p.data;
     const end = chunkEnd(p);
-    for (let off = chunkStart(p); off + 4 <= end; ) {
+    for (let off = chunkStart(p); off + 4 <= end;) {
       const type = data[off] as number;
       const len = be16(data, off + 2);
       const ns = sctpNewState(0, sNO, type);
@@ -276,7 +276,7 @@ export class SctpTracker implements L4Tracker {
     let ignore = false;
     const data = p.data;
     const end = chunkEnd(p);
-    for (let off = chunkStart(p); off + 4 <= end; ) {
+    for (let off = chunkStart(p); off + 4 <= end;) {
       const type = data[off] as number;
       const cflags = data[off + 1] as number;
       const len = be16(data, off + 2);

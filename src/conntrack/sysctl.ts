@@ -411,7 +411,7 @@ export function parseSysctlFile(text: string, fileName: string): SysctlFile {
     const eq = body.indexOf("=");
     if (eq < 0) {
       if (tolerant) {
-        ignored.push({ key: body, line: lineNo, reason: "invalid syntax (error ignored by leading \"-\")", kind: "suppressed" });
+        ignored.push({ key: body, line: lineNo, reason: 'invalid syntax (error ignored by leading "-")', kind: "suppressed" });
         continue;
       }
       throw new SysctlError("syntax", body, `Invalid line "${body}": expected NAME=VALUE`, fileName, lineNo);

@@ -82,13 +82,7 @@ export class NatReplyStore {
   }
 
   get bytes(): number {
-    return (
-      this.saddr.byteLength +
-      this.daddr.byteLength +
-      this.sport.byteLength +
-      this.dport.byteLength +
-      this.v6.byteLength
-    );
+    return this.saddr.byteLength + this.daddr.byteLength + this.sport.byteLength + this.dport.byteLength + this.v6.byteLength;
   }
 }
 

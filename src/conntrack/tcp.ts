@@ -487,10 +487,7 @@ export class TcpTracker implements L4Tracker {
       // RFC 1122 reopen from TIME_WAIT/CLOSE: if the old connection was closed
       // (FIN seen) or aborted by a RST from this side, delete it and let the
       // core look up again so this SYN creates a fresh entry.
-      if (
-        ((u8[b + B_FLAGS] as number) | (u8[b + B_FLAGS + 1] as number)) & F_CLOSE_INIT ||
-        (u8[b + B_LAST_DIR] === dir && u8[b + B_LAST_INDEX] === RST_SET)
-      ) {
+      if (((u8[b + B_FLAGS] as number) | (u8[b + B_FLAGS + 1] as number)) & F_CLOSE_INIT || (u8[b + B_LAST_DIR] === dir && u8[b + B_LAST_INDEX] === RST_SET)) {
         return L4_VERDICT.REPEAT;
       }
       newState = sIG; // the kernel falls through to the IGNORE case
@@ -499,12 +496,7 @@ export class TcpTracker implements L4Tracker {
     switch (newState) {
       case sIG: {
         const lastDir = u8[b + B_LAST_DIR] as number;
-        if (
-          index === SYNACK_SET &&
-          u8[b + B_LAST_INDEX] === SYN_SET &&
-          lastDir !== dir &&
-          p.ack === u32[w + W_LAST_END]
-        ) {
+        if (index === SYNACK_SET && u8[b + B_LAST_INDEX] === SYN_SET && lastDir !== dir && p.ack === u32[w + W_LAST_END]) {
           // This SYN/ACK answers a SYN we ignored: client and server are in
           // sync and we are not. Re-initialise from the annotated SYN.
           oldState = sSS;
@@ -615,8 +607,7 @@ export class TcpTracker implements L4Tracker {
         }
         const status = ctx.status[slot] as number;
         if (
-          ((status & IPS.SEEN_REPLY && lastIndex === SYN_SET && u8[b + B_LAST_DIR] !== dir) ||
-            ((status & IPS.ASSURED) === 0 && lastIndex === ACK_SET)) &&
+          ((status & IPS.SEEN_REPLY && lastIndex === SYN_SET && u8[b + B_LAST_DIR] !== dir) || ((status & IPS.ASSURED) === 0 && lastIndex === ACK_SET)) &&
           p.ack === u32[w + W_LAST_END]
         ) {
           // RST answering a SYN or ACK we let through as IGNORE: the packet
@@ -652,17 +643,11 @@ export class TcpTracker implements L4Tracker {
     const sys = ctx.sysctl;
     const stateTimeout = timeoutOf(sys, newState);
     let timeout: number;
-    if (
-      (u8[b + B_RETRANS] as number) >= sys.nf_conntrack_tcp_max_retrans &&
-      stateTimeout > sys.nf_conntrack_tcp_timeout_max_retrans
-    ) {
+    if ((u8[b + B_RETRANS] as number) >= sys.nf_conntrack_tcp_max_retrans && stateTimeout > sys.nf_conntrack_tcp_timeout_max_retrans) {
       timeout = sys.nf_conntrack_tcp_timeout_max_retrans;
     } else if (index === RST_SET) {
       timeout = sys.nf_conntrack_tcp_timeout_close;
-    } else if (
-      ((u8[b + B_FLAGS] as number) | (u8[b + B_FLAGS + 1] as number)) & F_DATA_UNACK &&
-      stateTimeout > sys.nf_conntrack_tcp_timeout_unacknowledged
-    ) {
+    } else if (((u8[b + B_FLAGS] as number) | (u8[b + B_FLAGS + 1] as number)) & F_DATA_UNACK && stateTimeout > sys.nf_conntrack_tcp_timeout_unacknowledged) {
       timeout = sys.nf_conntrack_tcp_timeout_unacknowledged;
     } else if (this.lastWin[slot] === 0 && stateTimeout > sys.nf_conntrack_tcp_timeout_max_retrans) {
       timeout = sys.nf_conntrack_tcp_timeout_max_retrans;
@@ -748,15 +733,7 @@ export class TcpTracker implements L4Tracker {
    * BE_LIBERAL or nf_conntrack_tcp_be_liberal is set; otherwise it is logged.
    * The message is built only when logging is on.
    */
-  private windowFailure(
-    ctx: CtContext,
-    slot: number,
-    p: PacketView,
-    senderFlags: number,
-    ret: number,
-    kind: number,
-    value: number,
-  ): number {
+  private windowFailure(ctx: CtContext, slot: number, p: PacketView, senderFlags: number, ret: number, kind: number, value: number): number {
     if (senderFlags & F_BE_LIBERAL || ctx.sysctl.nf_conntrack_tcp_be_liberal !== 0) return ACT_ACCEPT;
     if (logOn(ctx)) {
       const v = value >>> 0;
@@ -829,7 +806,7 @@ export class TcpTracker implements L4Tracker {
           // Nothing seen from the other side yet: let checks III and IV pass until then.
           u32[rw + W_END] = sack;
           u32[rw + W_MAXEND] = sack;
-        } else if (sack === (((u32[rw + W_END] as number) + 1) >>> 0)) {
+        } else if (sack === ((u32[rw + W_END] as number) + 1) >>> 0) {
           // Likely a reply to a keep-alive; needed for check III.
           u32[rw + W_END] = sack;
         }

@@ -255,7 +255,7 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
     this.sctp = new SctpTracker(slots);
     this.generic = new GenericTracker();
     this.expectations = new ExpectTable(
-      this.sysctl.nf_conntrack_expect_max as number,
+      this.sysctl.nf_conntrack_expect_max,
       {
         masterTuple: (slot, dir) => {
           const t = new TupleScratch();
@@ -1106,7 +1106,11 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
       expectRelated: (e, slot) => {
         const h = this.helped.get(slot);
         if (h === undefined) return false;
-        const err = this.expectations.add({ ...e, cls: EXPECT_CLASS_DEFAULT, helper: h.helper.name, deadlineMs: this.now + h.helper.timeoutSec * 1000 }, h.helper.maxExpected, this.now);
+        const err = this.expectations.add(
+          { ...e, cls: EXPECT_CLASS_DEFAULT, helper: h.helper.name, deadlineMs: this.now + h.helper.timeoutSec * 1000 },
+          h.helper.maxExpected,
+          this.now,
+        );
         return err === EXPECT_ERR.OK;
       },
       log: (slot, p, message) => this.log(slot, p, message),

@@ -209,15 +209,7 @@ export class TupleScratch {
   }
 
   /** Fills the tuple from explicit values (tests, ctnetlink-style inserts, NAT). */
-  set(
-    family: 4 | 6,
-    proto: number,
-    zone: number,
-    src: ArrayLike<number>,
-    dst: ArrayLike<number>,
-    sport: number,
-    dport: number,
-  ): void {
+  set(family: 4 | 6, proto: number, zone: number, src: ArrayLike<number>, dst: ArrayLike<number>, sport: number, dport: number): void {
     const v6 = family === 6;
     this.setWords(
       family,

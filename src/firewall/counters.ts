@@ -54,7 +54,7 @@ function atPath(doc: Json, path: string): Json | undefined {
     } else {
       const key = m[1] ?? (JSON.parse(`"${m[3] ?? ""}"`) as string);
       if (Array.isArray(cur) || !Object.prototype.hasOwnProperty.call(cur, key)) return undefined;
-      cur = (cur as { [k: string]: Json })[key];
+      cur = (cur)[key];
     }
   }
   return cur;
@@ -119,7 +119,7 @@ function listedFields(r: Rule): ListedFields {
   const rest: string[] = [];
   let neg = false;
   for (let i = 0; i < tok.length; i++) {
-    const t = tok[i]!;
+    const t = tok[i] as string;
     const next = (): string => tok[++i] ?? "";
     if (t === "!") {
       neg = true;
@@ -143,7 +143,7 @@ function listedFields(r: Rule): ListedFields {
         break;
       case "-p":
         f.protoNeg = neg;
-        f.proto = PROTO_NUMS[next()] ?? tok[i]!;
+        f.proto = PROTO_NUMS[next()] ?? (tok[i] as string);
         break;
       case "-f":
         f.fragment = neg ? "!f" : "-f";
@@ -162,7 +162,19 @@ function listedFields(r: Rule): ListedFields {
   return f;
 }
 
-const PROTO_NUMS: Readonly<Record<string, string>> = { tcp: "6", udp: "17", icmp: "1", "ipv6-icmp": "58", icmpv6: "58", sctp: "132", udplite: "136", gre: "47", esp: "50", ah: "51", all: "0" };
+const PROTO_NUMS: Readonly<Record<string, string>> = {
+  tcp: "6",
+  udp: "17",
+  icmp: "1",
+  "ipv6-icmp": "58",
+  icmpv6: "58",
+  sctp: "132",
+  udplite: "136",
+  gre: "47",
+  esp: "50",
+  ah: "51",
+  all: "0",
+};
 
 function hostText(a: string, v6: boolean): string {
   const host = v6 ? "/128" : "/32";
@@ -173,7 +185,7 @@ function tokenize(s: string): string[] {
   const out: string[] = [];
   const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
   let m: RegExpExecArray | null;
-  while ((m = re.exec(s)) !== null) out.push(m[1] !== undefined ? `"${m[1]}"` : m[2]!);
+  while ((m = re.exec(s)) !== null) out.push(m[1] !== undefined ? `"${m[1]}"` : (m[2] as string));
   return out;
 }
 
@@ -186,7 +198,7 @@ function listedRest(rest: string): string {
   const tok = tokenize(rest);
   const out: string[] = [];
   for (let i = 0; i < tok.length; i++) {
-    const t = tok[i]!;
+    const t = tok[i] as string;
     const next = tok[i + 1];
     const neg = t === "!";
     const o = neg ? (next ?? "") : t;
@@ -244,9 +256,7 @@ function listedRest(rest: string): string {
     }
   }
   // iptables prints the multiport and tcp/udp module names before their options.
-  return out
-    .join(" ")
-    .replace(/\b(tcp|udp) ((?:!)?(?:dpts?|spts?):)/g, "$1 $2");
+  return out.join(" ").replace(/\b(tcp|udp) ((?:!)?(?:dpts?|spts?):)/g, "$1 $2");
 }
 
 /** References to a user chain (jumps and gotos), as `iptables -L` counts them. */
@@ -360,14 +370,35 @@ export interface RuleCounterRow {
 }
 
 /** Every rule's and base chain's counters, in file order. */
-export function countersToJson(rs: Ruleset): { rules: RuleCounterRow[]; policies: Array<{ family: string; table: string; chain: string; policy: string; packets: number; bytes: number }> } {
+export function countersToJson(rs: Ruleset): {
+  rules: RuleCounterRow[];
+  policies: Array<{ family: string; table: string; chain: string; policy: string; packets: number; bytes: number }>;
+} {
   const rules: RuleCounterRow[] = [];
   const policies: Array<{ family: string; table: string; chain: string; policy: string; packets: number; bytes: number }> = [];
   for (const t of rs.tables) {
     for (const c of t.chains) {
-      if (c.base) policies.push({ family: t.family, table: t.name, chain: c.name, policy: c.base.policy, packets: c.policyCounters.packets, bytes: c.policyCounters.bytes });
+      if (c.base)
+        policies.push({
+          family: t.family,
+          table: t.name,
+          chain: c.name,
+          policy: c.base.policy,
+          packets: c.policyCounters.packets,
+          bytes: c.policyCounters.bytes,
+        });
       for (const r of c.rules) {
-        rules.push({ id: r.id, family: r.family, table: r.table, chain: r.chain, position: formatPos(r.pos), text: r.text, packets: r.counters.packets, bytes: r.counters.bytes, counted: r.counted || rs.syntax === "iptables" });
+        rules.push({
+          id: r.id,
+          family: r.family,
+          table: r.table,
+          chain: r.chain,
+          position: formatPos(r.pos),
+          text: r.text,
+          packets: r.counters.packets,
+          bytes: r.counters.bytes,
+          counted: r.counted || rs.syntax === "iptables",
+        });
       }
     }
   }

@@ -69,14 +69,14 @@ export function createHost(opts: HostOptions = {}): EvalHost {
     addrType(family, a) {
       for (const l of local) if (l.family === family && cmpWords(l.words, a, family === 4 ? 1 : 4) === 0) return ADDRTYPE_RTN.LOCAL!;
       if (family === 4) {
-        const w = a[0]! >>> 0;
+        const w = (a[0] as number) >>> 0;
         if (w >>> 24 === 127) return ADDRTYPE_RTN.LOCAL!;
         if (w === 0xffffffff) return ADDRTYPE_RTN.BROADCAST!;
         if (w >>> 28 === 0xe) return ADDRTYPE_RTN.MULTICAST!;
         return ADDRTYPE_RTN.UNICAST!;
       }
       if (a[0] === 0 && a[1] === 0 && a[2] === 0 && a[3] === 1) return ADDRTYPE_RTN.LOCAL!;
-      if (a[0]! >>> 24 === 0xff) return ADDRTYPE_RTN.MULTICAST!;
+      if ((a[0] as number) >>> 24 === 0xff) return ADDRTYPE_RTN.MULTICAST!;
       return ADDRTYPE_RTN.UNICAST!;
     },
     connCount,
@@ -251,11 +251,11 @@ function limitMatch(m: Extract<Match, { kind: "limit" }>, ctx: PacketContext, fl
       s.prev[i] = now;
       s.inited[i] = 1;
     }
-    let credit = s.credit[i]! + (now - s.prev[i]!) * creditsPerJiffy(s.hz);
+    let credit = (s.credit[i] as number) + (now - (s.prev[i] as number)) * creditsPerJiffy(s.hz);
     s.prev[i] = now;
-    if (credit > s.creditCap[i]!) credit = s.creditCap[i]!;
-    if (credit >= s.cost[i]!) {
-      s.credit[i] = credit - s.cost[i]!;
+    if (credit > (s.creditCap[i] as number)) credit = s.creditCap[i] as number;
+    if (credit >= (s.cost[i] as number)) {
+      s.credit[i] = credit - (s.cost[i] as number);
       return !m.over;
     }
     s.credit[i] = credit;
@@ -270,10 +270,10 @@ function limitMatch(m: Extract<Match, { kind: "limit" }>, ctx: PacketContext, fl
     s.prev[i] = nowNs;
     s.inited[i] = 1;
   }
-  let tokens = s.credit[i]! + nowNs - s.prev[i]!;
-  if (tokens > s.creditCap[i]!) tokens = s.creditCap[i]!;
+  let tokens = (s.credit[i] as number) + nowNs - (s.prev[i] as number);
+  if (tokens > (s.creditCap[i] as number)) tokens = s.creditCap[i] as number;
   s.prev[i] = nowNs;
-  const delta = tokens - s.cost[i]!;
+  const delta = tokens - (s.cost[i] as number);
   if (delta >= 0) {
     s.credit[i] = delta;
     return !m.over;
@@ -356,7 +356,7 @@ function newestStamp(e: RecentEntry): number {
 }
 
 function statisticMatch(m: Extract<Match, { kind: "statistic" }>, ctx: PacketContext): boolean {
-  if (m.mode === "random") return ((ctx.host.random32() & 0x7fffffff) < m.threshold) !== m.neg;
+  if (m.mode === "random") return (ctx.host.random32() & 0x7fffffff) < m.threshold !== m.neg;
   // xt_statistic nth: libxt_statistic stores every - 1 and starts the count at
   // (every - 1) - packet; a packet matches when the count wraps past every - 1,
   // so --packet p selects packets p, p + every, … (0-based), the first one included.
@@ -366,7 +366,7 @@ function statisticMatch(m: Extract<Match, { kind: "statistic" }>, ctx: PacketCon
     s.nth[m.slot] = m.every - 1 - m.packet;
     s.inited[m.slot] = 1;
   }
-  const o = s.nth[m.slot]!;
+  const o = s.nth[m.slot] as number;
   const n = o === m.every - 1 ? 0 : o + 1;
   s.nth[m.slot] = n;
   return (n === 0) !== m.neg;
@@ -377,7 +377,9 @@ function ipsetMatch(set: IpSet, dims: readonly ("src" | "dst")[], p: PacketView)
   for (const e of set.entries) {
     let ok = true;
     for (let d = 0; d < e.values.length && ok; d++) {
-      const v = e.values[d]!;
+      const v = e.values[d] as
+        | { readonly t: "addr"; readonly lo: Uint32Array; readonly hi: Uint32Array }
+        | { readonly t: "port"; readonly proto: number; readonly lo: number; readonly hi: number };
       const side = dims[d] ?? dims[dims.length - 1] ?? "src";
       if (v.t === "addr") {
         if (p.family !== set.family) ok = false;
@@ -453,7 +455,7 @@ export function selectorNum(sel: Selector, ctx: PacketContext): number {
 
 function elemHas(keys: readonly Selector[], elem: Elem, ctx: PacketContext): boolean {
   for (let k = 0; k < keys.length; k++) {
-    const sel = keys[k]!;
+    const sel = keys[k] as Selector;
     const v = elem[k];
     if (!v) return false;
     if (v.t === "addr") {
@@ -605,7 +607,7 @@ function packetKey(keys: readonly Selector[], ctx: PacketContext): string | null
   let k = "";
   const p = ctx.p;
   for (let i = 0; i < keys.length; i++) {
-    const sel = keys[i]!;
+    const sel = keys[i] as Selector;
     if (sel === "saddr" || sel === "daddr") {
       if (p.family === 0) return null;
       const w = sel === "saddr" ? p.src : p.dst;
@@ -679,7 +681,7 @@ function dynsetRun(a: Extract<Action, { kind: "dynset" }>, ctx: PacketContext): 
 
 /** nft_numgen: the next value of a generator. */
 function numgenNext(g: NumGen, ctx: PacketContext): number {
-  if (g.mode === "random") return Math.floor((ctx.host.random32() >>> 0) * g.mod / 0x100000000) + g.offset;
+  if (g.mode === "random") return Math.floor(((ctx.host.random32() >>> 0) * g.mod) / 0x100000000) + g.offset;
   const s = ctx.state;
   if (g.slot >= s.nth.length) throw new RangeError("EvalState is smaller than the ruleset: create it with EvalState.for(ruleset)");
   // nft_ng_inc_init sets the counter to mod - 1, so the first value is 0.
@@ -687,7 +689,7 @@ function numgenNext(g: NumGen, ctx: PacketContext): number {
     s.nth[g.slot] = g.mod - 1;
     s.inited[g.slot] = 1;
   }
-  const o = s.nth[g.slot]!;
+  const o = s.nth[g.slot] as number;
   const n = o + 1 < g.mod ? o + 1 : 0;
   if (!ctx.dryRun) s.nth[g.slot] = n;
   return n + g.offset;
@@ -706,7 +708,7 @@ function fibMatch(m: Extract<Match, { kind: "fib" }>, ctx: PacketContext): boole
   let dev: string | null;
   const arriving = ctx.hook === "prerouting" || ctx.hook === "input" || ctx.hook === "ingress";
   if (arriving && ctx.iif === "lo") dev = "lo";
-  else if (p.family === 4 && p.src[0] === 0 && (p.dst[0]! >>> 0 === 0xffffffff || (p.dst[0]! & 0xffffff00) >>> 0 === 0xe0000000)) {
+  else if (p.family === 4 && p.src[0] === 0 && ((p.dst[0] as number) >>> 0 === 0xffffffff || ((p.dst[0] as number) & 0xffffff00) >>> 0 === 0xe0000000)) {
     // A zero source to a limited broadcast or link-local multicast (DHCP): the input device.
     dev = ctx.iif || null;
   } else {
@@ -749,7 +751,7 @@ interface Pending {
 /** Runs non-terminal statements and the verdict of a rule whose matches all held. */
 function runActions(r: Rule, acts: readonly Action[], ctx: PacketContext, pending: Pending): Flow {
   for (let k = 0; k < acts.length; k++) {
-    const f = runOne(r, acts[k]!, ctx, pending);
+    const f = runOne(r, acts[k] as Action, ctx, pending);
     if (f !== -1) return f;
   }
   return Flow.Next;
@@ -766,7 +768,16 @@ function runOne(r: Rule, a: Action, ctx: PacketContext, pending: Pending): Flow 
       // the datagram grows by 4 bytes, which later rules count.
       if (a.name === "TCPMSS") {
         const p = ctx.p;
-        if (p.proto === 6 && p.l4Ok && (p.tcpFlags & 0x02) !== 0 && p.optMss < 0 && p.payloadLen === 0 && p.tcpHdrLen > 0 && p.tcpHdrLen < 60 && !(p.isFragment && p.fragOffset > 0)) {
+        if (
+          p.proto === 6 &&
+          p.l4Ok &&
+          (p.tcpFlags & 0x02) !== 0 &&
+          p.optMss < 0 &&
+          p.payloadLen === 0 &&
+          p.tcpHdrLen > 0 &&
+          p.tcpHdrLen < 60 &&
+          !(p.isFragment && p.fragOffset > 0)
+        ) {
           p.l3Len += 4;
           p.tcpHdrLen += 4;
           p.optMss = p.family === 6 ? 1220 : 536;
@@ -878,7 +889,7 @@ export function evaluateChain(rs: Ruleset, chain: Chain, ctx: PacketContext): nu
       i = stackPos.pop()!;
       continue;
     }
-    const r = cur.rules[i++]!;
+    const r = cur.rules[i++] as Rule;
     let all = true;
     for (const m of r.matches) {
       if (!matchReference(m, ctx, flavor)) {
@@ -959,8 +970,8 @@ function compileMatch(m: Match, flavor: "xt" | "nft"): MatchFn | null {
     case "proto": {
       const pairs = m.protos.pairs();
       const neg = m.neg;
-      if (pairs.length === 1 && pairs[0]![0] === pairs[0]![1]) {
-        const want = pairs[0]![0];
+      if (pairs.length === 1 && (pairs[0] as [number, number])[0] === (pairs[0] as [number, number])[1]) {
+        const want = (pairs[0] as [number, number])[0];
         return (c) => c.p.family !== 0 && (c.p.proto === want) !== neg;
       }
       return (c) => c.p.family !== 0 && m.protos.has(c.p.proto) !== neg;
@@ -969,20 +980,23 @@ function compileMatch(m: Match, flavor: "xt" | "nft"): MatchFn | null {
       const { set, neg } = m;
       const src = m.dir === "src";
       if (set.family === 4 && set.size === 1) {
-        const lo = set.data[0]!;
-        const hi = set.data[4]!;
+        const lo = set.data[0] as number;
+        const hi = set.data[4] as number;
         return src
-          ? (c) => c.p.family === 4 && (c.p.src[0]! >= lo && c.p.src[0]! <= hi) !== neg
-          : (c) => c.p.family === 4 && (c.p.dst[0]! >= lo && c.p.dst[0]! <= hi) !== neg;
+          ? (c) => c.p.family === 4 && ((c.p.src[0] as number) >= lo && (c.p.src[0] as number) <= hi) !== neg
+          : (c) => c.p.family === 4 && ((c.p.dst[0] as number) >= lo && (c.p.dst[0] as number) <= hi) !== neg;
       }
       return (c) => c.p.family === set.family && set.has(src ? c.p.src : c.p.dst) !== neg;
     }
     case "port": {
       const { set, neg, protos } = m;
       const pairs = set.pairs();
-      const single = pairs.length === 1 ? pairs[0]! : null;
+      const single = pairs.length === 1 ? (pairs[0] as [number, number]) : null;
       const protoPairs = protos.pairs();
-      const oneProto = protoPairs.length === 1 && protoPairs[0]![0] === protoPairs[0]![1] ? protoPairs[0]![0] : -1;
+      const oneProto =
+        protoPairs.length === 1 && (protoPairs[0] as [number, number])[0] === (protoPairs[0] as [number, number])[1]
+          ? (protoPairs[0] as [number, number])[0]
+          : -1;
       if (single && oneProto >= 0 && m.dir !== "any") {
         const [lo, hi] = single;
         const dst = m.dir === "dst";
@@ -1057,15 +1071,15 @@ export class CompiledRuleset {
       if (i >= rules.length) {
         if (depth === 0) return finishPolicy(chain, ctx);
         depth--;
-        cur = stackChains[depth]!;
-        i = stackPos[depth]!;
+        cur = stackChains[depth] as CompiledChain;
+        i = stackPos[depth] as number;
         continue;
       }
-      const cr = rules[i++]!;
+      const cr = rules[i++] as CompiledRule;
       const ms = cr.matches;
       let all = true;
       for (let k = 0; k < ms.length; k++) {
-        if (!ms[k]!(ctx)) {
+        if (!(ms[k] as MatchFn)(ctx)) {
           all = false;
           break;
         }
@@ -1085,8 +1099,8 @@ export class CompiledRuleset {
       if (flow === Flow.Return) {
         if (depth === 0) return finishPolicy(chain, ctx);
         depth--;
-        cur = stackChains[depth]!;
-        i = stackPos[depth]!;
+        cur = stackChains[depth] as CompiledChain;
+        i = stackPos[depth] as number;
         continue;
       }
       const target = cur.table.get(pending.target);

@@ -91,7 +91,18 @@ export const RT = {
 } as const;
 
 /** Keys of the route-drop counters, by RT value (from MARTIAN_SOURCE on). */
-export const RT_DROP_KEYS = ["", "", "martianSource", "martianDestination", "noRoute", "rpFilter", "multicastNotJoined", "ttlExceeded", "badSourceV6", "ipv6Receive"] as const;
+export const RT_DROP_KEYS = [
+  "",
+  "",
+  "martianSource",
+  "martianDestination",
+  "noRoute",
+  "rpFilter",
+  "multicastNotJoined",
+  "ttlExceeded",
+  "badSourceV6",
+  "ipv6Receive",
+] as const;
 export const RT_DROP_NAMES = [
   "",
   "",
@@ -189,9 +200,13 @@ export class HostModel {
     const named = new Set<string>(this.addrs.map((a) => a.iface));
     for (const k of Object.keys(sys)) {
       const m = /^net\.ipv4\.conf\.([^.]+)\./.exec(k);
-      if (m !== null && m[1] !== "all" && m[1] !== "default") named.add(m[1]!);
+      if (m !== null && m[1] !== "all" && m[1] !== "default") named.add(m[1] as string);
     }
-    for (const ifc of named) this.conf.set(ifc, make((key) => get(ifc, key) ?? dflt(key)));
+    for (const ifc of named)
+      this.conf.set(
+        ifc,
+        make((key) => get(ifc, key) ?? dflt(key)),
+      );
     this.forward4 = (sys["net.ipv4.ip_forward"] ?? 1) !== 0;
     this.forward6 = (sys["net.ipv6.conf.all.forwarding"] ?? 1) !== 0;
   }
@@ -283,7 +298,7 @@ export class HostModel {
   private isOwnAddr4(x: number): boolean {
     const addrs = this.addrs;
     for (let i = 0; i < addrs.length; i++) {
-      const a = addrs[i]!;
+      const a = addrs[i] as HostAddress;
       if (a.family === 4 && (a.words[0] as number) >>> 0 === x) return true;
     }
     return x === 0x7f000001;
@@ -302,24 +317,24 @@ export class HostModel {
     }
     const addrs = this.addrs;
     for (let i = 0; i < addrs.length; i++) {
-      const a = addrs[i]!;
+      const a = addrs[i] as HostAddress;
       if (a.family === 4 && (a.words[0] as number) >>> 0 === x) {
         this.fibIface = a.iface;
         return ADDRTYPE_RTN.LOCAL!;
       }
     }
     for (let i = 0; i < addrs.length; i++) {
-      const a = addrs[i]!;
+      const a = addrs[i] as HostAddress;
       if (a.family !== 4 || a.prefixLen >= 31) continue;
       const host = a.prefixLen === 0 ? 0xffffffff : (0xffffffff >>> a.prefixLen) >>> 0;
-      if (((x & ~host) >>> 0) === (((a.words[0] as number) & ~host) >>> 0) && ((x & host) >>> 0) === host) {
+      if ((x & ~host) >>> 0 === ((a.words[0] as number) & ~host) >>> 0 && (x & host) >>> 0 === host) {
         this.fibIface = a.iface;
         return ADDRTYPE_RTN.BROADCAST!;
       }
     }
     const lr = this.localRoutes;
     for (let i = 0; i < lr.length; i++) {
-      const r = lr[i]!;
+      const r = lr[i] as HostRoute;
       if (r.family === 4 && x >= (r.lo[0] as number) >>> 0 && x <= (r.hi[0] as number) >>> 0) {
         this.fibIface = r.iface;
         return ADDRTYPE_RTN.LOCAL!;
@@ -327,7 +342,7 @@ export class HostModel {
     }
     const routes = this.routes;
     for (let i = 0; i < routes.length; i++) {
-      const r = routes[i]!;
+      const r = routes[i] as HostRoute;
       if (r.family === 4 && x >= (r.lo[0] as number) >>> 0 && x <= (r.hi[0] as number) >>> 0) {
         this.fibIface = r.iface;
         return ADDRTYPE_RTN.UNICAST!;
@@ -363,7 +378,7 @@ export class HostModel {
   private inLocalRoute4(x: number): boolean {
     const lr = this.localRoutes;
     for (let i = 0; i < lr.length; i++) {
-      const r = lr[i]!;
+      const r = lr[i] as HostRoute;
       if (r.family === 4 && x >= (r.lo[0] as number) >>> 0 && x <= (r.hi[0] as number) >>> 0) return true;
     }
     return false;
@@ -372,7 +387,7 @@ export class HostModel {
   private inLocalRoute6(w: ArrayLike<number>): boolean {
     const lr = this.localRoutes;
     for (let i = 0; i < lr.length; i++) {
-      const r = lr[i]!;
+      const r = lr[i] as HostRoute;
       if (r.family === 6 && cmpWords(w, r.lo, 4) >= 0 && cmpWords(w, r.hi, 4) <= 0) return true;
     }
     return false;
@@ -418,7 +433,7 @@ export class HostModel {
       if (g0 === 0xff020000 && g1 === 0 && g2 === 1 && g3 >>> 24 === 0xff) {
         const addrs = this.addrs;
         for (let i = 0; i < addrs.length; i++) {
-          const a = addrs[i]!;
+          const a = addrs[i] as HostAddress;
           if (a.family === 6 && a.iface === iif && ((a.words[3] as number) & 0xffffff) === (g3 & 0xffffff)) return true;
         }
       }
@@ -426,7 +441,7 @@ export class HostModel {
     const groups = this.groups;
     const n = family === 4 ? 1 : 4;
     for (let i = 0; i < groups.length; i++) {
-      const x = groups[i]!;
+      const x = groups[i] as HostGroup;
       if (x.family === family && x.iface === iif && cmpWords(x.words, g, n) === 0) return true;
     }
     return false;
@@ -442,7 +457,7 @@ export class HostModel {
     const n = family === 4 ? 1 : 4;
     const addrs = this.addrs;
     for (let i = 0; i < addrs.length; i++) {
-      const a = addrs[i]!;
+      const a = addrs[i] as HostAddress;
       if (a.family === family && cmpWords(a.words, w, n) === 0) return true;
     }
     return false;
@@ -488,14 +503,14 @@ export class HostModel {
       if (x >>> 28 === 0xe) return ADDRTYPE_RTN.MULTICAST!;
       const addrs = this.addrs;
       for (let i = 0; i < addrs.length; i++) {
-        const a = addrs[i]!;
+        const a = addrs[i] as HostAddress;
         if (a.family !== 4 || a.prefixLen >= 31) continue;
         const host = a.prefixLen === 0 ? 0xffffffff : (0xffffffff >>> a.prefixLen) >>> 0;
-        if (((x & ~host) >>> 0) === (((a.words[0] as number) & ~host) >>> 0) && ((x & host) >>> 0) === host) return ADDRTYPE_RTN.BROADCAST!;
+        if ((x & ~host) >>> 0 === ((a.words[0] as number) & ~host) >>> 0 && (x & host) >>> 0 === host) return ADDRTYPE_RTN.BROADCAST!;
       }
       return ADDRTYPE_RTN.UNICAST!;
     }
-    if (((w[0] as number) >>> 24) === 0xff) return ADDRTYPE_RTN.MULTICAST!;
+    if ((w[0] as number) >>> 24 === 0xff) return ADDRTYPE_RTN.MULTICAST!;
     return ADDRTYPE_RTN.UNICAST!;
   }
 
@@ -505,7 +520,7 @@ export class HostModel {
     const n = family === 4 ? 1 : 4;
     const routes = this.routes;
     for (let i = 0; i < routes.length; i++) {
-      const r = routes[i]!;
+      const r = routes[i] as HostRoute;
       if (r.family === family && cmpWords(w, r.lo, n) >= 0 && cmpWords(w, r.hi, n) <= 0) return r.iface;
     }
     return this.defaultIface;
@@ -532,10 +547,10 @@ export class HostModel {
     const n = family === 4 ? 1 : 4;
     let first: HostAddress | null = null;
     for (let i = 0; i < this.addrs.length; i++) {
-      const a = this.addrs[i]!;
+      const a = this.addrs[i] as HostAddress;
       if (a.iface !== iface || a.family !== family || isLoopbackAddr(a)) continue;
       if (first === null) first = a;
-      const r = this.addrRanges[i]!;
+      const r = this.addrRanges[i] as { lo: Uint32Array; hi: Uint32Array };
       if (cmpWords(dst, r.lo, n) >= 0 && cmpWords(dst, r.hi, n) <= 0) return a.words;
     }
     if (first !== null) return first.words;
@@ -574,7 +589,9 @@ export function checkRoutingSysctl(name: string, value: number): void {
   const m = /^net\.ipv4\.conf\.([A-Za-z0-9_.:@-]{1,15})\.(rp_filter|accept_local|route_localnet|send_redirects)$/.exec(name);
   const max = m !== null ? (m[2] === "rp_filter" ? 2 : 1) : name === "net.ipv4.ip_forward" || name === "net.ipv6.conf.all.forwarding" ? 1 : -1;
   if (max < 0) {
-    throw new HostSpecError(`Unknown routing sysctl "${name}": expected net.ipv4.conf.{all,default,IFACE}.{rp_filter,accept_local,route_localnet,send_redirects}, net.ipv4.ip_forward or net.ipv6.conf.all.forwarding`);
+    throw new HostSpecError(
+      `Unknown routing sysctl "${name}": expected net.ipv4.conf.{all,default,IFACE}.{rp_filter,accept_local,route_localnet,send_redirects}, net.ipv4.ip_forward or net.ipv6.conf.all.forwarding`,
+    );
   }
   if (!Number.isInteger(value) || value < 0 || value > max) throw new HostSpecError(`Invalid value "${String(value)}" for "${name}": must be 0 to ${max}`);
 }
@@ -585,7 +602,11 @@ export function isRoutingSysctl(name: string): boolean {
 }
 
 function isLoopbackAddr(a: HostAddress): boolean {
-  return a.iface === "lo" || (a.family === 4 && ((a.words[0] as number) & 0xff000000) >>> 0 === LOOPBACK4) || (a.family === 6 && a.words[0] === 0 && a.words[1] === 0 && a.words[2] === 0 && a.words[3] === 1);
+  return (
+    a.iface === "lo" ||
+    (a.family === 4 && ((a.words[0] as number) & 0xff000000) >>> 0 === LOOPBACK4) ||
+    (a.family === 6 && a.words[0] === 0 && a.words[1] === 0 && a.words[2] === 0 && a.words[3] === 1)
+  );
 }
 
 /**
@@ -603,7 +624,8 @@ export function parseLocalSpecs(values: readonly string[], defaultIface = "eth0"
       const eq = item.indexOf("=");
       const iface = eq >= 0 ? item.slice(0, eq) : defaultIface;
       const rest = eq >= 0 ? item.slice(eq + 1) : item;
-      if (eq >= 0 && !/^[A-Za-z0-9_.:@-]{1,15}$/.test(iface)) throw new HostSpecError(`Invalid interface name "${iface}" in local address "${item}": expected 1 to 15 letters, digits or _.:@-`);
+      if (eq >= 0 && !/^[A-Za-z0-9_.:@-]{1,15}$/.test(iface))
+        throw new HostSpecError(`Invalid interface name "${iface}" in local address "${item}": expected 1 to 15 letters, digits or _.:@-`);
       const slash = rest.indexOf("/");
       const addrText = slash >= 0 ? rest.slice(0, slash) : rest;
       const a = parseAddr(addrText);
@@ -638,7 +660,11 @@ interface IpRouteJson {
  * route with a device, the default route's device as the default interface.
  * @throws {HostSpecError} when the text is not such JSON
  */
-export function hostOptionsFromIpJson(addrJson: string, routeJson: readonly string[] = [], extra: { localTable?: readonly string[]; maddr?: string } = {}): HostModelOptions {
+export function hostOptionsFromIpJson(
+  addrJson: string,
+  routeJson: readonly string[] = [],
+  extra: { localTable?: readonly string[]; maddr?: string } = {},
+): HostModelOptions {
   let list: unknown;
   try {
     list = JSON.parse(addrJson);
@@ -738,7 +764,9 @@ export function readLocalHost(): HostModelOptions {
   const run = (args: string[]): string => {
     const r = spawnSync("ip", args, { encoding: "utf8", timeout: 10_000 });
     if (r.error !== undefined || r.status !== 0) {
-      throw new HostSpecError(`Cannot read the host's addresses with "ip ${args.join(" ")}": ${(r.error?.message ?? r.stderr ?? "").trim() || `exit ${String(r.status)}`}`);
+      throw new HostSpecError(
+        `Cannot read the host's addresses with "ip ${args.join(" ")}": ${(r.error?.message ?? r.stderr ?? "").trim() || `exit ${String(r.status)}`}`,
+      );
     }
     return r.stdout;
   };

@@ -71,7 +71,16 @@ export type { EvalHost, HostOptions, HookChainFilter } from "./eval.js";
 export { ruleTrackingReasons } from "./tracking.js";
 export type { TrackReason } from "./tracking.js";
 export { analyzeRuleset } from "./analysis/analyze.js";
-export type { AnalysisResult, AnalysisWarning, WarningCode, TrackingRule, StatelessBlocker, NotrackCandidate, ExcludedClass, PathCheck } from "./analysis/analyze.js";
+export type {
+  AnalysisResult,
+  AnalysisWarning,
+  WarningCode,
+  TrackingRule,
+  StatelessBlocker,
+  NotrackCandidate,
+  ExcludedClass,
+  PathCheck,
+} from "./analysis/analyze.js";
 export { formatAnalysis, analysisToJson } from "./analysis/format.js";
 export { notrackRulesFor } from "./analysis/notrack.js";
 export type { NotrackSuggestion } from "./analysis/notrack.js";

@@ -8,16 +8,7 @@ import { RulesetSyntaxError, q, textPos } from "./errors.js";
 import type { IpSet, IpSetEntry } from "./model.js";
 import { PROTO_NUM, parseAddr, parseCidr } from "./values.js";
 
-const SUPPORTED = new Set([
-  "hash:ip",
-  "hash:net",
-  "hash:ip,port",
-  "hash:net,port",
-  "hash:ip,port,ip",
-  "hash:ip,port,net",
-  "bitmap:ip",
-  "bitmap:port",
-]);
+const SUPPORTED = new Set(["hash:ip", "hash:net", "hash:ip,port", "hash:net,port", "hash:ip,port,ip", "hash:ip,port,net", "bitmap:ip", "bitmap:port"]);
 
 /** Create-line options that take a value (others are flags). */
 const CREATE_VALUE_OPTS = new Set(["family", "hashsize", "maxelem", "range", "timeout", "netmask", "bucketsize", "initval", "markmask", "size"]);
@@ -33,7 +24,7 @@ function tokenize(line: string, lineNo: number, file: string): Tok[] {
   const out: Tok[] = [];
   let i = 0;
   while (i < line.length) {
-    const c = line[i]!;
+    const c = line[i] as string;
     if (c === " " || c === "\t") {
       i++;
       continue;
@@ -66,7 +57,7 @@ export function parseIpsetSave(text: string, file = "<ipset>"): Map<string, IpSe
   const lines = text.split("\n");
   for (let n = 0; n < lines.length; n++) {
     const lineNo = n + 1;
-    const line = lines[n]!.replace(/\r$/, "");
+    const line = (lines[n] as string).replace(/\r$/, "");
     const toks = tokenize(line, lineNo, file);
     const first = toks[0];
     if (!first || first.text.startsWith("#")) continue;
@@ -81,10 +72,10 @@ export function parseIpsetSave(text: string, file = "<ipset>"): Map<string, IpSe
       }
       let family: 4 | 6 = 4;
       for (let i = 3; i < toks.length; i++) {
-        const o = toks[i]!.text;
+        const o = (toks[i] as Tok).text;
         if (CREATE_VALUE_OPTS.has(o)) {
           const v = toks[++i];
-          if (!v) throw new RulesetSyntaxError(at(toks[i - 1]!), `missing value for ${q(o)}`);
+          if (!v) throw new RulesetSyntaxError(at(toks[i - 1] as Tok), `missing value for ${q(o)}`);
           if (o === "family") {
             if (v.text === "inet") family = 4;
             else if (v.text === "inet6") family = 6;
@@ -101,7 +92,7 @@ export function parseIpsetSave(text: string, file = "<ipset>"): Map<string, IpSe
       if (!entry) throw new RulesetSyntaxError(at(name), `missing entry for set ${q(name.text)}`);
       let nomatch = false;
       for (let i = 3; i < toks.length; i++) {
-        const o = toks[i]!.text;
+        const o = (toks[i] as Tok).text;
         if (ADD_VALUE_OPTS.has(o)) i++;
         else if (o === "nomatch") nomatch = true;
       }
@@ -114,14 +105,14 @@ export function parseIpsetSave(text: string, file = "<ipset>"): Map<string, IpSe
 }
 
 function parseEntry(set: IpSet, s: string, nomatch: boolean, at: () => ReturnType<typeof textPos>): IpSetEntry {
-  const dims = set.type.split(":")[1]!.split(",");
+  const dims = (set.type.split(":")[1] as string).split(",");
   const parts = s.split(",");
   if (parts.length !== dims.length) {
     throw new RulesetSyntaxError(at(), `entry ${q(s)} does not fit set type ${q(set.type)}`);
   }
   const values: IpSetEntry["values"][number][] = [];
   dims.forEach((d, i) => {
-    const v = parts[i]!;
+    const v = parts[i] as string;
     if (d === "port") {
       let proto = set.type.startsWith("bitmap") ? 0 : 6;
       let p = v;

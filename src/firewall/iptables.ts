@@ -14,14 +14,7 @@
  */
 import { RulesetSyntaxError, SKIP_HINT, q, textPos } from "./errors.js";
 import type { TextPos } from "./errors.js";
-import {
-  IPTABLES_BUILTINS,
-  IPTABLES_PRIORITY,
-  addChain,
-  checkChainGraph,
-  emptyRuleset,
-  newTable,
-} from "./model.js";
+import { IPTABLES_BUILTINS, IPTABLES_PRIORITY, addChain, checkChainGraph, emptyRuleset, newTable } from "./model.js";
 import type { Action, BaseChain, Chain, Family, IpSet, Rule, Ruleset, Table } from "./model.js";
 import { NumSet, PROTO_NUM, hex, parseIface } from "./values.js";
 import { parseAddrList } from "./xt/args.js";
@@ -44,14 +37,13 @@ export interface IptablesParseOptions {
 
 const TABLES = new Set(["raw", "mangle", "nat", "filter", "security"]);
 
-
 /** Splits one line into tokens the way iptables-restore does (add_param_to_argv). */
 function tokenize(line: string, lineNo: number, file: string): Tok[] {
   const out: Tok[] = [];
   let i = 0;
   const n = line.length;
   while (i < n) {
-    const c = line[i]!;
+    const c = line[i] as string;
     if (c === " " || c === "\t") {
       i++;
       continue;
@@ -62,13 +54,13 @@ function tokenize(line: string, lineNo: number, file: string): Tok[] {
     // A token ends at whitespace or at a closing quote; an opening quote may follow unquoted characters.
     for (;;) {
       if (i >= n) break;
-      const ch = line[i]!;
+      const ch = line[i] as string;
       if (ch === '"') {
         quoted = true;
         i++;
         let closed = false;
         while (i < n) {
-          const d = line[i]!;
+          const d = line[i] as string;
           if (d === "\\" && i + 1 < n) {
             text += line[i + 1];
             i += 2;
@@ -147,7 +139,7 @@ export function parseIptables(text: string, opts: IptablesParseOptions = {}): Ru
 
   for (let idx = 0; idx < lines.length; idx++) {
     const lineNo = idx + 1;
-    const raw = lines[idx]!.replace(/\r$/, "");
+    const raw = (lines[idx] as string).replace(/\r$/, "");
     const lead = raw.length - raw.trimStart().length;
     const line = raw.trimStart();
     const at = (col: number): TextPos => textPos(file, lineNo, col);
@@ -190,7 +182,7 @@ export function parseIptables(text: string, opts: IptablesParseOptions = {}): Ru
 function parseChainLine(table: Table, line: string, lead: number, at: (col: number) => TextPos): void {
   const m = /^:(\S+)(?:[ \t]+(\S+))?(?:[ \t]+\[([0-9]+):([0-9]+)\])?[ \t]*$/.exec(line);
   if (!m) throw new RulesetSyntaxError(at(lead + 1), `malformed chain line: expected ${q(":NAME POLICY [packets:bytes]")}`);
-  const name = m[1]!;
+  const name = m[1] as string;
   const policy = m[2] ?? "-";
   const packets = m[3] === undefined ? 0 : Number(m[3]);
   const bytes = m[4] === undefined ? 0 : Number(m[4]);
@@ -205,7 +197,10 @@ function parseChainLine(table: Table, line: string, lead: number, at: (col: numb
     }
     base = builtinBase(table.name, hook, policy === "ACCEPT" ? "accept" : "drop");
   } else if (policy !== "-") {
-    throw new RulesetSyntaxError(at(policyCol), `user chain ${q(name)} cannot have policy ${q(policy)}: only built-in chains of table ${q(table.name)} have one`);
+    throw new RulesetSyntaxError(
+      at(policyCol),
+      `user chain ${q(name)} cannot have policy ${q(policy)}: only built-in chains of table ${q(table.name)} have one`,
+    );
   }
   addChain(table, name, base, at(lead + 1), { packets, bytes });
 }
@@ -232,7 +227,7 @@ function parseCommand(ctx: Ctx, toks: Tok[], raw: string, id: number, allowUnsup
   let i = 0;
   let packets = 0;
   let bytes = 0;
-  const first = toks[0]!;
+  const first = toks[0] as Tok;
   const cm = /^\[([0-9]+):([0-9]+)\]$/.exec(first.text);
   if (cm) {
     packets = Number(cm[1]);
@@ -315,7 +310,7 @@ function parseCommand(ctx: Ctx, toks: Tok[], raw: string, id: number, allowUnsup
     actions: built.actions,
     counters: { packets, bytes },
     counted: true,
-    pos: pos(toks[0]!),
+    pos: pos(toks[0] as Tok),
     text,
     comment: built.comment,
     unsupported,
@@ -351,7 +346,7 @@ function parseSpec(ctx: Ctx, toks: Tok[], chain: Chain): Built {
   };
   while (i < toks.length) {
     let neg = false;
-    let t = toks[i++]!;
+    let t = toks[i++] as Tok;
     if (t.text === "!" && !t.quoted) {
       neg = true;
       t = next(t, "option");
@@ -542,7 +537,7 @@ function readOpts(ctx: Ctx, toks: Tok[], start: number, spec: OptionSpec, owner:
   while (i < toks.length) {
     let j = i;
     let neg = false;
-    let t = toks[j]!;
+    let t = toks[j] as Tok;
     if (t.text === "!" && !t.quoted) {
       const n = toks[j + 1];
       if (!n || spec[n.text] === undefined) break;
@@ -569,7 +564,6 @@ function readOpts(ctx: Ctx, toks: Tok[], start: number, spec: OptionSpec, owner:
   return { opts, next: i };
 }
 
-
 /** Builds the actions of `-j TARGET` and its options. */
 function buildTarget(ctx: Ctx, mod: XtTarget, call: TargetCall): Action[] {
   const { nameTok, opts } = call;
@@ -580,7 +574,6 @@ function buildTarget(ctx: Ctx, mod: XtTarget, call: TargetCall): Action[] {
   }
   return mod.build(call);
 }
-
 
 // ---------------------------------------------------------------------------
 // Serialisation

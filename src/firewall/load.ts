@@ -20,7 +20,7 @@ export function detectFormat(text: string, file = "<stdin>"): RulesetFormat {
   const t = text.replace(/^\uFEFF/, "");
   const lines = t.split("\n");
   for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i]!;
+    const raw = lines[i] as string;
     const line = raw.trim();
     if (line === "") continue;
     if (line.startsWith("#!")) return "nft-text";
@@ -82,7 +82,11 @@ export function loadRuleset(text: string, opts: LoadOptions = {}): Ruleset {
       return parseNftJson(text, { file, allowUnsupported });
     case "nft-text": {
       if (!opts.nftText) {
-        throw new RulesetSyntaxError(textPos(file, 1, 1), `nft text needs a converter to JSON (convertNftText runs the real nft): pass the output of ${q("nft -j list ruleset")} instead`, "nft text");
+        throw new RulesetSyntaxError(
+          textPos(file, 1, 1),
+          `nft text needs a converter to JSON (convertNftText runs the real nft): pass the output of ${q("nft -j list ruleset")} instead`,
+          "nft text",
+        );
       }
       const json = opts.nftText(text, file);
       return parseNftJson(json, { file: `${file} (as nft -j list ruleset)`, allowUnsupported });

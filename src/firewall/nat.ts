@@ -142,9 +142,37 @@ function addrWord(t: TupleScratch, src: boolean, i: number): number {
 function setAddrWord(t: TupleScratch, src: boolean, i: number, v: number): void {
   const x = v >>> 0;
   if (src) {
-    t.setWords(t.family, t.proto, t.zone, i === 0 ? x : t.s0, i === 1 ? x : t.s1, i === 2 ? x : t.s2, i === 3 ? x : t.s3, t.d0, t.d1, t.d2, t.d3, t.sport, t.dport);
+    t.setWords(
+      t.family,
+      t.proto,
+      t.zone,
+      i === 0 ? x : t.s0,
+      i === 1 ? x : t.s1,
+      i === 2 ? x : t.s2,
+      i === 3 ? x : t.s3,
+      t.d0,
+      t.d1,
+      t.d2,
+      t.d3,
+      t.sport,
+      t.dport,
+    );
   } else {
-    t.setWords(t.family, t.proto, t.zone, t.s0, t.s1, t.s2, t.s3, i === 0 ? x : t.d0, i === 1 ? x : t.d1, i === 2 ? x : t.d2, i === 3 ? x : t.d3, t.sport, t.dport);
+    t.setWords(
+      t.family,
+      t.proto,
+      t.zone,
+      t.s0,
+      t.s1,
+      t.s2,
+      t.s3,
+      i === 0 ? x : t.d0,
+      i === 1 ? x : t.d1,
+      i === 2 ? x : t.d2,
+      i === 3 ? x : t.d3,
+      t.sport,
+      t.dport,
+    );
   }
 }
 
@@ -171,12 +199,24 @@ export function jhash2(k: ArrayLike<number>, length: number, initval: number): n
     a = (a + (k[o] as number)) >>> 0;
     b = (b + (k[o + 1] as number)) >>> 0;
     c = (c + (k[o + 2] as number)) >>> 0;
-    a = (a - c) >>> 0; a = (a ^ rol32(c, 4)) >>> 0; c = (c + b) >>> 0;
-    b = (b - a) >>> 0; b = (b ^ rol32(a, 6)) >>> 0; a = (a + c) >>> 0;
-    c = (c - b) >>> 0; c = (c ^ rol32(b, 8)) >>> 0; b = (b + a) >>> 0;
-    a = (a - c) >>> 0; a = (a ^ rol32(c, 16)) >>> 0; c = (c + b) >>> 0;
-    b = (b - a) >>> 0; b = (b ^ rol32(a, 19)) >>> 0; a = (a + c) >>> 0;
-    c = (c - b) >>> 0; c = (c ^ rol32(b, 4)) >>> 0; b = (b + a) >>> 0;
+    a = (a - c) >>> 0;
+    a = (a ^ rol32(c, 4)) >>> 0;
+    c = (c + b) >>> 0;
+    b = (b - a) >>> 0;
+    b = (b ^ rol32(a, 6)) >>> 0;
+    a = (a + c) >>> 0;
+    c = (c - b) >>> 0;
+    c = (c ^ rol32(b, 8)) >>> 0;
+    b = (b + a) >>> 0;
+    a = (a - c) >>> 0;
+    a = (a ^ rol32(c, 16)) >>> 0;
+    c = (c + b) >>> 0;
+    b = (b - a) >>> 0;
+    b = (b ^ rol32(a, 19)) >>> 0;
+    a = (a + c) >>> 0;
+    c = (c - b) >>> 0;
+    c = (c ^ rol32(b, 4)) >>> 0;
+    b = (b + a) >>> 0;
     length -= 3;
     o += 3;
   }
@@ -184,13 +224,20 @@ export function jhash2(k: ArrayLike<number>, length: number, initval: number): n
   if (length === 3) c = (c + (k[o + 2] as number)) >>> 0;
   if (length >= 2) b = (b + (k[o + 1] as number)) >>> 0;
   a = (a + (k[o] as number)) >>> 0;
-  c = (c ^ b) >>> 0; c = (c - rol32(b, 14)) >>> 0;
-  a = (a ^ c) >>> 0; a = (a - rol32(c, 11)) >>> 0;
-  b = (b ^ a) >>> 0; b = (b - rol32(a, 25)) >>> 0;
-  c = (c ^ b) >>> 0; c = (c - rol32(b, 16)) >>> 0;
-  a = (a ^ c) >>> 0; a = (a - rol32(c, 4)) >>> 0;
-  b = (b ^ a) >>> 0; b = (b - rol32(a, 14)) >>> 0;
-  c = (c ^ b) >>> 0; c = (c - rol32(b, 24)) >>> 0;
+  c = (c ^ b) >>> 0;
+  c = (c - rol32(b, 14)) >>> 0;
+  a = (a ^ c) >>> 0;
+  a = (a - rol32(c, 11)) >>> 0;
+  b = (b ^ a) >>> 0;
+  b = (b - rol32(a, 25)) >>> 0;
+  c = (c ^ b) >>> 0;
+  c = (c - rol32(b, 16)) >>> 0;
+  a = (a ^ c) >>> 0;
+  a = (a - rol32(c, 4)) >>> 0;
+  b = (b ^ a) >>> 0;
+  b = (b - rol32(a, 14)) >>> 0;
+  c = (c ^ b) >>> 0;
+  c = (c - rol32(b, 24)) >>> 0;
   return c;
 }
 
@@ -274,8 +321,14 @@ export class NatEngine {
       rep.invert();
       const s = this.replySrc;
       const d = this.replyDst;
-      s[0] = rep.s0; s[1] = rep.s1; s[2] = rep.s2; s[3] = rep.s3;
-      d[0] = rep.d0; d[1] = rep.d1; d[2] = rep.d2; d[3] = rep.d3;
+      s[0] = rep.s0;
+      s[1] = rep.s1;
+      s[2] = rep.s2;
+      s[3] = rep.s3;
+      d[0] = rep.d0;
+      d[1] = rep.d1;
+      d[2] = rep.d2;
+      d[3] = rep.d3;
       tr.alterReply(slot, s, d, rep.sport, rep.dport);
       tr.status[slot] = (tr.status[slot] as number) | (manip === MANIP.SRC ? IPS.SRC_NAT : IPS.DST_NAT);
       this.counters.translated++;
@@ -446,7 +499,7 @@ export class NatEngine {
     const t = this.tmp;
     const next = this.bsNext as Int32Array;
     const b = this.sourceKey(orig);
-    for (let s = this.bsHeads[b] as number; s >= 0; ) {
+    for (let s = this.bsHeads[b] as number; s >= 0;) {
       const following = next[s] as number;
       const st = tr.status[s] as number;
       if ((st & IPS.CONFIRMED) === 0 || (st & IPS.DYING) !== 0 || (st & IPS.SRC_NAT) === 0) {
@@ -456,7 +509,16 @@ export class NatEngine {
         continue;
       }
       tr.tupleOf(s, 0, t);
-      if (t.proto === orig.proto && t.zone === orig.zone && t.family === orig.family && t.s0 === orig.s0 && t.s1 === orig.s1 && t.s2 === orig.s2 && t.s3 === orig.s3 && t.sport === orig.sport) {
+      if (
+        t.proto === orig.proto &&
+        t.zone === orig.zone &&
+        t.family === orig.family &&
+        t.s0 === orig.s0 &&
+        t.s1 === orig.s1 &&
+        t.s2 === orig.s2 &&
+        t.s3 === orig.s3 &&
+        t.sport === orig.sport
+      ) {
         tr.tupleOf(s, 1, t);
         t.invert();
         out.setWords(orig.family, orig.proto, orig.zone, t.s0, t.s1, t.s2, t.s3, orig.d0, orig.d1, orig.d2, orig.d3, t.sport, orig.dport);

@@ -93,11 +93,11 @@ function unsupported(st: St, path: string, what: string, feature: string): Rules
 function checkKeys(st: St, v: Json, path: string, depth: number): void {
   if (depth > MAX_DEPTH) throw err(st, path, `nesting deeper than ${MAX_DEPTH} levels`);
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) checkKeys(st, v[i]!, `${path}[${i}]`, depth + 1);
+    for (let i = 0; i < v.length; i++) checkKeys(st, v[i] as string | number | boolean | Json[] | { [k: string]: Json }, `${path}[${i}]`, depth + 1);
   } else if (isObj(v)) {
     for (const k of Object.keys(v)) {
       if (FORBIDDEN_KEYS.has(k)) throw err(st, `${path}.${k}`, `forbidden key ${q(k)}`);
-      checkKeys(st, v[k]!, keyPath(path, k), depth + 1);
+      checkKeys(st, v[k] as string | number | boolean | Json[] | { [k: string]: Json }, keyPath(path, k), depth + 1);
     }
   }
 }
@@ -132,7 +132,7 @@ function locateJsonError(s: string): { offset: number; detail: string } | null {
   let i = 0;
   let expect: "value" | "key" | "after" = "value";
   const fail = (detail: string) => ({ offset: i, detail });
-  const tok = () => (i >= n ? "end of input" : `token ${q(s[i]!)}`);
+  const tok = () => (i >= n ? "end of input" : `token ${q(s[i] as string)}`);
   const skip = () => {
     while (i < n && (s[i] === " " || s[i] === "\t" || s[i] === "\n" || s[i] === "\r")) i++;
   };
@@ -164,7 +164,7 @@ function locateJsonError(s: string): { offset: number; detail: string } | null {
     skip();
     if (expect === "value") {
       if (i >= n) return fail("unexpected end of input");
-      const c = s[i]!;
+      const c = s[i] as string;
       if (c === "{" || c === "[") {
         stack.push(c);
         i++;
@@ -241,12 +241,12 @@ export function parseNftJson(text: string, opts: NftParseOptions = {}): Ruleset 
     if (!isObj(item)) throw err(st, path, "expected an object");
     const keys = Object.keys(item);
     if (keys.length !== 1) throw err(st, path, `expected exactly one key, found ${keys.length}`);
-    const kind = keys[0]!;
-    const body = item[kind]!;
+    const kind = keys[0] as string;
+    const body = item[kind] as string | number | boolean | Json[] | { [k: string]: Json };
     if (kind === "add" || kind === "create" || kind === "insert") {
       if (!isObj(body) || Object.keys(body).length !== 1) throw err(st, keyPath(path, kind), "expected an object with one key");
-      const inner = Object.keys(body)[0]!;
-      flat.push({ kind: inner, body: body[inner]!, path: keyPath(keyPath(path, kind), inner) });
+      const inner = Object.keys(body)[0] as string;
+      flat.push({ kind: inner, body: body[inner] as string | number | boolean | Json[] | { [k: string]: Json }, path: keyPath(keyPath(path, kind), inner) });
     } else if (kind === "flush" || kind === "delete" || kind === "destroy") {
       if (!(isObj(body) && "ruleset" in body)) {
         throw unsupported(st, keyPath(path, kind), `command ${q(kind)} other than ${q("flush ruleset")}`, `command ${kind}`);
@@ -258,7 +258,8 @@ export function parseNftJson(text: string, opts: NftParseOptions = {}): Ruleset 
     if (it.kind !== "rule" || !isObj(it.body) || !Array.isArray(it.body["expr"])) continue;
     for (const s of it.body["expr"]) {
       const d = isObj(s) && isObj(s["set"]) ? s["set"] : null;
-      if (d && typeof d["op"] === "string" && typeof d["set"] === "string") st.dynamicSets.add(`${String(it.body["family"])}|${String(it.body["table"])}|${d["set"].slice(1)}`);
+      if (d && typeof d["op"] === "string" && typeof d["set"] === "string")
+        st.dynamicSets.add(`${String(it.body["family"])}|${String(it.body["table"])}|${d["set"].slice(1)}`);
     }
   }
   // Pass 1: tables and chains; pass 2: sets, maps and objects (map data may
@@ -368,7 +369,7 @@ function readChain(st: St, body: Json, path: string): void {
     const p = o["prio"];
     if (typeof p === "string") {
       const m = /^([a-z]+)\s*(?:([+-])\s*([0-9]+))?$/.exec(p);
-      const baseP = m ? PRIO_NAMES[m[1]!] : undefined;
+      const baseP = m ? PRIO_NAMES[m[1] as string] : undefined;
       if (!m || baseP === undefined) throw err(st, keyPath(path, "prio"), `unknown priority ${q(p)}`);
       priority = baseP + (m[2] ? (m[2] === "-" ? -1 : 1) * Number(m[3]) : 0);
     } else if (p !== undefined) priority = intAt(st, p, keyPath(path, "prio"), -2147483648, 2147483647);
@@ -418,7 +419,7 @@ function readSet(st: St, body: Json, path: string, isMap: boolean): void {
   const typeV = o["type"];
   const types: string[] = [];
   if (typeof typeV === "string") types.push(typeV);
-  else if (Array.isArray(typeV) && typeV.length > 0 && typeV.every((x) => typeof x === "string")) types.push(...(typeV as string[]));
+  else if (Array.isArray(typeV) && typeV.length > 0 && typeV.every((x) => typeof x === "string")) types.push(...(typeV));
   else throw err(st, keyPath(path, "type"), "expected a type name or a list of type names");
   let verdicts: Action[] | null = null;
   if (isMap) {
@@ -460,10 +461,10 @@ function addElems(st: St, t: Table, set: NamedSet, elems: Json, path: string): v
     let key: Json = e;
     if (set.verdicts) {
       if (!Array.isArray(e) || e.length !== 2) throw err(st, p, "expected a [key, verdict] pair");
-      key = e[0]!;
-      set.verdicts.push(readVerdict(st, t, e[1]!, `${p}[1]`));
+      key = e[0] as string | number | boolean | Json[] | { [k: string]: Json };
+      set.verdicts.push(readVerdict(st, t, e[1] as string | number | boolean | Json[] | { [k: string]: Json }, `${p}[1]`));
     } else if (Array.isArray(e) && e.length === 2 && set.keyTypes.length === 1 && !Array.isArray(e[0])) {
-      key = e[0]!; // data map element [key, data]: the key is what lookups see
+      key = e[0] as string | number | boolean | { [k: string]: Json }; // data map element [key, data]: the key is what lookups see
     }
     set.elems.push(...elemsOf(st, vts, key, set.verdicts ? `${p}[0]` : p));
   });
@@ -508,8 +509,8 @@ function scalarValue(st: St, vt: VType, v: Json, path: string): ElemValue {
         return { t: "addr", family: vt.family, lo: r.lo, hi: r.hi };
       }
       if (isObj(v) && Array.isArray(v["range"]) && v["range"].length === 2) {
-        const lo = scalarValue(st, vt, v["range"][0]!, `${path}.range[0]`);
-        const hi = scalarValue(st, vt, v["range"][1]!, `${path}.range[1]`);
+        const lo = scalarValue(st, vt, v["range"][0] as string | number | boolean | Json[] | { [k: string]: Json }, `${path}.range[0]`);
+        const hi = scalarValue(st, vt, v["range"][1] as string | number | boolean | Json[] | { [k: string]: Json }, `${path}.range[1]`);
         if (lo.t !== "addr" || hi.t !== "addr") throw err(st, `${path}.range`, "invalid address range");
         return { t: "addr", family: vt.family, lo: lo.lo, hi: hi.hi };
       }
@@ -526,8 +527,8 @@ function scalarValue(st: St, vt: VType, v: Json, path: string): ElemValue {
         return { t: "num", lo: x >>> 0, hi: x >>> 0 };
       }
       if (isObj(v) && Array.isArray(v["range"]) && v["range"].length === 2) {
-        const lo = numValue(st, vt, v["range"][0]!, `${path}.range[0]`);
-        const hi = numValue(st, vt, v["range"][1]!, `${path}.range[1]`);
+        const lo = numValue(st, vt, v["range"][0] as string | number | boolean | Json[] | { [k: string]: Json }, `${path}.range[0]`);
+        const hi = numValue(st, vt, v["range"][1] as string | number | boolean | Json[] | { [k: string]: Json }, `${path}.range[1]`);
         if (hi < lo) throw err(st, `${path}.range`, "range end is below its start");
         return { t: "num", lo, hi };
       }
@@ -575,9 +576,9 @@ function elemsOf(st: St, vts: readonly VType[], v: Json, path: string): Elem[] {
       throw err(st, path, `expected a concatenation of ${vts.length} values`);
     }
     const parts = v["concat"];
-    return [vts.map((vt, i) => scalarValue(st, vt, parts[i]!, `${path}.concat[${i}]`))];
+    return [vts.map((vt, i) => scalarValue(st, vt, parts[i] as string | number | boolean | Json[] | { [k: string]: Json }, `${path}.concat[${i}]`))];
   }
-  return [[scalarValue(st, vts[0]!, v, path)]];
+  return [[scalarValue(st, vts[0] as VType, v, path)]];
 }
 
 // ---------------------------------------------------------------------------
@@ -603,8 +604,13 @@ const NUM = (names: Readonly<Record<string, number>> = {}, max = 0xffffffff): VT
 
 function leftInfo(st: St, e: Json, path: string, family: Family): LeftInfo {
   if (isObj(e) && Array.isArray(e["&"]) && e["&"].length === 2) {
-    const inner = leftInfo(st, e["&"][0]!, `${path}["&"][0]`, family);
-    const mv = scalarValue(st, inner.vt.k === "num" ? inner.vt : NUM(), e["&"][1]!, `${path}["&"][1]`);
+    const inner = leftInfo(st, e["&"][0] as string | number | boolean | Json[] | { [k: string]: Json }, `${path}["&"][0]`, family);
+    const mv = scalarValue(
+      st,
+      inner.vt.k === "num" ? inner.vt : NUM(),
+      e["&"][1] as string | number | boolean | Json[] | { [k: string]: Json },
+      `${path}["&"][1]`,
+    );
     if (mv.t !== "num") throw err(st, `${path}["&"][1]`, "expected a numeric mask");
     return { ...inner, mask: mv.lo, text: `${inner.text} & ${mv.lo}` };
   }
@@ -635,7 +641,7 @@ function leftInfo(st: St, e: Json, path: string, family: Family): LeftInfo {
       case "udplite":
       case "sctp":
       case "dccp": {
-        const n = PROTO_NUM[proto]!;
+        const n = PROTO_NUM[proto] as number;
         if (field === "sport" || field === "dport") return { ...base, ...l4(n, proto), sel: field, vt: NUM({}, 65535), text };
         if (proto === "tcp" && field === "flags") return { ...base, ...l4(6, "tcp"), sel: "tcpflags", vt: NUM(TCP_FLAG_BITS, 255), text };
         break;
@@ -702,13 +708,25 @@ function leftInfo(st: St, e: Json, path: string, family: Family): LeftInfo {
         if (dir !== "original" && dir !== "reply") throw err(st, `${path}.ct`, `${q(text)} needs a direction`);
         const fam: 4 | 6 = key.startsWith("ip6") || c["family"] === "ip6" ? 6 : 4;
         const sd = key.endsWith("saddr") ? "src" : "dst";
-        return { ...base, sel: sd === "src" ? "saddr" : "daddr", vt: { k: "addr", family: fam }, ctField: `${dir === "original" ? "orig" : "repl"}${sd}` as CtTupleField, text };
+        return {
+          ...base,
+          sel: sd === "src" ? "saddr" : "daddr",
+          vt: { k: "addr", family: fam },
+          ctField: `${dir === "original" ? "orig" : "repl"}${sd}` as CtTupleField,
+          text,
+        };
       }
       case "proto-src":
       case "proto-dst": {
         if (dir !== "original" && dir !== "reply") throw err(st, `${path}.ct`, `${q(text)} needs a direction`);
         const sd = key === "proto-src" ? "src" : "dst";
-        return { ...base, sel: sd === "src" ? "sport" : "dport", vt: NUM({}, 65535), ctField: `${dir === "original" ? "orig" : "repl"}${sd}` as CtTupleField, text };
+        return {
+          ...base,
+          sel: sd === "src" ? "sport" : "dport",
+          vt: NUM({}, 65535),
+          ctField: `${dir === "original" ? "orig" : "repl"}${sd}` as CtTupleField,
+          text,
+        };
       }
     }
     throw unsupported(st, `${path}.ct`, `ct key ${q(key)}`, `ct ${key}`);
@@ -718,7 +736,13 @@ function leftInfo(st: St, e: Json, path: string, family: Family): LeftInfo {
 }
 
 /** Resolves a right-hand side to elements: a value, list, anonymous set or named set. */
-function rightElems(st: St, t: Table, vts: readonly VType[], right: Json, path: string): { elems: Elem[]; setName: string | null; set: NamedSet | null; isSet: boolean } {
+function rightElems(
+  st: St,
+  t: Table,
+  vts: readonly VType[],
+  right: Json,
+  path: string,
+): { elems: Elem[]; setName: string | null; set: NamedSet | null; isSet: boolean } {
   if (typeof right === "string" && right.startsWith("@")) {
     const set = namedSet(st, t, right, path);
     if (set.keyTypes.length !== vts.length) throw err(st, path, `set ${q(set.name)} has ${set.keyTypes.length} key(s), the expression ${vts.length}`);
@@ -807,7 +831,13 @@ function convertMatch(st: St, t: Table, m: Obj, path: string, deps: Set<string>)
       if (li.ctField || li.mask !== 0xffffffff) throw unsupported(st, `${path}.left`, "conntrack tuple or masked field in a concatenation", "concat");
     }
     if (op !== "==" && op !== "!=" && op !== "in") throw err(st, `${path}.op`, `operator ${q(op)} cannot compare a concatenation`);
-    const r = rightElems(st, t, infos.map((x) => x.vt), right, `${path}.right`);
+    const r = rightElems(
+      st,
+      t,
+      infos.map((x) => x.vt),
+      right,
+      `${path}.right`,
+    );
     out.push({ kind: "lookup", neg: op === "!=", keys: infos.map((x) => x.sel), elems: r.elems, setName: r.setName, set: r.set });
     return out;
   }
@@ -831,7 +861,7 @@ function convertMatch(st: St, t: Table, m: Obj, path: string, deps: Set<string>)
     return out;
   }
   const r = rightElems(st, t, [li.vt], right, `${path}.right`);
-  const vals = r.elems.map((e) => e[0]!);
+  const vals = r.elems.map((e) => e[0] as ElemValue);
   const nums = () => new NumSet(vals.flatMap((v) => (v.t === "num" ? [v.lo, v.hi] : [])));
   const bitmask = li.sel === "ctstate" || li.sel === "ctstatus" || li.sel === "tcpflags";
   if (li.ctField) {
@@ -842,7 +872,16 @@ function convertMatch(st: St, t: Table, m: Obj, path: string, deps: Set<string>)
   }
   // Bitmask types: "in" (and a plain value given without operator) tests any bit;
   // a set tests the exact value; "==" tests equality after the mask.
-  if (bitmask && !r.isSet && (op === "in" || (op === "==" && li.sel === "ctstate" && vals.length === 1 && vals[0]!.t === "num" && popcount(vals[0]!.lo) === 1))) {
+  if (
+    bitmask &&
+    !r.isSet &&
+    (op === "in" ||
+      (op === "==" &&
+        li.sel === "ctstate" &&
+        vals.length === 1 &&
+        (vals[0] as ElemValue).t === "num" &&
+        popcount((vals[0] as { readonly t: "num"; readonly lo: number; readonly hi: number }).lo) === 1))
+  ) {
     const v = vals[0];
     if (!v || v.t !== "num") throw err(st, `${path}.right`, "expected flags");
     if (li.sel === "ctstate") out.push({ kind: "ctstate", neg, mask: v.lo, text: stringify(right) });
@@ -857,8 +896,8 @@ function convertMatch(st: St, t: Table, m: Obj, path: string, deps: Set<string>)
     out.push({ kind: "ctstate", neg, mask, text: stringify(right) });
     return out;
   }
-  if (li.sel === "tcpflags" && !r.isSet && vals.length === 1 && vals[0]!.t === "num") {
-    out.push({ kind: "tcpflags", op: "eq", neg, mask: li.mask & 0xff, comp: vals[0]!.lo });
+  if (li.sel === "tcpflags" && !r.isSet && vals.length === 1 && (vals[0] as ElemValue).t === "num") {
+    out.push({ kind: "tcpflags", op: "eq", neg, mask: li.mask & 0xff, comp: (vals[0] as { readonly t: "num"; readonly lo: number; readonly hi: number }).lo });
     return out;
   }
   // A set the packet path writes to stays a lookup, so that it sees the elements added at run time.
@@ -874,14 +913,27 @@ function convertMatch(st: St, t: Table, m: Obj, path: string, deps: Set<string>)
         break;
       case "sport":
       case "dport":
-        out.push({ kind: "port", dir: li.sel === "sport" ? "src" : "dst", neg, protos: li.l4dep ?? new NumSet(PORT_PROTOS.flatMap((x) => [x, x])), set: nums() });
+        out.push({
+          kind: "port",
+          dir: li.sel === "sport" ? "src" : "dst",
+          neg,
+          protos: li.l4dep ?? new NumSet(PORT_PROTOS.flatMap((x) => [x, x])),
+          set: nums(),
+        });
         return out;
       case "l4proto":
         out.push({ kind: "proto", neg, protos: nums(), text: stringify(right) });
         return out;
       case "nfproto":
-        if (vals.length === 1 && vals[0]!.t === "num" && (vals[0]!.lo === 2 || vals[0]!.lo === 10) && vals[0]!.lo === vals[0]!.hi) {
-          out.push({ kind: "nfproto", neg, family: vals[0]!.lo === 2 ? 4 : 6 });
+        if (
+          vals.length === 1 &&
+          (vals[0] as ElemValue).t === "num" &&
+          ((vals[0] as { readonly t: "num"; readonly lo: number; readonly hi: number }).lo === 2 ||
+            (vals[0] as { readonly t: "num"; readonly lo: number; readonly hi: number }).lo === 10) &&
+          (vals[0] as { readonly t: "num"; readonly lo: number; readonly hi: number }).lo ===
+            (vals[0] as { readonly t: "num"; readonly lo: number; readonly hi: number }).hi
+        ) {
+          out.push({ kind: "nfproto", neg, family: (vals[0] as { readonly t: "num"; readonly lo: number; readonly hi: number }).lo === 2 ? 4 : 6 });
           return out;
         }
         break;
@@ -890,14 +942,25 @@ function convertMatch(st: St, t: Table, m: Obj, path: string, deps: Set<string>)
         out.push({ kind: "iface", dir: li.sel === "iifname" ? "in" : "out", neg, names: vals.flatMap((v) => (v.t === "str" ? [v.pattern] : [])) });
         return out;
       case "ctdirection":
-        if (vals.length === 1 && vals[0]!.t === "num" && vals[0]!.lo === vals[0]!.hi) {
-          out.push({ kind: "ctdir", neg, dir: vals[0]!.lo === 0 ? 0 : 1 });
+        if (
+          vals.length === 1 &&
+          (vals[0] as ElemValue).t === "num" &&
+          (vals[0] as { readonly t: "num"; readonly lo: number; readonly hi: number }).lo ===
+            (vals[0] as { readonly t: "num"; readonly lo: number; readonly hi: number }).hi
+        ) {
+          out.push({ kind: "ctdir", neg, dir: (vals[0] as { readonly t: "num"; readonly lo: number; readonly hi: number }).lo === 0 ? 0 : 1 });
           return out;
         }
         break;
       case "icmptype": {
         const v6 = li.l4depText === "ipv6-icmp";
-        out.push({ kind: "icmp", v6, neg, types: new NumSet(vals.flatMap((v) => (v.t === "num" ? [v.lo * 256, v.hi * 256 + 255] : []))), text: stringify(right) });
+        out.push({
+          kind: "icmp",
+          v6,
+          neg,
+          types: new NumSet(vals.flatMap((v) => (v.t === "num" ? [v.lo * 256, v.hi * 256 + 255] : []))),
+          text: stringify(right),
+        });
         return out;
       }
     }
@@ -907,10 +970,21 @@ function convertMatch(st: St, t: Table, m: Obj, path: string, deps: Set<string>)
     return out;
   }
   if (li.mask !== 0xffffffff) {
-    if (vals.length !== 1 || vals[0]!.t !== "num" || vals[0]!.lo !== vals[0]!.hi) {
+    if (
+      vals.length !== 1 ||
+      (vals[0] as ElemValue).t !== "num" ||
+      (vals[0] as { readonly t: "num"; readonly lo: number; readonly hi: number }).lo !==
+        (vals[0] as { readonly t: "num"; readonly lo: number; readonly hi: number }).hi
+    ) {
       throw unsupported(st, `${path}.right`, `set lookup of a masked ${q(li.text)}`, "masked lookup");
     }
-    out.push({ kind: "cmp", key: li.sel, op: neg ? "!=" : "==", mask: li.mask, value: vals[0]!.lo });
+    out.push({
+      kind: "cmp",
+      key: li.sel,
+      op: neg ? "!=" : "==",
+      mask: li.mask,
+      value: (vals[0] as { readonly t: "num"; readonly lo: number; readonly hi: number }).lo,
+    });
     return out;
   }
   out.push({ kind: "lookup", neg, keys: [li.sel], elems: r.elems, setName: r.setName, set: r.set });
@@ -938,8 +1012,8 @@ function stringify(v: Json): string {
 
 function readVerdict(st: St, t: Table, v: Json, path: string): Action {
   if (!isObj(v) || Object.keys(v).length !== 1) throw err(st, path, "expected a verdict");
-  const k = Object.keys(v)[0]!;
-  const body = v[k]!;
+  const k = Object.keys(v)[0] as string;
+  const body = v[k] as string | number | boolean | Json[] | { [k: string]: Json };
   switch (k) {
     case "accept":
     case "drop":
@@ -960,10 +1034,17 @@ function readVerdict(st: St, t: Table, v: Json, path: string): Action {
   }
 }
 
-function readStatement(st: St, t: Table, s: Json, path: string, deps: Set<string>, acc: { matches: Match[]; actions: Action[]; counters: { packets: number; bytes: number }; counted: boolean; comment: string | null }): void {
+function readStatement(
+  st: St,
+  t: Table,
+  s: Json,
+  path: string,
+  deps: Set<string>,
+  acc: { matches: Match[]; actions: Action[]; counters: { packets: number; bytes: number }; counted: boolean; comment: string | null },
+): void {
   if (!isObj(s) || Object.keys(s).length !== 1) throw err(st, path, "expected a statement object with one key");
-  const k = Object.keys(s)[0]!;
-  const body = s[k]!;
+  const k = Object.keys(s)[0] as string;
+  const body = s[k] as string | number | boolean | Json[] | { [k: string]: Json };
   const p = keyPath(path, k);
   switch (k) {
     case "match":
@@ -1065,7 +1146,13 @@ function readStatement(st: St, t: Table, s: Json, path: string, deps: Set<string
     case "xt": {
       const o = isObj(body) ? body : {};
       const what = `${String(o["type"] ?? "")} ${String(o["name"] ?? "")}`.trim();
-      throw err(st, p, `unsupported iptables-nft compat expression ${q(`xt ${what}`)}: read the iptables-save output of this ruleset instead, or ${SKIP_HINT}`, `xt ${what}`, true);
+      throw err(
+        st,
+        p,
+        `unsupported iptables-nft compat expression ${q(`xt ${what}`)}: read the iptables-save output of this ruleset instead, or ${SKIP_HINT}`,
+        `xt ${what}`,
+        true,
+      );
     }
     default:
       throw unsupported(st, p, `statement ${q(k)}`, k);
@@ -1085,7 +1172,13 @@ function readNat(st: St, t: Table, k: "snat" | "dnat" | "masquerade" | "redirect
       if (!a) throw unsupported(st, `${p}.addr`, `NAT address ${q(addr)}`, "nat address");
       addrLo = addrHi = a.words;
       family = a.family;
-    } else if (isObj(addr) && Array.isArray(addr["range"]) && addr["range"].length === 2 && typeof addr["range"][0] === "string" && typeof addr["range"][1] === "string") {
+    } else if (
+      isObj(addr) &&
+      Array.isArray(addr["range"]) &&
+      addr["range"].length === 2 &&
+      typeof addr["range"][0] === "string" &&
+      typeof addr["range"][1] === "string"
+    ) {
       const a = parseAddr(addr["range"][0]);
       const b = parseAddr(addr["range"][1]);
       if (!a || !b || a.family !== b.family) throw err(st, `${p}.addr.range`, "invalid address range");
@@ -1140,7 +1233,8 @@ function readMangle(st: St, o: Obj, p: string): Action {
   // scale and SACK options, so conntrack sees nothing of it.
   if (isObj(key) && isObj(key["tcp option"])) {
     const opt = key["tcp option"];
-    if (opt["name"] !== "maxseg" || opt["field"] !== "size") throw unsupported(st, `${p}.key`, `setting tcp option ${q(String(opt["name"]))} ${q(String(opt["field"]))}`, "tcp option set");
+    if (opt["name"] !== "maxseg" || opt["field"] !== "size")
+      throw unsupported(st, `${p}.key`, `setting tcp option ${q(String(opt["name"]))} ${q(String(opt["field"]))}`, "tcp option set");
     const isRtMtu = isObj(value) && isObj(value["rt"]) && value["rt"]["key"] === "mtu";
     if (!isRtMtu) intAt(st, value, `${p}.value`, 0, 65535);
     return { kind: "mangle", name: "tcp option maxseg size" };
@@ -1157,7 +1251,7 @@ function readMangle(st: St, o: Obj, p: string): Action {
   if (isObj(value)) {
     for (const op of ["|", "&", "^"] as const) {
       const args = value[op];
-      if (Array.isArray(args) && args.length === 2 && markKey(args[0]!) === target) {
+      if (Array.isArray(args) && args.length === 2 && markKey(args[0] as string | number | boolean | Json[] | { [k: string]: Json }) === target) {
         const v = intAt(st, args[1], `${p}.value["${op}"][1]`, 0, 0xffffffff);
         if (op === "|") return { kind: "setmark", target, value: v, mask: v };
         if (op === "&") return { kind: "setmark", target, value: 0, mask: ~v >>> 0 };
@@ -1176,8 +1270,8 @@ function readVmap(st: St, t: Table, o: Obj, p: string, deps: Set<string>, acc: {
   const infos = gen
     ? [{ sel: "numgen" as const, vt: NUM({}, 0xffffffff), ctField: null, mask: 0xffffffff, nfdep: 0 as const, l4dep: null, l4depText: "", text: "numgen" }]
     : isObj(key) && Array.isArray(key["concat"])
-    ? key["concat"].map((x, i) => leftInfo(st, x, `${p}.key.concat[${i}]`, t.family))
-    : [leftInfo(st, key, `${p}.key`, t.family)];
+      ? key["concat"].map((x, i) => leftInfo(st, x, `${p}.key.concat[${i}]`, t.family))
+      : [leftInfo(st, key, `${p}.key`, t.family)];
   for (const li of infos) {
     if (li.ctField || li.mask !== 0xffffffff) throw unsupported(st, `${p}.key`, "conntrack tuple or masked key in a verdict map", "vmap key");
     // Dependencies of the key become matches of the rule, as in the bytecode.
@@ -1197,13 +1291,13 @@ function readVmap(st: St, t: Table, o: Obj, p: string, deps: Set<string>, acc: {
     const set = t.sets.get(data.slice(1));
     if (!set || !set.verdicts) throw err(st, `${p}.data`, `verdict map ${q(data.slice(1))} does not exist in table ${q(t.name)}`);
     mapName = set.name;
-    set.elems.forEach((e, i) => entries.push({ elem: e, verdict: set.verdicts![i]! }));
+    set.elems.forEach((e, i) => entries.push({ elem: e, verdict: set.verdicts![i] as Action }));
   } else if (isObj(data) && Array.isArray(data["set"])) {
     data["set"].forEach((pair, i) => {
       const pp = `${p}.data.set[${i}]`;
       if (!Array.isArray(pair) || pair.length !== 2) throw err(st, pp, "expected a [key, verdict] pair");
-      const verdict = readVerdict(st, t, pair[1]!, `${pp}[1]`);
-      for (const elem of elemsOf(st, vts, pair[0]!, `${pp}[0]`)) entries.push({ elem, verdict });
+      const verdict = readVerdict(st, t, pair[1] as string | number | boolean | Json[] | { [k: string]: Json }, `${pp}[1]`);
+      for (const elem of elemsOf(st, vts, pair[0] as string | number | boolean | Json[] | { [k: string]: Json }, `${pp}[0]`)) entries.push({ elem, verdict });
     });
   } else throw err(st, `${p}.data`, "expected an anonymous map or a map name");
   return { kind: "vmap", keys: infos.map((x) => x.sel), entries, mapName, gen };
@@ -1225,7 +1319,7 @@ function readDynset(st: St, t: Table, o: Obj, p: string, deps: Set<string>, acc:
   const op = o["op"];
   if (op !== "add" && op !== "update" && op !== "delete") throw unsupported(st, `${p}.op`, `set statement ${q(String(op))}`, "set statement");
   const ref = o["set"];
-  if (typeof ref !== "string" || !ref.startsWith("@")) throw err(st, `${p}.set`, "expected a set name such as \"@blocklist\"");
+  if (typeof ref !== "string" || !ref.startsWith("@")) throw err(st, `${p}.set`, 'expected a set name such as "@blocklist"');
   const set = namedSet(st, t, ref, `${p}.set`);
   if (set.verdicts) throw unsupported(st, `${p}.set`, "updating a map from the packet path", "set statement");
   let elem = o["elem"];
@@ -1234,7 +1328,8 @@ function readDynset(st: St, t: Table, o: Obj, p: string, deps: Set<string>, acc:
   if (isObj(elem) && isObj(elem["elem"])) {
     const inner = elem["elem"];
     if (inner["timeout"] !== undefined) timeoutMs = intAt(st, inner["timeout"], `${ep}.elem.timeout`, 0, 0xffffffff) * 1000;
-    for (const k of Object.keys(inner)) if (k !== "val" && k !== "timeout") throw unsupported(st, `${ep}.elem.${k}`, `set element option ${q(k)}`, "set statement");
+    for (const k of Object.keys(inner))
+      if (k !== "val" && k !== "timeout") throw unsupported(st, `${ep}.elem.${k}`, `set element option ${q(k)}`, "set statement");
     elem = inner["val"];
     ep = `${ep}.elem.val`;
   }
@@ -1264,7 +1359,13 @@ function readRule(st: St, body: Json, path: string): void {
   if (!chain) throw err(st, keyPath(path, "chain"), `chain ${q(chainName)} does not exist in table ${q(t.name)}`);
   const expr = o["expr"];
   if (!Array.isArray(expr)) throw err(st, keyPath(path, "expr"), "expected an array of statements");
-  const acc = { matches: [] as Match[], actions: [] as Action[], counters: { packets: 0, bytes: 0 }, counted: false, comment: typeof o["comment"] === "string" ? o["comment"] : null };
+  const acc = {
+    matches: [] as Match[],
+    actions: [] as Action[],
+    counters: { packets: 0, bytes: 0 },
+    counted: false,
+    comment: typeof o["comment"] === "string" ? o["comment"] : null,
+  };
   const deps = new Set<string>();
   let unsupportedFeature: string | null = null;
   try {
@@ -1311,7 +1412,9 @@ function renderValue(v: Json): string {
   if (isObj(v["payload"])) return `${renderValue(v["payload"]["protocol"] ?? null)} ${renderValue(v["payload"]["field"] ?? null)}`;
   if (isObj(v["meta"])) {
     const k = String(v["meta"]["key"]);
-    return ["iifname", "oifname", "iif", "oif", "mark", "l4proto", "nfproto"].includes(k) && k !== "mark" && k !== "l4proto" && k !== "nfproto" ? k : `meta ${k}`;
+    return ["iifname", "oifname", "iif", "oif", "mark", "l4proto", "nfproto"].includes(k) && k !== "mark" && k !== "l4proto" && k !== "nfproto"
+      ? k
+      : `meta ${k}`;
   }
   if (isObj(v["ct"])) return `ct ${v["ct"]["dir"] !== undefined ? renderValue(v["ct"]["dir"]) + " " : ""}${renderValue(v["ct"]["key"] ?? null)}`;
   for (const op of ["&", "|", "^"]) {
@@ -1320,8 +1423,8 @@ function renderValue(v: Json): string {
   }
   if (Array.isArray(v)) return (v as Json[]).map(renderValue).join(", ");
   if (Object.keys(v).length === 1) {
-    const k = Object.keys(v)[0]!;
-    const b = v[k]!;
+    const k = Object.keys(v)[0] as string;
+    const b = v[k] as string | number | boolean | Json[] | { [k: string]: Json };
     if (b === null) return k;
     if (isObj(b) && typeof b["target"] === "string") return `${k} ${b["target"]}`;
   }
@@ -1340,14 +1443,20 @@ function renderStmt(s: Json): string {
       return `${renderValue(b["left"] ?? null)}${opText} ${renderValue(b["right"] ?? null)}`;
     }
     case "counter":
-      return isObj(b) ? `counter packets ${renderValue(b["packets"] ?? 0)} bytes ${renderValue(b["bytes"] ?? 0)}` : typeof b === "string" ? `counter name ${JSON.stringify(b)}` : "counter";
+      return isObj(b)
+        ? `counter packets ${renderValue(b["packets"] ?? 0)} bytes ${renderValue(b["bytes"] ?? 0)}`
+        : typeof b === "string"
+          ? `counter name ${JSON.stringify(b)}`
+          : "counter";
     case "jump":
     case "goto":
       return isObj(b) ? `${k} ${renderValue(b["target"] ?? null)}` : k;
     case "log":
       return isObj(b) && typeof b["prefix"] === "string" ? `log prefix ${JSON.stringify(b["prefix"])}` : "log";
     case "reject":
-      return isObj(b) ? `reject with ${typeof b["type"] === "string" ? b["type"] : "icmpx"}${b["expr"] !== undefined ? " type " + renderValue(b["expr"]) : ""}` : "reject";
+      return isObj(b)
+        ? `reject with ${typeof b["type"] === "string" ? b["type"] : "icmpx"}${b["expr"] !== undefined ? " type " + renderValue(b["expr"]) : ""}`
+        : "reject";
     case "snat":
     case "dnat":
     case "masquerade":
@@ -1360,9 +1469,13 @@ function renderStmt(s: Json): string {
     case "mangle":
       return isObj(b) ? `${renderValue(b["key"] ?? null)} set ${renderValue(b["value"] ?? null)}` : k;
     case "limit":
-      return isObj(b) ? `limit rate ${b["inv"] === true ? "over " : ""}${renderValue(b["rate"] ?? null)}/${renderValue(b["per"] ?? "second")}${b["burst"] !== undefined ? ` burst ${renderValue(b["burst"])} packets` : ""}` : k;
+      return isObj(b)
+        ? `limit rate ${b["inv"] === true ? "over " : ""}${renderValue(b["rate"] ?? null)}/${renderValue(b["per"] ?? "second")}${b["burst"] !== undefined ? ` burst ${renderValue(b["burst"])} packets` : ""}`
+        : k;
     case "vmap":
-      return isObj(b) ? `${renderValue(b["key"] ?? null)} vmap ${isObj(b["data"]) && Array.isArray(b["data"]["set"]) ? `{ ${(b["data"]["set"] as Json[]).map((pr) => (Array.isArray(pr) ? `${renderValue(pr[0] ?? null)} : ${renderValue(pr[1] ?? null)}` : "")).join(", ")} }` : renderValue(b["data"] ?? null)}` : k;
+      return isObj(b)
+        ? `${renderValue(b["key"] ?? null)} vmap ${isObj(b["data"]) && Array.isArray(b["data"]["set"]) ? `{ ${(b["data"]["set"]).map((pr) => (Array.isArray(pr) ? `${renderValue(pr[0] ?? null)} : ${renderValue(pr[1] ?? null)}` : "")).join(", ")} }` : renderValue(b["data"] ?? null)}`
+        : k;
     case "ct helper":
     case "ct timeout":
     case "ct expectation":

@@ -352,9 +352,12 @@ export class NetfilterPath {
   }
 
   /** The stages of a hook for a family, in order (for reports and tests). */
-  stagesOf(family: 4 | 6, hook: HookName): ReadonlyArray<{ kind: "chain" | "conntrack" | "nat" | "confirm"; priority: number; chain: Chain | null; natChains: readonly Chain[] }> {
+  stagesOf(
+    family: 4 | 6,
+    hook: HookName,
+  ): ReadonlyArray<{ kind: "chain" | "conntrack" | "nat" | "confirm"; priority: number; chain: Chain | null; natChains: readonly Chain[] }> {
     return (this.schedules[family][hook] ?? []).map((s) => ({
-      kind: (["chain", "conntrack", "nat", "confirm"] as const)[s.kind]!,
+      kind: (["chain", "conntrack", "nat", "confirm"] as const)[s.kind] as "nat" | "chain" | "conntrack" | "confirm",
       priority: s.priority,
       chain: s.chain,
       natChains: s.natChains,
@@ -461,13 +464,13 @@ export class NetfilterPath {
 
   /** One hook: every stage in order. Returns the verdict. */
   private hook(sched: Record<string, Stage[]>, hook: HookName, iif: string, oif: string): number {
-    const stages = sched[hook]!;
+    const stages = sched[hook] as Stage[];
     const ctx = this.ctx;
     ctx.hook = hook;
     ctx.iif = iif;
     ctx.oif = oif;
     for (let i = 0; i < stages.length; i++) {
-      const s = stages[i]!;
+      const s = stages[i] as Stage;
       switch (s.kind) {
         case STAGE_CHAIN: {
           const v = this.runChain(s.chain!, hook);
@@ -761,7 +764,7 @@ export class NetfilterPath {
     let count = 0;
     let seen = false;
     for (let i = 0; i < list.length; i++) {
-      const s = list[i]!;
+      const s = list[i] as number;
       const st = tr.statusOf(s);
       const alive = s === own || ((st & IPS.CONFIRMED) !== 0 && (st & IPS.DYING) === 0);
       const closing = alive && tr.protoOf(s) === 6 && (tr.stateNameOf(s) === "TIME_WAIT" || tr.stateNameOf(s) === "CLOSE");

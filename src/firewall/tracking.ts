@@ -37,7 +37,13 @@ export function matchTrackingReasons(m: Match, r: Rule, ipt: boolean): TrackReas
   const stateMod = ipt && /(^|\s)-m state(\s|$)/.test(r.text) ? "xt_state" : "xt_conntrack";
   switch (m.kind) {
     case "ctstate":
-      return [{ feature: ipt ? (stateMod === "xt_state" ? "-m state --state" : "-m conntrack --ctstate") : "ct state", module: ipt ? stateMod : "nft_ct", kind: "state" }];
+      return [
+        {
+          feature: ipt ? (stateMod === "xt_state" ? "-m state --state" : "-m conntrack --ctstate") : "ct state",
+          module: ipt ? stateMod : "nft_ct",
+          kind: "state",
+        },
+      ];
     case "ctstatus":
     case "ctdir":
     case "ctproto":
@@ -52,7 +58,9 @@ export function matchTrackingReasons(m: Match, r: Rule, ipt: boolean): TrackReas
     case "connlimit":
       return [{ feature: ipt ? "-m connlimit" : "ct count", module: ipt ? "xt_connlimit" : "nft_connlimit", kind: "connlimit" }];
     case "lookup":
-      return m.keys.some((k) => CT_SELECTORS.has(k)) ? [{ feature: `ct ${m.keys.find((k) => CT_SELECTORS.has(k))!.slice(2)} lookup`, module: "nft_ct", kind: "state" }] : [];
+      return m.keys.some((k) => CT_SELECTORS.has(k))
+        ? [{ feature: `ct ${m.keys.find((k) => CT_SELECTORS.has(k))!.slice(2)} lookup`, module: "nft_ct", kind: "state" }]
+        : [];
     case "cmp":
       return CT_SELECTORS.has(m.key) ? [{ feature: `ct ${m.key.slice(2)}`, module: "nft_ct", kind: "state" }] : [];
     default:
@@ -93,7 +101,17 @@ export function ruleTrackingReasons(r: Rule, rs: Ruleset): TrackReason[] {
     switch (a.kind) {
       case "nat": {
         const name = ipt ? a.type.toUpperCase() : a.type;
-        const module = ipt ? (a.type === "snat" || a.type === "dnat" ? "xt_nat" : a.type === "masquerade" ? "xt_MASQUERADE" : "xt_REDIRECT") : a.type === "masquerade" ? "nft_masq" : a.type === "redirect" ? "nft_redir" : "nft_nat";
+        const module = ipt
+          ? a.type === "snat" || a.type === "dnat"
+            ? "xt_nat"
+            : a.type === "masquerade"
+              ? "xt_MASQUERADE"
+              : "xt_REDIRECT"
+          : a.type === "masquerade"
+            ? "nft_masq"
+            : a.type === "redirect"
+              ? "nft_redir"
+              : "nft_nat";
         out.push({ feature: name, module, kind: "nat" });
         break;
       }
@@ -107,7 +125,17 @@ export function ruleTrackingReasons(r: Rule, rs: Ruleset): TrackReason[] {
         if (a.target === "ct") out.push({ feature: ipt ? "-j CONNMARK" : "ct mark set", module: ipt ? "xt_CONNMARK" : "nft_ct", kind: "connmark" });
         break;
       case "copymark":
-        out.push({ feature: ipt ? (a.to === "ct" ? "-j CONNMARK --save-mark" : "-j CONNMARK --restore-mark") : a.to === "ct" ? "ct mark set meta mark" : "meta mark set ct mark", module: ipt ? "xt_CONNMARK" : "nft_ct", kind: "connmark" });
+        out.push({
+          feature: ipt
+            ? a.to === "ct"
+              ? "-j CONNMARK --save-mark"
+              : "-j CONNMARK --restore-mark"
+            : a.to === "ct"
+              ? "ct mark set meta mark"
+              : "meta mark set ct mark",
+          module: ipt ? "xt_CONNMARK" : "nft_ct",
+          kind: "connmark",
+        });
         break;
       case "synproxy":
         out.push({ feature: ipt ? "-j SYNPROXY" : "synproxy", module: ipt ? "xt_SYNPROXY" : "nft_synproxy", kind: "synproxy" });
@@ -116,7 +144,8 @@ export function ruleTrackingReasons(r: Rule, rs: Ruleset): TrackReason[] {
         out.push({ feature: "flow add", module: "nft_flow_offload", kind: "offload" });
         break;
       case "vmap":
-        if (a.keys.some((k) => CT_SELECTORS.has(k))) out.push({ feature: `ct ${a.keys.find((k) => CT_SELECTORS.has(k))!.slice(2)} vmap`, module: "nft_ct", kind: "state" });
+        if (a.keys.some((k) => CT_SELECTORS.has(k)))
+          out.push({ feature: `ct ${a.keys.find((k) => CT_SELECTORS.has(k))!.slice(2)} vmap`, module: "nft_ct", kind: "state" });
         break;
       default:
         break;
@@ -124,7 +153,6 @@ export function ruleTrackingReasons(r: Rule, rs: Ruleset): TrackReason[] {
   }
   return out;
 }
-
 
 /** Whether anything in the ruleset (a rule or a ct object) registers the conntrack hooks. */
 export function rulesetRegistersConntrack(rs: Ruleset): boolean {

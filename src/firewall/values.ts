@@ -105,7 +105,7 @@ export function prefixRange(family: 4 | 6, base: ArrayLike<number>, len: number)
     const mask = bits === 0 ? 0 : bits === 32 ? 0xffffffff : (0xffffffff << (32 - bits)) >>> 0;
     const x = (base[i] ?? 0) >>> 0;
     lo[i] = (x & mask) >>> 0;
-    hi[i] = (lo[i]! | (~mask >>> 0)) >>> 0;
+    hi[i] = ((lo[i] as number) | (~mask >>> 0)) >>> 0;
   }
   return { lo, hi };
 }
@@ -153,7 +153,7 @@ export class AddrSet {
     const d = this.data;
     if (this.family === 4) {
       const x = (w[0] ?? 0) >>> 0;
-      for (let i = 0; i < d.length; i += 8) if (x >= d[i]! && x <= d[i + 4]!) return true;
+      for (let i = 0; i < d.length; i += 8) if (x >= (d[i] as number) && x <= (d[i + 4] as number)) return true;
       return false;
     }
     for (let i = 0; i < d.length; i += 8) {
@@ -171,7 +171,7 @@ export class AddrSet {
 function cmpRange(w: ArrayLike<number>, d: Uint32Array, off: number): number {
   for (let k = 0; k < 4; k++) {
     const x = (w[k] ?? 0) >>> 0;
-    const y = d[off + k]!;
+    const y = d[off + k] as number;
     if (x !== y) return x < y ? -1 : 1;
   }
   return 0;
@@ -219,13 +219,13 @@ export class NumSet {
   /** Whether v lies in any interval. */
   has(v: number): boolean {
     const d = this.data;
-    for (let i = 0; i < d.length; i += 2) if (v >= d[i]! && v <= d[i + 1]!) return true;
+    for (let i = 0; i < d.length; i += 2) if (v >= (d[i] as number) && v <= (d[i + 1] as number)) return true;
     return false;
   }
   /** Intervals as pairs. */
   pairs(): Array<[number, number]> {
     const out: Array<[number, number]> = [];
-    for (let i = 0; i < this.data.length; i += 2) out.push([this.data[i]!, this.data[i + 1]!]);
+    for (let i = 0; i < this.data.length; i += 2) out.push([this.data[i] as number, this.data[i + 1] as number]);
     return out;
   }
 }

@@ -106,7 +106,12 @@ export interface DoctorReport {
   readonly natted: number;
   readonly expectations: number | null;
   readonly by_protocol_state: readonly ProtoStateRow[];
-  readonly top: { readonly sources: readonly KeyCount[]; readonly destinations: readonly KeyCount[]; readonly dports: readonly KeyCount[]; readonly networks: readonly KeyCount[] };
+  readonly top: {
+    readonly sources: readonly KeyCount[];
+    readonly destinations: readonly KeyCount[];
+    readonly dports: readonly KeyCount[];
+    readonly networks: readonly KeyCount[];
+  };
   readonly idle: readonly IdleRow[];
   readonly oldest_idle_established_seconds: number | null;
   readonly orphans: number;
@@ -117,7 +122,12 @@ export interface DoctorReport {
   readonly stats: Readonly<Record<string, number>> | null;
   readonly table_full_log: { readonly lines: number; readonly first: string | null; readonly last: string | null };
   readonly forecast: Forecast | null;
-  readonly tracked_by: { readonly ruleset: string | null; readonly tracking_rules: number; readonly no_tracking: boolean | null; readonly classes: readonly TrackedClass[] };
+  readonly tracked_by: {
+    readonly ruleset: string | null;
+    readonly tracking_rules: number;
+    readonly no_tracking: boolean | null;
+    readonly classes: readonly TrackedClass[];
+  };
   readonly findings: readonly Finding[];
   readonly recommendations: readonly Recommendation[];
   readonly problems: ReadonlyArray<{ readonly source: string; readonly kind: string; readonly message: string }>;
@@ -212,7 +222,8 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
   // namespace's own drop counter settles it: with drop = 0 here, every
   // "table full" line came from another (or an earlier) namespace.
   const droppedHere = s.stats?.["drop"];
-  const tableFull = droppedHere === 0 ? [] : s.tableFull.filter((l) => l.netnsInode === undefined || s.meta.netnsInode === undefined || l.netnsInode === s.meta.netnsInode);
+  const tableFull =
+    droppedHere === 0 ? [] : s.tableFull.filter((l) => l.netnsInode === undefined || s.meta.netnsInode === undefined || l.netnsInode === s.meta.netnsInode);
 
   const byPS: ProtoStateRow[] = [];
   const idle: IdleRow[] = [];
@@ -223,7 +234,14 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
       byPS.push({ protocol, state, entries: v.entries, unreplied: v.unreplied, assured: v.assured });
       const bucketsOut: Record<string, number> = {};
       IDLE_BUCKET_LABELS.forEach((l, i) => (bucketsOut[l] = v.idle[i] ?? 0));
-      idle.push({ protocol, state, timeout_seconds: null, buckets: bucketsOut, max_seconds: v.maxIdle, mean_seconds: v.entries > 0 ? v.idleSum / v.entries : 0 });
+      idle.push({
+        protocol,
+        state,
+        timeout_seconds: null,
+        buckets: bucketsOut,
+        max_seconds: v.maxIdle,
+        mean_seconds: v.entries > 0 ? v.idleSum / v.entries : 0,
+      });
     }
   }
 
@@ -291,7 +309,13 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
       id: "table-full-drops",
       severity: "critical",
       title: "Packets were dropped because the table was full",
-      evidence: { drop, kernel_log_lines: tableFull.length, ...(tableFull[0] ? { first_logged: tableFull[0].time } : {}), ...(tableFull.length ? { last_logged: tableFull[tableFull.length - 1]?.time ?? "" } : {}), ...(forecast?.drop_rate_per_second != null ? { drop_per_second: forecast.drop_rate_per_second } : {}) },
+      evidence: {
+        drop,
+        kernel_log_lines: tableFull.length,
+        ...(tableFull[0] ? { first_logged: tableFull[0].time } : {}),
+        ...(tableFull.length ? { last_logged: tableFull[tableFull.length - 1]?.time ?? "" } : {}),
+        ...(forecast?.drop_rate_per_second != null ? { drop_per_second: forecast.drop_rate_per_second } : {}),
+      },
       detail: '`conntrack -S` drop counts new connections refused; the kernel logs "nf_conntrack: table full, dropping packet" (rate limited).',
     });
   }
@@ -300,7 +324,10 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
       id: "early-drops",
       severity: "warning",
       title: "Unassured entries were evicted to make room (early_drop)",
-      evidence: { early_drop: earlyDrop, ...(forecast?.early_drop_rate_per_second != null ? { early_drop_per_second: forecast.early_drop_rate_per_second } : {}) },
+      evidence: {
+        early_drop: earlyDrop,
+        ...(forecast?.early_drop_rate_per_second != null ? { early_drop_per_second: forecast.early_drop_rate_per_second } : {}),
+      },
       detail: "The table reached nf_conntrack_max and the kernel freed not-yet-assured entries near the new one's bucket.",
     });
   }
@@ -339,7 +366,13 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
         id: "syn-flood",
         severity: "warning",
         title: `SYN flood: ${t.halfOpen} half-open TCP entries (${pct(share(t.halfOpen, total))}) from ${srcs} source(s)`,
-        evidence: { half_open: t.halfOpen, share: share(t.halfOpen, total), distinct_sources: srcs, ...(target ? { top_destination: target.key, top_destination_share: target.share } : {}), ...(port ? { top_dport: port.key, top_dport_share: port.share } : {}) },
+        evidence: {
+          half_open: t.halfOpen,
+          share: share(t.halfOpen, total),
+          distinct_sources: srcs,
+          ...(target ? { top_destination: target.key, top_destination_share: target.share } : {}),
+          ...(port ? { top_dport: port.key, top_dport_share: port.share } : {}),
+        },
         detail:
           srcs >= 50
             ? "Many sources each with few SYNs, never answered or never completed: a spoofed or distributed flood. Each holds an entry for nf_conntrack_tcp_timeout_syn_sent/_syn_recv."
@@ -351,7 +384,9 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
         commands: ["sysctl -w net.netfilter.nf_conntrack_tcp_timeout_syn_sent=30", "sysctl -w net.netfilter.nf_conntrack_tcp_timeout_syn_recv=30"],
         files: [{ path: SYSCTL_FILE, content: "net.netfilter.nf_conntrack_tcp_timeout_syn_sent = 30\nnet.netfilter.nf_conntrack_tcp_timeout_syn_recv = 30\n" }],
         memory_bytes: null,
-        notes: ["SYNPROXY (nft synproxy / iptables -j SYNPROXY) answers SYNs with cookies before any entry is made; rate-limit new connections per source (nft meter / hashlimit)."],
+        notes: [
+          "SYNPROXY (nft synproxy / iptables -j SYNPROXY) answers SYNs with cookies before any entry is made; rate-limit new connections per source (nft meter / hashlimit).",
+        ],
       });
     }
     const an = res.assured.source_networks;
@@ -362,7 +397,8 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
         severity: "warning",
         title: `Connection flood: ${topNet.entries} ASSURED entries (${pct(topNet.share)}) from ${topNet.key}`,
         evidence: { network: topNet.key, assured_entries: topNet.entries, share: topNet.share, networks_with_assured: an.distinct },
-        detail: "Completed connections from few networks fill the table: a client opening far more connections than it needs, or an attack with real handshakes. Early drop cannot evict ASSURED entries.",
+        detail:
+          "Completed connections from few networks fill the table: a client opening far more connections than it needs, or an attack with real handshakes. Early drop cannot evict ASSURED entries.",
       });
       recs.push({
         id: "connection-flood",
@@ -380,7 +416,12 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
         id: "orphans",
         severity: share(t.orphans, total) >= 0.3 ? "warning" : "info",
         title: `${t.orphans} ESTABLISHED entries idle for over ${formatDuration(t.opts.orphanIdleSeconds ?? 3600)} (orphans)`,
-        evidence: { orphans: t.orphans, share_of_established: share(t.orphans, est.entries), oldest_idle_seconds: t.oldestIdleEstablished, established_timeout: estTimeout },
+        evidence: {
+          orphans: t.orphans,
+          share_of_established: share(t.orphans, est.entries),
+          oldest_idle_seconds: t.oldestIdleEstablished,
+          established_timeout: estTimeout,
+        },
         detail:
           "Idle age = the state's timeout minus the remaining one. Connections whose FIN/RST was lost (or that ended behind another path) sit until nf_conntrack_tcp_timeout_established expires " +
           `(${formatDuration(estTimeout)} here).`,
@@ -428,7 +469,15 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
           warnings.push((e as Error).message);
         }
       }
-      classes.push({ class: sel, entries: c.entries, share: c.share, notrack_frees: c.entries - natted, tracking_rules: trackingRules, notrack_rules: notrack, warnings });
+      classes.push({
+        class: sel,
+        entries: c.entries,
+        share: c.share,
+        notrack_frees: c.entries - natted,
+        tracking_rules: trackingRules,
+        notrack_rules: notrack,
+        warnings,
+      });
     }
     const dns = t.dports.get("udp/53");
     const dnsNat = t.natByDport.get("udp/53");
@@ -439,7 +488,8 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
         severity: "info",
         title: `DNS holds ${dns} entries (${pct(share(dns, total))}): it could run untracked`,
         evidence: { udp_dns_entries: dns, natted: dnsNat, share: share(dns, total), ...(cls ? { tracking_rules: cls.tracking_rules.length } : {}) },
-        detail: "Each query makes an entry that lives nf_conntrack_udp_timeout(_stream) seconds. A resolver or authoritative server rarely needs state: NOTRACK both directions.",
+        detail:
+          "Each query makes an entry that lives nf_conntrack_udp_timeout(_stream) seconds. A resolver or authoritative server rarely needs state: NOTRACK both directions.",
       });
       recs.push(notrackRec("notrack-dns", "udp dport 53", dns - dnsNat, perEntry, cls, view, s));
     }
@@ -470,7 +520,8 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
       "Settings written with sysctl -w are lost at boot: the file keeps them. The hashsize module option only applies when nf_conntrack loads; the sysfs write resizes now.",
       "kube-proxy (--conntrack-max-per-core) and some container runtimes write nf_conntrack_max at start: set it there too, or it is overwritten.",
     ];
-    if (s.memTotalBytes !== undefined && newMax * perEntry > s.memTotalBytes * 0.1) notes.push(`A full table would use over 10 % of this host's ${formatBytesIEC(s.memTotalBytes)}: check that the traffic is legitimate before raising it.`);
+    if (s.memTotalBytes !== undefined && newMax * perEntry > s.memTotalBytes * 0.1)
+      notes.push(`A full table would use over 10 % of this host's ${formatBytesIEC(s.memTotalBytes)}: check that the traffic is legitimate before raising it.`);
     if (inChild) notes.push("This namespace cannot change nf_conntrack_max (read-only here): it is global, set it in the host's initial namespace.");
     recs.push({
       id: "raise-limit",
@@ -500,7 +551,12 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
       limit_writable: limitWritable,
       buckets,
       average_chain_length: chainLen ?? null,
-      kernel_memory_bytes: { now: entries * perEntry + bucketBytes, at_limit: limit === null ? null : limit * perEntry + bucketBytes, per_entry: perEntry, buckets: bucketBytes },
+      kernel_memory_bytes: {
+        now: entries * perEntry + bucketBytes,
+        at_limit: limit === null ? null : limit * perEntry + bucketBytes,
+        per_entry: perEntry,
+        buckets: bucketBytes,
+      },
       host_memory_bytes: s.memTotalBytes ?? null,
       unreplied: t?.unreplied ?? 0,
       assured: t?.assured ?? 0,
@@ -521,7 +577,12 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
       stats,
       table_full_log: { lines: tableFull.length, first: tableFull[0]?.time ?? null, last: tableFull[tableFull.length - 1]?.time ?? null },
       forecast,
-      tracked_by: { ruleset: view?.label ?? null, tracking_rules: view?.analysis.trackingRules.length ?? 0, no_tracking: view?.analysis.noTracking ?? null, classes },
+      tracked_by: {
+        ruleset: view?.label ?? null,
+        tracking_rules: view?.analysis.trackingRules.length ?? 0,
+        no_tracking: view?.analysis.noTracking ?? null,
+        classes,
+      },
       findings: findings.sort((a, b) => sevRank(a.severity) - sevRank(b.severity)),
       recommendations: recs,
       problems,
@@ -534,7 +595,15 @@ function sevRank(s: Severity): number {
   return s === "critical" ? 0 : s === "warning" ? 1 : 2;
 }
 
-function notrackRec(id: string, sel: string, frees: number, perEntry: number, cls: TrackedClass | undefined, view: RulesetView | undefined, s: Snapshot): Recommendation {
+function notrackRec(
+  id: string,
+  sel: string,
+  frees: number,
+  perEntry: number,
+  cls: TrackedClass | undefined,
+  view: RulesetView | undefined,
+  s: Snapshot,
+): Recommendation {
   const m = /^(\w+) dport (\d+)$/.exec(sel);
   const proto = m?.[1] ?? "udp";
   const port = m?.[2] ?? "0";
@@ -551,7 +620,12 @@ function notrackRec(id: string, sel: string, frees: number, perEntry: number, cl
   return {
     id,
     title: `NOTRACK ${sel} in both directions (frees ${frees} entries now)`,
-    commands: iptables ? text.split("\n").filter((l) => l.startsWith("-A ")).map((l) => `iptables -t raw ${l}`) : [`nft -f - <<'EOF'\n${text.trimEnd()}\nEOF`],
+    commands: iptables
+      ? text
+          .split("\n")
+          .filter((l) => l.startsWith("-A "))
+          .map((l) => `iptables -t raw ${l}`)
+      : [`nft -f - <<'EOF'\n${text.trimEnd()}\nEOF`],
     files: [{ path: file, content: text }],
     memory_bytes: -frees * perEntry,
     notes: [

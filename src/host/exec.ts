@@ -24,7 +24,13 @@ export const PACKAGE_OF: Readonly<Record<string, string>> = {
 
 export type CommandOutcome =
   | { readonly ok: true; readonly stdout: string; readonly stderr: string }
-  | { readonly ok: false; readonly reason: "missing" | "denied" | "failed" | "timeout"; readonly message: string; readonly stdout: string; readonly stderr: string };
+  | {
+      readonly ok: false;
+      readonly reason: "missing" | "denied" | "failed" | "timeout";
+      readonly message: string;
+      readonly stdout: string;
+      readonly stderr: string;
+    };
 
 /** How a command runs: inside another network namespace via nsenter when `netnsPath` is set. */
 export interface ExecContext {
@@ -38,12 +44,18 @@ export function argvFor(ctx: ExecContext, cmd: string, args: readonly string[]):
   return ["nsenter", [`--net=${ctx.netnsPath}`, "--", cmd, ...args]];
 }
 
-function classify(code: number | null, stderr: string, spawnErr: NodeJS.ErrnoException | undefined, cmd: string): { reason: "missing" | "denied" | "failed"; message: string } {
+function classify(
+  code: number | null,
+  stderr: string,
+  spawnErr: NodeJS.ErrnoException | undefined,
+  cmd: string,
+): { reason: "missing" | "denied" | "failed"; message: string } {
   if (spawnErr?.code === "ENOENT") return { reason: "missing", message: `"${cmd}" is not installed: install the ${PACKAGE_OF[cmd] ?? cmd} package` };
   if (spawnErr?.code === "EACCES") return { reason: "denied", message: `"${cmd}" may not be run: ${spawnErr.message}` };
   const err = stderr.trim().split("\n").slice(-1)[0] ?? "";
   // nsenter reports a missing inner command as exit 127 ("failed to execute").
-  if (code === 127 && /No such file|failed to execute/i.test(err)) return { reason: "missing", message: `"${cmd}" is not installed: install the ${PACKAGE_OF[cmd] ?? cmd} package` };
+  if (code === 127 && /No such file|failed to execute/i.test(err))
+    return { reason: "missing", message: `"${cmd}" is not installed: install the ${PACKAGE_OF[cmd] ?? cmd} package` };
   if (/Operation not permitted|Permission denied|must be root|are you root/i.test(err)) {
     return { reason: "denied", message: `"${cmd}" was refused: ${err}: run as root (CAP_NET_ADMIN)` };
   }
@@ -106,7 +118,8 @@ export function streamCommand(ctx: ExecContext, cmd: string, args: readonly stri
     const done = (): void => {
       if (++closed < 2) return;
       clearTimeout(timer);
-      if (timedOut) resolve({ ok: false, reason: "timeout", message: `"${cmd}" did not finish within ${(ctx.timeoutMs ?? 120_000) / 1000} s`, stdout: "", stderr });
+      if (timedOut)
+        resolve({ ok: false, reason: "timeout", message: `"${cmd}" did not finish within ${(ctx.timeoutMs ?? 120_000) / 1000} s`, stdout: "", stderr });
       else if (spawnErr === undefined && code === 0) resolve({ ok: true, stdout: "", stderr });
       else resolve({ ok: false, ...classify(code, stderr, spawnErr, file === "nsenter" && spawnErr === undefined ? cmd : file), stdout: "", stderr });
     };

@@ -92,23 +92,48 @@ export class ConntrackExporter {
       memory: g("ctlab_conntrack_kernel_memory_bytes", "Kernel memory the entries and buckets take now (slab object size × entries + 8 B per bucket)."),
       memoryLimit: g("ctlab_conntrack_kernel_memory_at_limit_bytes", "Kernel memory a full table would take."),
       untilFull: g("ctlab_conntrack_seconds_until_full", "Estimated seconds until the table is full at the recent fill rate (+Inf when not filling)."),
-      byState: g("ctlab_conntrack_entries_by_state", "Entries by protocol and state at the last table census (UNREPLIED/REPLIED/ASSURED for stateless protocols).", ["protocol", "state"]),
-      oldestIdle: g("ctlab_conntrack_oldest_idle_established_seconds", "Longest idle time of an ESTABLISHED TCP entry (its timeout minus the remaining one) at the last census."),
+      byState: g(
+        "ctlab_conntrack_entries_by_state",
+        "Entries by protocol and state at the last table census (UNREPLIED/REPLIED/ASSURED for stateless protocols).",
+        ["protocol", "state"],
+      ),
+      oldestIdle: g(
+        "ctlab_conntrack_oldest_idle_established_seconds",
+        "Longest idle time of an ESTABLISHED TCP entry (its timeout minus the remaining one) at the last census.",
+      ),
       orphans: g("ctlab_conntrack_orphans", "ESTABLISHED TCP entries idle longer than the orphan threshold at the last census."),
-      topSource: g("ctlab_conntrack_top_source_entries", "Entries per original source address: the top N, the rest as source=\"other\".", ["source"]),
-      topDport: g("ctlab_conntrack_top_dport_entries", "Entries per protocol/destination port: the top N, the rest as dport=\"other\".", ["dport"]),
+      topSource: g("ctlab_conntrack_top_source_entries", 'Entries per original source address: the top N, the rest as source="other".', ["source"]),
+      topDport: g("ctlab_conntrack_top_dport_entries", 'Entries per protocol/destination port: the top N, the rest as dport="other".', ["dport"]),
       censusAge: g("ctlab_conntrack_census_age_seconds", "Seconds since the last table census finished."),
       censusDuration: g("ctlab_conntrack_census_duration_seconds", "How long the last table census took."),
       up: g("ctlab_conntrack_up", "1 when connection tracking is loaded and its counters could be read."),
     };
-    this.#scrapeDuration = new Histogram({ name: "ctlab_scrape_duration_seconds", help: "Time to answer a /metrics scrape.", buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10], registers: [r] });
-    this.#errors = new Counter({ name: "ctlab_scrape_errors_total", help: "Sources that could not be read, by source.", labelNames: [...ns, "source"], registers: [r] });
-    this.#budgetExceeded = new Counter({ name: "ctlab_scrape_budget_exceeded_total", help: "Scrapes that served older counters because fresh ones took longer than the budget.", registers: [r] });
+    this.#scrapeDuration = new Histogram({
+      name: "ctlab_scrape_duration_seconds",
+      help: "Time to answer a /metrics scrape.",
+      buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10],
+      registers: [r],
+    });
+    this.#errors = new Counter({
+      name: "ctlab_scrape_errors_total",
+      help: "Sources that could not be read, by source.",
+      labelNames: [...ns, "source"],
+      registers: [r],
+    });
+    this.#budgetExceeded = new Counter({
+      name: "ctlab_scrape_budget_exceeded_total",
+      help: "Scrapes that served older counters because fresh ones took longer than the budget.",
+      registers: [r],
+    });
   }
 
   #take(t: NetnsTarget, withTable: boolean): Promise<Snapshot> {
     if (this.#opts.take !== undefined) return this.#opts.take(t, withTable);
-    return takeSnapshot(liveSource(t), { withoutTable: !withTable, countersOnly: !withTable, ...(this.#opts.orphanIdleSeconds !== undefined ? { orphanIdleSeconds: this.#opts.orphanIdleSeconds } : {}) });
+    return takeSnapshot(liveSource(t), {
+      withoutTable: !withTable,
+      countersOnly: !withTable,
+      ...(this.#opts.orphanIdleSeconds !== undefined ? { orphanIdleSeconds: this.#opts.orphanIdleSeconds } : {}),
+    });
   }
 
   #labels(s: NsState, extra: Record<string, string> = {}): Record<string, string> {
@@ -142,7 +167,7 @@ export class ConntrackExporter {
           for (const p of snap.problems) this.#errors.inc(this.#labels(s, { source: p.source }));
         } catch (e) {
           this.#errors.inc(this.#labels(s, { source: "census" }));
-          void e;
+          e;
         }
       }
     })().finally(() => (this.#censusRunning = undefined));

@@ -51,7 +51,10 @@ export function convertNftText(text: string, opts: NftConvertOptions = {}): stri
   let tmp: string | null = null;
   const add = spawnSync(ip, ["netns", "add", ns], { encoding: "utf8", timeout });
   if (add.error || add.status !== 0) {
-    throw new EnvironmentError("namespace", `Cannot read nft text ${q(file)}: no scratch network namespace (${(add.stderr || String(add.error)).trim()}): ${askJson}`);
+    throw new EnvironmentError(
+      "namespace",
+      `Cannot read nft text ${q(file)}: no scratch network namespace (${(add.stderr || String(add.error)).trim()}): ${askJson}`,
+    );
   }
   try {
     let path: string;
@@ -70,7 +73,7 @@ export function convertNftText(text: string, opts: NftConvertOptions = {}): stri
     if (load.error || load.status !== 0) {
       const stderr = load.stderr || String(load.error ?? "");
       const m = /^(.*?):([0-9]+):([0-9]+)(?:-[0-9]+)?: Error: (.*)$/m.exec(stderr);
-      if (m) throw new RulesetSyntaxError(textPos(file, Number(m[2]), Number(m[3])), `nft rejected the ruleset: ${m[4]!.trim()}`, "nft");
+      if (m) throw new RulesetSyntaxError(textPos(file, Number(m[2]), Number(m[3])), `nft rejected the ruleset: ${(m[4] as string).trim()}`, "nft");
       const first = stderr.split("\n").find((l) => l.trim() !== "") ?? "unknown error";
       throw new RulesetSyntaxError(textPos(file, 1, 1), `nft rejected the ruleset: ${first.replace(/^Error: /, "").trim()}`, "nft");
     }

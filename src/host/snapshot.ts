@@ -7,13 +7,37 @@
  * The folder holds the raw outputs under the names of SOURCE_FILES, so the
  * README's plain shell commands make the same folder on a host without Node.
  */
-import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, chmodSync, openSync, writeSync, closeSync } from "node:fs";
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  writeFileSync,
+  chmodSync,
+  openSync,
+  writeSync,
+  closeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { ExecContext } from "./exec.js";
 import { runCommand, streamCommand } from "./exec.js";
 import type { BadLine, SlabInfo, TableFullLine } from "./parse.js";
-import { countExpectations, parseConntrackStats, parseCount, parseMemTotal, parseModes, parseModules, parseProcNetStat, parseSlabinfo, parseSysctls, parseTableFull } from "./parse.js";
+import {
+  countExpectations,
+  parseConntrackStats,
+  parseCount,
+  parseMemTotal,
+  parseModes,
+  parseModules,
+  parseProcNetStat,
+  parseSlabinfo,
+  parseSysctls,
+  parseTableFull,
+} from "./parse.js";
 import { TableCensus } from "./table.js";
 
 /** Something that could not be read, and what it would take. */
@@ -173,7 +197,12 @@ class LiveSource implements Source {
     switch (name) {
       case "sysctl":
         if (this.#local) return sysctlText();
-        return fromOutcome(await runCommand(c, "grep", ["-r", "-s", ".", `${NETFILTER_DIR}/`]).then((o) => (o.ok || o.stdout !== "" ? { ok: true as const, stdout: o.stdout, stderr: "" } : o)), NETFILTER_DIR);
+        return fromOutcome(
+          await runCommand(c, "grep", ["-r", "-s", ".", `${NETFILTER_DIR}/`]).then((o) =>
+            o.ok || o.stdout !== "" ? { ok: true as const, stdout: o.stdout, stderr: "" } : o,
+          ),
+          NETFILTER_DIR,
+        );
       case "modes":
         return fromOutcome(await runCommand(c, "stat", ["-c", "%a %n", `${NETFILTER_DIR}/nf_conntrack_max`, `${NETFILTER_DIR}/nf_conntrack_buckets`]), "stat");
       case "hashsize":
@@ -191,20 +220,48 @@ class LiveSource implements Source {
       case "slabinfo": {
         const r = readLocal("/proc/slabinfo", "/proc/slabinfo");
         // Only the conntrack caches: the rest of the kernel's slabs are none of our business.
-        return r.text === undefined ? r : { text: r.text.split("\n").filter((l) => l.startsWith("slabinfo") || l.startsWith("# name") || l.startsWith("nf_conntrack")).join("\n") + "\n" };
+        return r.text === undefined
+          ? r
+          : {
+              text:
+                r.text
+                  .split("\n")
+                  .filter((l) => l.startsWith("slabinfo") || l.startsWith("# name") || l.startsWith("nf_conntrack"))
+                  .join("\n") + "\n",
+            };
       }
       case "modules":
         return readLocal("/proc/modules", "/proc/modules");
       case "meminfo": {
         const r = readLocal("/proc/meminfo", "/proc/meminfo");
-        return r.text === undefined ? r : { text: r.text.split("\n").filter((l) => l.startsWith("MemTotal:")).join("\n") + "\n" };
+        return r.text === undefined
+          ? r
+          : {
+              text:
+                r.text
+                  .split("\n")
+                  .filter((l) => l.startsWith("MemTotal:"))
+                  .join("\n") + "\n",
+            };
       }
       case "kernelLog": {
         // The kernel log is global; only the table-full lines are kept.
         const d = await runCommand({ timeoutMs: 20_000 }, "dmesg", ["--time-format=iso"]);
-        if (d.ok) return { text: d.stdout.split("\n").filter((l) => TABLE_FULL_RE.test(l)).join("\n") };
+        if (d.ok)
+          return {
+            text: d.stdout
+              .split("\n")
+              .filter((l) => TABLE_FULL_RE.test(l))
+              .join("\n"),
+          };
         const j = await runCommand({ timeoutMs: 20_000 }, "journalctl", ["-k", "-b", "-o", "short-iso", "--no-pager", "-q"]);
-        if (j.ok) return { text: j.stdout.split("\n").filter((l) => TABLE_FULL_RE.test(l)).join("\n") };
+        if (j.ok)
+          return {
+            text: j.stdout
+              .split("\n")
+              .filter((l) => TABLE_FULL_RE.test(l))
+              .join("\n"),
+          };
         return { problem: { source: "dmesg", kind: d.reason, message: `${d.message}; journalctl: ${j.message}` } };
       }
       case "nftJson":
@@ -247,7 +304,11 @@ class DirSource implements Source {
     return new Promise((resolve) => {
       const input = createReadStream(f, { encoding: "utf8" });
       let problem: Problem | undefined;
-      input.on("error", (e) => (problem = { source: SOURCE_FILES[name], kind: "failed", message: `"${f}" could not be read: ${(e as NodeJS.ErrnoException).code ?? String(e)}` }));
+      input.on(
+        "error",
+        (e) =>
+          (problem = { source: SOURCE_FILES[name], kind: "failed", message: `"${f}" could not be read: ${(e as NodeJS.ErrnoException).code ?? String(e)}` }),
+      );
       const rl = createInterface({ input, crlfDelay: Infinity });
       rl.on("line", onLine);
       rl.on("close", () => resolve(problem));
@@ -271,7 +332,13 @@ export function readMeta(dir: string): SnapshotMeta {
   try {
     const m = JSON.parse(raw) as Partial<SnapshotMeta>;
     if (typeof m.takenAtMs !== "number") throw new Error("takenAtMs is not a number");
-    return { netns: typeof m.netns === "string" ? m.netns : "", takenAtMs: m.takenAtMs, ...(typeof m.netnsInode === "number" ? { netnsInode: m.netnsInode } : {}), ...(typeof m.firstTakenAtMs === "number" ? { firstTakenAtMs: m.firstTakenAtMs } : {}), ...(typeof m.kernel === "string" ? { kernel: m.kernel } : {}) };
+    return {
+      netns: typeof m.netns === "string" ? m.netns : "",
+      takenAtMs: m.takenAtMs,
+      ...(typeof m.netnsInode === "number" ? { netnsInode: m.netnsInode } : {}),
+      ...(typeof m.firstTakenAtMs === "number" ? { firstTakenAtMs: m.firstTakenAtMs } : {}),
+      ...(typeof m.kernel === "string" ? { kernel: m.kernel } : {}),
+    };
   } catch (e) {
     throw new HostError(`Bad snapshot metadata in "${f}": ${(e as Error).message}`);
   }
@@ -286,7 +353,10 @@ export function snapshotFolders(dir: string): string[] {
   } catch (e) {
     throw new HostError(`Cannot read the snapshot folder "${dir}": ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
-  const subs = names.sort().map((n) => join(dir, n)).filter((d) => existsSync(join(d, "meta.json")));
+  const subs = names
+    .sort()
+    .map((n) => join(dir, n))
+    .filter((d) => existsSync(join(d, "meta.json")));
   if (subs.length === 0) throw new HostError(`Not a snapshot folder: "${dir}" has no meta.json (made by "ctlab collect")`);
   return subs;
 }
@@ -317,7 +387,8 @@ export function currentNetns(): NetnsTarget {
 
 /** A named namespace (`ip netns add NAME`), or a clear error. */
 export function namedNetns(name: string): NetnsTarget {
-  if (!/^[A-Za-z0-9_.-]+$/.test(name) || name === "." || name === "..") throw new HostError(`Bad namespace name "${name}": letters, digits, ".", "_" and "-" only`);
+  if (!/^[A-Za-z0-9_.-]+$/.test(name) || name === "." || name === "..")
+    throw new HostError(`Bad namespace name "${name}": letters, digits, ".", "_" and "-" only`);
   const path = `/run/netns/${name}`;
   try {
     return { label: name, path, inode: inodeOf(path) };
@@ -354,7 +425,9 @@ export function allNetns(): NetnsTarget[] {
   }
   let pids: string[] = [];
   try {
-    pids = readdirSync("/proc").filter((p) => /^\d+$/.test(p)).sort((a, b) => Number(a) - Number(b));
+    pids = readdirSync("/proc")
+      .filter((p) => /^\d+$/.test(p))
+      .sort((a, b) => Number(a) - Number(b));
   } catch {
     // No /proc.
   }
@@ -395,7 +468,12 @@ function sleep(ms: number): Promise<void> {
 
 export function liveSource(target: NetnsTarget, timeoutMs?: number): Source {
   const ctx: ExecContext = { ...(target.path !== undefined ? { netnsPath: target.path } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) };
-  const meta: SnapshotMeta = { netns: target.label, netnsInode: target.inode, takenAtMs: Date.now(), ...(kernelRelease() !== undefined ? { kernel: kernelRelease() as string } : {}) };
+  const meta: SnapshotMeta = {
+    netns: target.label,
+    netnsInode: target.inode,
+    takenAtMs: Date.now(),
+    ...(kernelRelease() !== undefined ? { kernel: kernelRelease() as string } : {}),
+  };
   return new LiveSource(meta, ctx);
 }
 
@@ -483,7 +561,11 @@ export async function takeSnapshot(src: Source, opts: SnapshotOptions = {}): Pro
     const eText = light ? undefined : await get("expect", true);
     if (eText !== undefined) expectations = countExpectations(eText);
     if (opts.withoutTable !== true && !light) {
-      table = new TableCensus({ sysctls: sys.values, source: SOURCE_FILES.table, ...(opts.orphanIdleSeconds !== undefined ? { orphanIdleSeconds: opts.orphanIdleSeconds } : {}) });
+      table = new TableCensus({
+        sysctls: sys.values,
+        source: SOURCE_FILES.table,
+        ...(opts.orphanIdleSeconds !== undefined ? { orphanIdleSeconds: opts.orphanIdleSeconds } : {}),
+      });
       const out = sink?.openLines(SOURCE_FILES.table);
       const t = table;
       const problem = await src.lines("table", (l) => {
@@ -497,7 +579,11 @@ export async function takeSnapshot(src: Source, opts: SnapshotOptions = {}): Pro
       }
       if (t.badCount > 0) {
         bad.push(...t.bad);
-        problems.push({ source: SOURCE_FILES.table, kind: "bad-lines", message: `${t.badCount} line(s) of the table could not be read (first: line ${t.bad[0]?.line ?? 0}): the rest is reported` });
+        problems.push({
+          source: SOURCE_FILES.table,
+          kind: "bad-lines",
+          message: `${t.badCount} line(s) of the table could not be read (first: line ${t.bad[0]?.line ?? 0}): the rest is reported`,
+        });
       }
     }
     const nft = light ? undefined : await get("nftJson", true);
@@ -508,7 +594,12 @@ export async function takeSnapshot(src: Source, opts: SnapshotOptions = {}): Pro
       const v4 = await get("iptables", true);
       const v6 = await get("ip6tables", true);
       if (v4 !== undefined && v4.trim() !== "") ruleset = { format: "iptables", text: v4, ...(v6 !== undefined && v6.trim() !== "" ? { text6: v6 } : {}) };
-      else if (live && nft === undefined && v4 === undefined) problems.push({ source: "ruleset", kind: "missing", message: '"nft -j list ruleset" and "iptables-save" both failed: install nftables or iptables (and run as root) to see why traffic is tracked' });
+      else if (live && nft === undefined && v4 === undefined)
+        problems.push({
+          source: "ruleset",
+          kind: "missing",
+          message: '"nft -j list ruleset" and "iptables-save" both failed: install nftables or iptables (and run as root) to see why traffic is tracked',
+        });
     }
   }
   const memTotalBytes = memText === undefined ? undefined : parseMemTotal(memText);

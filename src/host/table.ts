@@ -158,7 +158,18 @@ export interface TableOptions {
 export class TableCensus {
   readonly opts: TableOptions;
   readonly #entry = new CtEntry();
-  readonly #ce = { family: 4 as 4 | 6, proto: 0, state: "", unreplied: false, assured: false, timeoutSeconds: 0, src: new Uint32Array(4), dst: new Uint32Array(4), sport: 0, dport: 0 };
+  readonly #ce = {
+    family: 4 as 4 | 6,
+    proto: 0,
+    state: "",
+    unreplied: false,
+    assured: false,
+    timeoutSeconds: 0,
+    src: new Uint32Array(4),
+    dst: new Uint32Array(4),
+    sport: 0,
+    dport: 0,
+  };
   #result: { n: number; all: CensusResult; halfOpen: CensusResult; assured: CensusResult } | undefined;
   #lineNo = 0;
   total = 0;

@@ -63,7 +63,9 @@ export function loadWebConfig(file: string): WebConfig {
   }
   const doc = parseWebConfigText(text, file);
   const known = new Set(["tls_server_config", "basic_auth_users", "http_server_config"]);
-  for (const k of doc.keys()) if (!known.has(k)) throw new WebConfigError(`Unknown key "${k}" in the web config "${file}": tls_server_config, basic_auth_users and http_server_config are supported`);
+  for (const k of doc.keys())
+    if (!known.has(k))
+      throw new WebConfigError(`Unknown key "${k}" in the web config "${file}": tls_server_config, basic_auth_users and http_server_config are supported`);
   const base = dirname(resolve(file));
   let tls: WebConfig["tls"];
   const t = doc.get("tls_server_config");
@@ -87,7 +89,10 @@ export function loadWebConfig(file: string): WebConfig {
   if (u !== undefined) {
     if (typeof u === "string") throw new WebConfigError(`Bad basic_auth_users in "${file}": expected "user: bcrypt-hash" lines under it`);
     for (const [name, hash] of u) {
-      if (!BCRYPT.test(hash)) throw new WebConfigError(`Bad bcrypt hash for user "${name}" in "${file}": expected $2y$NN$ and 53 characters (htpasswd -nbBC 10 USER PASSWORD makes one)`);
+      if (!BCRYPT.test(hash))
+        throw new WebConfigError(
+          `Bad bcrypt hash for user "${name}" in "${file}": expected $2y$NN$ and 53 characters (htpasswd -nbBC 10 USER PASSWORD makes one)`,
+        );
       users.set(name, hash);
     }
   }

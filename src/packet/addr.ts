@@ -84,7 +84,7 @@ export function formatIpv6(w0: number, w1: number, w2: number, w3: number): stri
   const g = [w0 >>> 16, w0 & 0xffff, w1 >>> 16, w1 & 0xffff, w2 >>> 16, w2 & 0xffff, w3 >>> 16, w3 & 0xffff];
   let bestBase = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (g[i] !== 0) {
       i++;
       continue;
@@ -126,12 +126,12 @@ export function ipToWords(text: string, out: Uint32Array): 4 | 6 {
   const b = parseIp(text);
   out.fill(0);
   if (b.length === 4) {
-    out[0] = ((b[0] as number) << 24 | (b[1] as number) << 16 | (b[2] as number) << 8 | (b[3] as number)) >>> 0;
+    out[0] = (((b[0] as number) << 24) | ((b[1] as number) << 16) | ((b[2] as number) << 8) | (b[3] as number)) >>> 0;
     return 4;
   }
   for (let i = 0; i < 4; i++) {
     const o = i * 4;
-    out[i] = ((b[o] as number) << 24 | (b[o + 1] as number) << 16 | (b[o + 2] as number) << 8 | (b[o + 3] as number)) >>> 0;
+    out[i] = (((b[o] as number) << 24) | ((b[o + 1] as number) << 16) | ((b[o + 2] as number) << 8) | (b[o + 3] as number)) >>> 0;
   }
   return 6;
 }

@@ -584,10 +584,7 @@ function looksLikeBareIp(b: Uint8Array): boolean {
 
 function ipPacketLength(b: Uint8Array, off: number): number {
   const v = (b[off] as number) >> 4;
-  const len =
-    v === 4
-      ? ((b[off + 2] as number) << 8) | (b[off + 3] as number)
-      : 40 + (((b[off + 4] as number) << 8) | (b[off + 5] as number));
+  const len = v === 4 ? ((b[off + 2] as number) << 8) | (b[off + 3] as number) : 40 + (((b[off + 4] as number) << 8) | (b[off + 5] as number));
   return Math.min(len, b.length - off);
 }
 
@@ -657,10 +654,7 @@ export function buildSctp(o: SctpBuildOptions): Uint8Array {
 export { SCTP_CHUNK } from "./view.js";
 
 /** An INIT (or INIT ACK) chunk with the given initiate tag and no parameters. */
-export function sctpInitChunk(
-  initTag: number,
-  o: { ack?: boolean; arwnd?: number; outStreams?: number; inStreams?: number; tsn?: number } = {},
-): SctpChunk {
+export function sctpInitChunk(initTag: number, o: { ack?: boolean; arwnd?: number; outStreams?: number; inStreams?: number; tsn?: number } = {}): SctpChunk {
   const d = new Uint8Array(16);
   be32(d, 0, initTag >>> 0);
   be32(d, 4, o.arwnd ?? 65536);

@@ -165,11 +165,7 @@ export class CaptureParser {
     }
     if (have > 0) {
       const what = this.#state === St.PcapRecord ? "pcap record" : "pcapng block";
-      throw this.#fail(
-        this.#abs,
-        "truncated-record",
-        `Truncated ${what} in "${this.#name}" at byte ${this.#abs}: need ${this.#need} bytes, have ${have}`,
-      );
+      throw this.#fail(this.#abs, "truncated-record", `Truncated ${what} in "${this.#name}" at byte ${this.#abs}: need ${this.#need} bytes, have ${have}`);
     }
   }
 
@@ -270,7 +266,7 @@ export class CaptureParser {
         this.#need = 12;
         return;
       default: {
-        const hint = (m >>> 16) === 0x1f8b ? " (gzip-compressed: decompress it first)" : "";
+        const hint = m >>> 16 === 0x1f8b ? " (gzip-compressed: decompress it first)" : "";
         throw this.#fail(
           this.#abs,
           "unknown-format",
@@ -423,11 +419,7 @@ export class CaptureParser {
 
   #checkBlockLength(len: number, min: number): void {
     if (len < min || (len & 3) !== 0 || len > HARD_LIMIT) {
-      throw this.#fail(
-        this.#abs,
-        "bad-block-length",
-        `Bad pcapng block length in "${this.#name}" at byte ${this.#abs}: ${len} bytes`,
-      );
+      throw this.#fail(this.#abs, "bad-block-length", `Bad pcapng block length in "${this.#name}" at byte ${this.#abs}: ${len} bytes`);
     }
   }
 
@@ -497,11 +489,7 @@ export class CaptureParser {
     }
     const capLen = dv.getUint32(pos + dataOff - 8, le);
     if (capLen > len - dataOff - 4) {
-      throw this.#fail(
-        this.#abs,
-        "bad-block",
-        `Bad pcapng packet block in "${this.#name}" at byte ${this.#abs}: captured length ${capLen} exceeds the block`,
-      );
+      throw this.#fail(this.#abs, "bad-block", `Bad pcapng packet block in "${this.#name}" at byte ${this.#abs}: captured length ${capLen} exceeds the block`);
     }
     const view = this.#view;
     this.#timestamp(ifId, dv.getUint32(pos + tsOff, le), dv.getUint32(pos + tsOff + 4, le));

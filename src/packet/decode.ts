@@ -369,7 +369,7 @@ export function decodeIpv4(view: PacketView, d: Uint8Array, off: number, end: nu
   const l4Len = tot - ihl;
   view.l4Off = l4Off;
   view.l4Len = l4Len;
-  const capL4 = (off + view.l3Len) - l4Off;
+  const capL4 = off + view.l3Len - l4Off;
   view.l4CapLen = capL4 > 0 ? capL4 : 0;
   if ((fo & 0x3fff) !== 0) {
     view.isFragment = true;
@@ -480,7 +480,6 @@ export function decodeIpv6(view: PacketView, d: Uint8Array, off: number, end: nu
   view.l4CapLen = capEnd > p ? capEnd - p : 0;
   decodeL4(view, d, nh);
 }
-
 
 /**
  * ipv6_parse_hopopts() / ip6_parse_tlv() for the hop-by-hop header after the

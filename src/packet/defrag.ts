@@ -70,16 +70,7 @@ export const DEFRAG = {
 } as const;
 
 /** Why fragments were dropped (a closed set). */
-export type DefragDropReason =
-  | "overlap"
-  | "duplicate"
-  | "bad-length"
-  | "oversize"
-  | "ecn"
-  | "too-far"
-  | "memory"
-  | "truncated"
-  | "timeout";
+export type DefragDropReason = "overlap" | "duplicate" | "bad-length" | "oversize" | "ecn" | "too-far" | "memory" | "truncated" | "timeout";
 
 /** Counters of a {@link Defragmenter}. */
 export interface DefragSummary {

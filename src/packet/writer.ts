@@ -37,7 +37,7 @@ const DEFAULT_BUFFER = 1 << 20;
  */
 class Sink {
   #fd = -1;
-  #cb: ((chunk: Uint8Array) => void) | null = null;
+  readonly #cb: ((chunk: Uint8Array) => void) | null = null;
   buf: Uint8Array;
   dv: DataView;
   len = 0;
@@ -265,7 +265,7 @@ export class PcapngWriter {
     const itf = this.#ifs[interfaceId];
     if (itf === undefined) throw new RangeError(`Unknown pcapng interface "${interfaceId}"`);
     const cap = itf.snaplen > 0 ? Math.min(frame.length, itf.snaplen) : frame.length;
-    const units = ((BigInt(tsSec) - itf.offset) * 1_000_000_000n + BigInt(tsNsec)) * itf.perSec / 1_000_000_000n;
+    const units = (((BigInt(tsSec) - itf.offset) * 1_000_000_000n + BigInt(tsNsec)) * itf.perSec) / 1_000_000_000n;
     if (units < 0n || units >= 1n << 64n) {
       throw new RangeError(`Timestamp ${tsSec}.${String(tsNsec).padStart(9, "0")} does not fit 64 bits at interface ${interfaceId}'s resolution`);
     }

@@ -193,15 +193,16 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
   const DROP_CONNTRACK = fwMods?.[0].DROP_REASON.CONNTRACK ?? -1;
   const DROP_CONFIRM = fwMods?.[0].DROP_REASON.CONFIRM ?? -1;
   const VERDICT_DROP = fwMods?.[1].VERDICT.DROP ?? -1;
-  const path = fw && fwMods
-    ? new fwMods[0].NetfilterPath({
-        ruleset: fw.ruleset,
-        tracker,
-        host: fw.host,
-        ...(fw.enableHooks === true ? { enableHooks: true } : {}),
-        ...(fw.seed !== undefined ? { seed: fw.seed } : opts.seed !== undefined ? { seed: opts.seed } : {}),
-      })
-    : null;
+  const path =
+    fw && fwMods
+      ? new fwMods[0].NetfilterPath({
+          ruleset: fw.ruleset,
+          tracker,
+          host: fw.host,
+          ...(fw.enableHooks === true ? { enableHooks: true } : {}),
+          ...(fw.seed !== undefined ? { seed: fw.seed } : opts.seed !== undefined ? { seed: opts.seed } : {}),
+        })
+      : null;
   const onPacket = fw?.onPacket ?? null;
   let ipIndex = 0;
 
@@ -273,7 +274,7 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
   const started = performance.now();
   // nf_defrag is registered together with conntrack: without it the rules see fragments.
   const defrag = opts.defrag !== false && (path === null || path.conntrackOn.ipv4 || path.conntrackOn.ipv6);
-  const maxEntries = tracker.sysctl.nf_conntrack_max as number;
+  const maxEntries = tracker.sysctl.nf_conntrack_max;
   opts.onStart?.(() => ({ packets: total, bytes, entries: tracker.count, max: maxEntries }));
   const source = await forEachPacket(input as string, handler, {
     defrag,
@@ -359,11 +360,11 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
   const stats: Record<string, number> = {};
   for (const [k, v] of tracker.stats.entries()) stats[k] = v;
 
-  const buckets = tracker.sysctl.nf_conntrack_buckets as number;
+  const buckets = tracker.sysctl.nf_conntrack_buckets;
   const extension = extensionAttached({
-    acct: tracker.sysctl.nf_conntrack_acct as number,
-    timestamp: tracker.sysctl.nf_conntrack_timestamp as number,
-    events: tracker.sysctl.nf_conntrack_events as number,
+    acct: tracker.sysctl.nf_conntrack_acct,
+    timestamp: tracker.sysctl.nf_conntrack_timestamp,
+    events: tracker.sysctl.nf_conntrack_events,
     listener: opts.eventListener === true || (opts.onEvent !== undefined && opts.onEvent !== null),
   });
   const peakEntries = Math.max(peak, tracker.peak);
@@ -371,7 +372,8 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
   for (const [link, frames] of [...unsupportedLinks].sort((a, b) => a[0] - b[0])) {
     warnings.push(`${num(frames)} frames of link type ${link} skipped: ctlab decodes link types ${SUPPORTED_LINK_TYPES.join(", ")}`);
   }
-  if (backwards > 0) warnings.push(`${num(backwards)} records have a timestamp earlier than the record before (merged or reordered capture?): timeouts ran on the later time`);
+  if (backwards > 0)
+    warnings.push(`${num(backwards)} records have a timestamp earlier than the record before (merged or reordered capture?): timeouts ran on the later time`);
   const summary: ReplaySummary = {
     input: opts.name ?? (typeof input === "string" ? input : "-"),
     format: source.format,
@@ -420,7 +422,10 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
       ctlab_bytes: tracker.memoryBytes,
     },
     log,
-    error: source.error && !(interrupted && source.error.reason === "truncated-record") ? { message: source.error.message, byte_offset: source.error.byteOffset } : null,
+    error:
+      source.error && !(interrupted && source.error.reason === "truncated-record")
+        ? { message: source.error.message, byte_offset: source.error.byteOffset }
+        : null,
     warnings,
     elapsed_ms: Math.round(elapsed),
     sysctls: changed,

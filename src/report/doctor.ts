@@ -41,11 +41,18 @@ export function formatDoctorText(r: DoctorReport): string {
     return out.join("\n") + "\n";
   }
   const limit = r.limit ?? 0;
-  out.push(`Table      ${n(r.entries)} / ${r.limit === null ? "?" : n(limit)} entries${r.usage !== null ? ` (${pct(r.usage)})` : ""}${r.limit_writable === false ? "  [nf_conntrack_max is global: read-only in this namespace]" : ""}`);
+  out.push(
+    `Table      ${n(r.entries)} / ${r.limit === null ? "?" : n(limit)} entries${r.usage !== null ? ` (${pct(r.usage)})` : ""}${r.limit_writable === false ? "  [nf_conntrack_max is global: read-only in this namespace]" : ""}`,
+  );
   if (r.buckets !== null) out.push(`Hash       ${n(r.buckets)} buckets, ${(r.average_chain_length ?? 0).toFixed(2)} tuples per chain on average (2 per entry)`);
   const m = r.kernel_memory_bytes;
-  out.push(`Memory     ${formatBytesIEC(m.now)} now, ${m.at_limit === null ? "?" : formatBytesIEC(m.at_limit)} at the limit (${m.per_entry} B per entry, ${formatBytesIEC(m.buckets)} of buckets)${r.host_memory_bytes !== null ? `; host ${formatBytesIEC(r.host_memory_bytes)}` : ""}`);
-  if (r.entries_listed !== null) out.push(`Listed     ${n(r.entries_listed)} entries: ${n(r.unreplied)} UNREPLIED, ${n(r.assured)} ASSURED, ${n(r.natted)} NATed${r.expectations !== null ? `; ${n(r.expectations)} expectations` : ""}`);
+  out.push(
+    `Memory     ${formatBytesIEC(m.now)} now, ${m.at_limit === null ? "?" : formatBytesIEC(m.at_limit)} at the limit (${m.per_entry} B per entry, ${formatBytesIEC(m.buckets)} of buckets)${r.host_memory_bytes !== null ? `; host ${formatBytesIEC(r.host_memory_bytes)}` : ""}`,
+  );
+  if (r.entries_listed !== null)
+    out.push(
+      `Listed     ${n(r.entries_listed)} entries: ${n(r.unreplied)} UNREPLIED, ${n(r.assured)} ASSURED, ${n(r.natted)} NATed${r.expectations !== null ? `; ${n(r.expectations)} expectations` : ""}`,
+    );
   if (r.timestamps.entries > 0 || r.accounting.entries > 0) {
     const parts: string[] = [];
     if (r.timestamps.entries > 0) parts.push(`oldest entry created ${formatDuration(r.timestamps.oldest_age_seconds ?? 0)} ago (nf_conntrack_timestamp)`);
@@ -54,9 +61,17 @@ export function formatDoctorText(r: DoctorReport): string {
   }
   if (r.stats !== null) {
     const keys = ["found", "invalid", "insert", "insert_failed", "drop", "early_drop", "error", "search_restart", "clash_resolve", "chaintoolong"];
-    out.push(`Counters   ${keys.filter((k) => r.stats?.[k] !== undefined).map((k) => `${k}=${r.stats?.[k] ?? 0}`).join(" ")}`);
+    out.push(
+      `Counters   ${keys
+        .filter((k) => r.stats?.[k] !== undefined)
+        .map((k) => `${k}=${r.stats?.[k] ?? 0}`)
+        .join(" ")}`,
+    );
   }
-  if (r.table_full_log.lines > 0) out.push(`Kernel log ${r.table_full_log.lines} "table full, dropping packet" line(s), first ${r.table_full_log.first ?? "?"}, last ${r.table_full_log.last ?? "?"}`);
+  if (r.table_full_log.lines > 0)
+    out.push(
+      `Kernel log ${r.table_full_log.lines} "table full, dropping packet" line(s), first ${r.table_full_log.first ?? "?"}, last ${r.table_full_log.last ?? "?"}`,
+    );
   const f = r.forecast;
   if (f !== null) {
     const full = f.seconds_until_full === null ? "not filling" : `full in ${formatDuration(f.seconds_until_full)}`;
@@ -72,7 +87,9 @@ export function formatDoctorText(r: DoctorReport): string {
     out.push("Entries by protocol and state");
     const total = r.entries_listed ?? 0;
     for (const row of r.by_protocol_state) {
-      out.push(`  ${pad(`${row.protocol} ${row.state}`, 24)} ${lpad(n(row.entries), 10)}  ${lpad(pct(total > 0 ? row.entries / total : 0), 7)}   unreplied ${n(row.unreplied)}, assured ${n(row.assured)}`);
+      out.push(
+        `  ${pad(`${row.protocol} ${row.state}`, 24)} ${lpad(n(row.entries), 10)}  ${lpad(pct(total > 0 ? row.entries / total : 0), 7)}   unreplied ${n(row.unreplied)}, assured ${n(row.assured)}`,
+      );
     }
   }
   if (r.top.sources.length > 0) {
@@ -87,7 +104,9 @@ export function formatDoctorText(r: DoctorReport): string {
     out.push("");
     out.push(`Idle for (state's timeout − remaining)   ${IDLE_BUCKET_LABELS.map((l) => lpad(l, 8)).join("")}       max`);
     for (const row of r.idle) {
-      out.push(`  ${pad(`${row.protocol} ${row.state}`, 38)} ${IDLE_BUCKET_LABELS.map((l) => lpad(n(row.buckets[l] ?? 0), 8)).join("")}  ${lpad(formatDuration(row.max_seconds), 8)}`);
+      out.push(
+        `  ${pad(`${row.protocol} ${row.state}`, 38)} ${IDLE_BUCKET_LABELS.map((l) => lpad(n(row.buckets[l] ?? 0), 8)).join("")}  ${lpad(formatDuration(row.max_seconds), 8)}`,
+      );
     }
   }
   out.push("");
@@ -95,13 +114,19 @@ export function formatDoctorText(r: DoctorReport): string {
   if (r.findings.length === 0) out.push("  Nothing wrong found.");
   for (const x of r.findings) {
     out.push(`  [${x.severity}] ${x.title}  (${x.id})`);
-    out.push(`      ${Object.entries(x.evidence).map(([k, v]) => `${k}=${typeof v === "number" && !Number.isInteger(v) ? v.toFixed(3) : String(v)}`).join(" ")}`);
+    out.push(
+      `      ${Object.entries(x.evidence)
+        .map(([k, v]) => `${k}=${typeof v === "number" && !Number.isInteger(v) ? v.toFixed(3) : String(v)}`)
+        .join(" ")}`,
+    );
     out.push(`      ${x.detail}`);
   }
   const tb = r.tracked_by;
   if (tb.classes.length > 0) {
     out.push("");
-    out.push(`Why it is tracked${tb.ruleset !== null ? ` (live ${tb.ruleset} ruleset: ${tb.tracking_rules} rule(s) need conntrack${tb.no_tracking ? "; nothing registers the hooks" : ""})` : " (ruleset not read)"}`);
+    out.push(
+      `Why it is tracked${tb.ruleset !== null ? ` (live ${tb.ruleset} ruleset: ${tb.tracking_rules} rule(s) need conntrack${tb.no_tracking ? "; nothing registers the hooks" : ""})` : " (ruleset not read)"}`,
+    );
     for (const c of tb.classes.slice(0, 5)) {
       out.push(`  ${pad(c.class, 22)} ${lpad(n(c.entries), 10)} entries; a NOTRACK would free ${n(c.notrack_frees)}`);
       for (const rule of c.tracking_rules.slice(0, 3)) out.push(`      tracked because of ${rule}`);
@@ -111,7 +136,9 @@ export function formatDoctorText(r: DoctorReport): string {
     out.push("");
     out.push("Recommendations");
     for (const rec of r.recommendations) {
-      out.push(`  ${rec.title}${rec.memory_bytes !== null ? `  [${rec.memory_bytes >= 0 ? "+" : "−"}${formatBytesIEC(Math.abs(rec.memory_bytes))} kernel memory]` : ""}`);
+      out.push(
+        `  ${rec.title}${rec.memory_bytes !== null ? `  [${rec.memory_bytes >= 0 ? "+" : "−"}${formatBytesIEC(Math.abs(rec.memory_bytes))} kernel memory]` : ""}`,
+      );
       for (const c of rec.commands) out.push(...c.split("\n").map((l, i) => `      ${i === 0 ? "$ " : "  "}${l}`));
       for (const file of rec.files) {
         out.push(`      in ${file.path}:`);

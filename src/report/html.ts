@@ -57,8 +57,20 @@ function chartsOf(runs: readonly RunData[]): Chart[] {
     const states = new Set<string>();
     for (const s of r.timeline) for (const k of Object.keys(s.by_state)) states.add(k);
     const rx = r.timeline.map((s) => s.t);
-    const series = [...states].sort().map((k) => ({ label: k, y: downsample(rx, r.timeline.map((s) => s.by_state[k] ?? 0)).y }));
-    series.push({ label: "nf_conntrack_max", y: downsample(rx, rx.map(() => r.summary.nf_conntrack_max)).y });
+    const series = [...states].sort().map((k) => ({
+      label: k,
+      y: downsample(
+        rx,
+        r.timeline.map((s) => s.by_state[k] ?? 0),
+      ).y,
+    }));
+    series.push({
+      label: "nf_conntrack_max",
+      y: downsample(
+        rx,
+        rx.map(() => r.summary.nf_conntrack_max),
+      ).y,
+    });
     charts.push({ id: `states${i}`, title: `Entries by state${runs.length > 1 ? `: ${r.label}` : ""}`, unit: "entries", x: downsample(rx, rx).x, series });
   });
   const per = (f: (s: RunData["timeline"][number]) => number) => runs.map((r) => ({ label: r.label, y: ds(r.timeline.map(f)).y }));
@@ -77,7 +89,10 @@ function chartsOf(runs: readonly RunData[]): Chart[] {
     title: "Drops per second (table full) and early drops",
     unit: "per second",
     x: sx,
-    series: [...per((s) => s.drops).map((x) => ({ ...x, label: `drops: ${x.label}` })), ...per((s) => s.early_drops).map((x) => ({ ...x, label: `early drops: ${x.label}` }))],
+    series: [
+      ...per((s) => s.drops).map((x) => ({ ...x, label: `drops: ${x.label}` })),
+      ...per((s) => s.early_drops).map((x) => ({ ...x, label: `early drops: ${x.label}` })),
+    ],
   });
   charts.push({
     id: "legit",
@@ -96,7 +111,13 @@ function chartsOf(runs: readonly RunData[]): Chart[] {
     x: sx,
     series: per((s) => s.legit_failed),
   });
-  charts.push({ id: "memory", title: "Kernel memory of the table", unit: "MiB", x: sx, series: per((s) => Math.round((s.kernel_memory_bytes / 1048576) * 10) / 10) });
+  charts.push({
+    id: "memory",
+    title: "Kernel memory of the table",
+    unit: "MiB",
+    x: sx,
+    series: per((s) => Math.round((s.kernel_memory_bytes / 1048576) * 10) / 10),
+  });
   return charts;
 }
 

@@ -17,7 +17,6 @@ export interface PacketsByState {
   untracked: number;
 }
 
-
 /**
  * The replay summary: what `ctlab replay --json` prints. This is the stable
  * interface: schema/replay-summary.schema.json describes it and the tests

@@ -52,20 +52,29 @@ export function runConclusions(r: RunResult): string[] {
   const full = firstFullSecond(r);
   if (full !== null) {
     let line = `The table is full after ${full} s (${s.nf_conntrack_max.toLocaleString("en-US")} entries)`;
-    if (s.drops > 0) line += `; ${s.drops.toLocaleString("en-US")} packets dropped ("nf_conntrack: table full, dropping packet"), the first at ${s.first_drop_s} s`;
+    if (s.drops > 0)
+      line += `; ${s.drops.toLocaleString("en-US")} packets dropped ("nf_conntrack: table full, dropping packet"), the first at ${s.first_drop_s} s`;
     if (s.early_drops > 0) line += `; early drop evicted ${s.early_drops.toLocaleString("en-US")} unassured entries to make room`;
     out.push(`${line}.`);
   } else {
-    out.push(`The table never fills: at most ${s.peak_entries.toLocaleString("en-US")} of ${s.nf_conntrack_max.toLocaleString("en-US")} entries (${pct(s.peak_entries / Math.max(1, s.nf_conntrack_max))}).`);
+    out.push(
+      `The table never fills: at most ${s.peak_entries.toLocaleString("en-US")} of ${s.nf_conntrack_max.toLocaleString("en-US")} entries (${pct(s.peak_entries / Math.max(1, s.nf_conntrack_max))}).`,
+    );
   }
   const t = duringTrouble(r);
   if (t !== null) out.push(`${pct(t.failed / t.decided)} of legitimate connections failed while the table was full or dropping.`);
   else if (s.legit.success_ratio !== null && s.legit.failed > 0) out.push(`${pct(1 - s.legit.success_ratio)} of legitimate connections failed.`);
-  else if (s.legit.attempted > 0) out.push(`Every legitimate connection that finished succeeded (${s.legit.completed.toLocaleString("en-US")} of ${s.legit.attempted.toLocaleString("en-US")} attempted).`);
+  else if (s.legit.attempted > 0)
+    out.push(
+      `Every legitimate connection that finished succeeded (${s.legit.completed.toLocaleString("en-US")} of ${s.legit.attempted.toLocaleString("en-US")} attempted).`,
+    );
   const last = r.timeline[r.timeline.length - 1];
   if (last !== undefined && last.entries > 0) {
     const est = last.by_state["tcp ESTABLISHED"] ?? 0;
-    if (est / last.entries > 0.3 && est > 1000) out.push(`${est.toLocaleString("en-US")} entries are ESTABLISHED at the end: connections whose close the table never saw stay for nf_conntrack_tcp_timeout_established.`);
+    if (est / last.entries > 0.3 && est > 1000)
+      out.push(
+        `${est.toLocaleString("en-US")} entries are ESTABLISHED at the end: connections whose close the table never saw stay for nf_conntrack_tcp_timeout_established.`,
+      );
   }
   if (s.rule_drops > 0) out.push(`The ruleset dropped ${s.rule_drops.toLocaleString("en-US")} packets.`);
   out.push(`Kernel memory peaks at ${formatBytes(s.kernel_memory_bytes.peak)} (${formatBytes(s.kernel_memory_bytes.at_max)} with the table full).`);

@@ -66,7 +66,18 @@ export function demoPackets(opts: DemoOptions = {}): TimedFrame[] {
 
   /** Handshake and one request/response; returns the conversation for the caller to finish. */
   const open = (t: number, src: string, cport: number) => {
-    const conv = new TcpConv(log, { client: src, server: SERVER, cport, sport: 443, isnC: rnd.u32(), isnS: rnd.u32(), wscaleC: 7, wscaleS: 7, sackC: true, sackS: true });
+    const conv = new TcpConv(log, {
+      client: src,
+      server: SERVER,
+      cport,
+      sport: 443,
+      isnC: rnd.u32(),
+      isnS: rnd.u32(),
+      wscaleC: 7,
+      wscaleS: 7,
+      sackC: true,
+      sackS: true,
+    });
     const rtt = 0.002 + rnd.next() * 0.05;
     at(t);
     conv.syn("c");

@@ -125,8 +125,8 @@ export function runScenario(s: Scenario, sysctls: Readonly<Record<string, number
   const net = new SimNet(sink, ipv4Word(s.host.address), new Rng(s.seed ^ 0x1f123bb5), s.host.services);
   const synRetries = 6;
   const sources: Source[] = makeSources(net, s, SIM_EPOCH_US, synRetries);
-  const max = tracker.sysctl.nf_conntrack_max as number;
-  const buckets = tracker.sysctl.nf_conntrack_buckets as number;
+  const max = tracker.sysctl.nf_conntrack_max;
+  const buckets = tracker.sysctl.nf_conntrack_buckets;
   const objSize = opts.objSize ?? conntrackObjectSize();
   const memOpts = { objSize, events: s.events };
 
@@ -172,7 +172,17 @@ export function runScenario(s: Scenario, sysctls: Readonly<Record<string, number
     }
     const st = tracker.stats;
     const l = net.legit;
-    const cur = { inserts: events.inserts, deletes: events.deletes, drops: st.drop, early: st.early_drop, invalid: st.invalid, rule: trackerSink.counts.ruleDropped, att: l.attempted, comp: l.completed, fail: l.failed };
+    const cur = {
+      inserts: events.inserts,
+      deletes: events.deletes,
+      drops: st.drop,
+      early: st.early_drop,
+      invalid: st.invalid,
+      rule: trackerSink.counts.ruleDropped,
+      att: l.attempted,
+      comp: l.completed,
+      fail: l.failed,
+    };
     const kmem = kernelMemoryBytes(n, buckets, memOpts);
     if (n > peak) peak = n;
     if (kmem > peakMem) peakMem = kmem;
@@ -237,7 +247,13 @@ export function runScenario(s: Scenario, sysctls: Readonly<Record<string, number
   const decided = l.completed + l.failed;
   const st = tracker.stats;
   const summary: RunSummary = {
-    legit: { attempted: l.attempted, completed: l.completed, failed: l.failed, vanished: l.vanished, success_ratio: decided === 0 ? null : l.completed / decided },
+    legit: {
+      attempted: l.attempted,
+      completed: l.completed,
+      failed: l.failed,
+      vanished: l.vanished,
+      success_ratio: decided === 0 ? null : l.completed / decided,
+    },
     first_drop_s: firstDropUs < 0 ? null : Math.round((firstDropUs - SIM_EPOCH_US) / 1000) / 1000,
     peak_entries: Math.max(peak, tracker.count),
     drops: st.drop,

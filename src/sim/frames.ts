@@ -73,7 +73,18 @@ export class FrameWriter {
   }
 
   /** Writes one TCP frame and returns its length. */
-  tcp(src: number, dst: number, sport: number, dport: number, seq: number, ack: number, flags: number, win: number, options: Uint8Array, payload: number): number {
+  tcp(
+    src: number,
+    dst: number,
+    sport: number,
+    dport: number,
+    seq: number,
+    ack: number,
+    flags: number,
+    win: number,
+    options: Uint8Array,
+    payload: number,
+  ): number {
     const b = this.buf;
     const optLen = (options.length + 3) & ~3;
     const thl = 20 + optLen;

@@ -143,7 +143,8 @@ export function scenarioFlows(s: Scenario, to: ModelTimeouts): StateFlow[] {
         // answer RST, the only reply, and conntrack deletes the entry at once.
         const [lo, hi] = t.ports;
         const services = s.host.services;
-        const openPorts = services === undefined ? hi - lo + 1 : services.filter((x) => x.startsWith("tcp/") && Number(x.slice(4)) >= lo && Number(x.slice(4)) <= hi).length;
+        const openPorts =
+          services === undefined ? hi - lo + 1 : services.filter((x) => x.startsWith("tcp/") && Number(x.slice(4)) >= lo && Number(x.slice(4)) <= hi).length;
         add("tcp CLOSE", (rate * openPorts) / (hi - lo + 1), to.tcp_timeout_close);
         break;
       }

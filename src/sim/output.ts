@@ -71,7 +71,7 @@ export function simulateJsonSchema(): Record<string, unknown> {
 /** The JSON document of a set of runs. */
 export function toOutput(scenario: Scenario, runs: readonly RunData[], conclusions: string[]): SimulateOutput {
   return {
-    scenario: scenario as unknown as Record<string, unknown>,
+    scenario: scenario,
     runs: runs.map((r) => ({
       label: r.label,
       params: r.params,
@@ -89,13 +89,45 @@ export function toCsv(runs: readonly RunData[]): string {
   const states = new Set<string>();
   for (const r of runs) for (const s of r.timeline) for (const k of Object.keys(s.by_state)) states.add(k);
   const st = [...states].sort();
-  const cols = ["run", "t", "entries", ...st, "inserts", "deletes", "drops", "early_drops", "invalid", "rule_drops", "legit_attempted", "legit_completed", "legit_failed", "kernel_memory_bytes", "ctlab_memory_bytes"];
+  const cols = [
+    "run",
+    "t",
+    "entries",
+    ...st,
+    "inserts",
+    "deletes",
+    "drops",
+    "early_drops",
+    "invalid",
+    "rule_drops",
+    "legit_attempted",
+    "legit_completed",
+    "legit_failed",
+    "kernel_memory_bytes",
+    "ctlab_memory_bytes",
+  ];
   const q = (v: string) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
   const lines = [cols.map(q).join(",")];
   for (const r of runs) {
     for (const s of r.timeline) {
       lines.push(
-        [q(r.label), s.t, s.entries, ...st.map((k) => s.by_state[k] ?? 0), s.inserts, s.deletes, s.drops, s.early_drops, s.invalid, s.rule_drops, s.legit_attempted, s.legit_completed, s.legit_failed, s.kernel_memory_bytes, s.ctlab_memory_bytes].join(","),
+        [
+          q(r.label),
+          s.t,
+          s.entries,
+          ...st.map((k) => s.by_state[k] ?? 0),
+          s.inserts,
+          s.deletes,
+          s.drops,
+          s.early_drops,
+          s.invalid,
+          s.rule_drops,
+          s.legit_attempted,
+          s.legit_completed,
+          s.legit_failed,
+          s.kernel_memory_bytes,
+          s.ctlab_memory_bytes,
+        ].join(","),
       );
     }
   }

@@ -40,7 +40,9 @@ const arrival = z
   .union([
     z.literal("constant"),
     z.literal("poisson"),
-    z.strictObject({ ramp: z.strictObject({ from: z.number().min(0), to: z.number().min(0) }).describe("rate goes linearly from `from` to `to` over the source's active time") }),
+    z.strictObject({
+      ramp: z.strictObject({ from: z.number().min(0), to: z.number().min(0) }).describe("rate goes linearly from `from` to `to` over the source's active time"),
+    }),
     z.strictObject({
       diurnal: z.strictObject({
         trough: z.number().min(0).describe("lowest rate as a fraction of `rate`"),
@@ -56,7 +58,10 @@ const loss = z
     fin: z.number().min(0).max(1).default(0).describe("probability that a FIN is lost"),
     rst: z.number().min(0).max(1).default(0).describe("probability that a RST is lost"),
     direction: z.enum(["both", "to-server", "to-client"]).default("both"),
-    where: z.enum(["before", "after"]).default("before").describe("before the tracking host (the table never sees the packet) or after it (the table moved on, the peer never heard)"),
+    where: z
+      .enum(["before", "after"])
+      .default("before")
+      .describe("before the tracking host (the table never sees the packet) or after it (the table moved on, the peer never heard)"),
   })
   .describe("a lossy path between the clients and the server");
 
@@ -147,7 +152,11 @@ export const scenarioSchema = z.strictObject({
   name: z.string().min(1).default("scenario"),
   description: z.string().optional(),
   seed: z.number().int().min(0).max(0xffffffff).default(1),
-  duration: z.number().positive().max(30 * 86400).describe("simulated seconds"),
+  duration: z
+    .number()
+    .positive()
+    .max(30 * 86400)
+    .describe("simulated seconds"),
   host: z
     .strictObject({
       address: ipv4.default("203.0.113.10").describe("the server's address (the tracking host)"),
@@ -205,7 +214,8 @@ export function validateScenario(input: unknown, where = "scenario"): Scenario {
       const full = key === "" ? k : `${key}.${k}`;
       throw new ScenarioError(full, `Invalid ${where}: unknown key "${full}"`);
     }
-    if (issue.code === "invalid_union" && key.endsWith("type") === false && issue.path.length > 0) expected = "expected one of the forms in the scenario schema";
+    if (issue.code === "invalid_union" && !key.endsWith("type") && issue.path.length > 0)
+      expected = "expected one of the forms in the scenario schema";
     if (issue.code === "invalid_union" && (issue as { discriminator?: string }).discriminator !== undefined) {
       expected = "expected type to be one of clients, dns, syn-flood, connection-flood, udp-flood, port-scan";
     }
@@ -220,12 +230,24 @@ export function validateScenario(input: unknown, where = "scenario"): Scenario {
     throw e;
   }
   s.traffic.forEach((t, i) => {
-    if (t.start >= s.duration) throw new ScenarioError(`traffic.${i}.start`, `Invalid ${where}: "traffic.${i}.start" is ${t.start}: expected a start before the end (duration ${s.duration})`);
-    if (t.end !== undefined && t.end <= t.start) throw new ScenarioError(`traffic.${i}.end`, `Invalid ${where}: "traffic.${i}.end" is ${t.end}: expected an end after the start (${t.start})`);
+    if (t.start >= s.duration)
+      throw new ScenarioError(
+        `traffic.${i}.start`,
+        `Invalid ${where}: "traffic.${i}.start" is ${t.start}: expected a start before the end (duration ${s.duration})`,
+      );
+    if (t.end !== undefined && t.end <= t.start)
+      throw new ScenarioError(`traffic.${i}.end`, `Invalid ${where}: "traffic.${i}.end" is ${t.end}: expected an end after the start (${t.start})`);
     if (t.type === "syn-flood" && !t.spoofed && t.source === undefined) {
-      throw new ScenarioError(`traffic.${i}.source`, `Invalid ${where}: "traffic.${i}.source" is nothing: a flood that is not spoofed needs the attacker's address`);
+      throw new ScenarioError(
+        `traffic.${i}.source`,
+        `Invalid ${where}: "traffic.${i}.source" is nothing: a flood that is not spoofed needs the attacker's address`,
+      );
     }
-    if (t.type === "port-scan" && t.ports[1] < t.ports[0]) throw new ScenarioError(`traffic.${i}.ports`, `Invalid ${where}: "traffic.${i}.ports" is ${describeValue(t.ports)}: expected [first, last] with first ≤ last`);
+    if (t.type === "port-scan" && t.ports[1] < t.ports[0])
+      throw new ScenarioError(
+        `traffic.${i}.ports`,
+        `Invalid ${where}: "traffic.${i}.ports" is ${describeValue(t.ports)}: expected [first, last] with first ≤ last`,
+      );
   });
   return s;
 }
@@ -245,6 +267,7 @@ export function parseScenario(text: string, where = "scenario"): Scenario {
     }
     throw e;
   }
-  if (doc === null || typeof doc !== "object" || Array.isArray(doc)) throw new ScenarioError("", `Invalid ${where}: expected a mapping of keys (name, duration, traffic, …)`);
+  if (doc === null || typeof doc !== "object" || Array.isArray(doc))
+    throw new ScenarioError("", `Invalid ${where}: expected a mapping of keys (name, duration, traffic, …)`);
   return validateScenario(doc, where);
 }

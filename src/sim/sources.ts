@@ -57,7 +57,21 @@ export class SimNet {
   }
 
   /** Sends a TCP segment; true when it reached the other end. */
-  tcp(us: number, src: number, dst: number, sport: number, dport: number, seq: number, ack: number, flags: number, win: number, opts: Uint8Array, payload: number, loss: Loss | null, toServer: boolean): boolean {
+  tcp(
+    us: number,
+    src: number,
+    dst: number,
+    sport: number,
+    dport: number,
+    seq: number,
+    ack: number,
+    flags: number,
+    win: number,
+    opts: Uint8Array,
+    payload: number,
+    loss: Loss | null,
+    toServer: boolean,
+  ): boolean {
     this.sent++;
     const before = loss !== null && loss.where === "before";
     if (before && this.#lostBy(loss, toServer, flags)) {
@@ -260,7 +274,7 @@ export class TcpClients implements Source {
   #reqLeft = new Int32Array(0);
   #respOff = new Int32Array(0);
   #sentAt = new Float64Array(0);
-  #free: number[] = [];
+  readonly #free: number[] = [];
   #nextPort = 0;
   #active = 0;
 
@@ -414,7 +428,21 @@ export class TcpClients implements Source {
         return;
       }
       case P.SYNACK: {
-        const ok = net.tcp(us, sv, a, sp, cp, this.#sseq[c] as number, ((this.#cseq[c] as number) + 1) >>> 0, TCP_SYN | TCP_ACK, 65160, SYN_OPTIONS, 0, loss, false);
+        const ok = net.tcp(
+          us,
+          sv,
+          a,
+          sp,
+          cp,
+          this.#sseq[c] as number,
+          ((this.#cseq[c] as number) + 1) >>> 0,
+          TCP_SYN | TCP_ACK,
+          65160,
+          SYN_OPTIONS,
+          0,
+          loss,
+          false,
+        );
         if (ok) {
           this.#cseq[c] = ((this.#cseq[c] as number) + 1) >>> 0;
           this.#sseq[c] = ((this.#sseq[c] as number) + 1) >>> 0;
@@ -465,7 +493,21 @@ export class TcpClients implements Source {
         let t = us;
         while (off < this.#response) {
           const n = Math.min(SEG, this.#response - off);
-          const ok = net.tcp(t, sv, a, sp, cp, ((this.#sseq[c] as number) + off) >>> 0, this.#cseq[c] as number, TCP_PSH | TCP_ACK, 509, NO_OPTIONS, n, loss, false);
+          const ok = net.tcp(
+            t,
+            sv,
+            a,
+            sp,
+            cp,
+            ((this.#sseq[c] as number) + off) >>> 0,
+            this.#cseq[c] as number,
+            TCP_PSH | TCP_ACK,
+            509,
+            NO_OPTIONS,
+            n,
+            loss,
+            false,
+          );
           if (!ok) break;
           off += n;
           t += 12;
@@ -572,7 +614,21 @@ export class TcpClients implements Source {
         this.#fire(c, us, P.SFIN);
         return;
       case "rst":
-        this.#net.tcp(us, this.#addr[c] as number, this.#net.server, this.#cport[c] as number, this.#port, this.#cseq[c] as number, 0, TCP_RST, 0, NO_OPTIONS, 0, this.#loss, true);
+        this.#net.tcp(
+          us,
+          this.#addr[c] as number,
+          this.#net.server,
+          this.#cport[c] as number,
+          this.#port,
+          this.#cseq[c] as number,
+          0,
+          TCP_RST,
+          0,
+          NO_OPTIONS,
+          0,
+          this.#loss,
+          true,
+        );
         this.#finish(c);
         return;
       default:
@@ -642,7 +698,7 @@ export class DnsClients implements Source {
   #tries = new Uint8Array(1024);
   #phase = new Uint8Array(1024);
   #sentAt = new Float64Array(1024);
-  #free: number[] = [];
+  readonly #free: number[] = [];
   #nextPort = 0;
 
   constructor(net: SimNet, spec: DnsSpec, t0Us: number, durationS: number, index: number, rng: Rng) {
@@ -839,7 +895,21 @@ export class SynFlood implements Source {
       // A closed port: the server answers RST/ACK.
       const f = this.#refused;
       const i = f.head;
-      net.tcp(f.t[i] as number, net.server, f.a[i] as number, this.#port, f.p[i] as number, 0, ((f.s[i] as number) + 1) >>> 0, TCP_RST | TCP_ACK, 0, NO_OPTIONS, 0, null, false);
+      net.tcp(
+        f.t[i] as number,
+        net.server,
+        f.a[i] as number,
+        this.#port,
+        f.p[i] as number,
+        0,
+        ((f.s[i] as number) + 1) >>> 0,
+        TCP_RST | TCP_ACK,
+        0,
+        NO_OPTIONS,
+        0,
+        null,
+        false,
+      );
       f.shift();
       return;
     }

@@ -76,7 +76,13 @@ function setPath(obj: unknown, path: string, value: string): unknown {
 export function readRules(spec: string, base: string): { name: string; text: string } {
   if (spec.startsWith("builtin:")) {
     const t = BUILTIN_RULESETS[spec.slice(8)];
-    if (t === undefined) throw new ScenarioError("rules", `Unknown built-in ruleset "${spec}": known are ${Object.keys(BUILTIN_RULESETS).map((k) => `builtin:${k}`).join(", ")}`);
+    if (t === undefined)
+      throw new ScenarioError(
+        "rules",
+        `Unknown built-in ruleset "${spec}": known are ${Object.keys(BUILTIN_RULESETS)
+          .map((k) => `builtin:${k}`)
+          .join(", ")}`,
+      );
     return { name: spec, text: t };
   }
   const p = resolve(base, spec);
@@ -118,7 +124,12 @@ export function planRuns(scenario: Scenario, vary: readonly Vary[], rules: reado
           obj = setPath(obj, v.name, val);
           validateScenario(obj, `scenario with --vary ${v.name}=${val}`);
         }
-        next.push({ obj, sysctls, params: { ...g.params, [v.name]: Number.isFinite(Number(val)) ? Number(val) : val }, label: [...g.label, `${v.name}=${val}`] });
+        next.push({
+          obj,
+          sysctls,
+          params: { ...g.params, [v.name]: Number.isFinite(Number(val)) ? Number(val) : val },
+          label: [...g.label, `${v.name}=${val}`],
+        });
       }
     }
     grid = next;
@@ -140,7 +151,7 @@ export function planRuns(scenario: Scenario, vary: readonly Vary[], rules: reado
       out.push({
         scenario: g.obj,
         sysctls: g.sysctls,
-        label: label.length > 0 ? label.join(" ") : (scenario.name as string),
+        label: label.length > 0 ? label.join(" ") : (scenario.name),
         params: r !== null && rs.length > 1 ? { ...g.params, rules: r.name } : g.params,
         rules: r,
         writePcap: out.length === 0 ? writePcap : null,
@@ -186,7 +197,7 @@ export async function runAll(specs: readonly RunSpec[], stop: Int32Array, onProg
   const url = new URL("./worker.js", import.meta.url);
   const one = (): Promise<void> =>
     new Promise((resolveOne, reject) => {
-      if (next >= specs.length) return resolveOne();
+      if (next >= specs.length) { resolveOne(); return; }
       const i = next++;
       const w = new Worker(url, { workerData: { spec: specs[i], stop: stop.buffer }, execArgv: ["--max-inlined-bytecode-size-cumulative=3000"] });
       w.on("message", (m: { progress?: number; result?: RunData; error?: string }) => {
@@ -201,7 +212,7 @@ export async function runAll(specs: readonly RunSpec[], stop: Int32Array, onProg
       });
       w.on("error", reject);
       w.on("exit", () => {
-        if (results[i] === undefined) return reject(new Error(`Run "${specs[i]?.label ?? i}" ended without a result`));
+        if (results[i] === undefined) { reject(new Error(`Run "${specs[i]?.label ?? i}" ended without a result`)); return; }
         one().then(resolveOne, reject);
       });
     });

@@ -9,7 +9,10 @@ import { buildTcp, buildUdp } from "../../src/packet/build.js";
 import { PcapWriter } from "../../src/packet/writer.js";
 import { validate } from "../helpers/json-schema.js";
 
-const SCHEMA = JSON.parse(readFileSync(fileURLToPath(new URL("../../../schema/replay-summary.schema.json", import.meta.url)), "utf8")) as Record<string, unknown>;
+const SCHEMA = JSON.parse(readFileSync(fileURLToPath(new URL("../../../schema/replay-summary.schema.json", import.meta.url)), "utf8")) as Record<
+  string,
+  unknown
+>;
 
 const BIN = fileURLToPath(new URL("../../src/cli/bin.js", import.meta.url));
 
@@ -146,5 +149,5 @@ test("demo runs and tells the table-full story", () => {
   assert.ok((j.stats.drop ?? 0) > 0);
   assert.equal(j.peak_entries, j.max_entries);
   assert.ok(j.log.some((l) => l.line.includes("table full, dropping packet")));
-  void readFileSync;
+  readFileSync;
 });

@@ -67,7 +67,12 @@ describe("replay --rules", () => {
       ),
       r.stdout,
     );
-    assert.ok(table.some((l) => l.includes("src=198.51.100.9 dst=203.0.113.1 sport=50000 dport=80 [UNREPLIED] src=192.168.10.10 dst=198.51.100.9 sport=80 dport=50000")), r.stdout);
+    assert.ok(
+      table.some((l) =>
+        l.includes("src=198.51.100.9 dst=203.0.113.1 sport=50000 dport=80 [UNREPLIED] src=192.168.10.10 dst=198.51.100.9 sport=80 dport=50000"),
+      ),
+      r.stdout,
+    );
     assert.equal(table.length, 3, "the SYN to port 25 was dropped before confirmation");
     assert.match(r.stderr, /Firewall: .*nat-gateway\.rules \(iptables, 12 rules\)/);
     assert.match(r.stderr, /Packets: 6 IP packets, 5 accepted, 1 dropped; input 2, forward 4, output 0/);
@@ -127,7 +132,10 @@ describe("replay --rules", () => {
   });
 
   it("reports a bad nft JSON ruleset with its JSON path", () => {
-    const bad = file("bad.json", '{"nftables": [{"table": {"family": "ip", "name": "t"}}, {"chain": {"family": "ip", "table": "t", "name": "c", "type": "filter", "hook": "nowhere", "prio": 0, "policy": "accept"}}]}');
+    const bad = file(
+      "bad.json",
+      '{"nftables": [{"table": {"family": "ip", "name": "t"}}, {"chain": {"family": "ip", "table": "t", "name": "c", "type": "filter", "hook": "nowhere", "prio": 0, "policy": "accept"}}]}',
+    );
     const r = run(["rules", "analyze", bad]);
     assert.equal(r.code, 1);
     assert.match(oneLineError(r.stderr), /^ctlab: Invalid ruleset at .*bad\.json:\$\.nftables\[1\]/);

@@ -15,7 +15,10 @@ import { PcapWriter } from "../../src/packet/writer.js";
 import { validate } from "../helpers/json-schema.js";
 
 const BIN = fileURLToPath(new URL("../../src/cli/bin.js", import.meta.url));
-const SCHEMA = JSON.parse(readFileSync(fileURLToPath(new URL("../../../schema/replay-summary.schema.json", import.meta.url)), "utf8")) as Record<string, unknown>;
+const SCHEMA = JSON.parse(readFileSync(fileURLToPath(new URL("../../../schema/replay-summary.schema.json", import.meta.url)), "utf8")) as Record<
+  string,
+  unknown
+>;
 
 function run(args: string[], input?: Uint8Array) {
   const r = spawnSync(process.execPath, [BIN, ...args], { input, encoding: "buffer", timeout: 60000 });
@@ -48,7 +51,11 @@ test("a closed pipe ends replay --table - quietly with status 141, like conntrac
     ["replay", big, "--table", "-"],
     ["replay", big, "--events", "-", "-q"],
   ]) {
-    const p = spawnSync("bash", ["-c", `set -o pipefail; "${process.execPath}" "${BIN}" ${args.map((a) => `'${a}'`).join(" ")} 2>"${dir}/err" | head -n 2 >/dev/null; echo $?`], { encoding: "utf8", timeout: 60000 });
+    const p = spawnSync(
+      "bash",
+      ["-c", `set -o pipefail; "${process.execPath}" "${BIN}" ${args.map((a) => `'${a}'`).join(" ")} 2>"${dir}/err" | head -n 2 >/dev/null; echo $?`],
+      { encoding: "utf8", timeout: 60000 },
+    );
     assert.equal(p.stdout.trim(), "141", args.join(" "));
     const err = readFileSync(join(dir, "err"), "utf8");
     assert.doesNotMatch(err, /EPIPE|\n\s+at /, err);
@@ -56,7 +63,10 @@ test("a closed pipe ends replay --table - quietly with status 141, like conntrac
 });
 
 test("a closed pipe ends demo --table - and rules output quietly too", () => {
-  const p = spawnSync("bash", ["-c", `set -o pipefail; "${process.execPath}" "${BIN}" demo --table - 2>"${dir}/err2" | head -n 1 >/dev/null; echo $?`], { encoding: "utf8", timeout: 120000 });
+  const p = spawnSync("bash", ["-c", `set -o pipefail; "${process.execPath}" "${BIN}" demo --table - 2>"${dir}/err2" | head -n 1 >/dev/null; echo $?`], {
+    encoding: "utf8",
+    timeout: 120000,
+  });
   assert.equal(p.stdout.trim(), "141");
   assert.doesNotMatch(readFileSync(join(dir, "err2"), "utf8"), /EPIPE|\n\s+at /);
 });
@@ -119,12 +129,18 @@ test("SIGTERM likewise, exit 143, with the table flushed", async () => {
 test("captures and rulesets from FIFOs and process substitution are read", () => {
   const fifo = join(dir, "cap.fifo");
   execFileSync("mkfifo", [fifo]);
-  const p = spawnSync("bash", ["-c", `cat "${small}" > "${fifo}" & "${process.execPath}" "${BIN}" replay "${fifo}" --json; wait`], { encoding: "utf8", timeout: 60000 });
+  const p = spawnSync("bash", ["-c", `cat "${small}" > "${fifo}" & "${process.execPath}" "${BIN}" replay "${fifo}" --json; wait`], {
+    encoding: "utf8",
+    timeout: 60000,
+  });
   assert.equal(p.status, 0, p.stderr);
   assert.equal((JSON.parse(p.stdout) as { entries: { total: number } }).entries.total, 50);
   const rules = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n";
   writeFileSync(join(dir, "r.v4"), rules);
-  const q = spawnSync("bash", ["-c", `"${process.execPath}" "${BIN}" replay <(gzip -c "${small}") --rules <(cat "${dir}/r.v4") --json`], { encoding: "utf8", timeout: 60000 });
+  const q = spawnSync("bash", ["-c", `"${process.execPath}" "${BIN}" replay <(gzip -c "${small}") --rules <(cat "${dir}/r.v4") --json`], {
+    encoding: "utf8",
+    timeout: 60000,
+  });
   assert.equal(q.status, 0, q.stderr);
   assert.equal((JSON.parse(q.stdout) as { entries: { total: number } }).entries.total, 50);
   const a = spawnSync("bash", ["-c", `"${process.execPath}" "${BIN}" rules analyze <(cat "${dir}/r.v4")`], { encoding: "utf8", timeout: 60000 });

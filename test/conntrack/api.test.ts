@@ -66,7 +66,10 @@ describe("Tracker API", () => {
     assert.deepEqual(e.counters(0), { packets: 1, bytes: 28 });
     assert.deepEqual(e.counters(1), { packets: 0, bytes: 0 });
     assert.equal(e.timestamps(), null);
-    assert.equal(tr.formatEntry(id), tr.formatTable().find((l) => l.includes("sport=3")));
+    assert.equal(
+      tr.formatEntry(id),
+      tr.formatTable().find((l) => l.includes("sport=3")),
+    );
     tr.setMark(id, 7);
     assert.equal(e.mark, 7);
   });

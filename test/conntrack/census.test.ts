@@ -4,12 +4,31 @@ import { Census, formatCensusText } from "../../src/conntrack/census.js";
 import type { CensusEntry } from "../../src/conntrack/census.js";
 import { ipToWords } from "../../src/packet/addr.js";
 
-function entry(src: string, dst: string, proto: number, dport: number, state = "", flags: { unreplied?: boolean; assured?: boolean } = {}, timeout = 100): CensusEntry {
+function entry(
+  src: string,
+  dst: string,
+  proto: number,
+  dport: number,
+  state = "",
+  flags: { unreplied?: boolean; assured?: boolean } = {},
+  timeout = 100,
+): CensusEntry {
   const s = new Uint32Array(4);
   const d = new Uint32Array(4);
   const family = ipToWords(src, s);
   ipToWords(dst, d);
-  return { family, proto, state, unreplied: flags.unreplied === true, assured: flags.assured === true, timeoutSeconds: timeout, src: s, dst: d, sport: 40000, dport };
+  return {
+    family,
+    proto,
+    state,
+    unreplied: flags.unreplied === true,
+    assured: flags.assured === true,
+    timeoutSeconds: timeout,
+    src: s,
+    dst: d,
+    sport: 40000,
+    dport,
+  };
 }
 
 test("census: top lists largest first with shares, ties by key", () => {
@@ -42,14 +61,23 @@ test("census: top lists largest first with shares, ties by key", () => {
     { key: "udp/53", entries: 2, share: 0.25 },
   ]);
   // No empty keys: a protocol without states is named alone.
-  assert.deepEqual(c.result(10).states.top.map((i) => i.key), ["tcp ESTABLISHED", "tcp SYN_SENT", "udp"]);
+  assert.deepEqual(
+    c.result(10).states.top.map((i) => i.key),
+    ["tcp ESTABLISHED", "tcp SYN_SENT", "udp"],
+  );
   assert.deepEqual(r.unreplied, { entries: 4, share: 0.5 });
   assert.deepEqual(r.assured, { entries: 3, share: 0.375 });
   assert.deepEqual(c.result(10).families.top, [
     { key: "ipv4", entries: 7, share: 0.875 },
     { key: "ipv6", entries: 1, share: 0.125 },
   ]);
-  assert.deepEqual(c.result(10).protocols.top.map((i) => [i.key, i.entries]), [["tcp", 6], ["udp", 2]]);
+  assert.deepEqual(
+    c.result(10).protocols.top.map((i) => [i.key, i.entries]),
+    [
+      ["tcp", 6],
+      ["udp", 2],
+    ],
+  );
 });
 
 test("census: IPv6 sources counted exactly, /64 networks grouped", () => {
@@ -88,7 +116,10 @@ test("census: a reused entry object is copied, and a tracker-style reader is rea
   c.add(e);
   e.dport = 123;
   c.add(e);
-  assert.deepEqual(c.result().destination_ports.top.map((i) => i.key), ["udp/53", "udp/123"]);
+  assert.deepEqual(
+    c.result().destination_ports.top.map((i) => i.key),
+    ["udp/53", "udp/123"],
+  );
   const t = { s0: 0x0a000001, s1: 0, s2: 0, s3: 0, d0: 0x0a000002, d1: 0, d2: 0, d3: 0, sport: 1, dport: 8080 };
   const seen: number[] = [];
   c.addReader({ family: 4, proto: 6, stateName: "SYN_SENT", status: 0, timeoutSeconds: 120, tuple: (dir) => (seen.push(dir), t) });

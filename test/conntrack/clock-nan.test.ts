@@ -9,7 +9,12 @@ import { PacketView } from "../../src/packet/view.js";
 // replay() builds its tracker before the first packet is read: its clock
 // reads NaN until then, and time must start at the first packet, not at 0.
 test("a clock that reads NaN has no time yet; time starts at its first reading", () => {
-  const clock = { ms: Number.NaN, now() { return this.ms; } };
+  const clock = {
+    ms: Number.NaN,
+    now() {
+      return this.ms;
+    },
+  };
   const tracker = new Tracker({ clock, sysctls: { nf_conntrack_checksum: 0 } });
   assert.deepEqual(tracker.formatTable(), []);
   const view = new PacketView();

@@ -12,10 +12,8 @@ const S = "10.0.0.2";
 
 function conv(cport: number, sport: number) {
   return {
-    c: (flags: string, seq: number, ack: number, payload = 0) =>
-      tcp({ src: C, dst: S, sport: cport, dport: sport, flags, seq, ack, payload }),
-    s: (flags: string, seq: number, ack: number, payload = 0) =>
-      tcp({ src: S, dst: C, sport, dport: cport, flags, seq, ack, payload }),
+    c: (flags: string, seq: number, ack: number, payload = 0) => tcp({ src: C, dst: S, sport: cport, dport: sport, flags, seq, ack, payload }),
+    s: (flags: string, seq: number, ack: number, payload = 0) => tcp({ src: S, dst: C, sport, dport: cport, flags, seq, ack, payload }),
   };
 }
 
@@ -56,12 +54,8 @@ describe("TCP end to end", () => {
     tr.process(k.s("SA", 5000, 1001));
     tr.process(k.c("A", 1001, 5001));
     clock.tick(1000);
-    assert.deepEqual(tr.formatTable({ extended: true }), [
-      `ipv4     2 tcp      6 431999 ESTABLISHED ${T} ${R} [ASSURED] mark=0 use=1`,
-    ]);
-    assert.deepEqual(tr.formatProc(), [
-      `ipv4     2 tcp      6 431999 ESTABLISHED ${T} ${R} [ASSURED] mark=0 zone=0 use=2`,
-    ]);
+    assert.deepEqual(tr.formatTable({ extended: true }), [`ipv4     2 tcp      6 431999 ESTABLISHED ${T} ${R} [ASSURED] mark=0 use=1`]);
+    assert.deepEqual(tr.formatProc(), [`ipv4     2 tcp      6 431999 ESTABLISHED ${T} ${R} [ASSURED] mark=0 zone=0 use=2`]);
   });
 
   it("destroys the entry when a RST answers the SYN (CLOSE, the SYN_SENT timeout left)", () => {
@@ -91,10 +85,7 @@ describe("TCP end to end", () => {
     events.lines.length = 0;
     assert.equal(tr.process(k.c("S", 90000, 0)), CT_STATE.NEW);
     assert.equal(tr.result.isNew, true);
-    assert.deepEqual(events.lines, [
-      `[DESTROY] tcp      6 118 TIME_WAIT ${T} ${R} [ASSURED]`,
-      `    [NEW] tcp      6 120 SYN_SENT ${T} [UNREPLIED] ${R}`,
-    ]);
+    assert.deepEqual(events.lines, [`[DESTROY] tcp      6 118 TIME_WAIT ${T} ${R} [ASSURED]`, `    [NEW] tcp      6 120 SYN_SENT ${T} [UNREPLIED] ${R}`]);
     assert.equal(tr.count, 1);
     assert.equal(tr.stats.invalid, 0);
   });
@@ -141,7 +132,10 @@ describe("TCP end to end", () => {
     const slot = firstEntry(tr).id;
     assert.deepEqual(entryOf(tr, slot).counters(0), { packets: 3, bytes: 40 + 40 + 100 });
     assert.deepEqual(entryOf(tr, slot).counters(1), { packets: 1, bytes: 40 });
-    assert.match(tr.formatTable()[0] ?? "", / sport=40300 dport=8083 packets=3 bytes=180 src=10\.0\.0\.2 dst=10\.0\.0\.1 sport=8083 dport=40300 packets=1 bytes=40 \[ASSURED\] mark=0 delta-time=\d+ use=1$/);
+    assert.match(
+      tr.formatTable()[0] ?? "",
+      / sport=40300 dport=8083 packets=3 bytes=180 src=10\.0\.0\.2 dst=10\.0\.0\.1 sport=8083 dport=40300 packets=1 bytes=40 \[ASSURED\] mark=0 delta-time=\d+ use=1$/,
+    );
     // After a reply, a RST only closes: 10 s, then the expiry DESTROY carries counters and delta-time.
     tr.process(k.s("RA", 101, 62));
     assert.equal(

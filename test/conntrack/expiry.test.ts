@@ -100,7 +100,9 @@ describe("expiry", () => {
     tr.process(udp({ src: A, dst: B, sport: 3, dport: 4 }));
     clock.tick(5000);
     assert.deepEqual(
-      entryIds(tr).map((s) => entryOf(tr, s).timeoutSeconds).sort(),
+      entryIds(tr)
+        .map((s) => entryOf(tr, s).timeoutSeconds)
+        .sort(),
       [24, 25],
     );
     clock.tick(24_000);

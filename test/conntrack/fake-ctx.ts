@@ -98,10 +98,7 @@ export class FakeConntrack {
   readonly events: string[] = [];
   private readonly stateName: (slot: number) => string;
 
-  constructor(
-    makeTracker: (capacity: number) => L4Tracker,
-    opts: { sysctl?: Partial<SysctlValues>; slot?: number; capacity?: number } = {},
-  ) {
+  constructor(makeTracker: (capacity: number) => L4Tracker, opts: { sysctl?: Partial<SysctlValues>; slot?: number; capacity?: number } = {}) {
     const capacity = opts.capacity ?? 4;
     this.slot = opts.slot ?? 1;
     this.ctx = new FakeCtx(capacity, opts.sysctl ?? {});

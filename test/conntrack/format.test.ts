@@ -141,10 +141,7 @@ describe("conntrack -L, /proc/net/nf_conntrack and -E lines", () => {
       events.lines[0],
       "    [NEW] udp      17 30 src=10.0.0.1 dst=10.0.0.2 sport=1 dport=2 [UNREPLIED] src=10.0.0.2 dst=10.0.0.1 sport=2 dport=1 zone=5",
     );
-    assert.equal(
-      events.lines[2],
-      " [UPDATE] udp      17 30 src=10.0.0.1 dst=10.0.0.2 sport=1 dport=2 src=10.0.0.2 dst=10.0.0.1 sport=2 dport=1 mark=7 zone=5",
-    );
+    assert.equal(events.lines[2], " [UPDATE] udp      17 30 src=10.0.0.1 dst=10.0.0.2 sport=1 dport=2 src=10.0.0.2 dst=10.0.0.1 sport=2 dport=1 mark=7 zone=5");
     const lines = tr.formatTable().sort();
     assert.deepEqual(lines, [
       "udp      17 30 src=10.0.0.1 dst=10.0.0.2 sport=1 dport=2 [UNREPLIED] src=10.0.0.2 dst=10.0.0.1 sport=2 dport=1 mark=0 use=1",

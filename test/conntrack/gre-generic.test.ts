@@ -70,8 +70,6 @@ describe("generic tracking (nf_conntrack_proto_generic.c)", () => {
     assert.deepEqual(tr.formatTable(), [
       "dccp     33 600 src=10.0.0.1 dst=10.0.0.2 sport=0 dport=0 [UNREPLIED] src=10.0.0.2 dst=10.0.0.1 sport=0 dport=0 mark=0 use=1",
     ]);
-    assert.deepEqual(tr.formatProc(), [
-      "ipv4     2 unknown  33 600 src=10.0.0.1 dst=10.0.0.2 [UNREPLIED] src=10.0.0.2 dst=10.0.0.1 mark=0 zone=0 use=2",
-    ]);
+    assert.deepEqual(tr.formatProc(), ["ipv4     2 unknown  33 600 src=10.0.0.1 dst=10.0.0.2 [UNREPLIED] src=10.0.0.2 dst=10.0.0.1 mark=0 zone=0 use=2"]);
   });
 });

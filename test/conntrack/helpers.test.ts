@@ -18,7 +18,12 @@ const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 const FTP_RULES = ipt({
   raw: ["-A PREROUTING -p tcp -m tcp --dport 21 -j CT --helper ftp"],
-  filter: ["-A FORWARD -m conntrack --ctstate RELATED -j ACCEPT", "-A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT", "-A FORWARD -p tcp --dport 21 -j ACCEPT", "-A FORWARD -j DROP"],
+  filter: [
+    "-A FORWARD -m conntrack --ctstate RELATED -j ACCEPT",
+    "-A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT",
+    "-A FORWARD -p tcp --dport 21 -j ACCEPT",
+    "-A FORWARD -j DROP",
+  ],
 });
 
 /** A TCP control connection c:cp → s:21 with sequence numbers kept for both sides. */
@@ -69,8 +74,14 @@ describe("FTP helper", () => {
     assert.ok(trackerEngine(fw.tr).masterOf(d.slot) >= 0);
     assert.equal(fw.tr.stats.expect_new, 1);
     const lines = fw.table();
-    assert.ok(lines.some((l) => l.includes("dport=21 ") && l.includes("helper=ftp")), lines.join("\n"));
-    assert.ok(lines.some((l) => l.includes("sport=20 dport=40000") && !l.includes("helper=")), lines.join("\n"));
+    assert.ok(
+      lines.some((l) => l.includes("dport=21 ") && l.includes("helper=ftp")),
+      lines.join("\n"),
+    );
+    assert.ok(
+      lines.some((l) => l.includes("sport=20 dport=40000") && !l.includes("helper=")),
+      lines.join("\n"),
+    );
   });
 
   it("227 and 229 (passive): the client's data connection is RELATED", () => {
@@ -131,7 +142,12 @@ describe("FTP helper", () => {
     assert.equal(trackerEngine(tr).expectations.count, 0);
     assert.deepEqual(
       ev.map((l) => l.replace(/ mask-src.*/, "")),
-      [`[NEW] 300 proto=6 src=${S} dst=${C} sport=0 dport=1025`, `[DESTROY] 299 proto=6 src=${S} dst=${C} sport=0 dport=1025`, `[NEW] 300 proto=6 src=${S} dst=${C} sport=0 dport=1026`, `[DESTROY] 0 proto=6 src=${S} dst=${C} sport=0 dport=1026`],
+      [
+        `[NEW] 300 proto=6 src=${S} dst=${C} sport=0 dport=1025`,
+        `[DESTROY] 299 proto=6 src=${S} dst=${C} sport=0 dport=1025`,
+        `[NEW] 300 proto=6 src=${S} dst=${C} sport=0 dport=1026`,
+        `[DESTROY] 0 proto=6 src=${S} dst=${C} sport=0 dport=1026`,
+      ],
     );
     assert.match(tr.formatProcStat()[1]!, / 00000000 00000002 00000002 /, "expect_new expect_create expect_delete");
   });
@@ -153,8 +169,24 @@ describe("FTP helper", () => {
         { "ct helper": { family: "inet", table: "f", name: "ftp-std", type: "ftp", protocol: "tcp", l3proto: "inet" } },
         { chain: { family: "inet", table: "f", name: "pre", handle: 2, type: "filter", hook: "prerouting", prio: 0, policy: "accept" } },
         { chain: { family: "inet", table: "f", name: "fwd", handle: 3, type: "filter", hook: "forward", prio: 0, policy: "accept" } },
-        { rule: { family: "inet", table: "f", chain: "pre", handle: 4, expr: [{ match: { op: "==", left: { payload: { protocol: "tcp", field: "dport" } }, right: 21 } }, { "ct helper": "ftp-std" }] } },
-        { rule: { family: "inet", table: "f", chain: "fwd", handle: 5, expr: [{ match: { op: "in", left: { ct: { key: "state" } }, right: "related" } }, { counter: { packets: 0, bytes: 0 } }] } },
+        {
+          rule: {
+            family: "inet",
+            table: "f",
+            chain: "pre",
+            handle: 4,
+            expr: [{ match: { op: "==", left: { payload: { protocol: "tcp", field: "dport" } }, right: 21 } }, { "ct helper": "ftp-std" }],
+          },
+        },
+        {
+          rule: {
+            family: "inet",
+            table: "f",
+            chain: "fwd",
+            handle: 5,
+            expr: [{ match: { op: "in", left: { ct: { key: "state" } }, right: "related" } }, { counter: { packets: 0, bytes: 0 } }],
+          },
+        },
       ],
     };
     const fw = rig(JSON.stringify(doc));
@@ -202,6 +234,9 @@ describe("TFTP helper", () => {
     const r = fw.udp({ src: S, dst: "192.0.2.1", sport: 40001, dport: 3000, payload: Uint8Array.of(0, 3, 0, 1) });
     assert.equal(r.state, CT_STATE.RELATED);
     assert.equal(r.route, 1, "DNAT'ed to the client: forwarded");
-    assert.ok(fw.table().some((l) => l.includes(`src=${S} dst=192.0.2.1 sport=40001 dport=3000`) && l.includes("src=10.0.0.5 dst=" + S + " sport=3000 dport=40001")), fw.table().join("\n"));
+    assert.ok(
+      fw.table().some((l) => l.includes(`src=${S} dst=192.0.2.1 sport=40001 dport=3000`) && l.includes("src=10.0.0.5 dst=" + S + " sport=3000 dport=40001")),
+      fw.table().join("\n"),
+    );
   });
 });

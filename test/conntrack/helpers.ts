@@ -5,7 +5,15 @@
  * hand for the tests that want no decoder in the way.
  */
 import { buildGre, buildIcmp, buildIcmpError, buildSctp, buildTcp, buildUdp, buildUdpLite } from "../../src/packet/build.js";
-import type { GreBuildOptions, IcmpBuildOptions, IcmpErrorOptions, SctpBuildOptions, TcpBuildOptions, UdpBuildOptions, UdpLiteBuildOptions } from "../../src/packet/build.js";
+import type {
+  GreBuildOptions,
+  IcmpBuildOptions,
+  IcmpErrorOptions,
+  SctpBuildOptions,
+  TcpBuildOptions,
+  UdpBuildOptions,
+  UdpLiteBuildOptions,
+} from "../../src/packet/build.js";
 import { decodeFrame } from "../../src/packet/decode.js";
 import { ipToWords } from "../../src/packet/addr.js";
 import { PacketView } from "../../src/packet/view.js";

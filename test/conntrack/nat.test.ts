@@ -43,6 +43,9 @@ describe("NAT reply tuple", () => {
     const { tr } = rig();
     tr.process(udp({ src: "10.0.0.1", dst: "10.0.0.2", sport: 1, dport: 2 }));
     const slot = firstEntry(tr).id;
-    assert.throws(() => trackerEngine(tr).alterReply(slot, [1], [2], 3, 4), /^Error: Cannot alter the reply tuple of entry \d+: only the unconfirmed entry of the last packet can change$/);
+    assert.throws(
+      () => trackerEngine(tr).alterReply(slot, [1], [2], 3, 4),
+      /^Error: Cannot alter the reply tuple of entry \d+: only the unconfirmed entry of the last packet can change$/,
+    );
   });
 });

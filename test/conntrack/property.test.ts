@@ -15,8 +15,7 @@ import { icmpInverseType, TupleScratch } from "../../src/conntrack/tuple.js";
 import { entryIds, entryOf, ManualClock } from "./helpers.js";
 
 type Op =
-  | { k: "pkt"; proto: 6 | 17 | 1 | 47 | 50; a: number; b: number; sp: number; dp: number; rev: boolean; v6: boolean; drop: boolean }
-  | { k: "tick"; ms: number };
+  { k: "pkt"; proto: 6 | 17 | 1 | 47 | 50; a: number; b: number; sp: number; dp: number; rev: boolean; v6: boolean; drop: boolean } | { k: "tick"; ms: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   {

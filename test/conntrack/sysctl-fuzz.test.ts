@@ -43,13 +43,19 @@ test("parseSysctlFile: only SysctlError escapes, accepted values resolve", () =>
 
 test("parseSysctlAssignment: only SysctlError escapes", () => {
   fc.assert(
-    fc.property(fc.oneof(fc.string({ maxLength: 80 }), fc.tuple(key, value).map(([k, v]) => `${k}=${v}`)), (text) => {
-      onlySysctlError(() => {
-        const a = parseSysctlAssignment(text);
-        assert.ok(names.includes(a.name));
-        assert.ok(Number.isFinite(a.value));
-      });
-    }),
+    fc.property(
+      fc.oneof(
+        fc.string({ maxLength: 80 }),
+        fc.tuple(key, value).map(([k, v]) => `${k}=${v}`),
+      ),
+      (text) => {
+        onlySysctlError(() => {
+          const a = parseSysctlAssignment(text);
+          assert.ok(names.includes(a.name));
+          assert.ok(Number.isFinite(a.value));
+        });
+      },
+    ),
     { numRuns: 3000 },
   );
 });

@@ -1,14 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import {
-  SYSCTLS,
-  closestSysctlName,
-  SysctlError,
-  defaultSysctls,
-  parseSysctlAssignment,
-  parseSysctlFile,
-  resolveSysctls,
-} from "../../src/conntrack/sysctl.js";
+import { SYSCTLS, closestSysctlName, SysctlError, defaultSysctls, parseSysctlAssignment, parseSysctlFile, resolveSysctls } from "../../src/conntrack/sysctl.js";
 
 describe("sysctl registry", () => {
   it("has every conntrack sysctl of Linux 6.18 with its default", () => {
@@ -135,7 +127,10 @@ describe("sysctl registry", () => {
     assert.throws(() => parseSysctlAssignment("nf_conntrack_udp_timeout=-1"), /out of range: valid range is 0 to 8589934/);
     assert.throws(() => parseSysctlAssignment("nf_conntrack_events=3"), /valid range is 0 to 2/);
     assert.throws(() => parseSysctlAssignment("nf_conntrack_max"), /expected NAME=VALUE/);
-    assert.throws(() => parseSysctlAssignment("nf_conntrack_count=5"), (e: unknown) => e instanceof SysctlError && e.reason === "read-only");
+    assert.throws(
+      () => parseSysctlAssignment("nf_conntrack_count=5"),
+      (e: unknown) => e instanceof SysctlError && e.reason === "read-only",
+    );
     assert.throws(
       () => resolveSysctls({ nf_conntrack_frag6_low_thresh: 5_000_000 }),
       /nf_conntrack_frag6_low_thresh" is out of range: valid range is 0 to nf_conntrack_frag6_high_thresh \(4194304\)/,
@@ -221,7 +216,10 @@ describe("sysctl registry", () => {
         e.line === 3 &&
         e.message === 'ct.conf:3: Unknown sysctl "net.netfilter.nf_conntrack_tcp_timeout_establised": did you mean "nf_conntrack_tcp_timeout_established"?',
     );
-    assert.throws(() => parseSysctlFile("net.netfilter.nf_conntrack_acct = yes", "a.conf"), /a\.conf:1: Invalid value "yes" for sysctl "net\.netfilter\.nf_conntrack_acct"/);
+    assert.throws(
+      () => parseSysctlFile("net.netfilter.nf_conntrack_acct = yes", "a.conf"),
+      /a\.conf:1: Invalid value "yes" for sysctl "net\.netfilter\.nf_conntrack_acct"/,
+    );
     assert.throws(() => parseSysctlFile("just words", "b.conf"), /b\.conf:1: Invalid line "just words": expected NAME=VALUE/);
   });
 });

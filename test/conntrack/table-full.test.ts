@@ -89,7 +89,11 @@ describe("table full (__nf_conntrack_alloc, early_drop)", () => {
     assert.equal(tr.count, 5);
     const destroyed = events.lines.filter((l) => l.startsWith("[DESTROY]"));
     assert.equal(destroyed.length, 2);
-    for (const p of victims) assert.ok(destroyed.some((l) => l.includes(`sport=${p} dport=53 [UNREPLIED]`)), String(p));
+    for (const p of victims)
+      assert.ok(
+        destroyed.some((l) => l.includes(`sport=${p} dport=53 [UNREPLIED]`)),
+        String(p),
+      );
     assert.match(events.lines[2] ?? "", /^ {4}\[NEW\] udp {6}17 30 src=10\.0\.0\.1 dst=10\.0\.0\.2 sport=40000/);
   });
 
@@ -98,7 +102,20 @@ describe("table full (__nf_conntrack_alloc, early_drop)", () => {
     const n = trackerEngine(tr).table.buckets;
     const b0 = bucketOf(tr, 40000);
     // Nodes right behind the window (bucket b0 + 8) and right before it (b0 − 1) are not seen.
-    const ports = [...portsIn(tr, 2, (b) => b === (b0 + 8) % n, (b) => (b - b0 + n) % n >= 8), ...portsIn(tr, 2, (b) => b === (b0 + n - 1) % n, (b) => (b - b0 + n) % n >= 8)];
+    const ports = [
+      ...portsIn(
+        tr,
+        2,
+        (b) => b === (b0 + 8) % n,
+        (b) => (b - b0 + n) % n >= 8,
+      ),
+      ...portsIn(
+        tr,
+        2,
+        (b) => b === (b0 + n - 1) % n,
+        (b) => (b - b0 + n) % n >= 8,
+      ),
+    ];
     for (const p of ports) tr.process(udpFast(v, A, B, p, 53));
     assert.equal(tr.count, 4);
     assert.equal(tr.process(udpFast(v, A, B, 40000, 53)), CT_DROPPED);
@@ -116,7 +133,12 @@ describe("table full (__nf_conntrack_alloc, early_drop)", () => {
     const farFromQuery = (b: number): boolean => (b - bq + n) % n >= 8;
     // Four unassured entries: three far from both, one with its original node in the answer's bucket.
     const near = portsIn(tr, 1, (b) => b === ba, farFromQuery);
-    const far = portsIn(tr, 3, (b) => farFromQuery(b) && (b - ba + n) % n >= 8, (b) => farFromQuery(b) && (b - ba + n) % n >= 8);
+    const far = portsIn(
+      tr,
+      3,
+      (b) => farFromQuery(b) && (b - ba + n) % n >= 8,
+      (b) => farFromQuery(b) && (b - ba + n) % n >= 8,
+    );
     for (const p of [...near, ...far]) tr.process(udpFast(v, A, B, p, 53));
     assert.equal(tr.count, 4);
     // The query finds nothing to evict near its own hash and is dropped …
@@ -164,7 +186,11 @@ describe("GC worker eviction after a table-full drop (gc_worker, nf_conntrack_ma
     });
     const n = trackerEngine(tr).table.buckets;
     const b0 = bucketOf(tr, 50000);
-    assure(tr, clock, portsIn(tr, 20, (b) => (b - b0 + n) % n >= 8));
+    assure(
+      tr,
+      clock,
+      portsIn(tr, 20, (b) => (b - b0 + n) % n >= 8),
+    );
     assert.equal(tr.process(udpFast(v, A, B, 50000, 53)), CT_DROPPED);
     clock.tick(120_000);
     tr.advance(clock.t);

@@ -87,7 +87,10 @@ test("conntrack_rst_invalid.pkt: out-of-window RSTs INVALID, inexact one keeps E
   assert.equal(d.invalidIn, 4);
   assert.equal(d.invalidOut, 0);
   assert.equal(d.listing(), "CLOSE [ASSURED]");
-  assert.deepEqual(d.ct.ctx.logs.filter((l) => l === "invalid rst"), ["invalid rst", "invalid rst", "invalid rst"]);
+  assert.deepEqual(
+    d.ct.ctx.logs.filter((l) => l === "invalid rst"),
+    ["invalid rst", "invalid rst", "invalid rst"],
+  );
 });
 
 test("conntrack_inexact_rst.pkt: inexact RST in CLOSE_WAIT closes, a later spurious RST is not INVALID", () => {

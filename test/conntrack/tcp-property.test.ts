@@ -11,10 +11,7 @@ const BASE: readonly [number, number] = [1000, 0xffffffff - 20_000]; // the serv
 
 const arbPacket = fc.record({
   host: fc.constantFrom<Host>(0, 1),
-  flags: fc.oneof(
-    fc.integer({ min: 0, max: 255 }),
-    fc.constantFrom(0x02, 0x12, 0x10, 0x18, 0x11, 0x04, 0x14, 0x19),
-  ),
+  flags: fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(0x02, 0x12, 0x10, 0x18, 0x11, 0x04, 0x14, 0x19)),
   seqDelta: fc.oneof(fc.integer({ min: -70_000, max: 140_000 }), fc.integer({ min: 0, max: 0xffffffff })),
   ackDelta: fc.oneof(fc.integer({ min: -70_000, max: 140_000 }), fc.constant(0), fc.integer({ min: 0, max: 0xffffffff })),
   win: fc.oneof(fc.integer({ min: 0, max: 65535 }), fc.constant(0)),

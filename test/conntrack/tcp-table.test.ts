@@ -11,7 +11,18 @@ import { FakeCtx, tcp } from "./fake-ctx.js";
 
 const COLS = ["sNO", "sSS", "sSR", "sES", "sFW", "sCW", "sLA", "sTW", "sCL", "sS2"];
 const CODE: Record<string, number> = {
-  sNO: 0, sSS: 1, sSR: 2, sES: 3, sFW: 4, sCW: 5, sLA: 6, sTW: 7, sCL: 8, sS2: 9, sIV: 10, sIG: 11,
+  sNO: 0,
+  sSS: 1,
+  sSR: 2,
+  sES: 3,
+  sFW: 4,
+  sCW: 5,
+  sLA: 6,
+  sTW: 7,
+  sCL: 8,
+  sS2: 9,
+  sIV: 10,
+  sIG: 11,
 };
 
 // prettier-ignore

@@ -36,11 +36,19 @@ function small(sysctl: Partial<SysctlValues> = {}): FakeConntrack {
 test("window data after a plain handshake", () => {
   const ct = small();
   assert.deepEqual(t(ct).seen(ct.slot, 0), {
-    tdEnd: 1001, tdMaxEnd: 3001, tdMaxWin: 1000, tdMaxAck: 50001, tdScale: 0,
+    tdEnd: 1001,
+    tdMaxEnd: 3001,
+    tdMaxWin: 1000,
+    tdMaxAck: 50001,
+    tdScale: 0,
     flags: TCP_CT_FLAG.MAXACK_SET,
   });
   assert.deepEqual(t(ct).seen(ct.slot, 1), {
-    tdEnd: 50001, tdMaxEnd: 51001, tdMaxWin: 2000, tdMaxAck: 1001, tdScale: 0,
+    tdEnd: 50001,
+    tdMaxEnd: 51001,
+    tdMaxWin: 2000,
+    tdMaxAck: 1001,
+    tdScale: 0,
     flags: TCP_CT_FLAG.MAXACK_SET,
   });
 });

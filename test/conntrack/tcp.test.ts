@@ -1,15 +1,7 @@
 import type { SysctlValues } from "../../src/conntrack/sysctl.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  TcpTracker,
-  TCP_CT_FLAG,
-  TCP_INDEX,
-  TCP_STATE,
-  TCP_STATE_NAMES,
-  tcpIndex,
-  tcpStateName,
-} from "../../src/conntrack/tcp.js";
+import { TcpTracker, TCP_CT_FLAG, TCP_INDEX, TCP_STATE, TCP_STATE_NAMES, tcpIndex, tcpStateName } from "../../src/conntrack/tcp.js";
 import { CT_STATE, IPS, L4_VERDICT } from "../../src/conntrack/constants.js";
 import { PacketView } from "../../src/packet/view.js";
 import { FakeConntrack, FakeCtx, tcp, type Host } from "./fake-ctx.js";
@@ -36,9 +28,7 @@ function handshake(ct: FakeConntrack): void {
 }
 
 test("state names and enum values are the kernel's", () => {
-  assert.deepEqual(TCP_STATE_NAMES, [
-    "NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2",
-  ]);
+  assert.deepEqual(TCP_STATE_NAMES, ["NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2"]);
   assert.equal(TCP_STATE.SYN_SENT2, 9);
   assert.equal(TCP_STATE.MAX, 10);
   assert.equal(TCP_STATE.UNACK, 13);
@@ -167,11 +157,7 @@ test("CLOSE_INIT marks the side that sent the first FIN; FIN|ACK from the peer g
   assert.equal(ct.state(), "LAST_ACK");
   ct.send(C, tcp({ flags: ".", seq: c + 2, ack: s + 2, win: 502 }));
   assert.equal(ct.state(), "TIME_WAIT");
-  assert.deepEqual(ct.events.slice(3), [
-    "[UPDATE] 120 FIN_WAIT [ASSURED]",
-    "[UPDATE] 30 LAST_ACK [ASSURED]",
-    "[UPDATE] 120 TIME_WAIT [ASSURED]",
-  ]);
+  assert.deepEqual(ct.events.slice(3), ["[UPDATE] 120 FIN_WAIT [ASSURED]", "[UPDATE] 30 LAST_ACK [ASSURED]", "[UPDATE] 120 TIME_WAIT [ASSURED]"]);
 });
 
 test("SYN retransmits in SYN_SENT do not refresh the timeout; the entry stays NEW", () => {
@@ -210,7 +196,8 @@ test("a valid RST after a reply only moves to CLOSE for 10 s", () => {
 
 test("simultaneous open: SYN_SENT2, then SYN_RECV, then the reply ACK reaches ESTABLISHED", () => {
   const ct = conn();
-  const a = 100, b = 900_000;
+  const a = 100,
+    b = 900_000;
   ct.send(C, tcp({ flags: "S", seq: a, win: 64240, wscale: 7, sackPerm: true }));
   ct.send(S, tcp({ flags: "S", seq: b, win: 64240, wscale: 7, sackPerm: true }));
   assert.equal(ct.state(), "SYN_SENT2");
@@ -222,12 +209,7 @@ test("simultaneous open: SYN_SENT2, then SYN_RECV, then the reply ACK reaches ES
   ct.send(S, tcp({ flags: ".", seq: b + 1, ack: a + 1, win: 502 }));
   assert.equal(ct.state(), "ESTABLISHED", "REPLY ACK with IP_CT_TCP_SIMULTANEOUS_OPEN");
   assert.equal(ct.invalid, 0);
-  assert.deepEqual(ct.events, [
-    "[NEW] 120 SYN_SENT [UNREPLIED]",
-    "[UPDATE] 120 SYN_SENT2",
-    "[UPDATE] 60 SYN_RECV",
-    "[UPDATE] 432000 ESTABLISHED [ASSURED]",
-  ]);
+  assert.deepEqual(ct.events, ["[NEW] 120 SYN_SENT [UNREPLIED]", "[UPDATE] 120 SYN_SENT2", "[UPDATE] 60 SYN_RECV", "[UPDATE] 432000 ESTABLISHED [ASSURED]"]);
 });
 
 test("simultaneous open without the flag: a REPLY ACK in SYN_RECV stays SYN_RECV", () => {
@@ -359,11 +341,7 @@ test("picked-up connection (loose): UNREPLIED at 300 s, ASSURED on the packet af
   }
   ct.send(S, tcp({ flags: ".", seq: 20_000, ack: 10_000, win: 509 }));
   ct.send(C, tcp({ flags: ".", seq: 10_000, ack: 20_000, win: 502 }));
-  assert.deepEqual(ct.events, [
-    "[NEW] 300 ESTABLISHED [UNREPLIED]",
-    "[UPDATE] 300 ESTABLISHED",
-    "[UPDATE] 432000 ESTABLISHED [ASSURED]",
-  ]);
+  assert.deepEqual(ct.events, ["[NEW] 300 ESTABLISHED [UNREPLIED]", "[UPDATE] 300 ESTABLISHED", "[UPDATE] 432000 ESTABLISHED [ASSURED]"]);
   // Wildly out of window: still accepted (BE_LIBERAL).
   assert.equal(ct.send(S, tcp({ flags: "P.", seq: 2_000_000_000, ack: 5, win: 1, len: 10 })).verdict, L4_VERDICT.ACCEPT);
   assert.equal(ct.invalid, 0);

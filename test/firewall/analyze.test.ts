@@ -92,7 +92,9 @@ describe("analyzeRuleset(): tracking", () => {
 
   it("counts a lone ct helper object (it tracks by existing)", () => {
     const rs = parseNftJson(
-      JSON.stringify({ nftables: [{ table: { family: "ip", name: "t" } }, { "ct helper": { family: "ip", table: "t", name: "ftp", type: "ftp", protocol: "tcp" } }] }),
+      JSON.stringify({
+        nftables: [{ table: { family: "ip", name: "t" } }, { "ct helper": { family: "ip", table: "t", name: "ftp", type: "ftp", protocol: "tcp" } }],
+      }),
       { file: "h.json" },
     );
     const a = analyzeRuleset(rs);
@@ -138,7 +140,11 @@ describe("analyzeRuleset(): NOTRACK candidates", () => {
     );
     assert.deepEqual(
       a.candidates[0]!.rules.map((g) => g.nft),
-      ['iifname "eth1" meta nfproto ipv4 udp dport 53 notrack', 'oifname "eth1" meta nfproto ipv4 udp sport 53 notrack'].map((x) => x.replace('iifname "eth1" meta nfproto ipv4', 'meta nfproto ipv4 iifname "eth1"').replace('oifname "eth1" meta nfproto ipv4', 'meta nfproto ipv4 oifname "eth1"')),
+      ['iifname "eth1" meta nfproto ipv4 udp dport 53 notrack', 'oifname "eth1" meta nfproto ipv4 udp sport 53 notrack'].map((x) =>
+        x
+          .replace('iifname "eth1" meta nfproto ipv4', 'meta nfproto ipv4 iifname "eth1"')
+          .replace('oifname "eth1" meta nfproto ipv4', 'meta nfproto ipv4 oifname "eth1"'),
+      ),
     );
     assert.deepEqual(a.candidates[0]!.filterRules, []);
     assert.ok(a.candidates[2]!.notes.some((n) => n.startsWith("TCP without tracking")));
@@ -163,7 +169,13 @@ describe("analyzeRuleset(): NOTRACK candidates", () => {
       c.filterRules.map((g) => g.iptables),
       ["-A OUTPUT -p udp -m udp --sport 53 -j ACCEPT"],
     );
-    assert.ok(c.notes.some((n) => n === 'reply packets are accepted today as ESTABLISHED but would be dropped as UNTRACKED by the policy of chain "OUTPUT": add the filter rule(s) shown'));
+    assert.ok(
+      c.notes.some(
+        (n) =>
+          n ===
+          'reply packets are accepted today as ESTABLISHED but would be dropped as UNTRACKED by the policy of chain "OUTPUT": add the filter rule(s) shown',
+      ),
+    );
     const text = formatAnalysis(a, rs);
     assert.ok(text.includes("      *filter\n      -I OUTPUT -p udp -m udp --sport 53 -j ACCEPT\n      COMMIT"), text);
   });
@@ -200,7 +212,16 @@ describe("analyzeRuleset(): warnings", () => {
       const a = analyzeRuleset(load(f));
       assert.deepEqual(
         a.warnings.map((w) => w.code),
-        ["one-sided-notrack", "untracked-dropped", "one-sided-notrack", "notrack-breaks-stateful", "untracked-dropped", "one-sided-notrack", "nat-needs-tracking", "untracked-dropped"],
+        [
+          "one-sided-notrack",
+          "untracked-dropped",
+          "one-sided-notrack",
+          "notrack-breaks-stateful",
+          "untracked-dropped",
+          "one-sided-notrack",
+          "nat-needs-tracking",
+          "untracked-dropped",
+        ],
       );
       const est = a.warnings.find((w) => w.code === "untracked-dropped")!;
       assert.match(est.message, /the filter accepts this traffic only as ESTABLISHED,RELATED/);
@@ -303,7 +324,9 @@ describe("notrackRulesFor()", () => {
         sel,
       );
     }
-    assert.throws(() => notrackRulesFor(load("dns-notrack.rules"), "ip6 udp dport 53"), { message: "<selector>:1:1: the selector is for IPv6 but the ruleset is iptables" });
+    assert.throws(() => notrackRulesFor(load("dns-notrack.rules"), "ip6 udp dport 53"), {
+      message: "<selector>:1:1: the selector is for IPv6 but the ruleset is iptables",
+    });
   });
 });
 
@@ -329,7 +352,11 @@ describe("formatAnalysis() and analysisToJson()", () => {
     for (const heading of ["Ruleset notrack-broken.rules (iptables-save, 6 rules)", "Connection tracking", "Stateless operation", "NOTRACK", "Warnings"]) {
       assert.ok(text.includes(heading), heading);
     }
-    assert.ok(text.includes("    notrack-broken.rules:25:1  -A PREROUTING -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.0.0.5:80\n      needs conntrack: DNAT (xt_nat)"));
+    assert.ok(
+      text.includes(
+        "    notrack-broken.rules:25:1  -A PREROUTING -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.0.0.5:80\n      needs conntrack: DNAT (xt_nat)",
+      ),
+    );
     assert.ok(text.includes("  warning [nat-needs-tracking] NOTRACK of ipv4 tcp dport 8080 overlaps a NAT rule at notrack-broken.rules:25:1"));
   });
 

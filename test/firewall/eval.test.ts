@@ -71,7 +71,9 @@ const CASES: Case[] = [
   },
   {
     title: "TCP flags and --syn; non-first fragments never match ports",
-    rules: ipt("-A INPUT -p tcp -m tcp --tcp-flags SYN,RST SYN,RST -j DROP\n-A INPUT -p tcp -m tcp --dport 22 --syn -j ACCEPT\n-A INPUT -p tcp -m tcp ! --tcp-flags SYN,ACK SYN -j ACCEPT"),
+    rules: ipt(
+      "-A INPUT -p tcp -m tcp --tcp-flags SYN,RST SYN,RST -j DROP\n-A INPUT -p tcp -m tcp --dport 22 --syn -j ACCEPT\n-A INPUT -p tcp -m tcp ! --tcp-flags SYN,ACK SYN -j ACCEPT",
+    ),
     steps: [
       { pkt: { flags: 0x06, dport: 22 }, verdict: VERDICT.DROP, by: 0 },
       { pkt: { flags: 0x02, dport: 22 }, verdict: VERDICT.ACCEPT, by: 1 },
@@ -82,7 +84,9 @@ const CASES: Case[] = [
   },
   {
     title: "ICMP types by name, type/code and any",
-    rules: ipt("-A INPUT -p icmp -m icmp --icmp-type echo-request -j ACCEPT\n-A INPUT -p icmp -m icmp --icmp-type 3/4 -j ACCEPT\n-A INPUT -p icmp -m icmp --icmp-type any -j DROP"),
+    rules: ipt(
+      "-A INPUT -p icmp -m icmp --icmp-type echo-request -j ACCEPT\n-A INPUT -p icmp -m icmp --icmp-type 3/4 -j ACCEPT\n-A INPUT -p icmp -m icmp --icmp-type any -j DROP",
+    ),
     steps: [
       { pkt: { proto: "icmp", icmpType: 8, icmpCode: 0 }, verdict: VERDICT.ACCEPT, by: 0 },
       { pkt: { proto: "icmp", icmpType: 3, icmpCode: 4 }, verdict: VERDICT.ACCEPT, by: 1 },
@@ -123,7 +127,9 @@ const CASES: Case[] = [
   },
   {
     title: "jump, goto and return",
-    rules: ipt("-A INPUT -p tcp -j A\n-A INPUT -p tcp -m tcp --dport 1 -j ACCEPT\n-A A -p tcp -m tcp --dport 2 -g B\n-A A -j RETURN\n-A B -p tcp -m tcp --dport 2 -j RETURN\n-A B -j DROP"),
+    rules: ipt(
+      "-A INPUT -p tcp -j A\n-A INPUT -p tcp -m tcp --dport 1 -j ACCEPT\n-A A -p tcp -m tcp --dport 2 -g B\n-A A -j RETURN\n-A B -p tcp -m tcp --dport 2 -j RETURN\n-A B -j DROP",
+    ),
     steps: [
       // A returns to INPUT rule 1.
       { pkt: { dport: 1 }, verdict: VERDICT.ACCEPT, by: 1 },
@@ -288,13 +294,22 @@ for (const ev of EVALUATORS) {
       const svc = chain(rs, "nat", "KUBE-SVC-WEB");
       const go = (t: number, src: string) => run(svc, packet({ src, dst: "10.96.100.7", dport: 80, hook: "prerouting", nowMs: t }, ctx));
       go(0, "10.244.3.3");
-      assert.deepEqual(svc.rules.map((r) => r.counters.packets), [0, 0, 1]);
+      assert.deepEqual(
+        svc.rules.map((r) => r.counters.packets),
+        [0, 0, 1],
+      );
       go(1000, "10.244.3.3");
-      assert.deepEqual(svc.rules.map((r) => r.counters.packets), [0, 1, 1]);
+      assert.deepEqual(
+        svc.rules.map((r) => r.counters.packets),
+        [0, 1, 1],
+      );
       assert.equal(ctx.nat?.portLo, 8080);
       // After 10800 s the affinity entry is too old: --rcheck misses and --reap drops it.
       go(10_802_000, "10.244.3.3");
-      assert.deepEqual(svc.rules.map((r) => r.counters.packets), [0, 1, 2]);
+      assert.deepEqual(
+        svc.rules.map((r) => r.counters.packets),
+        [0, 1, 2],
+      );
       assert.equal(ctx.state.recent.get("KUBE-SEP-WEB1")!.size, 1);
     });
 
@@ -350,7 +365,15 @@ describe("evaluateHook() and baseChainsAt()", () => {
 });
 
 describe("compiled and reference evaluators agree (property)", () => {
-  const files = ["all-matches.v4.rules", "kube-proxy.rules", "docker.rules", "nat-gateway.rules", "all-matches.nft.json", "webserver-ssh.nft.json", "ufw-before.rules"];
+  const files = [
+    "all-matches.v4.rules",
+    "kube-proxy.rules",
+    "docker.rules",
+    "nat-gateway.rules",
+    "all-matches.nft.json",
+    "webserver-ssh.nft.json",
+    "ufw-before.rules",
+  ];
   const arbPkt = fc.record({
     src: fc.constantFrom("10.0.0.5", "10.244.0.2", "172.17.0.2", "192.168.10.10", "203.0.113.5", "127.0.0.1", "1.2.3.4"),
     dst: fc.constantFrom("192.0.2.1", "10.96.0.10", "10.96.0.1", "172.17.0.2", "224.0.0.251", "192.168.1.1", "10.0.0.2"),

@@ -289,7 +289,30 @@ describe("fuzz: ipset save files and selectors", () => {
   });
 
   it("only RulesetSyntaxError escapes from parseSelector", () => {
-    const words = fc.constantFrom("ip", "ip6", "tcp", "udp", "icmp", "sport", "dport", "saddr", "daddr", "iif", "oif", "{", "}", ",", "53", "1-2", "70000", "10.0.0.0/8", "::/0", "eth0", "x", '"');
+    const words = fc.constantFrom(
+      "ip",
+      "ip6",
+      "tcp",
+      "udp",
+      "icmp",
+      "sport",
+      "dport",
+      "saddr",
+      "daddr",
+      "iif",
+      "oif",
+      "{",
+      "}",
+      ",",
+      "53",
+      "1-2",
+      "70000",
+      "10.0.0.0/8",
+      "::/0",
+      "eth0",
+      "x",
+      '"',
+    );
     fc.assert(
       fc.property(fc.array(words, { maxLength: 8 }), fc.string({ maxLength: 5 }), (ws, junk) => {
         onlySyntaxErrors(() => parseSelector(ws.join(" ") + junk));

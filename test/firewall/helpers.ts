@@ -70,7 +70,15 @@ export function packet(d: Pkt, ctx = new PacketContext()): PacketContext {
   ctx.mark = d.mark ?? 0;
   const st = d.ct ?? "new";
   ctx.ctState =
-    st === "new" ? CT_STATE.NEW : st === "established" ? CT_STATE.ESTABLISHED : st === "related" ? CT_STATE.RELATED : st === "invalid" ? CT_STATE.INVALID : CT_STATE.UNTRACKED;
+    st === "new"
+      ? CT_STATE.NEW
+      : st === "established"
+        ? CT_STATE.ESTABLISHED
+        : st === "related"
+          ? CT_STATE.RELATED
+          : st === "invalid"
+            ? CT_STATE.INVALID
+            : CT_STATE.UNTRACKED;
   ctx.ctStatus = d.ctStatus ?? 0;
   ctx.ctMark = d.ctMark ?? 0;
   ctx.ctDir = d.ctDir ?? 0;

@@ -225,7 +225,10 @@ describe("parseIptables() models every match and target", () => {
     assert.deepEqual(find("--zone 5").actions, [{ kind: "ct", zone: 5, helper: "", timeout: "" }]);
     const dnat = find("6000-6010").actions[0]!;
     assert.ok(dnat.kind === "nat");
-    assert.deepEqual([dnat.type, dnat.addrLo?.[0], dnat.addrHi?.[0], dnat.portLo, dnat.portHi, dnat.random, dnat.persistent], ["dnat", 0x0a000006, 0x0a000008, 6000, 6010, true, true]);
+    assert.deepEqual(
+      [dnat.type, dnat.addrLo?.[0], dnat.addrHi?.[0], dnat.portLo, dnat.portHi, dnat.random, dnat.persistent],
+      ["dnat", 0x0a000006, 0x0a000008, 6000, 6010, true, true],
+    );
     const masq = find("--to-ports 1024-65535").actions[0]!;
     assert.ok(masq.kind === "nat");
     assert.deepEqual([masq.type, masq.portLo, masq.portHi, masq.fullyRandom, masq.addrLo], ["masquerade", 1024, 65535, true, null]);
@@ -262,10 +265,22 @@ describe("parseIptables() models every match and target", () => {
     const r = rules(v6).find((x) => x.text.includes("icmp6-adm-prohibited"))!;
     assert.equal(m(r, "addr").set.family, 6);
     assert.ok(m(r, "addr").set.has([0x20010db8, 1, 2, 3]));
-    assert.deepEqual(m(rules(v6).find((x) => x.text.includes("--icmpv6-type 135"))!, "icmp").types.pairs(), [[135 * 256, 135 * 256 + 255]]);
+    assert.deepEqual(
+      m(
+        rules(v6).find((x) => x.text.includes("--icmpv6-type 135"))!,
+        "icmp",
+      ).types.pairs(),
+      [[135 * 256, 135 * 256 + 255]],
+    );
     const dnat = rules(v6).find((x) => x.text.includes("[2001:db8:1::5]:80"))!.actions[0]!;
     assert.ok(dnat.kind === "nat" && dnat.family === 6 && dnat.portLo === 80 && dnat.addrLo![3] === 5);
-    assert.equal(m(rules(v6).find((x) => x.text.includes("--name ssh6"))!, "recent").maskLen, 64);
+    assert.equal(
+      m(
+        rules(v6).find((x) => x.text.includes("--name ssh6"))!,
+        "recent",
+      ).maskLen,
+      64,
+    );
   });
 });
 
@@ -293,7 +308,20 @@ describe("parseIptables() reads iptables-restore input", () => {
 
   it("handles -N, -I with and without a position, -P and -F", () => {
     const rs = parseIptables(
-      ["*filter", ":INPUT ACCEPT [0:0]", "-N EXTRA", "-A INPUT -j EXTRA", "-I INPUT -p tcp -j DROP", "-I INPUT 2 -p udp -j DROP", "-A EXTRA -j RETURN", "-P INPUT DROP", "-A INPUT -p icmp -j ACCEPT", "-F EXTRA", "COMMIT", ""].join("\n"),
+      [
+        "*filter",
+        ":INPUT ACCEPT [0:0]",
+        "-N EXTRA",
+        "-A INPUT -j EXTRA",
+        "-I INPUT -p tcp -j DROP",
+        "-I INPUT 2 -p udp -j DROP",
+        "-A EXTRA -j RETURN",
+        "-P INPUT DROP",
+        "-A INPUT -p icmp -j ACCEPT",
+        "-F EXTRA",
+        "COMMIT",
+        "",
+      ].join("\n"),
       { file: "r" },
     );
     const input = chain(rs, "filter", "INPUT");
@@ -319,10 +347,10 @@ describe("parseIptables() reads iptables-restore input", () => {
     const rs = parseIptables(
       FILTER(
         [
-          "-A INPUT -m comment --comment \"svc\" -m tcp -p tcp --dport 30080 -j ACCEPT",
+          '-A INPUT -m comment --comment "svc" -m tcp -p tcp --dport 30080 -j ACCEPT',
           "-A INPUT -p tcp -m tcp --sport 1024:65535 -m comment --comment x --dport 22 -j ACCEPT",
           "-A INPUT -m limit --limit 1/s -s 10.0.0.1 -j ACCEPT",
-          "-A INPUT -p udp -j LOG --log-prefix \"u \" -m udp --dport 53 --log-level 6",
+          '-A INPUT -p udp -j LOG --log-prefix "u " -m udp --dport 53 --log-level 6',
         ].join("\n"),
       ),
       { file: "r" },
@@ -333,7 +361,10 @@ describe("parseIptables() reads iptables-restore input", () => {
     assert.deepEqual(m(b!, "port", 0).set.pairs(), [[1024, 65535]]);
     assert.deepEqual(m(b!, "port", 1).set.pairs(), [[22, 22]]);
     // ip_packet_match() tests the address before any match: the limit sees only 10.0.0.1.
-    assert.deepEqual(c!.matches.map((x) => x.kind), ["addr", "limit"]);
+    assert.deepEqual(
+      c!.matches.map((x) => x.kind),
+      ["addr", "limit"],
+    );
     assert.deepEqual(d!.actions[0], { kind: "log", nflog: false, prefix: "u ", level: 6, group: -1 });
     assert.deepEqual(m(d!, "port").set.pairs(), [[53, 53]]);
     // The protocol check still holds for the whole rule.
@@ -361,34 +392,66 @@ describe("parseIptables() reads iptables-restore input", () => {
 
 describe("parseIptables() errors name file:line:column and the feature", () => {
   const cases: Array<[string, string, string]> = [
-    [FILTER("-A INPUT -p tcp -m string --string foo --algo bm -j DROP"), 'rules.v4:5:17: unsupported match "-m string": use --allow-unsupported to skip such rules', "-m string"],
+    [
+      FILTER("-A INPUT -p tcp -m string --string foo --algo bm -j DROP"),
+      'rules.v4:5:17: unsupported match "-m string": use --allow-unsupported to skip such rules',
+      "-m string",
+    ],
     [FILTER("-A INPUT -m frobnicate -j DROP"), 'rules.v4:5:10: unknown match "-m frobnicate": use --allow-unsupported to skip such rules', "-m frobnicate"],
-    [FILTER("-A INPUT -p tcp -j NFQUEUE --queue-num 1"), 'rules.v4:5:17: unsupported target "-j NFQUEUE": use --allow-unsupported to skip such rules', "-j NFQUEUE"],
+    [
+      FILTER("-A INPUT -p tcp -j NFQUEUE --queue-num 1"),
+      'rules.v4:5:17: unsupported target "-j NFQUEUE": use --allow-unsupported to skip such rules',
+      "-j NFQUEUE",
+    ],
     [FILTER("-A INPUT -j NOPE"), 'rules.v4:5:13: chain "NOPE" does not exist in table "filter"', "-j NOPE"],
     [FILTER("-A INPUT -g NOPE"), 'rules.v4:5:13: chain "NOPE" does not exist in table "filter"', "syntax"],
     [FILTER("-A NOPE -j DROP"), 'rules.v4:5:4: chain "NOPE" does not exist in table "filter"', "syntax"],
     [FILTER("-A INPUT -p tcp --dport 99999 -j DROP"), 'rules.v4:5:25: invalid port "99999"', "syntax"],
-    [FILTER("-A INPUT -p tcp -m tcp --tcp-option 5 -j DROP"), 'rules.v4:5:24: unsupported option "--tcp-option" of match "tcp": use --allow-unsupported to skip such rules', 'match tcp --tcp-option'],
+    [
+      FILTER("-A INPUT -p tcp -m tcp --tcp-option 5 -j DROP"),
+      'rules.v4:5:24: unsupported option "--tcp-option" of match "tcp": use --allow-unsupported to skip such rules',
+      "match tcp --tcp-option",
+    ],
     [FILTER("-A INPUT --bogus -j DROP"), 'rules.v4:5:10: unknown option "--bogus"', "--bogus"],
     [FILTER('-A INPUT -m comment --comment "open -j DROP'), "rules.v4:5:31: unterminated quoted string", "syntax"],
     [FILTER("-A INPUT -s 10.0.0.300 -j DROP"), 'rules.v4:5:13: invalid address "10.0.0.300"', "syntax"],
     [FILTER("-A INPUT -s example.com -j DROP"), 'rules.v4:5:13: host name "example.com" cannot be resolved here: use addresses', "hostname"],
-    ["# Generated by iptables-save v1.8.9\n" + FILTER("-A INPUT -s 2001:db8::1 -j DROP"), 'rules.v4:6:13: IPv6 address "2001:db8::1" in an iptables rule', "syntax"],
+    [
+      "# Generated by iptables-save v1.8.9\n" + FILTER("-A INPUT -s 2001:db8::1 -j DROP"),
+      'rules.v4:6:13: IPv6 address "2001:db8::1" in an iptables rule',
+      "syntax",
+    ],
     [FILTER("-A OUTPUT -i eth0 -j DROP"), 'rules.v4:5:11: "-i" cannot be used in chain "OUTPUT": there is no input interface at that hook', "syntax"],
     [FILTER("-A INPUT -j DNAT --to-destination 1.2.3.4"), 'rules.v4:5:13: target "DNAT" is only valid in the nat table', "syntax"],
     [FILTER("-A INPUT --dport 22 -j DROP"), 'rules.v4:5:10: unknown option "--dport"', "--dport"],
-    [FILTER("-A INPUT -m statistic --mode nth --every 2 -j DROP"), 'rules.v4:5:13: --mode nth needs --packet with --every, as iptables does', "syntax"],
+    [FILTER("-A INPUT -m statistic --mode nth --every 2 -j DROP"), "rules.v4:5:13: --mode nth needs --packet with --every, as iptables does", "syntax"],
     [FILTER("-A INPUT -m multiport --dports 1,2 -j DROP"), 'rules.v4:5:13: match "multiport" needs "-p" with tcp, udp, dccp, sctp, udplite', "syntax"],
-    [FILTER("-A INPUT -m state --state NEW,SNAT -j DROP"), 'rules.v4:5:27: unknown state "SNAT": expected INVALID, NEW, ESTABLISHED, RELATED, UNTRACKED', "syntax"],
-    [FILTER("-A INPUT -m limit --limit 5/fortnight -j DROP"), 'rules.v4:5:27: invalid rate "5/fortnight": expected N/second, N/minute, N/hour or N/day', "syntax"],
-    [FILTER("-A INPUT -m statistic --mode random -j DROP"), 'rules.v4:5:13: --mode random needs --probability', "syntax"],
+    [
+      FILTER("-A INPUT -m state --state NEW,SNAT -j DROP"),
+      'rules.v4:5:27: unknown state "SNAT": expected INVALID, NEW, ESTABLISHED, RELATED, UNTRACKED',
+      "syntax",
+    ],
+    [
+      FILTER("-A INPUT -m limit --limit 5/fortnight -j DROP"),
+      'rules.v4:5:27: invalid rate "5/fortnight": expected N/second, N/minute, N/hour or N/day',
+      "syntax",
+    ],
+    [FILTER("-A INPUT -m statistic --mode random -j DROP"), "rules.v4:5:13: --mode random needs --probability", "syntax"],
     ["*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j DROP\n", 'rules.v4:4:1: table "filter" has no "COMMIT"', "syntax"],
     ["-A INPUT -j DROP\n", 'rules.v4:1:1: line outside a table: expected "*filter" or another table first', "syntax"],
     ["*filter\n:INPUT REJECT [0:0]\nCOMMIT\n", 'rules.v4:2:8: invalid policy "REJECT" for built-in chain "INPUT": expected ACCEPT or DROP', "syntax"],
-    ["*filter\n:USER ACCEPT [0:0]\nCOMMIT\n", 'rules.v4:2:7: user chain "USER" cannot have policy "ACCEPT": only built-in chains of table "filter" have one', "syntax"],
+    [
+      "*filter\n:USER ACCEPT [0:0]\nCOMMIT\n",
+      'rules.v4:2:7: user chain "USER" cannot have policy "ACCEPT": only built-in chains of table "filter" have one',
+      "syntax",
+    ],
     ["*bogus\nCOMMIT\n", 'rules.v4:1:2: unknown table "bogus"', "table bogus"],
     ["*filter\n[1:2 -A INPUT -j DROP\nCOMMIT\n", 'rules.v4:2:1: malformed counters "[1:2": expected [packets:bytes]', "syntax"],
-    [FILTER("-A INPUT -j USER\n-A USER -j INPUT2\n:INPUT2 - [0:0]\n-A INPUT2 -j USER"), 'rules.v4:8:1: chain loop: "INPUT" -> "USER" -> "INPUT2" -> "USER"', "loop"],
+    [
+      FILTER("-A INPUT -j USER\n-A USER -j INPUT2\n:INPUT2 - [0:0]\n-A INPUT2 -j USER"),
+      'rules.v4:8:1: chain loop: "INPUT" -> "USER" -> "INPUT2" -> "USER"',
+      "loop",
+    ],
   ];
   for (const [text, message, feature] of cases) {
     it(`rejects with ${JSON.stringify(message.slice(message.indexOf(": ") + 2))}`, () => {

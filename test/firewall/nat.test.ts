@@ -66,7 +66,7 @@ describe("MASQUERADE and SNAT port selection", () => {
   it("keeps privileged ports privileged: below 512 → 1–511, 512–1023 → 600–1023", () => {
     const fw = rig(masq(), { local: GW, host: HOST, random32: counterRandom(70000) });
     for (const h of [5, 6]) fw.udp({ src: `192.168.10.${h}`, dst: SERVER, sport: 123, dport: 123, payload: 48 });
-    assert.equal(fw.view.sport, 1 + (70000 & 0xffff) % 511);
+    assert.equal(fw.view.sport, 1 + ((70000 & 0xffff) % 511));
     for (const h of [5, 6]) fw.udp({ src: `192.168.10.${h}`, dst: SERVER, sport: 700, dport: 123, payload: 48 });
     const p = fw.view.sport;
     assert.ok(p >= 600 && p <= 1023, `port ${p}`);
@@ -114,12 +114,18 @@ describe("MASQUERADE and SNAT port selection", () => {
     assert.equal(fw.view.icmpId, 77);
     fw.icmp({ src: "192.168.10.6", dst: SERVER, id: 77, seq: 1 });
     assert.equal(fw.view.icmpId, 9);
-    assert.ok(fw.table().some((l) => l.includes("src=198.51.100.7 dst=203.0.113.1 type=0 code=0 id=9")), fw.table().join("\n"));
+    assert.ok(
+      fw.table().some((l) => l.includes("src=198.51.100.7 dst=203.0.113.1 type=0 code=0 id=9")),
+      fw.table().join("\n"),
+    );
   });
 
   it("SNAT to an address range picks by jhash2 of the addresses; --persistent ignores the destination", () => {
     const text = ipt({
-      nat: ["-A POSTROUTING -s 10.9.0.0/16 -j SNAT --to-source 203.0.113.100-203.0.113.120", "-A POSTROUTING -s 10.8.0.0/16 -j SNAT --to-source 203.0.113.100-203.0.113.120 --persistent"],
+      nat: [
+        "-A POSTROUTING -s 10.9.0.0/16 -j SNAT --to-source 203.0.113.100-203.0.113.120",
+        "-A POSTROUTING -s 10.8.0.0/16 -j SNAT --to-source 203.0.113.100-203.0.113.120 --persistent",
+      ],
     });
     const fw = rig(text);
     const pick = (src: string, dst: string) => {
@@ -180,7 +186,15 @@ describe("invariants", () => {
   it("no two entries share a reply tuple, and translated ports stay in the range (property)", () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ host: fc.integer({ min: 2, max: 6 }), sport: fc.constantFrom(1000, 2000, 40000, 40001), server: fc.integer({ min: 1, max: 2 }), proto: fc.constantFrom("tcp", "udp") }), { minLength: 1, maxLength: 60 }),
+        fc.array(
+          fc.record({
+            host: fc.integer({ min: 2, max: 6 }),
+            sport: fc.constantFrom(1000, 2000, 40000, 40001),
+            server: fc.integer({ min: 1, max: 2 }),
+            proto: fc.constantFrom("tcp", "udp"),
+          }),
+          { minLength: 1, maxLength: 60 },
+        ),
         fc.integer({ min: 0, max: 0xffff }),
         (flows, seed) => {
           const fw = rig(masq(" --to-ports 5000-5015"), { local: GW, host: HOST, random32: counterRandom(seed) });

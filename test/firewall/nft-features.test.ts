@@ -30,7 +30,8 @@ function ctxFor(rs: Ruleset, random?: () => number): PacketContext {
   const local = parseAddr("192.0.2.1")!.words;
   const ctx = contextFor(rs, {
     routeOif: (family, a) => (family === 4 && a[0] === local[0] ? null : family === 4 && a[0]! >>> 24 === 10 ? "eth1" : "eth0"),
-    addrType: (family, a, iface) => (family === 4 && a[0] === local[0] ? (iface === null || iface === "eth0" ? ADDRTYPE_RTN.LOCAL! : ADDRTYPE_RTN.UNICAST!) : ADDRTYPE_RTN.UNICAST!),
+    addrType: (family, a, iface) =>
+      family === 4 && a[0] === local[0] ? (iface === null || iface === "eth0" ? ADDRTYPE_RTN.LOCAL! : ADDRTYPE_RTN.UNICAST!) : ADDRTYPE_RTN.UNICAST!,
     ...(random ? { random32: random } : {}),
   });
   return ctx;
@@ -58,7 +59,10 @@ for (const ev of EVALUATORS) {
       assert.equal(ctx.verdictRule, pre.rules[1]);
       assert.equal(run(pre, packet({ src: "10.1.1.1", dst: "198.51.100.9", iif: "eth1", dport: 443, hook: "prerouting" }, ctx)), VERDICT.ACCEPT);
       // A DHCP discover (0.0.0.0 → 255.255.255.255) passes on any interface, as in nft_fib4_eval.
-      assert.equal(run(pre, packet({ src: "0.0.0.0", dst: "255.255.255.255", proto: "udp", sport: 68, dport: 67, iif: "eth1", hook: "prerouting" }, ctx)), VERDICT.ACCEPT);
+      assert.equal(
+        run(pre, packet({ src: "0.0.0.0", dst: "255.255.255.255", proto: "udp", sport: 68, dport: 67, iif: "eth1", hook: "prerouting" }, ctx)),
+        VERDICT.ACCEPT,
+      );
       // A packet claiming the host's own address as source has no route back: dropped.
       assert.equal(run(pre, packet({ src: "192.0.2.1", dst: "198.51.100.9", iif: "eth0", dport: 443, hook: "prerouting" }, ctx)), VERDICT.DROP);
     });
@@ -84,7 +88,8 @@ for (const ev of EVALUATORS) {
         run(pre, packet({ src, dst: "198.51.100.9", proto: "udp", dport: 5002, iif: "eth0", hook: "prerouting", nowMs }, ctx));
         return ctx.verdictRule === pre.rules[5];
       };
-      const send = (src: string, dport: number, nowMs: number) => run(pre, packet({ src, dst: "198.51.100.9", proto: "udp", dport, iif: "eth0", hook: "prerouting", nowMs }, ctx));
+      const send = (src: string, dport: number, nowMs: number) =>
+        run(pre, packet({ src, dst: "198.51.100.9", proto: "udp", dport, iif: "eth0", hook: "prerouting", nowMs }, ctx));
       assert.equal(probe("198.51.100.1", 0), false);
       send("198.51.100.1", 5000, 0); // update: set timeout 60 s
       assert.equal(probe("198.51.100.1", 59_999), true);
@@ -99,7 +104,10 @@ for (const ev of EVALUATORS) {
       send("198.51.100.3", 5000, 200_000);
       send("198.51.100.4", 5000, 200_000);
       send("198.51.100.5", 5000, 200_000);
-      assert.deepEqual(["198.51.100.3", "198.51.100.4", "198.51.100.5"].map((s) => probe(s, 200_001)), [true, true, false]);
+      assert.deepEqual(
+        ["198.51.100.3", "198.51.100.4", "198.51.100.5"].map((s) => probe(s, 200_001)),
+        [true, true, false],
+      );
       send("198.51.100.5", 5000, 260_000);
       assert.equal(probe("198.51.100.5", 260_001), true);
     });
@@ -133,7 +141,13 @@ for (const ev of EVALUATORS) {
       const rs = load();
       const run = ev.make(rs);
       const clamp = chain(rs, "t", "clamp");
-      assert.deepEqual(clamp.rules.map((r) => r.actions[0]), [{ kind: "mangle", name: "tcp option maxseg size" }, { kind: "mangle", name: "tcp option maxseg size" }]);
+      assert.deepEqual(
+        clamp.rules.map((r) => r.actions[0]),
+        [
+          { kind: "mangle", name: "tcp option maxseg size" },
+          { kind: "mangle", name: "tcp option maxseg size" },
+        ],
+      );
       const ctx = ctxFor(rs);
       assert.equal(run(clamp, packet({ src: "10.1.1.1", dst: "198.51.100.9", dport: 443, iif: "eth1", oif: "wan", hook: "forward" }, ctx)), VERDICT.ACCEPT);
     });

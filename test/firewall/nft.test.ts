@@ -160,7 +160,16 @@ describe("parseNftJson() reads nft -j list ruleset", () => {
     assert.deepEqual(only(at(rs, 40), "port").neg, true);
     assert.deepEqual(at(rs, 41).matches[1], { kind: "cmp", key: "ttl", op: "<", mask: 0xffffffff, value: 5 });
     const np = only(at(rs, 42), "proto");
-    assert.deepEqual([np.neg, np.protos.pairs()], [true, [[6, 6], [17, 17]]]);
+    assert.deepEqual(
+      [np.neg, np.protos.pairs()],
+      [
+        true,
+        [
+          [6, 6],
+          [17, 17],
+        ],
+      ],
+    );
   });
 
   it("reads statements: log, counter, mark and connmark, helper, reject, limit, jumps", () => {
@@ -179,7 +188,14 @@ describe("parseNftJson() reads nft -j list ruleset", () => {
     assert.deepEqual(acts(49), [{ kind: "cthelperset", name: "ftp-standard" }]);
     assert.deepEqual(acts(50), [{ kind: "reject", with: "icmpx admin-prohibited" }]);
     assert.deepEqual(acts(52), [{ kind: "reject", with: "icmp host-prohibited" }]);
-    assert.deepEqual(only(at(rs, 53), "limit"), { kind: "limit", over: true, rate: 100, unitSec: 60, burst: 5, slot: (only(at(rs, 53), "limit") as { slot: number }).slot });
+    assert.deepEqual(only(at(rs, 53), "limit"), {
+      kind: "limit",
+      over: true,
+      rate: 100,
+      unitSec: 60,
+      burst: 5,
+      slot: (only(at(rs, 53), "limit") as { slot: number }).slot,
+    });
     assert.deepEqual(acts(54), [{ kind: "counter", name: "cnt1" }]);
     assert.deepEqual(acts(56), [{ kind: "goto", target: "web" }]);
     assert.deepEqual(acts(60), [{ kind: "continue" }]);
@@ -278,7 +294,10 @@ describe("parseNftJson() errors carry the JSON path", () => {
     rejects('{"nftables":[{"chain":{"family":"ip","table":"x","name":"c"}}]}', 'rs.json:$.nftables[0].chain.table: table "ip x" does not exist');
     rejects('{"nftables":[{"table":{"family":"ipx","name":"t"}}]}', 'rs.json:$.nftables[0].table.family: unknown family "ipx"');
     rejects(doc(rule({ match: { op: "~", left: { meta: { key: "mark" } }, right: 1 } })), 'rs.json:$.nftables[4].rule.expr[0].match.op: unknown operator "~"');
-    rejects(doc({ rule: { family: "inet", table: "t", chain: "sub", expr: [{ jump: { target: "in" } }] } }, rule({ jump: { target: "sub" } })), 'rs.json:$.nftables[4].rule: chain loop: "in" -> "sub" -> "in"');
+    rejects(
+      doc({ rule: { family: "inet", table: "t", chain: "sub", expr: [{ jump: { target: "in" } }] } }, rule({ jump: { target: "sub" } })),
+      'rs.json:$.nftables[4].rule: chain loop: "in" -> "sub" -> "in"',
+    );
   });
 
   it("notes flowtables instead of failing", () => {
@@ -310,7 +329,9 @@ describe("detectFormat() and loadRuleset()", () => {
     assert.equal(detectFormat("#!/usr/sbin/nft -f\nflush ruleset\n"), "nft-text");
     assert.equal(detectFormat("[0:0] -A INPUT -j ACCEPT\n"), "iptables");
     assert.equal(detectFormat("# nothing\n"), "iptables");
-    assert.throws(() => detectFormat("\n  hello world\n", "x"), { message: "x:2:3: unrecognised ruleset format: expected iptables-save output, nft JSON or nft text" });
+    assert.throws(() => detectFormat("\n  hello world\n", "x"), {
+      message: "x:2:3: unrecognised ruleset format: expected iptables-save output, nft JSON or nft text",
+    });
   });
 
   it("loads either syntax", () => {

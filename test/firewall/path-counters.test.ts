@@ -17,12 +17,24 @@ import { parseNftJson } from "../../src/firewall/nft.js";
 import { corpus } from "./helpers.js";
 import { rig } from "./path-helpers.js";
 
-const IPT_FILES = ["nat-gateway.rules", "docker.rules", "kube-proxy.rules", "webserver-ssh.rules", "dns-notrack.rules", "stateless.rules", "all-matches.v4.rules"];
+const IPT_FILES = [
+  "nat-gateway.rules",
+  "docker.rules",
+  "kube-proxy.rules",
+  "webserver-ssh.rules",
+  "dns-notrack.rules",
+  "stateless.rules",
+  "all-matches.v4.rules",
+];
 
 /** Why the real tools cannot run here, or undefined. */
 function toolsMissing(): string | undefined {
   if (typeof process.getuid === "function" && process.getuid() !== 0) return "not root";
-  for (const t of [["iptables-save", "--version"], ["nft", "--version"], ["ip", "netns", "list"]]) {
+  for (const t of [
+    ["iptables-save", "--version"],
+    ["nft", "--version"],
+    ["ip", "netns", "list"],
+  ]) {
     const r = spawnSync(t[0]!, t.slice(1), { encoding: "utf8" });
     if (r.error !== undefined || r.status !== 0) return `"${t.join(" ")}" does not work`;
   }
@@ -131,7 +143,10 @@ describe("nft -j list ruleset with counters", () => {
       const back = parseNftJson(real, { file: "real" });
       assert.deepEqual(compareCounters(fw.rs, back, { policies: false, countedOnly: true }), []);
       const counted = back.tables.flatMap((t) => t.chains.flatMap((c) => c.rules.filter((r) => r.counted)));
-      assert.deepEqual(counted.map((r) => r.counters.packets), [2]);
+      assert.deepEqual(
+        counted.map((r) => r.counters.packets),
+        [2],
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

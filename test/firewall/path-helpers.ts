@@ -113,7 +113,11 @@ export function rig(text: string, o: FwOptions = {}): Fw {
     udp: (x) => run(buildUdp(x)),
     icmp: (x) => run(buildIcmp(x)),
     view,
-    table: () => tr.formatTable({ extended: true }).map((l) => l.replace(/^ipv4 +2 /, "").replace(/ +mark=0 use=1$/, "")).sort(),
+    table: () =>
+      tr
+        .formatTable({ extended: true })
+        .map((l) => l.replace(/^ipv4 +2 /, "").replace(/ +mark=0 use=1$/, ""))
+        .sort(),
     rule: (chain, index, table = "filter") => {
       const c = fw.chain(chain, table);
       const r = c.rules[index];

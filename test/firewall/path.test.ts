@@ -14,12 +14,22 @@ const LOCAL = "192.0.2.1";
 const REMOTE = "198.51.100.7";
 
 /** A minimal nft JSON document: one table per entry of `chains`, rules as expression lists. */
-function nft(family: string, table: string, chains: Array<{ name: string; hook?: string; prio?: number; type?: string; policy?: string; rules: unknown[][] }>): string {
+function nft(
+  family: string,
+  table: string,
+  chains: Array<{ name: string; hook?: string; prio?: number; type?: string; policy?: string; rules: unknown[][] }>,
+): string {
   const items: unknown[] = [{ table: { family, name: table, handle: 1 } }];
   let h = 1;
   for (const c of chains) {
     items.push({
-      chain: { family, table, name: c.name, handle: h++, ...(c.hook ? { type: c.type ?? "filter", hook: c.hook, prio: c.prio ?? 0, policy: c.policy ?? "accept" } : {}) },
+      chain: {
+        family,
+        table,
+        name: c.name,
+        handle: h++,
+        ...(c.hook ? { type: c.type ?? "filter", hook: c.hook, prio: c.prio ?? 0, policy: c.policy ?? "accept" } : {}),
+      },
     });
   }
   for (const c of chains) for (const expr of c.rules) items.push({ rule: { family, table, chain: c.name, handle: h++, expr } });
@@ -41,14 +51,17 @@ describe("hook stages", () => {
       }),
     );
     const show = (hook: "prerouting" | "input" | "forward" | "output" | "postrouting") =>
-      fw.path.stagesOf(4, hook).map((s) => `${s.kind === "chain" ? `${s.chain!.table}` : s.kind}@${s.priority === 0x7fffffff ? "last" : s.priority}`);
+      fw.path.stagesOf(4, hook).map((s) => `${s.kind === "chain" ? s.chain!.table : s.kind}@${s.priority === 0x7fffffff ? "last" : s.priority}`);
     assert.deepEqual(show("prerouting"), ["raw@-300", "conntrack@-200", "mangle@-150", "nat@-100"]);
     assert.deepEqual(show("input"), ["mangle@-150", "filter@0", "nat@100", "confirm@last"]);
     assert.deepEqual(show("forward"), ["mangle@-150", "filter@0"]);
     assert.deepEqual(show("output"), ["raw@-300", "conntrack@-200", "mangle@-150", "nat@-100", "filter@0"]);
     assert.deepEqual(show("postrouting"), ["mangle@-150", "nat@100", "confirm@last"]);
     // The NAT stage runs the nat chains of its hook.
-    assert.deepEqual(fw.path.stagesOf(4, "postrouting")[1]!.natChains.map((c) => c.name), ["POSTROUTING"]);
+    assert.deepEqual(
+      fw.path.stagesOf(4, "postrouting")[1]!.natChains.map((c) => c.name),
+      ["POSTROUTING"],
+    );
   });
 
   it("interleave nft base chains at their declared priorities (a chain at -200 runs before conntrack)", () => {
@@ -70,7 +83,10 @@ describe("hook stages", () => {
 
 describe("conntrack on demand", () => {
   it("a ruleset with no stateful match, NAT or NOTRACK tracks nothing, as the kernel", () => {
-    const text = ipt({ filter: ["-A FORWARD -p tcp -m tcp --dport 80 -j ACCEPT", "-A FORWARD -p tcp -m tcp --sport 80 -j ACCEPT"] }, { "filter:FORWARD": "DROP" });
+    const text = ipt(
+      { filter: ["-A FORWARD -p tcp -m tcp --dport 80 -j ACCEPT", "-A FORWARD -p tcp -m tcp --sport 80 -j ACCEPT"] },
+      { "filter:FORWARD": "DROP" },
+    );
     const fw = rig(text);
     assert.deepEqual(trackingFamilies(fw.rs), { ipv4: false, ipv6: false });
     const r = fw.tcp({ src: REMOTE, dst: "203.0.113.10", sport: 40000, dport: 80, flags: "S", seq: 1 });
@@ -130,7 +146,16 @@ describe("NOTRACK and untracked packets", () => {
 
   it("nft notrack after conntrack leaves a tracked packet tracked", () => {
     const text2 = nft("ip", "t", [
-      { name: "late", hook: "prerouting", prio: 0, rules: [[udpDport(53), { notrack: null }], [ctState("untracked"), counter], [ctState("new"), counter]] },
+      {
+        name: "late",
+        hook: "prerouting",
+        prio: 0,
+        rules: [
+          [udpDport(53), { notrack: null }],
+          [ctState("untracked"), counter],
+          [ctState("new"), counter],
+        ],
+      },
     ]);
     const fw = rig(text2);
     const r = fw.udp({ src: REMOTE, dst: "203.0.113.10", sport: 5353, dport: 53, payload: 20 });
@@ -154,7 +179,10 @@ describe("NOTRACK and untracked packets", () => {
 });
 
 describe("drops and confirmation", () => {
-  const text = ipt({ filter: ["-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"] }, { "filter:INPUT": "DROP" });
+  const text = ipt(
+    { filter: ["-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"] },
+    { "filter:INPUT": "DROP" },
+  );
 
   it("a packet dropped before confirmation leaves no entry and no event", () => {
     const fw = rig(text, { local: [LOCAL] });
@@ -189,9 +217,7 @@ describe("drops and confirmation", () => {
   });
 
   it("a drop in FORWARD after a DNAT binding frees the entry too", () => {
-    const fw = rig(
-      ipt({ nat: ["-A PREROUTING -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.5"], filter: [] }, { "filter:FORWARD": "DROP" }),
-    );
+    const fw = rig(ipt({ nat: ["-A PREROUTING -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.5"], filter: [] }, { "filter:FORWARD": "DROP" }));
     const r = fw.tcp({ src: REMOTE, dst: "203.0.113.10", sport: 40000, dport: 80, flags: "S", seq: 1 });
     assert.equal(r.verdict, VERDICT.DROP);
     assert.equal(r.hook, "forward");

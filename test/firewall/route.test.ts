@@ -111,7 +111,10 @@ describe("ip_route_input (IPv4)", () => {
   });
 
   it("local routes (AnyIP) make their destinations local and sources from them martian", () => {
-    const h = new HostModel({ ...hostOptionsFromIpJson("[]"), localRoutes: [{ family: 4, lo: w("203.0.113.0"), hi: w("203.0.113.255"), prefixLen: 24, iface: "lo" }] });
+    const h = new HostModel({
+      ...hostOptionsFromIpJson("[]"),
+      localRoutes: [{ family: 4, lo: w("203.0.113.0"), hi: w("203.0.113.255"), prefixLen: 24, iface: "lo" }],
+    });
     assert.equal(rt(h, "198.51.100.7", "203.0.113.77"), RT.LOCAL);
     assert.equal(rt(h, "203.0.113.9", "198.51.100.7"), RT.MARTIAN_SOURCE);
   });
@@ -163,7 +166,9 @@ describe("routing sysctls", () => {
       '[{"ifname":"eth0","addr_info":[{"family":"inet","local":"192.0.2.1","prefixlen":24}]}]',
       ['[{"dst":"192.0.2.0/24","dev":"eth0"}]'],
       {
-        localTable: ['[{"type":"local","dst":"192.0.2.1","dev":"eth0"},{"type":"local","dst":"127.0.0.0/8","dev":"lo"},{"type":"local","dst":"203.0.113.0/24","dev":"lo"},{"type":"broadcast","dst":"192.0.2.255","dev":"eth0"}]'],
+        localTable: [
+          '[{"type":"local","dst":"192.0.2.1","dev":"eth0"},{"type":"local","dst":"127.0.0.0/8","dev":"lo"},{"type":"local","dst":"203.0.113.0/24","dev":"lo"},{"type":"broadcast","dst":"192.0.2.255","dev":"eth0"}]',
+        ],
         maddr: '[{"ifindex":2,"ifname":"eth0","maddr":[{"link":"01:00:5e:00:00:01"},{"family":"inet","address":"239.2.2.2"}]}]',
       },
     );
@@ -216,7 +221,10 @@ describe("the packet path with the route decision", () => {
   });
 
   it("routes the DNAT'ed destination: a port forward to a martian is dropped after PREROUTING", () => {
-    const fw = rig(ipt({ nat: ["-A PREROUTING -p udp --dport 53 -j DNAT --to-destination 127.0.0.1"] }), { local: ["eth0=192.0.2.1/24"], host: { iif: "eth0" } });
+    const fw = rig(ipt({ nat: ["-A PREROUTING -p udp --dport 53 -j DNAT --to-destination 127.0.0.1"] }), {
+      local: ["eth0=192.0.2.1/24"],
+      host: { iif: "eth0" },
+    });
     const r = fw.udp({ src: "198.51.100.7", dst: "192.0.2.1", sport: 1000, dport: 53 });
     assert.equal(r.routeReason, RT.MARTIAN_DESTINATION);
     assert.equal(fw.tr.count, 0);

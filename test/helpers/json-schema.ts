@@ -8,8 +8,23 @@
 type Schema = Record<string, unknown>;
 
 const KNOWN = new Set([
-  "$schema", "$id", "title", "description", "$defs",
-  "type", "enum", "properties", "required", "additionalProperties", "propertyNames", "items", "oneOf", "$ref", "minimum", "maximum", "minLength",
+  "$schema",
+  "$id",
+  "title",
+  "description",
+  "$defs",
+  "type",
+  "enum",
+  "properties",
+  "required",
+  "additionalProperties",
+  "propertyNames",
+  "items",
+  "oneOf",
+  "$ref",
+  "minimum",
+  "maximum",
+  "minLength",
 ]);
 
 function typeOf(v: unknown): string {
@@ -25,7 +40,7 @@ export function validate(schema: Schema, value: unknown, root: Schema = schema, 
   const errs: string[] = [];
   if (typeof schema.$ref === "string") {
     const m = /^#\/\$defs\/(.+)$/.exec(schema.$ref);
-    const target = m ? ((root.$defs as Record<string, Schema> | undefined)?.[m[1] as string]) : undefined;
+    const target = m ? (root.$defs as Record<string, Schema> | undefined)?.[m[1] as string] : undefined;
     if (target === undefined) throw new Error(`Unresolvable $ref "${schema.$ref}"`);
     errs.push(...validate(target, value, root, path));
   }
@@ -34,12 +49,14 @@ export function validate(schema: Schema, value: unknown, root: Schema = schema, 
     const t = typeOf(value);
     if (!types.some((x) => x === t || (x === "number" && t === "integer"))) return [...errs, `${path}: expected ${types.join(" or ")}, got ${t}`];
   }
-  if (Array.isArray(schema.enum) && !schema.enum.some((e) => e === value)) errs.push(`${path}: ${JSON.stringify(value)} is not one of ${JSON.stringify(schema.enum)}`);
+  if (Array.isArray(schema.enum) && !schema.enum.some((e) => e === value))
+    errs.push(`${path}: ${JSON.stringify(value)} is not one of ${JSON.stringify(schema.enum)}`);
   if (typeof value === "number") {
     if (typeof schema.minimum === "number" && value < schema.minimum) errs.push(`${path}: ${value} < ${schema.minimum}`);
     if (typeof schema.maximum === "number" && value > schema.maximum) errs.push(`${path}: ${value} > ${schema.maximum}`);
   }
-  if (typeof value === "string" && typeof schema.minLength === "number" && value.length < schema.minLength) errs.push(`${path}: string shorter than ${schema.minLength}`);
+  if (typeof value === "string" && typeof schema.minLength === "number" && value.length < schema.minLength)
+    errs.push(`${path}: string shorter than ${schema.minLength}`);
   if (Array.isArray(schema.oneOf)) {
     const ok = (schema.oneOf as Schema[]).filter((s) => validate(s, value, root, path).length === 0).length;
     if (ok !== 1) errs.push(`${path}: matches ${ok} of the oneOf alternatives, not exactly 1`);

@@ -28,7 +28,10 @@ const ids = (s: Snapshot): string[] => diagnose(s).findings.map((f) => f.id);
 describe("diagnose", () => {
   it("a host without conntrack gets the not-in-use report", () => {
     const r = diagnose(snap({ conntrackLoaded: false, sysctls: {} }));
-    assert.deepEqual(r.findings.map((f) => f.id), ["conntrack-not-in-use"]);
+    assert.deepEqual(
+      r.findings.map((f) => f.id),
+      ["conntrack-not-in-use"],
+    );
     assert.equal(r.recommendations.length, 0);
     assert.match(r.findings[0]?.detail ?? "", /good news/);
   });

@@ -110,7 +110,13 @@ describe("exporter", () => {
   it("the fill rate gives a time until full", async () => {
     let now = 1_000_000;
     let count = 100;
-    const ex = new ConntrackExporter({ targets: [{ label: "", inode: 3 }], netnsLabel: false, countersMaxAgeMs: 0, now: () => now, take: async (t, w) => fakeSnapshot(t, count, w, now) });
+    const ex = new ConntrackExporter({
+      targets: [{ label: "", inode: 3 }],
+      netnsLabel: false,
+      countersMaxAgeMs: 0,
+      now: () => now,
+      take: async (t, w) => fakeSnapshot(t, count, w, now),
+    });
     assert.equal(value(await ex.scrape(), "ctlab_conntrack_seconds_until_full"), Infinity);
     now += 10_000;
     count = 200; // +10 entries/s, 800 left
@@ -122,23 +128,34 @@ describe("exporter over HTTP", () => {
   let dir = "";
   before(() => {
     dir = mkdtempSync(join(tmpdir(), "host-web-"));
-    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1"], { stdio: "ignore" });
+    execFileSync(
+      "openssl",
+      ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1"],
+      { stdio: "ignore" },
+    );
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it("TLS and basic auth from an exporter-toolkit web config", async () => {
     const hash = bcrypt.hashSync("s3cret", 4).replace(/^\$2b\$/, "$2y$");
-    writeFileSync(join(dir, "web.yml"), `# exporter-toolkit format\ntls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\nbasic_auth_users:\n  prom: ${hash}\n`);
+    writeFileSync(
+      join(dir, "web.yml"),
+      `# exporter-toolkit format\ntls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\nbasic_auth_users:\n  prom: ${hash}\n`,
+    );
     const ex = await startExporter({ listen: "127.0.0.1:0", webConfigFile: join(dir, "web.yml"), tableInterval: 3600 });
     try {
       assert.match(ex.url, /^https:\/\/127\.0\.0\.1:\d+\/metrics$/);
       const get = (auth?: string): Promise<{ status: number; body: string }> =>
         new Promise((resolve, reject) => {
-          const req = httpsRequest(ex.url, { rejectUnauthorized: false, headers: auth ? { Authorization: `Basic ${Buffer.from(auth).toString("base64")}` } : {} }, (res) => {
-            let body = "";
-            res.setEncoding("utf8").on("data", (d: string) => (body += d));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-          });
+          const req = httpsRequest(
+            ex.url,
+            { rejectUnauthorized: false, headers: auth ? { Authorization: `Basic ${Buffer.from(auth).toString("base64")}` } : {} },
+            (res) => {
+              let body = "";
+              res.setEncoding("utf8").on("data", (d: string) => (body += d));
+              res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+            },
+          );
           req.on("error", reject);
           req.end();
         });
@@ -157,14 +174,23 @@ describe("exporter over HTTP", () => {
     const first = await startExporter({ listen: "127.0.0.1:0", tableInterval: 3600 });
     try {
       const port = new URL(first.url).port;
-      await assert.rejects(startExporter({ listen: `127.0.0.1:${port}` }), (e: unknown) => e instanceof CliError && e.message === `Cannot listen on "127.0.0.1:${port}": the address is already in use`);
+      await assert.rejects(
+        startExporter({ listen: `127.0.0.1:${port}` }),
+        (e: unknown) => e instanceof CliError && e.message === `Cannot listen on "127.0.0.1:${port}": the address is already in use`,
+      );
     } finally {
       await first.close();
     }
     writeFileSync(join(dir, "bad-hash.yml"), "basic_auth_users:\n  prom: notahash\n");
-    await assert.rejects(startExporter({ listen: "127.0.0.1:0", webConfigFile: join(dir, "bad-hash.yml") }), (e: unknown) => e instanceof CliError && /^Bad bcrypt hash for user "prom" in ".*bad-hash.yml": /.test(e.message));
+    await assert.rejects(
+      startExporter({ listen: "127.0.0.1:0", webConfigFile: join(dir, "bad-hash.yml") }),
+      (e: unknown) => e instanceof CliError && /^Bad bcrypt hash for user "prom" in ".*bad-hash.yml": /.test(e.message),
+    );
     writeFileSync(join(dir, "no-cert.yml"), "tls_server_config:\n  cert_file: missing.pem\n  key_file: key.pem\n");
-    await assert.rejects(startExporter({ listen: "127.0.0.1:0", webConfigFile: join(dir, "no-cert.yml") }), (e: unknown) => e instanceof CliError && /^Cannot read the TLS certificate ".*missing.pem": ENOENT$/.test(e.message));
+    await assert.rejects(
+      startExporter({ listen: "127.0.0.1:0", webConfigFile: join(dir, "no-cert.yml") }),
+      (e: unknown) => e instanceof CliError && /^Cannot read the TLS certificate ".*missing.pem": ENOENT$/.test(e.message),
+    );
     await assert.rejects(startExporter({ listen: "nonsense" }), (e: unknown) => e instanceof CliError && e.message.startsWith('Bad --listen "nonsense"'));
   });
 });

@@ -64,7 +64,12 @@ export async function withHostTopology<T>(ruleset: string, fn: (t: HostTopology)
         "net.ipv6.conf.all.disable_ipv6": 1,
         "net.ipv6.conf.default.disable_ipv6": 1,
       });
-      for (const [ns, dev] of [[t.inj, "inj0"], [t.inj, "sinkpeer"], [t.rt, "r0"], [t.rt, "sink0"]] as const) {
+      for (const [ns, dev] of [
+        [t.inj, "inj0"],
+        [t.inj, "sinkpeer"],
+        [t.rt, "r0"],
+        [t.rt, "sink0"],
+      ] as const) {
         await run("ip", ["-n", ns, "link", "set", dev, "up"]);
       }
       await setSysctls(t.rt, { "net.ipv4.conf.r0.rp_filter": 0, "net.ipv4.conf.sink0.rp_filter": 0, "net.ipv4.conf.r0.send_redirects": 0 });
@@ -125,7 +130,9 @@ export function shapedFrames(dstMac: string): Uint8Array[] {
   const f: Uint8Array[] = [];
   const link = { dstMac };
   for (let i = 0; i < SHAPE.synFlood; i++) {
-    f.push(buildTcp({ ...link, src: `10.66.${Math.floor(i / 250)}.${(i % 250) + 1}`, dst: "198.51.100.10", sport: 1024 + i, dport: 80, flags: "S", seq: 1000 + i }));
+    f.push(
+      buildTcp({ ...link, src: `10.66.${Math.floor(i / 250)}.${(i % 250) + 1}`, dst: "198.51.100.10", sport: 1024 + i, dport: 80, flags: "S", seq: 1000 + i }),
+    );
   }
   for (let i = 0; i < SHAPE.idle; i++) {
     const c = `10.20.0.${i + 1}`;
@@ -143,4 +150,3 @@ export function shapedFrames(dstMac: string): Uint8Array[] {
   }
   return f;
 }
-

@@ -47,7 +47,14 @@ describe("host: the doctor on real namespaces", { skip: skip ?? false }, () => {
       assert.equal(r.assured, SHAPE.idle);
       assert.equal(r.unreplied, SHAPE.synFlood + SHAPE.natLan + SHAPE.dns);
       assert.equal(r.natted, SHAPE.natLan);
-      assert.deepEqual(r.top.dports.slice(0, 3).map((x) => [x.key, x.entries]), [["tcp/80", 320], ["udp/53", 150], ["tcp/443", 40]]);
+      assert.deepEqual(
+        r.top.dports.slice(0, 3).map((x) => [x.key, x.entries]),
+        [
+          ["tcp/80", 320],
+          ["udp/53", 150],
+          ["tcp/443", 40],
+        ],
+      );
       assert.deepEqual(r.top.networks[0], { key: "10.66.0.0/24", entries: 250, share: Math.round((250 / total) * 1e6) / 1e6 });
       assert.equal(r.top.destinations[0]?.key, "198.51.100.10");
       // Idle age = the state's timeout − the remaining one: the seconds since the last packet.
@@ -87,7 +94,10 @@ describe("host: the doctor on real namespaces", { skip: skip ?? false }, () => {
         assert.equal(offline.entries, kernelCount);
         assert.deepEqual(offline.by_protocol_state, r.by_protocol_state);
         assert.deepEqual(offline.top, r.top);
-        assert.deepEqual(offline.findings.map((f) => f.id).filter((x) => x !== "orphans"), ids.filter((x) => x !== "orphans"));
+        assert.deepEqual(
+          offline.findings.map((f) => f.id).filter((x) => x !== "orphans"),
+          ids.filter((x) => x !== "orphans"),
+        );
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -95,8 +105,14 @@ describe("host: the doctor on real namespaces", { skip: skip ?? false }, () => {
       const all = allNetns();
       const inodes = new Set(all.map((n) => n.inode));
       assert.equal(inodes.size, all.length, "deduplicated by inode");
-      for (const name of [t.rt, t.inj]) assert.ok(all.some((n) => n.label === name), `${name} is listed`);
-      const cli = JSON.parse(execFileSync("node", [BIN, "doctor", "--all-netns", "--json"], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 })) as DoctorReport[];
+      for (const name of [t.rt, t.inj])
+        assert.ok(
+          all.some((n) => n.label === name),
+          `${name} is listed`,
+        );
+      const cli = JSON.parse(
+        execFileSync("node", [BIN, "doctor", "--all-netns", "--json"], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 }),
+      ) as DoctorReport[];
       assertDoctorSchema(cli);
       const mine = cli.find((x) => x.netns === t.rt);
       assert.equal(mine?.entries, kernelCount);
@@ -110,7 +126,10 @@ describe("host: the doctor on real namespaces", { skip: skip ?? false }, () => {
     } catch (e) {
       const err = e as { status: number; stderr: string };
       assert.equal(err.status, 2);
-      assert.equal(err.stderr, 'ctlab: Network namespace "host-does-not-exist" does not exist: "/run/netns/host-does-not-exist" is missing (see "ip netns list")\n');
+      assert.equal(
+        err.stderr,
+        'ctlab: Network namespace "host-does-not-exist" does not exist: "/run/netns/host-does-not-exist" is missing (see "ip netns list")\n',
+      );
     }
   });
 });

@@ -35,8 +35,14 @@ describe("monitoring files", () => {
     assert.ok(names.length >= 6);
     for (const n of names) {
       const blocks = tests.split(/- eval_time:/).filter((b) => b.includes(`alertname: ${n}\n`));
-      assert.ok(blocks.some((b) => b.includes("exp_alerts: []")), `${n} never tested silent`);
-      assert.ok(blocks.some((b) => b.includes("exp_labels")), `${n} never tested firing`);
+      assert.ok(
+        blocks.some((b) => b.includes("exp_alerts: []")),
+        `${n} never tested silent`,
+      );
+      assert.ok(
+        blocks.some((b) => b.includes("exp_labels")),
+        `${n} never tested firing`,
+      );
     }
   });
 

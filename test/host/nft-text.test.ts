@@ -25,7 +25,10 @@ describe("convertNftText()", () => {
         assert.ok(e instanceof EnvironmentError);
         assert.ok(!(e instanceof RulesetSyntaxError));
         assert.equal(e.need, "tool");
-        assert.equal(e.message, 'Cannot read nft text "r.nft" without the "nft" tool ("/nonexistent/nft" did not run): pass the output of "nft -j list ruleset" instead');
+        assert.equal(
+          e.message,
+          'Cannot read nft text "r.nft" without the "nft" tool ("/nonexistent/nft" did not run): pass the output of "nft -j list ruleset" instead',
+        );
         return true;
       },
     );
@@ -51,12 +54,15 @@ describe("convertNftText()", () => {
 
   it("maps nft's error to the line and column of the text", { skip: !(root && haveNft) && "needs root and nft" }, () => {
     const text = "table inet t {\n\tchain c {\n\t\ttcp dport 22 acept\n\t}\n}\n";
-    assert.throws(() => convertNftText(text, { file: "bad.nft" }), (e: unknown) => {
-      assert.ok(e instanceof RulesetSyntaxError);
-      assert.equal(e.line, 3);
-      assert.equal(e.column, 21);
-      assert.equal(e.message, "bad.nft:3:21: nft rejected the ruleset: syntax error, unexpected newline");
-      return true;
-    });
+    assert.throws(
+      () => convertNftText(text, { file: "bad.nft" }),
+      (e: unknown) => {
+        assert.ok(e instanceof RulesetSyntaxError);
+        assert.equal(e.line, 3);
+        assert.equal(e.column, 21);
+        assert.equal(e.message, "bad.nft:3:21: nft rejected the ruleset: syntax error, unexpected newline");
+        return true;
+      },
+    );
   });
 });

@@ -11,7 +11,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
-import { CtEntry, parseConntrackStats, parseCount, parseCtEntry, parseMemTotal, parseModes, parseProcNetStat, parseSlabinfo, parseSysctls, parseTableFull } from "../../src/host/parse.js";
+import {
+  CtEntry,
+  parseConntrackStats,
+  parseCount,
+  parseCtEntry,
+  parseMemTotal,
+  parseModes,
+  parseProcNetStat,
+  parseSlabinfo,
+  parseSysctls,
+  parseTableFull,
+} from "../../src/host/parse.js";
 import { TableCensus } from "../../src/host/table.js";
 import { parseWebConfigText, WebConfigError } from "../../src/host/webconfig.js";
 import { assertDoctorSchema } from "./schema.js";
@@ -24,8 +35,12 @@ describe("host parsers", () => {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), "host-parse-"));
     // A real capture through ctlab's engine, listed as conntrack -L -o extended lists it.
-    execFileSync("node", [BIN, "replay", "../shared/corpus/pcaps/nDPI/gnutella.pcap", "--table", join(dir, "t.txt"), "-q", "--clock", "frozen"], { stdio: "ignore" });
-    table = readFileSync(join(dir, "t.txt"), "utf8").split("\n").filter((l) => l !== "");
+    execFileSync("node", [BIN, "replay", "../shared/corpus/pcaps/nDPI/gnutella.pcap", "--table", join(dir, "t.txt"), "-q", "--clock", "frozen"], {
+      stdio: "ignore",
+    });
+    table = readFileSync(join(dir, "t.txt"), "utf8")
+      .split("\n")
+      .filter((l) => l !== "");
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -56,7 +71,10 @@ describe("host parsers", () => {
     const c = new TableCensus({ sysctls: {} });
     c.line(line);
     assert.deepEqual(c.results(5).all.source_networks.top, [{ key: "2001:db8::/64", entries: 1, share: 1 }]);
-    assert.equal(parseCtEntry("udp      17 19 src=10.1.0.1 dst=10.2.0.53 sport=1000 dport=53 [UNREPLIED] src=10.2.0.53 dst=10.1.0.1 sport=53 dport=1000 mark=0 use=1", e), undefined);
+    assert.equal(
+      parseCtEntry("udp      17 19 src=10.1.0.1 dst=10.2.0.53 sport=1000 dport=53 [UNREPLIED] src=10.2.0.53 dst=10.1.0.1 sport=53 dport=1000 mark=0 use=1", e),
+      undefined,
+    );
     assert.deepEqual([e.proto, e.state, e.timeout, e.dport], ["udp", "", 19, 53]);
   });
 
@@ -66,7 +84,13 @@ describe("host parsers", () => {
     for (const l of lines) c.line(l);
     assert.equal(c.total, 2);
     assert.equal(c.badCount, 2);
-    assert.deepEqual(c.bad.map((b) => [b.line, b.source]), [[2, "conntrack-L.txt"], [3, "conntrack-L.txt"]]);
+    assert.deepEqual(
+      c.bad.map((b) => [b.line, b.source]),
+      [
+        [2, "conntrack-L.txt"],
+        [3, "conntrack-L.txt"],
+      ],
+    );
     assert.match(c.bad[1]?.reason ?? "", /two tuples/);
   });
 
@@ -74,15 +98,31 @@ describe("host parsers", () => {
     const snap = join(dir, "snap");
     execFileSync("mkdir", ["-p", snap]);
     writeFileSync(join(snap, "meta.json"), JSON.stringify({ netns: "demo", takenAtMs: 1_764_000_000_000 }));
-    writeFileSync(join(snap, "conntrack-L.txt"), [...table.slice(0, 10), "ipv4 2 tcp 6 BAD", ...table.slice(10, 20), (table[20] as string).slice(0, 50)].join("\n"));
-    writeFileSync(join(snap, "sysctl.txt"), "/proc/sys/net/netfilter/nf_conntrack_max:4096\n/proc/sys/net/netfilter/nf_conntrack_buckets:4096\nthis is not a sysctl\n");
-    const r = JSON.parse(execFileSync("node", [BIN, "doctor", "--from", snap, "--json"], { encoding: "utf8" })) as { entries_listed: number; bad_lines: Array<{ source: string; line: number }>; problems: Array<{ source: string }> };
+    writeFileSync(
+      join(snap, "conntrack-L.txt"),
+      [...table.slice(0, 10), "ipv4 2 tcp 6 BAD", ...table.slice(10, 20), (table[20] as string).slice(0, 50)].join("\n"),
+    );
+    writeFileSync(
+      join(snap, "sysctl.txt"),
+      "/proc/sys/net/netfilter/nf_conntrack_max:4096\n/proc/sys/net/netfilter/nf_conntrack_buckets:4096\nthis is not a sysctl\n",
+    );
+    const r = JSON.parse(execFileSync("node", [BIN, "doctor", "--from", snap, "--json"], { encoding: "utf8" })) as {
+      entries_listed: number;
+      bad_lines: Array<{ source: string; line: number }>;
+      problems: Array<{ source: string }>;
+    };
     assertDoctorSchema(r);
     const { entries_listed: _dropped, ...without } = r;
     assert.throws(() => assertDoctorSchema(without), /entries_listed/, "the schema requires the documented fields");
     assert.equal(r.entries_listed, 20);
-    assert.deepEqual(r.bad_lines.map((b) => `${b.source}:${b.line}`), ["sysctl.txt:3", "conntrack-L.txt:11", "conntrack-L.txt:22"]);
-    assert.ok(r.problems.some((p) => p.source === "conntrack-S.txt"), "missing files are named");
+    assert.deepEqual(
+      r.bad_lines.map((b) => `${b.source}:${b.line}`),
+      ["sysctl.txt:3", "conntrack-L.txt:11", "conntrack-L.txt:22"],
+    );
+    assert.ok(
+      r.problems.some((p) => p.source === "conntrack-S.txt"),
+      "missing files are named",
+    );
   });
 
   it("a folder that is not a snapshot is a one-line error", () => {
@@ -97,7 +137,9 @@ describe("host parsers", () => {
   });
 
   it("sums conntrack -S per CPU and reads /proc/net/stat hex", () => {
-    const s = parseConntrackStats("cpu=0   \tfound=1 invalid=2 insert=0 insert_failed=3 drop=4 early_drop=5 error=0 search_restart=6 clash_resolve=7 chaintoolong=0 \ncpu=1   \tfound=10 invalid=0 insert=3 insert_failed=0 drop=0 early_drop=0 error=0 search_restart=0 clash_resolve=0 chaintoolong=1 \n");
+    const s = parseConntrackStats(
+      "cpu=0   \tfound=1 invalid=2 insert=0 insert_failed=3 drop=4 early_drop=5 error=0 search_restart=6 clash_resolve=7 chaintoolong=0 \ncpu=1   \tfound=10 invalid=0 insert=3 insert_failed=0 drop=0 early_drop=0 error=0 search_restart=0 clash_resolve=0 chaintoolong=1 \n",
+    );
     assert.equal(s.cpus, 2);
     assert.deepEqual([s.total["found"], s.total["insert"], s.total["drop"], s.total["chaintoolong"]], [11, 3, 4, 1]);
     const p = parseProcNetStat("entries  clashres found new\n00000003  00000001 0000000a 00000000\n00000003  00000002 00000001 00000000\n");
@@ -106,8 +148,19 @@ describe("host parsers", () => {
   });
 
   it("reads sysctls, slabinfo, meminfo, modes, counts and kernel log lines", () => {
-    assert.deepEqual(parseSysctls("/proc/sys/net/netfilter/nf_conntrack_max:262144\n/proc/sys/net/netfilter/nf_log/2:NONE\nnet.netfilter.nf_conntrack_buckets = 1024\nnet.netfilter.nf_log.10 = NONE\n").values, { nf_conntrack_max: 262144, nf_conntrack_buckets: 1024 });
-    assert.deepEqual(parseSlabinfo("nf_conntrack         224    288    256   16    1 : tunables    0    0    0 : slabdata     18     18      0\n").slab, { activeObjs: 224, numObjs: 288, objSize: 256, objPerSlab: 16, pagesPerSlab: 1 });
+    assert.deepEqual(
+      parseSysctls(
+        "/proc/sys/net/netfilter/nf_conntrack_max:262144\n/proc/sys/net/netfilter/nf_log/2:NONE\nnet.netfilter.nf_conntrack_buckets = 1024\nnet.netfilter.nf_log.10 = NONE\n",
+      ).values,
+      { nf_conntrack_max: 262144, nf_conntrack_buckets: 1024 },
+    );
+    assert.deepEqual(parseSlabinfo("nf_conntrack         224    288    256   16    1 : tunables    0    0    0 : slabdata     18     18      0\n").slab, {
+      activeObjs: 224,
+      numObjs: 288,
+      objSize: 256,
+      objPerSlab: 16,
+      pagesPerSlab: 1,
+    });
     assert.equal(parseMemTotal("MemTotal:       24683548 kB\n"), 24683548 * 1024);
     assert.deepEqual(parseModes("444 /proc/sys/net/netfilter/nf_conntrack_max\n"), { nf_conntrack_max: 0o444 });
     assert.equal(parseCount("3\n", "c").value, 3);

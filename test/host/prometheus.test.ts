@@ -44,8 +44,20 @@ describe("host: a real Prometheus scrapes the exporter", { skip: skip ?? false }
       const dir = mkdtempSync(join(tmpdir(), "host-prom-"));
       const promPort = await freePort();
       const target = new URL(ex.url).host;
-      writeFileSync(join(dir, "prometheus.yml"), `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: ctlab\n    static_configs:\n      - targets: ["${target}"]\n`);
-      const prom = spawn("prometheus", [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${promPort}`, "--log.level=warn"], { stdio: ["ignore", "ignore", "pipe"] });
+      writeFileSync(
+        join(dir, "prometheus.yml"),
+        `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: ctlab\n    static_configs:\n      - targets: ["${target}"]\n`,
+      );
+      const prom = spawn(
+        "prometheus",
+        [
+          `--config.file=${join(dir, "prometheus.yml")}`,
+          `--storage.tsdb.path=${join(dir, "data")}`,
+          `--web.listen-address=127.0.0.1:${promPort}`,
+          "--log.level=warn",
+        ],
+        { stdio: ["ignore", "ignore", "pipe"] },
+      );
       let promErr = "";
       prom.stderr.setEncoding("utf8").on("data", (d: string) => (promErr += d));
       const base = `http://127.0.0.1:${promPort}`;

@@ -20,9 +20,21 @@ describe("ctlab top", () => {
   it("renders fill, rates, states and top talkers", () => {
     const table = new TableCensus({ sysctls: {} });
     for (let i = 0; i < 30; i++) {
-      table.line(`ipv4     2 tcp      6 100 SYN_SENT src=10.9.0.${i} dst=192.0.2.7 sport=${1000 + i} dport=80 [UNREPLIED] src=192.0.2.7 dst=10.9.0.${i} sport=80 dport=${1000 + i} mark=0 use=1`);
+      table.line(
+        `ipv4     2 tcp      6 100 SYN_SENT src=10.9.0.${i} dst=192.0.2.7 sport=${1000 + i} dport=80 [UNREPLIED] src=192.0.2.7 dst=10.9.0.${i} sport=80 dport=${1000 + i} mark=0 use=1`,
+      );
     }
-    const r = diagnose({ meta: { netns: "web1", takenAtMs: 0 }, conntrackLoaded: true, sysctls: { nf_conntrack_max: 60 }, modes: {}, count: 30, tableFull: [], table, problems: [], bad: [] });
+    const r = diagnose({
+      meta: { netns: "web1", takenAtMs: 0 },
+      conntrackLoaded: true,
+      sysctls: { nf_conntrack_max: 60 },
+      modes: {},
+      count: 30,
+      tableFull: [],
+      table,
+      problems: [],
+      bad: [],
+    });
     const screen = renderTop(r, { seconds: 2, perSecond: { fill: 5, insert: 6, drop: 0 } }, 120, 40);
     assert.match(screen, /^ctlab top — netns web1 — 1970-01-01 00:00:00 UTC/);
     assert.match(screen, /Table {2}\[#+\.+\] 30 \/ 60 \(50\.0 %\)/);

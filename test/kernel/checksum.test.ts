@@ -118,6 +118,9 @@ describe("kernel: checksums with nf_conntrack_checksum=1 (offload signature, wro
     assert.equal(ctlab.tracker.stats.checksumOffloaded, OFFLOADED);
     // Truly wrong checksums stay invalid: the peer's bad segment and the bad NTP datagram.
     assert.equal(kernel.ctState.invalid, 2);
-    assert.ok(kernel.table.some((l) => l.includes("sport=40001") && l.includes("ESTABLISHED")), kernel.table.join("\n"));
+    assert.ok(
+      kernel.table.some((l) => l.includes("sport=40001") && l.includes("ESTABLISHED")),
+      kernel.table.join("\n"),
+    );
   });
 });

@@ -58,9 +58,7 @@ describe("kernel comparison: parsing", () => {
   });
 
   it("sums conntrack -S over CPUs and strips ids from -L", () => {
-    const s = parseStats(
-      "cpu=0   \tfound=0 invalid=4 insert=0 drop=1 \ncpu=1   \tfound=0 invalid=2 insert=0 drop=0 \n",
-    );
+    const s = parseStats("cpu=0   \tfound=0 invalid=4 insert=0 drop=1 \ncpu=1   \tfound=0 invalid=2 insert=0 drop=0 \n");
     assert.deepEqual(s, { found: 0, invalid: 6, insert: 0, drop: 1 });
     assert.deepEqual(parseTable(`${ICMP} id=99\n`), [ICMP]);
   });

@@ -75,7 +75,12 @@ describe("kernel: shared corpus", { skip: skip ?? false }, () => {
     process.stderr.write(
       `kernel agreement: ${CORPUS === SHARED_CORPUS ? "shared corpus" : `corpus ${CORPUS}`} ${same.length}/${results.length} identical` +
         (known.length > 0 ? `; ${known.length} known differences: ${known.map((r) => r.name).join(", ")}` : "") +
-        (differ.length > known.length ? `; ${differ.length - known.length} differ: ${differ.filter((r) => ledger[r.name] === undefined).map((r) => r.name).join(", ")}` : "") +
+        (differ.length > known.length
+          ? `; ${differ.length - known.length} differ: ${differ
+              .filter((r) => ledger[r.name] === undefined)
+              .map((r) => r.name)
+              .join(", ")}`
+          : "") +
         "\n",
     );
   });

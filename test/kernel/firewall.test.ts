@@ -40,7 +40,8 @@ import { kernelSkipReason, loadRuleset, run, withKernelLock, withTopology, zeroS
 
 const CORPUS = fileURLToPath(new URL("../../../test/firewall/rulesets/", import.meta.url));
 /** A corpus file with its counters zeroed (nft -j -f would load them as the initial values). */
-const corpus = (name: string): string => readFileSync(CORPUS + name, "utf8").replace(/"counter": \{"packets": \d+, "bytes": \d+\}/g, '"counter": {"packets": 0, "bytes": 0}');
+const corpus = (name: string): string =>
+  readFileSync(CORPUS + name, "utf8").replace(/"counter": \{"packets": \d+, "bytes": \d+\}/g, '"counter": {"packets": 0, "bytes": 0}');
 
 /** Address of sink0 in the router: what MASQUERADE picks, the "public" address of NAT cases. */
 const PUBLIC = "203.0.113.1";
@@ -407,7 +408,12 @@ interface CaseResult {
   ctlabEntries: number;
 }
 
-async function kernelSide(c: Case, pcap: string, records: ReturnType<typeof scenarioIpRecords> extends Iterable<infer R> ? R[] : never, dir: string): Promise<{ k: KernelResult; saved: string }> {
+async function kernelSide(
+  c: Case,
+  pcap: string,
+  records: ReturnType<typeof scenarioIpRecords> extends Iterable<infer R> ? R[] : never,
+  dir: string,
+): Promise<{ k: KernelResult; saved: string }> {
   return withKernelLock(() =>
     withTopology(async (t) => {
       const stats = reframe(records, t.r0Mac, pcap);
@@ -474,7 +480,8 @@ describe("kernel: firewall rulesets", { skip: skip ?? false }, () => {
     scratch?.remove();
     const same = results.filter((r) => r.identical).length;
     process.stderr.write(`firewall kernel agreement: ${same}/${results.length} rulesets identical\n`);
-    for (const r of results) process.stderr.write(`  ${r.identical ? "identical" : "DIFFERENT"}  ${r.name} (kernel ${r.kernelEntries} entries, ctlab ${r.ctlabEntries})\n`);
+    for (const r of results)
+      process.stderr.write(`  ${r.identical ? "identical" : "DIFFERENT"}  ${r.name} (kernel ${r.kernelEntries} entries, ctlab ${r.ctlabEntries})\n`);
   });
 
   for (const c of CASES) {
@@ -487,7 +494,13 @@ describe("kernel: firewall rulesets", { skip: skip ?? false }, () => {
       const { k, saved } = await kernelSide(c, pcap, records, dir);
       const mine = await ctlabSide(c, pcap);
       const mask = c.randomPorts === true ? maskRandomPort : (l: string) => l;
-      const kObs = observedFromKernel({ ...k, table: k.table.map(mask), events: k.events.map((e) => ({ kind: e.kind, line: mask(e.line) })), ctState: zeroStates(), groups: new Map() });
+      const kObs = observedFromKernel({
+        ...k,
+        table: k.table.map(mask),
+        events: k.events.map((e) => ({ kind: e.kind, line: mask(e.line) })),
+        ctState: zeroStates(),
+        groups: new Map(),
+      });
       const cmp = compareObserved(kObs, mine.observed);
       const kernelRs = parseSide({ ...c, syntax: c.syntax === "nft-text" ? "nft" : c.syntax }, saved, "kernel");
       const nftLike = c.syntax === "nft" || c.syntax === "nft-text";

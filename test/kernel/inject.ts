@@ -287,17 +287,20 @@ export interface CaptureRecords {
  */
 export function captureIpRecords(path: string): CaptureRecords {
   const out: CaptureRecords = { records: [], notIp: {}, total: 0 };
-  const parser = new CaptureParser((v) => {
-    out.total++;
-    decodeFrame(v, DECODE_FLAG.NO_IPV4_CHECKSUM);
-    if (v.family === 0) {
-      const why = decodeReasonName(v.reason);
-      out.notIp[why] = (out.notIp[why] ?? 0) + 1;
-      return;
-    }
-    const end = v.frameOff + v.capLen;
-    out.records.push({ tsSec: v.tsSec, tsNsec: v.tsNsec, ip: v.data.slice(v.l3Off, end) });
-  }, { name: path });
+  const parser = new CaptureParser(
+    (v) => {
+      out.total++;
+      decodeFrame(v, DECODE_FLAG.NO_IPV4_CHECKSUM);
+      if (v.family === 0) {
+        const why = decodeReasonName(v.reason);
+        out.notIp[why] = (out.notIp[why] ?? 0) + 1;
+        return;
+      }
+      const end = v.frameOff + v.capLen;
+      out.records.push({ tsSec: v.tsSec, tsNsec: v.tsNsec, ip: v.data.slice(v.l3Off, end) });
+    },
+    { name: path },
+  );
   parser.push(readFileSync(path));
   parser.end();
   return out;

@@ -243,19 +243,17 @@ export async function injectCapture(t: Topology, pcapPath: string, opts: InjectO
       opts.frames === 0
         ? { stdout: "Successful packets: 0\nFailed packets: 0", stderr: "", code: 0 }
         : await run("taskset", ["-c", "0", "tcpreplay", "-q", "-K", ...speed, "-i", "inj0", pcapPath], {
-      ns: t.injNs,
-      timeoutMs: 10 * 60_000,
-      allowFail: true,
-    });
+            ns: t.injNs,
+            timeoutMs: 10 * 60_000,
+            allowFail: true,
+          });
     replayMs = Date.now() - t0;
     const text = r.stdout + r.stderr;
     const ok = /Successful packets:\s+(\d+)/.exec(text);
     const failed = /Failed packets:\s+(\d+)/.exec(text);
     sent = ok !== null ? Number(ok[1]) : -1;
     if (r.code !== 0 || sent !== opts.frames || (failed !== null && Number(failed[1]) !== 0)) {
-      throw new Error(
-        `Tcpreplay did not send every frame: sent "${sent}" of "${opts.frames}", exit "${r.code}": ${text.trim()}`,
-      );
+      throw new Error(`Tcpreplay did not send every frame: sent "${sent}" of "${opts.frames}", exit "${r.code}": ${text.trim()}`);
     }
 
     // All frames must show up at r0's ingress (a veth never drops silently,
@@ -266,8 +264,7 @@ export async function injectCapture(t: Topology, pcapPath: string, opts: InjectO
       return ingress >= opts.frames + before.ingress;
     }).catch(() => {
       throw new Error(
-        `Frames were lost before conntrack: sent "${sent}", arrived "${ingress - before.ingress}", ` +
-          `softnet drops "${softnetDropped() - softBefore}"`,
+        `Frames were lost before conntrack: sent "${sent}", arrived "${ingress - before.ingress}", ` + `softnet drops "${softnetDropped() - softBefore}"`,
       );
     });
     if (opts.settleMs !== undefined) await sleep(opts.settleMs);

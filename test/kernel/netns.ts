@@ -62,9 +62,7 @@ export async function run(cmd: string, args: readonly string[], opts: RunOptions
     const e = err as NodeJS.ErrnoException & { stdout?: string; stderr?: string; code?: number | string };
     const code = typeof e.code === "number" ? e.code : -1;
     if (opts.allowFail === true) return { stdout: e.stdout ?? "", stderr: e.stderr ?? "", code };
-    throw new Error(
-      `Command failed: "${argv.join(" ")}": exit ${String(e.code)}: ${(e.stderr ?? e.message).trim()}`,
-    );
+    throw new Error(`Command failed: "${argv.join(" ")}": exit ${String(e.code)}: ${(e.stderr ?? e.message).trim()}`);
   }
 }
 
@@ -131,9 +129,7 @@ export function kernelSkipReason(): string | undefined {
   if (process.env["CI"] !== undefined && process.env["CI"] !== "") {
     throw new Error(`Kernel tests cannot run under CI: ${a.reason}`);
   }
-  process.stderr.write(
-    `\n${"!".repeat(72)}\n!!! KERNEL TESTS SKIPPED: ${a.reason}\n${"!".repeat(72)}\n\n`,
-  );
+  process.stderr.write(`\n${"!".repeat(72)}\n!!! KERNEL TESTS SKIPPED: ${a.reason}\n${"!".repeat(72)}\n\n`);
   return a.reason;
 }
 
@@ -333,9 +329,7 @@ export async function readNftCounters(ns: string): Promise<NftCounters> {
   const json = JSON.parse(out) as { nftables: Array<Record<string, unknown>> };
   const res: NftCounters = { ingress: 0, post: 0, all: zeroStates(), groups: new Map() };
   for (const item of json.nftables) {
-    const rule = item["rule"] as
-      | { table: string; chain: string; comment?: string; expr: Array<Record<string, unknown>> }
-      | undefined;
+    const rule = item["rule"] as { table: string; chain: string; comment?: string; expr: Array<Record<string, unknown>> } | undefined;
     if (rule === undefined) continue;
     const counter = rule.expr.find((e) => "counter" in e)?.["counter"] as { packets: number } | undefined;
     if (counter === undefined) continue;

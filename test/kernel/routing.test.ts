@@ -111,7 +111,16 @@ interface Case {
   expect?: boolean;
 }
 
-async function kernelSide(c: Case, dir: string): Promise<{ k: Awaited<ReturnType<typeof injectCapture>>; expect: string[]; ruleset: Ruleset; injected: Uint8Array[]; all: Array<{ local: boolean; bytes: Uint8Array }> }> {
+async function kernelSide(
+  c: Case,
+  dir: string,
+): Promise<{
+  k: Awaited<ReturnType<typeof injectCapture>>;
+  expect: string[];
+  ruleset: Ruleset;
+  injected: Uint8Array[];
+  all: Array<{ local: boolean; bytes: Uint8Array }>;
+}> {
   return withKernelLock(() =>
     withTopology(async (t) => {
       await c.setup(t);
@@ -132,8 +141,12 @@ async function kernelSide(c: Case, dir: string): Promise<{ k: Awaited<ReturnType
         frames: injected.length,
         ...(local !== undefined ? { beforeInject: async () => void (await run("python3", ["-c", local], { ns: t.rtNs })) } : {}),
       });
-      const expect = c.expect === true ? (await run("conntrack", ["-L", "expect"], { ns: t.rtNs, allowFail: true })).stdout.split("\n").filter((l) => l.trim() !== "") : [];
-      const ruleset = c.iptables !== undefined ? parseIptables((await run("iptables-save", ["-c"], { ns: t.rtNs })).stdout, { file: "kernel" }) : dropFromKernel(await nftRuleset(t));
+      const expect =
+        c.expect === true ? (await run("conntrack", ["-L", "expect"], { ns: t.rtNs, allowFail: true })).stdout.split("\n").filter((l) => l.trim() !== "") : [];
+      const ruleset =
+        c.iptables !== undefined
+          ? parseIptables((await run("iptables-save", ["-c"], { ns: t.rtNs })).stdout, { file: "kernel" })
+          : dropFromKernel(await nftRuleset(t));
       return { k, expect, ruleset, injected, all };
     }),
   );
@@ -142,8 +155,12 @@ async function kernelSide(c: Case, dir: string): Promise<{ k: Awaited<ReturnType
 /** ctlab over the same packets (the router's own ones included, in order), with the same ruleset text. */
 async function ctlabSide(c: Case, frames: Array<{ local: boolean; bytes: Uint8Array }>, dir: string): Promise<Side> {
   const pcap = join(dir, "ctlab.pcap");
-  writePcap(pcap, frames.map((f) => f.bytes));
-  const rs = c.iptables !== undefined ? parseIptables(c.iptables, { file: c.name }) : parseNftJson(convertNftText(c.nft ?? "", { file: c.name }), { file: c.name });
+  writePcap(
+    pcap,
+    frames.map((f) => f.bytes),
+  );
+  const rs =
+    c.iptables !== undefined ? parseIptables(c.iptables, { file: c.name }) : parseNftJson(convertNftText(c.nft ?? "", { file: c.name }), { file: c.name });
   resetCounters(rs);
   const events: string[] = [];
   const r = await replay(pcap, {
@@ -157,9 +174,12 @@ async function ctlabSide(c: Case, frames: Array<{ local: boolean; bytes: Uint8Ar
   return { table: r.tracker.formatTable({ extended: true }), events, stats, count: r.tracker.count, expect: r.tracker.formatExpectations(), ruleset: rs };
 }
 
-
 const ROUTER_SYSCTLS = (t: Topology, extra: Record<string, number> = {}) =>
-  run("sysctl", ["-qw", ...Object.entries({ "net.ipv4.conf.r0.accept_local": 0, "net.ipv4.conf.r0.route_localnet": 0, ...extra }).map(([k, v]) => `${k}=${v}`)], { ns: t.rtNs });
+  run(
+    "sysctl",
+    ["-qw", ...Object.entries({ "net.ipv4.conf.r0.accept_local": 0, "net.ipv4.conf.r0.route_localnet": 0, ...extra }).map(([k, v]) => `${k}=${v}`)],
+    { ns: t.rtNs },
+  );
 
 /** The router as ctlab's host model: its addresses, the AnyIP route, r0's sysctls. */
 const ROUTER_HOST: HostModelOptions = {
@@ -260,7 +280,13 @@ const CASES: readonly Case[] = [
       defaultIface: "sink0",
       iif: "r0",
       oif: "sink0",
-      sysctls: { "net.ipv4.conf.all.send_redirects": 0, "net.ipv4.conf.r0.send_redirects": 0, "net.ipv4.conf.r0.rp_filter": 1, "net.ipv4.conf.r0.accept_local": 1, "net.ipv4.conf.r0.route_localnet": 1 },
+      sysctls: {
+        "net.ipv4.conf.all.send_redirects": 0,
+        "net.ipv4.conf.r0.send_redirects": 0,
+        "net.ipv4.conf.r0.rp_filter": 1,
+        "net.ipv4.conf.r0.accept_local": 1,
+        "net.ipv4.conf.r0.route_localnet": 1,
+      },
     },
     frames: (f) => {
       f.udp({ src: "10.9.0.7", dst: "10.9.0.1", sport: 41000, dport: 5353, payload: 20 });
@@ -453,7 +479,9 @@ describe("kernel: routing, INPUT/OUTPUT and helpers", { skip: skip ?? false }, (
       results.push({ name: c.name, identical });
       const report = [
         cmp.identical ? "" : `table/events/stats:\n${formatDifferences(cmp.differences)}`,
-        counterDiffs.length === 0 ? "" : `counters (ctlab vs kernel):\n${counterDiffs.map((d) => `  - ${d.where} ${d.text}: ctlab ${d.expected.packets}/${d.expected.bytes}, kernel ${d.actual.packets}/${d.actual.bytes}`).join("\n")}`,
+        counterDiffs.length === 0
+          ? ""
+          : `counters (ctlab vs kernel):\n${counterDiffs.map((d) => `  - ${d.where} ${d.text}: ctlab ${d.expected.packets}/${d.expected.bytes}, kernel ${d.actual.packets}/${d.actual.bytes}`).join("\n")}`,
         expectOk ? "" : `expectations:\n  kernel:\n    ${ks.expect.join("\n    ")}\n  ctlab:\n    ${mine.expect.join("\n    ")}`,
         `kernel table:\n  ${ks.k.table.join("\n  ")}\nctlab table:\n  ${mine.table.join("\n  ")}`,
       ]
@@ -464,4 +492,3 @@ describe("kernel: routing, INPUT/OUTPUT and helpers", { skip: skip ?? false }, (
     });
   }
 });
-

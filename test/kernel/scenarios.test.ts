@@ -132,7 +132,13 @@ for (const s of SCENARIOS) {
   if (s.kernel?.alone === true) continue;
   const realtime = s.kernel?.realtime === true;
   const sysctls = s.kernel?.sysctls ?? {};
-  const key = `${realtime ? "real time" : "frozen clock"}${Object.keys(sysctls).length > 0 ? `, ${Object.entries(sysctls).map(([k, v]) => `${k}=${v}`).join(" ")}` : ""}`;
+  const key = `${realtime ? "real time" : "frozen clock"}${
+    Object.keys(sysctls).length > 0
+      ? `, ${Object.entries(sysctls)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(" ")}`
+      : ""
+  }`;
   const b = batches.get(key) ?? { realtime, sysctls, list: [] };
   b.list.push(s);
   batches.set(key, b);

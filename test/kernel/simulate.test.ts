@@ -50,9 +50,14 @@ traffic:
     assert.equal(sim.summary.drops, 10);
     assert.equal(sim.summary.early_drops, 0);
     assert.equal(sim.summary.legit.attempted, 2);
-    const kernel = await runKernel(captureIpRecords(pcap).records, join(scratch.dir, "kernel.pcap"), { globalLimits: { max: 64, hashsize: 64 }, realtime: true });
+    const kernel = await runKernel(captureIpRecords(pcap).records, join(scratch.dir, "kernel.pcap"), {
+      globalLimits: { max: 64, hashsize: 64 },
+      realtime: true,
+    });
     const k = observedFromKernel(kernel.result);
-    process.stderr.write(`simulate vs kernel: kernel count=${k.count} drop=${k.stats["drop"] ?? 0} early_drop=${k.stats["early_drop"] ?? 0}; simulation count=${sim.tracker.count} drop=${sim.summary.drops} early_drop=${sim.summary.early_drops}\n`);
+    process.stderr.write(
+      `simulate vs kernel: kernel count=${k.count} drop=${k.stats["drop"] ?? 0} early_drop=${k.stats["early_drop"] ?? 0}; simulation count=${sim.tracker.count} drop=${sim.summary.drops} early_drop=${sim.summary.early_drops}\n`,
+    );
     assert.equal(k.count, sim.tracker.count);
     assert.equal(k.stats["drop"] ?? 0, sim.summary.drops);
     assert.equal(k.stats["early_drop"] ?? 0, sim.summary.early_drops);

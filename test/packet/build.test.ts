@@ -198,12 +198,64 @@ describe("buildFromView()", () => {
     return v;
   }
 
-  const keys = ["family", "proto", "sport", "dport", "tcpFlags", "seq", "ack", "window", "optMss", "optWscale", "optSackPerm", "sackCount", "payloadLen", "icmpType", "icmpCode", "icmpId", "innerOk", "innerProto", "innerSport", "innerDport", "innerIcmpId", "greVersion", "greKey", "sctpVtag", "vlan", "l4Len", "ttl"] as const;
+  const keys = [
+    "family",
+    "proto",
+    "sport",
+    "dport",
+    "tcpFlags",
+    "seq",
+    "ack",
+    "window",
+    "optMss",
+    "optWscale",
+    "optSackPerm",
+    "sackCount",
+    "payloadLen",
+    "icmpType",
+    "icmpCode",
+    "icmpId",
+    "innerOk",
+    "innerProto",
+    "innerSport",
+    "innerDport",
+    "innerIcmpId",
+    "greVersion",
+    "greKey",
+    "sctpVtag",
+    "vlan",
+    "l4Len",
+    "ttl",
+  ] as const;
 
   it("rebuilds frames from decoded fields alone", () => {
     const frames = [
-      buildTcp({ src: "10.0.0.1", dst: "10.0.0.2", sport: 1, dport: 2, flags: "SA", seq: 5, ack: 6, win: 999, mss: 1400, wscale: 3, sackPerm: true, payload: 10, vlan: [7], ttl: 3 }),
-      buildTcp({ src: "fd00::1", dst: "fd00::2", sport: 1, dport: 2, sack: [[1, 2], [5, 9]] }),
+      buildTcp({
+        src: "10.0.0.1",
+        dst: "10.0.0.2",
+        sport: 1,
+        dport: 2,
+        flags: "SA",
+        seq: 5,
+        ack: 6,
+        win: 999,
+        mss: 1400,
+        wscale: 3,
+        sackPerm: true,
+        payload: 10,
+        vlan: [7],
+        ttl: 3,
+      }),
+      buildTcp({
+        src: "fd00::1",
+        dst: "fd00::2",
+        sport: 1,
+        dport: 2,
+        sack: [
+          [1, 2],
+          [5, 9],
+        ],
+      }),
       buildUdp({ src: "fd00::1", dst: "fd00::2", sport: 53, dport: 9, payload: 20 }),
       buildIcmp({ src: "10.0.0.1", dst: "10.0.0.2", id: 4, payload: 8 }),
       buildIcmpError(buildUdp({ src: "10.0.0.1", dst: "10.0.0.2", sport: 3, dport: 4 }), { type: 3, code: 3 }),

@@ -34,7 +34,17 @@ function setL4Field(f: Uint8Array, off: number, v: number): Uint8Array {
 
 describe("transport checksum offload signature", () => {
   const tcp = (family: 4 | 6, checksum?: "offload" | "bad"): Uint8Array =>
-    buildTcp({ src: family === 4 ? "10.0.0.1" : "fd00::1", dst: family === 4 ? "10.0.0.2" : "fd00::2", sport: 40000, dport: 80, flags: "PA", seq: 1, ack: 1, payload: 33, ...(checksum ? { checksum } : {}) });
+    buildTcp({
+      src: family === 4 ? "10.0.0.1" : "fd00::1",
+      dst: family === 4 ? "10.0.0.2" : "fd00::2",
+      sport: 40000,
+      dport: 80,
+      flags: "PA",
+      seq: 1,
+      ack: 1,
+      payload: 33,
+      ...(checksum ? { checksum } : {}),
+    });
 
   it("recognises the folded pseudo-header sum of TCP and UDP over IPv4 and IPv6, and only on a failing checksum", () => {
     for (const family of [4, 6] as const) {
@@ -43,7 +53,16 @@ describe("transport checksum offload signature", () => {
       assert.equal(l4ChecksumOk(off), false);
       assert.equal(l4ChecksumOffloaded(off), true, `TCP over IPv${family}`);
       assert.equal(l4ChecksumOffloaded(dec(tcp(family, "bad"))), false);
-      const u = dec(buildUdp({ src: family === 4 ? "10.0.0.1" : "fd00::1", dst: family === 4 ? "10.0.0.2" : "fd00::2", sport: 5, dport: 53, payload: 20, checksum: "offload" }));
+      const u = dec(
+        buildUdp({
+          src: family === 4 ? "10.0.0.1" : "fd00::1",
+          dst: family === 4 ? "10.0.0.2" : "fd00::2",
+          sport: 5,
+          dport: 53,
+          payload: 20,
+          checksum: "offload",
+        }),
+      );
       assert.equal(l4ChecksumOk(u), false);
       assert.equal(l4ChecksumOffloaded(u), true, `UDP over IPv${family}`);
     }

@@ -1,16 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import {
-  buildGre,
-  buildIcmp,
-  buildIcmpError,
-  buildIp,
-  buildSctp,
-  buildTcp,
-  buildUdp,
-  buildUdpLite,
-  sctpInitChunk,
-} from "../../src/packet/build.js";
+import { buildGre, buildIcmp, buildIcmpError, buildIp, buildSctp, buildTcp, buildUdp, buildUdpLite, sctpInitChunk } from "../../src/packet/build.js";
 import { finishChecksum, foldSum, ipv4HeaderChecksumOk, l4ChecksumOk, onesSum, sctpCrc32c } from "../../src/packet/checksum.js";
 import { decode, hex } from "./helpers.js";
 

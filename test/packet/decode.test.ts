@@ -1,17 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { formatIp } from "../../src/packet/addr.js";
-import {
-  buildGre,
-  buildIcmp,
-  buildIcmpError,
-  buildIp,
-  buildSctp,
-  buildTcp,
-  buildUdp,
-  buildUdpLite,
-  sctpInitChunk,
-} from "../../src/packet/build.js";
+import { buildGre, buildIcmp, buildIcmpError, buildIp, buildSctp, buildTcp, buildUdp, buildUdpLite, sctpInitChunk } from "../../src/packet/build.js";
 import { DECODE_FLAG, DECODE_REASON, decodeReasonName, decodeReasons, decodeReasonText, FIRST_L4_REASON } from "../../src/packet/decode.js";
 import type { PacketView } from "../../src/packet/view.js";
 import { decode, hex } from "./helpers.js";
@@ -195,15 +185,39 @@ describe("decodeFrame IPv4", () => {
       if (v.reason !== 0 && v.reason < FIRST_L4_REASON) assert.equal(v.family, 0);
       return v.reason;
     };
-    assert.equal(mod((b) => (b[14] = 0x44)), DECODE_REASON.BAD_IPV4_HEADER_LENGTH);
-    assert.equal(mod((b) => (b[14] = 0x65)), DECODE_REASON.BAD_IP_VERSION);
-    assert.equal(mod((b) => (b[14] = 0x4f)), DECODE_REASON.TRUNCATED_IPV4_HEADER);
-    assert.equal(mod((b) => (b[17] = 19)), DECODE_REASON.BAD_IPV4_TOTAL_LENGTH);
-    assert.equal(mod((b) => (b[17] = 200)), DECODE_REASON.TRUNCATED_IPV4_PACKET);
+    assert.equal(
+      mod((b) => (b[14] = 0x44)),
+      DECODE_REASON.BAD_IPV4_HEADER_LENGTH,
+    );
+    assert.equal(
+      mod((b) => (b[14] = 0x65)),
+      DECODE_REASON.BAD_IP_VERSION,
+    );
+    assert.equal(
+      mod((b) => (b[14] = 0x4f)),
+      DECODE_REASON.TRUNCATED_IPV4_HEADER,
+    );
+    assert.equal(
+      mod((b) => (b[17] = 19)),
+      DECODE_REASON.BAD_IPV4_TOTAL_LENGTH,
+    );
+    assert.equal(
+      mod((b) => (b[17] = 200)),
+      DECODE_REASON.TRUNCATED_IPV4_PACKET,
+    );
     // The checksum is only checked on request (host captures carry offloaded zeros).
-    assert.equal(mod((b) => (b[24] = (b[24] as number) ^ 1)), 0);
-    assert.equal(mod((b) => (b[24] = (b[24] as number) ^ 1), { flags: DECODE_FLAG.VERIFY_IPV4_CHECKSUM }), DECODE_REASON.BAD_IPV4_CHECKSUM);
-    assert.equal(mod(() => {}, { flags: DECODE_FLAG.VERIFY_IPV4_CHECKSUM }), 0);
+    assert.equal(
+      mod((b) => (b[24] = (b[24] as number) ^ 1)),
+      0,
+    );
+    assert.equal(
+      mod((b) => (b[24] = (b[24] as number) ^ 1), { flags: DECODE_FLAG.VERIFY_IPV4_CHECKSUM }),
+      DECODE_REASON.BAD_IPV4_CHECKSUM,
+    );
+    assert.equal(
+      mod(() => {}, { flags: DECODE_FLAG.VERIFY_IPV4_CHECKSUM }),
+      0,
+    );
   });
 
   it("accepts a snapped datagram whose wire length covers the total length", () => {
@@ -362,7 +376,17 @@ describe("decodeFrame TCP", () => {
 
   it("keeps the window-scale shift as sent, and the right edges of the first SACK option", () => {
     const v = decode(
-      buildTcp({ ...V4, sport: 1, dport: 2, wscale: 255, sack: [[1, 2], [3, 0xffffffff], [5, 6]] }),
+      buildTcp({
+        ...V4,
+        sport: 1,
+        dport: 2,
+        wscale: 255,
+        sack: [
+          [1, 2],
+          [3, 0xffffffff],
+          [5, 6],
+        ],
+      }),
     );
     assert.equal(v.optWscale, 255);
     assert.equal(v.sackCount, 3);

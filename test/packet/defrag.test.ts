@@ -47,7 +47,12 @@ function verdicts(o: Out[]): number[] {
 const { PASS, STOLEN, REASSEMBLED } = DEFRAG;
 
 /** Hand-made IPv4 fragment: `data` bytes at byte offset `off`. */
-function frag4(off: number, len: number, mf: boolean, opts: { id?: number; fill?: number; tos?: number; df?: boolean; proto?: number; vlan?: number[] } = {}): Uint8Array {
+function frag4(
+  off: number,
+  len: number,
+  mf: boolean,
+  opts: { id?: number; fill?: number; tos?: number; df?: boolean; proto?: number; vlan?: number[] } = {},
+): Uint8Array {
   return buildIp(
     {
       ...A4,
@@ -142,7 +147,11 @@ describe("Defragmenter IPv4", () => {
     assert.deepEqual(verdicts(feed(d, [frag4(16, 8, false)])), [REASSEMBLED]);
     // Out of order the same bytes are two runs: a fragment spanning both is an overlap.
     d = new Defragmenter();
-    assert.deepEqual(verdicts(feed(d, [frag4(8, 8, true), frag4(0, 8, true), buildIp({ ...A4, id: 1, fragOffset: 0, mf: true }, 17, 16)])), [STOLEN, STOLEN, STOLEN]);
+    assert.deepEqual(verdicts(feed(d, [frag4(8, 8, true), frag4(0, 8, true), buildIp({ ...A4, id: 1, fragOffset: 0, mf: true }, 17, 16)])), [
+      STOLEN,
+      STOLEN,
+      STOLEN,
+    ]);
     assert.equal(d.summary().dropped.overlap, 3);
     assert.equal(d.summary().queues, 0);
   });
@@ -191,12 +200,19 @@ describe("Defragmenter IPv4", () => {
   it("times out queues after ipfrag_time, counted from the first fragment", () => {
     const d = new Defragmenter();
     // The second fragment at 20 s does not extend the deadline of 30 s.
-    let o = feed(d, [[frag4(0, 8, true), 0], [frag4(8, 8, true), 20_000], [frag4(16, 8, false), 30_000]]);
+    let o = feed(d, [
+      [frag4(0, 8, true), 0],
+      [frag4(8, 8, true), 20_000],
+      [frag4(16, 8, false), 30_000],
+    ]);
     assert.deepEqual(verdicts(o), [STOLEN, STOLEN, STOLEN]);
     let s = d.summary();
     assert.deepEqual([s.timedOutQueues, s.dropped.timeout, s.held, s.queues], [1, 2, 1, 1]);
     const d2 = new Defragmenter({ ipv4Timeout: 5 });
-    o = feed(d2, [[frag4(0, 8, true), 1000], [frag4(8, 8, false), 5999]]);
+    o = feed(d2, [
+      [frag4(0, 8, true), 1000],
+      [frag4(8, 8, false), 5999],
+    ]);
     assert.deepEqual(verdicts(o), [STOLEN, REASSEMBLED]);
     d2.expire(1e9);
     s = d2.summary();
@@ -278,9 +294,15 @@ describe("Defragmenter IPv6", () => {
 
   it("keys queues by addresses and id only, times out after nf_conntrack_frag6_timeout", () => {
     const d = new Defragmenter();
-    let o = feed(d, [[frag6(0, 16, true), 0], [frag6(16, 8, false), 59_999]]);
+    let o = feed(d, [
+      [frag6(0, 16, true), 0],
+      [frag6(16, 8, false), 59_999],
+    ]);
     assert.deepEqual(verdicts(o), [STOLEN, REASSEMBLED]);
-    o = feed(d, [[frag6(0, 16, true), 100_000], [frag6(16, 8, false), 160_000]]);
+    o = feed(d, [
+      [frag6(0, 16, true), 100_000],
+      [frag6(16, 8, false), 160_000],
+    ]);
     assert.deepEqual(verdicts(o), [STOLEN, STOLEN]);
     assert.equal(d.summary().timedOutQueues, 1);
   });

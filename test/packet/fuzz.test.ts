@@ -124,7 +124,11 @@ describe("fuzz: capture parser", () => {
           whole.recs.map((r) => r.frame),
           recs.map((r) => r.frame),
         );
-        if (!ng) assert.deepEqual(whole.recs.map((r) => [r.tsSec, r.tsNsec]), recs.map((r) => [r.sec, r.nsec]));
+        if (!ng)
+          assert.deepEqual(
+            whole.recs.map((r) => [r.tsSec, r.tsNsec]),
+            recs.map((r) => [r.sec, r.nsec]),
+          );
         else {
           for (let i = 0; i < recs.length; i++) {
             const r = recs[i] as (typeof recs)[number];
@@ -208,17 +212,10 @@ describe("fuzz: decoder", () => {
           });
           const v = decodeIn(f, 1, 0xee, 7);
           assert.equal(v.reason, 0);
-          assert.deepEqual([v.family, v.sport, v.dport, v.seq, v.ack, v.tcpFlags, v.optWscale, v.payloadLen, v.vlanTags], [
-            v6 ? 6 : 4,
-            sport,
-            dport,
-            seq,
-            ack,
-            flags,
-            wscale ?? -1,
-            payload,
-            vlan.length,
-          ]);
+          assert.deepEqual(
+            [v.family, v.sport, v.dport, v.seq, v.ack, v.tcpFlags, v.optWscale, v.payloadLen, v.vlanTags],
+            [v6 ? 6 : 4, sport, dport, seq, ack, flags, wscale ?? -1, payload, vlan.length],
+          );
           assert.equal(l4ChecksumOk(v), true);
         },
       ),

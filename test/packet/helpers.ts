@@ -39,10 +39,7 @@ export function concatChunks(chunks: Uint8Array[]): Uint8Array {
 }
 
 /** A classic pcap in memory. */
-export function pcapBytes(
-  frames: Array<{ sec: number; nsec: number; frame: Uint8Array; orig?: number }>,
-  opts: PcapWriterOptions = {},
-): Uint8Array {
+export function pcapBytes(frames: Array<{ sec: number; nsec: number; frame: Uint8Array; orig?: number }>, opts: PcapWriterOptions = {}): Uint8Array {
   const chunks: Uint8Array[] = [];
   const w = new PcapWriter((c) => chunks.push(c), { bufferSize: 4096, ...opts });
   for (const f of frames) w.writePacket(f.sec, f.nsec, f.frame, f.orig);

@@ -107,7 +107,11 @@ describe("forEachPacketSync", () => {
   });
 
   it("streams files bigger than its read buffer", () => {
-    const many = Array.from({ length: 40_000 }, (_, i) => ({ sec: i, nsec: 0, frame: buildUdp({ src: "10.0.0.1", dst: "10.0.0.2", sport: i & 0xffff, dport: 9, payload: i % 97 }) }));
+    const many = Array.from({ length: 40_000 }, (_, i) => ({
+      sec: i,
+      nsec: 0,
+      frame: buildUdp({ src: "10.0.0.1", dst: "10.0.0.2", sport: i & 0xffff, dport: 9, payload: i % 97 }),
+    }));
     const big = pcapngBytes((w) => many.forEach((r) => w.writePacket(r.sec, r.nsec, r.frame)));
     assert.ok(big.length > 3 * (1 << 20));
     const path = join(dir, "big.pcapng");
@@ -139,7 +143,7 @@ describe("forEachPacket (async)", () => {
   it("gives the same result for streams of any chunking, async iterables and bytes", async () => {
     const want = forEachPacketSync(bytes, () => {});
     const chunks: Uint8Array[] = [];
-    for (let at = 0, n = 1; at < bytes.length; at += n, n = (n * 7) % 61 + 1) chunks.push(bytes.slice(at, at + n));
+    for (let at = 0, n = 1; at < bytes.length; at += n, n = ((n * 7) % 61) + 1) chunks.push(bytes.slice(at, at + n));
     const a = await forEachPacket(Readable.from(chunks.map((c) => Buffer.from(c))), () => {});
     assert.deepEqual(strip(a), strip(want));
     async function* gen(): AsyncGenerator<Uint8Array> {

@@ -105,7 +105,12 @@ describe("capture roundtrips", () => {
     );
     const b = parseAll(ng);
     assert.deepEqual(strip(b.recs), strip(a.recs));
-    const back = parseAll(pcapBytes(b.recs.map((r) => ({ sec: r.tsSec, nsec: r.tsNsec, frame: r.frame, orig: r.wireLen })), { nanosecond: true, byteOrder: "be" }));
+    const back = parseAll(
+      pcapBytes(
+        b.recs.map((r) => ({ sec: r.tsSec, nsec: r.tsNsec, frame: r.frame, orig: r.wireLen })),
+        { nanosecond: true, byteOrder: "be" },
+      ),
+    );
     assert.deepEqual(strip(back.recs), strip(a.recs));
   });
 

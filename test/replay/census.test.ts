@@ -8,8 +8,10 @@ import { PcapWriter } from "../../src/packet/writer.js";
 function capture(burst: number, later: number): Uint8Array {
   const chunks: Uint8Array[] = [];
   const w = new PcapWriter((c) => chunks.push(c));
-  for (let i = 0; i < burst; i++) w.writePacket(1_795_600_000, i * 1000, buildUdp({ src: `10.0.0.${i % 250}`, dst: "192.0.2.53", sport: 1000 + i, dport: 53, payload: 10 }));
-  for (let i = 0; i < later; i++) w.writePacket(1_795_600_100, i * 1000, buildUdp({ src: `10.0.1.${i % 250}`, dst: "192.0.2.123", sport: 2000 + i, dport: 123, payload: 10 }));
+  for (let i = 0; i < burst; i++)
+    w.writePacket(1_795_600_000, i * 1000, buildUdp({ src: `10.0.0.${i % 250}`, dst: "192.0.2.53", sport: 1000 + i, dport: 53, payload: 10 }));
+  for (let i = 0; i < later; i++)
+    w.writePacket(1_795_600_100, i * 1000, buildUdp({ src: `10.0.1.${i % 250}`, dst: "192.0.2.123", sport: 2000 + i, dport: 123, payload: 10 }));
   w.close();
   return Buffer.concat(chunks);
 }
@@ -41,7 +43,7 @@ test("no census unless asked for; kernel memory counts the extension block only 
   const plain = await replay(bytes, { sysctls: { nf_conntrack_checksum: 0, nf_conntrack_buckets: 1024 } });
   assert.equal(plain.summary.census, null);
   assert.deepEqual(plain.summary.memory.kernel, { object_size: 256, extension_size: 0, entries_bytes: 2560, buckets_bytes: 8192, total_bytes: 10752 });
-  assert.equal(plain.summary.memory.kernel_full?.entries_bytes, 256 * (plain.summary.max_entries));
+  assert.equal(plain.summary.memory.kernel_full?.entries_bytes, 256 * plain.summary.max_entries);
   const acct = await replay(bytes, { sysctls: { nf_conntrack_checksum: 0, nf_conntrack_buckets: 1024, nf_conntrack_acct: 1 } });
   assert.equal(acct.summary.memory.kernel.extension_size, 128);
   assert.equal(acct.summary.memory.kernel.entries_bytes, 10 * 384);

@@ -26,7 +26,8 @@ function conv(ctx: ScenarioContext, cport: number, o: Partial<ConstructorParamet
 export const edgeScenarios: Scenario[] = [
   {
     name: "tcp-odd-segments",
-    description: "SYN carrying data; SYN with ECE+CWR (ECN setup); SYN+URG; FIN+ACK+URG; RST+ACK with ack 0; a RST carrying data; a keep-alive (seq one below the next); TCP header length below 20 and beyond the packet; an option list with a zero-length option",
+    description:
+      "SYN carrying data; SYN with ECE+CWR (ECN setup); SYN+URG; FIN+ACK+URG; RST+ACK with ack 0; a RST carrying data; a keep-alive (seq one below the next); TCP header length below 20 and beyond the packet; an option list with a zero-length option",
     expected: "Valid flag sets are tracked, ECE/CWR/PSH are ignored by the flag check, malformed headers are INVALID",
     tags: ["tcp", "edge"],
     build(ctx) {
@@ -42,7 +43,9 @@ export const edgeScenarios: Scenario[] = [
       ka.ack("c", { seq: (ka.next.c - 1) >>> 0, noAdvance: true }).ack("s", { noAdvance: true });
       ctx.emit(buildTcp({ src: ctx.v4(1), dst: ctx.v4(2), sport: 41007, dport: 8080, flags: "S", seq: 1, dataOffset: 4 }));
       ctx.emit(buildTcp({ src: ctx.v4(1), dst: ctx.v4(2), sport: 41008, dport: 8080, flags: "S", seq: 1, dataOffset: 15 }));
-      ctx.emit(buildTcp({ src: ctx.v4(1), dst: ctx.v4(2), sport: 41009, dport: 8080, flags: "S", seq: 1, tcpOptions: Uint8Array.of(2, 4, 5, 0xb4, 3, 0, 7, 1) }));
+      ctx.emit(
+        buildTcp({ src: ctx.v4(1), dst: ctx.v4(2), sport: 41009, dport: 8080, flags: "S", seq: 1, tcpOptions: Uint8Array.of(2, 4, 5, 0xb4, 3, 0, 7, 1) }),
+      );
       ctx.emit(buildTcp({ src: ctx.v4(2), dst: ctx.v4(1), sport: 8080, dport: 41009, flags: "SA", seq: 9, ack: 2 }));
       ctx.emit(buildTcp({ src: ctx.v4(1), dst: ctx.v4(2), sport: 41009, dport: 8080, flags: "A", seq: 2, ack: 10 }));
     },
@@ -61,7 +64,8 @@ export const edgeScenarios: Scenario[] = [
   },
   {
     name: "tcp-handshake-oddities",
-    description: "SYN/ACK acknowledging the wrong number; SYN retransmitted with new options and a new ISN; RST with seq 0 answering a SYN; challenge ACK in LAST_ACK after a new SYN; SYN/ACK arriving before the SYN",
+    description:
+      "SYN/ACK acknowledging the wrong number; SYN retransmitted with new options and a new ISN; RST with seq 0 answering a SYN; challenge ACK in LAST_ACK after a new SYN; SYN/ACK arriving before the SYN",
     expected: "As the kernel's window and RST checks decide",
     tags: ["tcp", "edge"],
     build(ctx) {
@@ -81,7 +85,8 @@ export const edgeScenarios: Scenario[] = [
   },
   {
     name: "udp-icmp-edge",
-    description: "UDP-Lite with coverage below 8 and above the length; ICMP echo with a non-zero code; echo reply with a different id; ICMPv6 node-information query and reply; an ICMP error quoting only 12 bytes of IP header; an ICMP error quoting another ICMP error; an error quoting an echo reply (the reply direction of an echo flow)",
+    description:
+      "UDP-Lite with coverage below 8 and above the length; ICMP echo with a non-zero code; echo reply with a different id; ICMPv6 node-information query and reply; an ICMP error quoting only 12 bytes of IP header; an ICMP error quoting another ICMP error; an error quoting an echo reply (the reply direction of an echo flow)",
     expected: "Malformed UDP-Lite INVALID; node information tracked; short and nested quotes INVALID; quoting the echo reply RELATED",
     tags: ["udp", "icmp", "edge"],
     build(ctx) {
@@ -109,7 +114,8 @@ export const edgeScenarios: Scenario[] = [
   },
   {
     name: "frag-edge",
-    description: "IPv4: overlapping fragments, a duplicated fragment, fragments of a datagram with IP options; IPv6: an atomic fragment (offset 0, no more fragments), and fragments after hop-by-hop and destination-options headers; a TCP segment behind hop-by-hop + destination options",
+    description:
+      "IPv4: overlapping fragments, a duplicated fragment, fragments of a datagram with IP options; IPv6: an atomic fragment (offset 0, no more fragments), and fragments after hop-by-hop and destination-options headers; a TCP segment behind hop-by-hop + destination options",
     expected: "Overlap discards the datagram; duplicates are ignored; atomic fragments are tracked; extension headers are walked",
     tags: ["frag", "edge"],
     build(ctx) {
@@ -146,7 +152,8 @@ export const edgeScenarios: Scenario[] = [
   },
   {
     name: "sctp-edge",
-    description: "SCTP: an INIT ACK with the wrong verification tag; bundled DATA+SACK chunks; HEARTBEAT/HEARTBEAT ACK on an established association; a retransmitted COOKIE ECHO; an INIT collision (both ends send INIT); SHUTDOWN with a wrong tag",
+    description:
+      "SCTP: an INIT ACK with the wrong verification tag; bundled DATA+SACK chunks; HEARTBEAT/HEARTBEAT ACK on an established association; a retransmitted COOKIE ECHO; an INIT collision (both ends send INIT); SHUTDOWN with a wrong tag",
     expected: "As the kernel's sctp_conntracks table and vtag checks decide",
     tags: ["sctp", "edge"],
     build(ctx) {
@@ -186,7 +193,8 @@ export const edgeScenarios: Scenario[] = [
   },
   {
     name: "sctp-heartbeat-ack-first",
-    description: "SCTP entries opened by a HEARTBEAT ACK (a secondary path seen first), then: COOKIE ECHO back with the same tag; HEARTBEAT ACK back with another tag; ABORT and SHUTDOWN COMPLETE back with the same tag (both directions of opening); INIT ACK onward with the same tag",
+    description:
+      "SCTP entries opened by a HEARTBEAT ACK (a secondary path seen first), then: COOKIE ECHO back with the same tag; HEARTBEAT ACK back with another tag; ABORT and SHUTDOWN COMPLETE back with the same tag (both directions of opening); INIT ACK onward with the same tag",
     expected: "As the kernel decides; found by seeded SCTP fuzzing (every disagreement minimised to one of these pairs)",
     tags: ["sctp", "edge"],
     build(ctx) {
@@ -220,7 +228,8 @@ export const edgeScenarios: Scenario[] = [
   },
   {
     name: "gre-ip-edge",
-    description: "PPTP GRE (version 1) with a non-PPP protocol type; GRE version 0 with a checksum; IPv4 options (record route, timestamp) on a UDP flow; an IPv4 packet claiming TCP with only 8 transport bytes",
+    description:
+      "PPTP GRE (version 1) with a non-PPP protocol type; GRE version 0 with a checksum; IPv4 options (record route, timestamp) on a UDP flow; an IPv4 packet claiming TCP with only 8 transport bytes",
     expected: "As the kernel's GRE tuple code and header checks decide",
     tags: ["gre", "edge"],
     build(ctx) {
@@ -236,8 +245,10 @@ export const edgeScenarios: Scenario[] = [
   },
   {
     name: "ipv6-header-chain",
-    description: "IPv6 whose header chain ends in \"no next header\" (59) after a destination-options header and directly after the fixed header; IPv6 whose hop-by-hop header is cut short by the payload length; a UDP datagram behind routing + destination-options headers",
-    expected: "No next header: INVALID (ipv6_skip_exthdr fails); the truncated hop-by-hop header is dropped by ip6_rcv_core before conntrack; the long chain is walked",
+    description:
+      'IPv6 whose header chain ends in "no next header" (59) after a destination-options header and directly after the fixed header; IPv6 whose hop-by-hop header is cut short by the payload length; a UDP datagram behind routing + destination-options headers',
+    expected:
+      "No next header: INVALID (ipv6_skip_exthdr fails); the truncated hop-by-hop header is dropped by ip6_rcv_core before conntrack; the long chain is walked",
     tags: ["ipv6", "edge"],
     build(ctx) {
       ctx.emit(buildIp({ src: ctx.v6(1), dst: ctx.v6(2), extHeaders: [{ type: "dest" }] }, 59, 0));
@@ -249,7 +260,8 @@ export const edgeScenarios: Scenario[] = [
   },
   {
     name: "icmp-errors-more",
-    description: "ICMP redirect, source quench and parameter problem quoting a live TCP flow; an error from the client about the server's segment; ICMP types 19 and 40; ICMPv6 time exceeded and parameter problem quoting a live flow; an ICMPv6 redirect from a global address; an unknown ICMPv6 informational type; an MLD query",
+    description:
+      "ICMP redirect, source quench and parameter problem quoting a live TCP flow; an error from the client about the server's segment; ICMP types 19 and 40; ICMPv6 time exceeded and parameter problem quoting a live flow; an ICMPv6 redirect from a global address; an unknown ICMPv6 informational type; an MLD query",
     expected: "Errors quoting live flows are RELATED; unknown types INVALID; MLD UNTRACKED",
     tags: ["icmp", "edge", "related"],
     build(ctx) {

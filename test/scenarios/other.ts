@@ -1,17 +1,7 @@
 /**
  * Fragments, GRE, SCTP and protocols conntrack only knows generically.
  */
-import {
-  buildGre,
-  buildIcmp,
-  buildIp,
-  buildSctp,
-  buildTcp,
-  buildUdp,
-  fragment,
-  SCTP_CHUNK,
-  sctpInitChunk,
-} from "../../src/packet/build.js";
+import { buildGre, buildIcmp, buildIp, buildSctp, buildTcp, buildUdp, fragment, SCTP_CHUNK, sctpInitChunk } from "../../src/packet/build.js";
 import type { SctpChunk } from "../../src/packet/build.js";
 import type { Scenario, ScenarioContext } from "./types.js";
 
@@ -42,7 +32,8 @@ function sackChunk(cumTsn: number): SctpChunk {
 export const otherScenarios: Scenario[] = [
   {
     name: "frag-ipv4",
-    description: "IPv4 fragments: a UDP datagram in 4 fragments in order, another in reverse order, a TCP segment of an established connection in fragments, a fragmented echo request, and a train whose last fragment never arrives",
+    description:
+      "IPv4 fragments: a UDP datagram in 4 fragments in order, another in reverse order, a TCP segment of an established connection in fragments, a fragmented echo request, and a train whose last fragment never arrives",
     expected: "Reassembled before conntrack (one tracked datagram per train); the incomplete train is never seen by conntrack",
     tags: ["frag"],
     build(ctx) {
@@ -73,7 +64,10 @@ export const otherScenarios: Scenario[] = [
       ctx.emit(buildUdp({ src: s, dst: c, sport: 53, dport: 50081, payload: 60 }));
       const f = fragment(buildUdp({ src: c, dst: s, sport: 50082, dport: 53, payload: 4000 }), 1280, { id: 0xa2 });
       const [f0, f1, ...rest] = f;
-      emitAll(ctx, [...rest, f0 as Uint8Array, f1 as Uint8Array].filter((x) => x !== undefined));
+      emitAll(
+        ctx,
+        [...rest, f0 as Uint8Array, f1 as Uint8Array].filter((x) => x !== undefined),
+      );
       ctx.emit(buildTcp({ src: c, dst: s, sport: 40081, dport: 80, flags: "S", seq: 1, mss: 1220 }));
       ctx.emit(buildTcp({ src: s, dst: c, sport: 80, dport: 40081, flags: "SA", seq: 500, ack: 2, mss: 1220 }));
       ctx.emit(buildTcp({ src: c, dst: s, sport: 40081, dport: 80, flags: "A", seq: 2, ack: 501 }));
@@ -100,17 +94,16 @@ export const otherScenarios: Scenario[] = [
   },
   {
     name: "sctp",
-    description: "SCTP: a full association (INIT, INIT ACK, COOKIE ECHO, COOKIE ACK, DATA/SACK, SHUTDOWN, SHUTDOWN ACK, SHUTDOWN COMPLETE); an association aborted after setup; an INIT with a non-zero verification tag; a lone INIT",
+    description:
+      "SCTP: a full association (INIT, INIT ACK, COOKIE ECHO, COOKIE ACK, DATA/SACK, SHUTDOWN, SHUTDOWN ACK, SHUTDOWN COMPLETE); an association aborted after setup; an INIT with a non-zero verification tag; a lone INIT",
     expected: "SCTP states CLOSED … COOKIE_WAIT … ESTABLISHED … SHUTDOWN_* … CLOSED as the kernel's sctp_conntracks table gives them",
     tags: ["sctp"],
     build(ctx) {
       const c = ctx.v4(1);
       const s = ctx.v4(2);
       const assoc = (cport: number, tagC: number, tagS: number, end: "shutdown" | "abort" | "none"): void => {
-        const up = (vtag: number, chunks: SctpChunk[]): void =>
-          ctx.emit(buildSctp({ src: c, dst: s, sport: cport, dport: 3868, vtag, chunks }));
-        const down = (vtag: number, chunks: SctpChunk[]): void =>
-          ctx.emit(buildSctp({ src: s, dst: c, sport: 3868, dport: cport, vtag, chunks }));
+        const up = (vtag: number, chunks: SctpChunk[]): void => ctx.emit(buildSctp({ src: c, dst: s, sport: cport, dport: 3868, vtag, chunks }));
+        const down = (vtag: number, chunks: SctpChunk[]): void => ctx.emit(buildSctp({ src: s, dst: c, sport: 3868, dport: cport, vtag, chunks }));
         up(0, [sctpInitChunk(tagC, { tsn: 100 })]);
         down(tagC, [sctpInitChunk(tagS, { ack: true, tsn: 500 })]);
         up(tagS, [{ type: SCTP_CHUNK.COOKIE_ECHO, data: 32 }]);
@@ -134,7 +127,8 @@ export const otherScenarios: Scenario[] = [
   },
   {
     name: "generic-protocols",
-    description: "Protocols without a conntrack tracker: experimental protocol 253 both ways, ESP (50) one way, DCCP (33, tracker removed in 6.17), OSPF-like protocol 89, and IPv6 protocol 253",
+    description:
+      "Protocols without a conntrack tracker: experimental protocol 253 both ways, ESP (50) one way, DCCP (33, tracker removed in 6.17), OSPF-like protocol 89, and IPv6 protocol 253",
     expected: "Generic entries keyed by addresses and protocol number only, 600 s, never ASSURED",
     tags: ["generic"],
     build(ctx) {

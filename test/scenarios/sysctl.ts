@@ -15,13 +15,28 @@ function conv(ctx: ScenarioContext, cport: number, o: Partial<ConstructorParamet
 function windowProbes(ctx: ScenarioContext, base: number): void {
   conv(ctx, base).data("c", 100).data("s", 100).ack("c");
   const far = conv(ctx, base + 1, { winS: 1000 });
-  far.handshake().data("c", 100, { seq: (far.next.c + 1_000_000) >>> 0, noAdvance: true }).data("c", 10).ack("s");
+  far
+    .handshake()
+    .data("c", 100, { seq: (far.next.c + 1_000_000) >>> 0, noAdvance: true })
+    .data("c", 10)
+    .ack("s");
   const rst = conv(ctx, base + 2);
-  rst.handshake().data("s", 1000).ack("c").rst("s", { seq: (rst.next.s - 5000) >>> 0 });
+  rst
+    .handshake()
+    .data("s", 1000)
+    .ack("c")
+    .rst("s", { seq: (rst.next.s - 5000) >>> 0 });
   const inx = conv(ctx, base + 3);
-  inx.handshake().data("c", 100).ack("s").rst("s", { seq: (inx.next.s + 100) >>> 0 });
+  inx
+    .handshake()
+    .data("c", 100)
+    .ack("s")
+    .rst("s", { seq: (inx.next.s + 100) >>> 0 });
   const ack = conv(ctx, base + 4);
-  ack.handshake().data("c", 100).ack("s", { ack: (ack.next.c + 50_000) >>> 0 });
+  ack
+    .handshake()
+    .data("c", 100)
+    .ack("s", { ack: (ack.next.c + 50_000) >>> 0 });
 }
 
 export const sysctlScenarios: Scenario[] = [
@@ -58,7 +73,8 @@ export const sysctlScenarios: Scenario[] = [
   },
   {
     name: "sysctl-tcp-retrans",
-    description: "nf_conntrack_tcp_max_retrans=1 and nf_conntrack_tcp_timeout_max_retrans=100: a repeated ACK; unacknowledged data with unacknowledged timeout 200",
+    description:
+      "nf_conntrack_tcp_max_retrans=1 and nf_conntrack_tcp_timeout_max_retrans=100: a repeated ACK; unacknowledged data with unacknowledged timeout 200",
     expected: "One retransmission already clamps the timeout to 100 s; unacknowledged data to 200 s",
     tags: ["tcp", "sysctl"],
     kernel: { sysctls: { nf_conntrack_tcp_max_retrans: 1, nf_conntrack_tcp_timeout_max_retrans: 100, nf_conntrack_tcp_timeout_unacknowledged: 200 } },
@@ -97,7 +113,8 @@ export const sysctlScenarios: Scenario[] = [
   },
   {
     name: "sysctl-checksum-on",
-    description: "nf_conntrack_checksum=1: TCP, UDP, ICMP, ICMPv6 and SCTP with correct and with wrong checksums; UDP with checksum 0; an ICMP error with a wrong checksum quoting a real flow",
+    description:
+      "nf_conntrack_checksum=1: TCP, UDP, ICMP, ICMPv6 and SCTP with correct and with wrong checksums; UDP with checksum 0; an ICMP error with a wrong checksum quoting a real flow",
     expected: "Wrong transport checksums are INVALID (ICMP errors count as error); a zero UDP checksum is accepted",
     tags: ["sysctl", "checksum"],
     kernel: { sysctls: { nf_conntrack_checksum: 1 } },

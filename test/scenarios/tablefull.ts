@@ -20,7 +20,8 @@ export const tableFullScenarios: Scenario[] = [
   {
     name: "tablefull-assured",
     description: `${TABLEFULL_MAX} ASSURED TCP connections fill the table, then 8 new SYNs and 4 new UDP flows arrive, then the existing connections carry on`,
-    expected: "Every new flow's first packet is dropped by conntrack (drop counter, no entry, no event); early_drop finds nothing to evict; existing connections are unaffected",
+    expected:
+      "Every new flow's first packet is dropped by conntrack (drop counter, no entry, no event); early_drop finds nothing to evict; existing connections are unaffected",
     tags: ["tablefull"],
     kernel: { globalLimits: { max: TABLEFULL_MAX, hashsize: TABLEFULL_HASHSIZE }, alone: true },
     build(ctx) {

@@ -20,7 +20,8 @@ function conv(ctx: ScenarioContext, cport: number, o: Partial<TcpConvOptions> = 
 export const tcpScenarios: Scenario[] = [
   {
     name: "tcp-lifecycle",
-    description: "Handshake, data both ways, client closes first (FIN/ACK, ACK, FIN/ACK, ACK); second flow where the server closes first; third where the peer's FIN rides on its ACK",
+    description:
+      "Handshake, data both ways, client closes first (FIN/ACK, ACK, FIN/ACK, ACK); second flow where the server closes first; third where the peer's FIN rides on its ACK",
     expected: "SYN_SENT → SYN_RECV → ESTABLISHED [ASSURED] → FIN_WAIT → CLOSE_WAIT → LAST_ACK → TIME_WAIT; combined FIN+ACK goes FIN_WAIT → LAST_ACK",
     tags: ["tcp"],
     build(ctx) {
@@ -60,13 +61,17 @@ export const tcpScenarios: Scenario[] = [
   },
   {
     name: "tcp-timewait-reopen",
-    description: "A closed connection (TIME_WAIT) reopened by a new SYN on the same tuple; a connection reset (CLOSE) reopened by the side that sent the RST; one reset by the server then reopened by the client",
-    expected: "DESTROY of the old entry then NEW SYN_SENT when CLOSE_INIT is set or the RST came from the SYN's side; a SYN after the other side's RST in CLOSE is ignored",
+    description:
+      "A closed connection (TIME_WAIT) reopened by a new SYN on the same tuple; a connection reset (CLOSE) reopened by the side that sent the RST; one reset by the server then reopened by the client",
+    expected:
+      "DESTROY of the old entry then NEW SYN_SENT when CLOSE_INIT is set or the RST came from the SYN's side; a SYN after the other side's RST in CLOSE is ignored",
     tags: ["tcp"],
     build(ctx) {
       const a = conv(ctx, 40031);
       a.handshake().data("c", 100).ack("s").closeFrom("c");
-      a.syn("c", { seq: (a.next.c + 100_000) >>> 0 }).synack("s", { seq: 9_000_000 }).ack("c");
+      a.syn("c", { seq: (a.next.c + 100_000) >>> 0 })
+        .synack("s", { seq: 9_000_000 })
+        .ack("c");
       const b = conv(ctx, 40032);
       b.handshake().data("c", 10).ack("s").rst("c");
       b.syn("c", { seq: (b.next.c + 100_000) >>> 0 });
@@ -168,27 +173,51 @@ export const tcpScenarios: Scenario[] = [
       const b = conv(ctx, 40102, { winS: 1000 });
       b.handshake().data("c", 900).data("c", 300).ack("s");
       const c = conv(ctx, 40103);
-      c.handshake().data("c", 100).ack("s", { ack: (c.next.c + 50_000) >>> 0 });
+      c.handshake()
+        .data("c", 100)
+        .ack("s", { ack: (c.next.c + 50_000) >>> 0 });
       const d = conv(ctx, 40104);
-      d.handshake().data("s", 1000).ack("c").ack("c", { ack: (d.next.s - 200_000) >>> 0 });
+      d.handshake()
+        .data("s", 1000)
+        .ack("c")
+        .ack("c", { ack: (d.next.s - 200_000) >>> 0 });
     },
   },
   {
     name: "tcp-rst-window",
-    description: "RSTs in ESTABLISHED: with the exact expected sequence number; in window but inexact; out of window (below and above); RST in a closing state with an inexact sequence",
+    description:
+      "RSTs in ESTABLISHED: with the exact expected sequence number; in window but inexact; out of window (below and above); RST in a closing state with an inexact sequence",
     expected: "Exact: CLOSE; inexact in-window: state kept (challenge ACK expected); out of window: INVALID; inexact in FIN_WAIT/CLOSE_WAIT: CLOSE",
     tags: ["tcp", "rst"],
     build(ctx) {
       const ex = conv(ctx, 40111);
       ex.handshake().data("c", 100).ack("s").rst("s");
       const inx = conv(ctx, 40112);
-      inx.handshake().data("c", 100).ack("s").rst("s", { seq: (inx.next.s + 100) >>> 0 });
+      inx
+        .handshake()
+        .data("c", 100)
+        .ack("s")
+        .rst("s", { seq: (inx.next.s + 100) >>> 0 });
       const below = conv(ctx, 40113);
-      below.handshake().data("s", 1000).ack("c").rst("s", { seq: (below.next.s - 5000) >>> 0 });
+      below
+        .handshake()
+        .data("s", 1000)
+        .ack("c")
+        .rst("s", { seq: (below.next.s - 5000) >>> 0 });
       const above = conv(ctx, 40114);
-      above.handshake().data("c", 100).ack("s").rst("s", { seq: (above.next.s + 10_000_000) >>> 0 });
+      above
+        .handshake()
+        .data("c", 100)
+        .ack("s")
+        .rst("s", { seq: (above.next.s + 10_000_000) >>> 0 });
       const closing = conv(ctx, 40115);
-      closing.handshake().data("c", 100).ack("s").fin("c").ack("s").rst("s", { seq: (closing.next.s + 100) >>> 0 });
+      closing
+        .handshake()
+        .data("c", 100)
+        .ack("s")
+        .fin("c")
+        .ack("s")
+        .rst("s", { seq: (closing.next.s + 100) >>> 0 });
       // A RST answering an ACK we let through (RST train): seq == last_end.
       const train = conv(ctx, 40116);
       train.handshake().data("c", 100).ack("s").ack("c", { noAdvance: true }).rstack("c");
@@ -196,7 +225,8 @@ export const tcpScenarios: Scenario[] = [
   },
   {
     name: "tcp-window-scale",
-    description: "Window scaling: both sides offer wscale 7 and data fills a window above 64 KiB; only the client offers it (scaling off) with the same data; a SYN with shift 255 (capped at 14)",
+    description:
+      "Window scaling: both sides offer wscale 7 and data fills a window above 64 KiB; only the client offers it (scaling off) with the same data; a SYN with shift 255 (capped at 14)",
     expected: "Both sides: the large flight is in window; one side: scaling is off and the flight overshoots the unscaled window",
     tags: ["tcp", "window"],
     build(ctx) {
@@ -227,7 +257,8 @@ export const tcpScenarios: Scenario[] = [
   },
   {
     name: "tcp-sack",
-    description: "SACK permitted on both sides: ACKs with SACK blocks inside what was sent; a SACK block beyond anything sent; SACK blocks when SACK was not negotiated",
+    description:
+      "SACK permitted on both sides: ACKs with SACK blocks inside what was sent; a SACK block beyond anything sent; SACK blocks when SACK was not negotiated",
     expected: "Valid SACK accepted; a SACK right edge above the sender's end is INVALID (checked only when SACK was permitted)",
     tags: ["tcp", "window"],
     build(ctx) {
@@ -264,7 +295,8 @@ export const tcpScenarios: Scenario[] = [
   },
   {
     name: "tcp-invalid-flags",
-    description: "Flag combinations tcp_error rejects: SYN+FIN, FIN without ACK, no flags, Xmas (FIN+PSH+URG), RST+FIN — as first packets and inside an established connection",
+    description:
+      "Flag combinations tcp_error rejects: SYN+FIN, FIN without ACK, no flags, Xmas (FIN+PSH+URG), RST+FIN — as first packets and inside an established connection",
     expected: "All INVALID before any lookup; no entries from the first-packet probes; the established connection is unaffected",
     tags: ["tcp"],
     build(ctx) {
@@ -278,8 +310,10 @@ export const tcpScenarios: Scenario[] = [
   },
   {
     name: "tcp-resync",
-    description: "A new SYN inside an established connection answered by a SYN/ACK that acknowledges it (firewall out of sync); a SYN answered by a challenge ACK then RST and SYN again",
-    expected: "The out-of-sync SYN/ACK resynchronises to SYN_RECV; the challenge-ACK sequence ends in a fresh connection (selftest conntrack_syn_challenge_ack)",
+    description:
+      "A new SYN inside an established connection answered by a SYN/ACK that acknowledges it (firewall out of sync); a SYN answered by a challenge ACK then RST and SYN again",
+    expected:
+      "The out-of-sync SYN/ACK resynchronises to SYN_RECV; the challenge-ACK sequence ends in a fresh connection (selftest conntrack_syn_challenge_ack)",
     tags: ["tcp"],
     build(ctx) {
       const a = conv(ctx, 40181);
@@ -318,9 +352,19 @@ export const tcpScenarios: Scenario[] = [
     expected: "Identical to untagged traffic: the link layer does not matter to conntrack",
     tags: ["tcp", "link"],
     build(ctx) {
-      conv(ctx, 40201, { link: { vlan: [100] } }).handshake().data("c", 100).ack("s").closeFrom("c");
-      conv(ctx, 40202, { link: { vlan: [200, 300] } }).handshake().data("s", 100).ack("c");
-      conv(ctx, 40203, { link: { pppoeSession: 0x1234 } }).handshake().data("c", 100).ack("s");
+      conv(ctx, 40201, { link: { vlan: [100] } })
+        .handshake()
+        .data("c", 100)
+        .ack("s")
+        .closeFrom("c");
+      conv(ctx, 40202, { link: { vlan: [200, 300] } })
+        .handshake()
+        .data("s", 100)
+        .ack("c");
+      conv(ctx, 40203, { link: { pppoeSession: 0x1234 } })
+        .handshake()
+        .data("c", 100)
+        .ack("s");
       conv(ctx, 40204, { link: { pppoeSession: 0x1235, vlan: [10, 20] } }, true).handshake();
     },
   },

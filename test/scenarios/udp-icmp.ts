@@ -88,7 +88,8 @@ export const udpIcmpScenarios: Scenario[] = [
   },
   {
     name: "icmp-queries",
-    description: "ICMP echo request/reply; three unanswered echo requests with one id; timestamp, information and address-mask requests with replies; an echo reply with no request; a router advertisement",
+    description:
+      "ICMP echo request/reply; three unanswered echo requests with one id; timestamp, information and address-mask requests with replies; an echo reply with no request; a router advertisement",
     expected: "One entry per (addresses, id) 30 s, never ASSURED; unsolicited echo reply and non-query types are INVALID",
     tags: ["icmp"],
     build(ctx) {
@@ -111,7 +112,8 @@ export const udpIcmpScenarios: Scenario[] = [
   },
   {
     name: "icmp-errors",
-    description: "ICMP errors: port unreachable for a UDP flow (from the server and in reply direction), frag-needed from a router for a TCP flow, time exceeded for a UDP flow; unrelated errors: quoting a flow that does not exist, and quoting a real flow but sent to a third host",
+    description:
+      "ICMP errors: port unreachable for a UDP flow (from the server and in reply direction), frag-needed from a router for a TCP flow, time exceeded for a UDP flow; unrelated errors: quoting a flow that does not exist, and quoting a real flow but sent to a third host",
     expected: "Errors for tracked flows are RELATED, create nothing and do not refresh; unrelated ones are INVALID (counted in error)",
     tags: ["icmp", "related"],
     build(ctx) {
@@ -146,7 +148,8 @@ export const udpIcmpScenarios: Scenario[] = [
   },
   {
     name: "icmpv6",
-    description: "ICMPv6 echo request/reply; packet too big from a router for an IPv6 TCP flow; port unreachable for an unknown flow; neighbour solicitation/advertisement, router solicitation/advertisement and an MLDv2 report between global addresses",
+    description:
+      "ICMPv6 echo request/reply; packet too big from a router for an IPv6 TCP flow; port unreachable for an unknown flow; neighbour solicitation/advertisement, router solicitation/advertisement and an MLDv2 report between global addresses",
     expected: "Echo tracked (icmpv6 58, 30 s); packet too big RELATED; unknown error INVALID; ND/RS/RA/MLD UNTRACKED",
     tags: ["icmp", "ipv6", "related"],
     build(ctx) {

@@ -78,7 +78,10 @@ test("simulate: deterministic for a seed, different for another", () => {
   const a = runScenario(scenario(y(3)));
   const b = runScenario(scenario(y(3)));
   const c = runScenario(scenario(y(4)));
-  assert.deepEqual(a.timeline, b.timeline.map((x, i) => ({ ...x, ctlab_memory_bytes: a.timeline[i]?.ctlab_memory_bytes ?? -1 })));
+  assert.deepEqual(
+    a.timeline,
+    b.timeline.map((x, i) => ({ ...x, ctlab_memory_bytes: a.timeline[i]?.ctlab_memory_bytes ?? -1 })),
+  );
   assert.deepEqual(a.tracker.formatTable(), b.tracker.formatTable());
   assert.notDeepEqual(a.tracker.formatTable(), c.tracker.formatTable());
 });
@@ -91,7 +94,10 @@ test("simulate: --json output follows its schema; CSV has a row per run and seco
   const r = simulateOutputSchema.safeParse(JSON.parse(JSON.stringify(out)));
   assert.ok(r.success, r.success ? "" : JSON.stringify(r.error.issues.slice(0, 3)));
   assert.equal(out.runs.length, 2);
-  assert.deepEqual(out.runs.map((x) => x.params), [{ nf_conntrack_max: 256 }, { nf_conntrack_max: 100000 }]);
+  assert.deepEqual(
+    out.runs.map((x) => x.params),
+    [{ nf_conntrack_max: 256 }, { nf_conntrack_max: 100000 }],
+  );
   assert.equal(out.runs[0]?.timeline.length, 12);
   assert.ok((out.runs[0]?.summary.first_drop_s ?? null) === null || (out.runs[0]?.summary.early_drops ?? 0) > 0);
   assert.ok((out.runs[0]?.summary.peak_entries ?? 0) <= 256);
@@ -154,7 +160,9 @@ traffic:
 });
 
 test("clients: a closed port answers RST and the connection fails at once; an open one completes", () => {
-  const s = scenario("duration: 5\nhost: { services: [tcp/22] }\ntraffic:\n  - type: clients\n    rate: 10\n    service: tcp/443\n  - type: clients\n    rate: 10\n    service: tcp/22\n");
+  const s = scenario(
+    "duration: 5\nhost: { services: [tcp/22] }\ntraffic:\n  - type: clients\n    rate: 10\n    service: tcp/443\n  - type: clients\n    rate: 10\n    service: tcp/22\n",
+  );
   const r = runScenario(s);
   // A RST as the only reply deletes the entry at once (tcp_packet: "we can delete the conntrack immediately").
   assert.ok(r.timeline.every((x) => (x.by_state["tcp CLOSE"] ?? 0) === 0));
@@ -186,12 +194,16 @@ traffic:
 });
 
 test("lossy path: RSTs lost before the tracking host leave ESTABLISHED orphans at the loss rate", () => {
-  const s = scenario("duration: 60\nseed: 2\ntraffic:\n  - type: clients\n    rate: 100\n    close: rst\n    loss: { rst: 0.5, where: before, direction: to-server }\n");
+  const s = scenario(
+    "duration: 60\nseed: 2\ntraffic:\n  - type: clients\n    rate: 100\n    close: rst\n    loss: { rst: 0.5, where: before, direction: to-server }\n",
+  );
   const r = runScenario(s);
   const est = r.timeline[r.timeline.length - 1]?.by_state["tcp ESTABLISHED"] ?? 0;
   // 100/s × 60 s × 0.5 = 3000 orphans, ± Poisson noise.
   assert.ok(Math.abs(est - 3000) < 250, `ESTABLISHED ${est}`);
-  const after = runScenario(scenario("duration: 60\nseed: 2\ntraffic:\n  - type: clients\n    rate: 100\n    close: rst\n    loss: { rst: 0.5, where: after, direction: to-server }\n"));
+  const after = runScenario(
+    scenario("duration: 60\nseed: 2\ntraffic:\n  - type: clients\n    rate: 100\n    close: rst\n    loss: { rst: 0.5, where: after, direction: to-server }\n"),
+  );
   assert.ok((after.timeline[after.timeline.length - 1]?.by_state["tcp ESTABLISHED"] ?? 0) < 50);
 });
 
@@ -218,7 +230,11 @@ test("model: Little's law per state holds the simulation within a few percent on
 });
 
 test("model: time to full is predicted within a few seconds of the simulated one", () => {
-  const r = runScenario(scenario("duration: 90\ntable: { nf_conntrack_max: 50000 }\ntraffic:\n  - type: clients\n    rate: 50\n  - type: syn-flood\n    rate: 2000\n    start: 30\n"));
+  const r = runScenario(
+    scenario(
+      "duration: 90\ntable: { nf_conntrack_max: 50000 }\ntraffic:\n  - type: clients\n    rate: 50\n  - type: syn-flood\n    rate: 2000\n    start: 30\n",
+    ),
+  );
   const full = r.timeline.find((x) => x.entries >= 50000)?.t;
   assert.ok(full !== undefined && r.model.time_to_full_s !== null);
   assert.ok(Math.abs(full - r.model.time_to_full_s) <= 2, `simulated ${full}, model ${r.model.time_to_full_s}`);
@@ -227,7 +243,11 @@ test("model: time to full is predicted within a few seconds of the simulated one
 test("memory: kernel bytes are object size × entries + 8 B × buckets, plus the event extension", () => {
   assert.equal(kernelMemoryBytes(1000, 1024, { objSize: 256 }), 256_000 + 8192);
   assert.equal(kernelMemoryBytes(1000, 1024, { objSize: 256, events: true }), 288_000 + 8192);
-  const r = runScenario(scenario("duration: 3\ntable: { nf_conntrack_max: 1000, nf_conntrack_buckets: 512 }\ntraffic:\n  - type: clients\n    rate: 20\n"), {}, { objSize: 320 });
+  const r = runScenario(
+    scenario("duration: 3\ntable: { nf_conntrack_max: 1000, nf_conntrack_buckets: 512 }\ntraffic:\n  - type: clients\n    rate: 20\n"),
+    {},
+    { objSize: 320 },
+  );
   assert.equal(r.summary.kernel_memory_bytes.at_max, 320 * 1000 + 8 * 512);
   for (const x of r.timeline) assert.equal(x.kernel_memory_bytes, 320 * x.entries + 8 * 512);
 });
@@ -269,7 +289,11 @@ traffic:
 test("built-in scenarios: every one validates and runs (shortened)", () => {
   for (const b of BUILTIN_SCENARIOS) {
     const s = builtinScenario(b.name);
-    const short = validateScenario({ ...s, duration: 8, traffic: s.traffic.map((t) => ({ ...t, start: Math.min(t.start, 4), ...("rate" in t ? { rate: Math.min(t.rate, 2000) } : {}) })) });
+    const short = validateScenario({
+      ...s,
+      duration: 8,
+      traffic: s.traffic.map((t) => ({ ...t, start: Math.min(t.start, 4), ...("rate" in t ? { rate: Math.min(t.rate, 2000) } : {}) })),
+    });
     const specs = planRuns(short, [], [], ".", null);
     const r = runSpec(specs[0]!);
     assert.equal(r.timeline.length, 8, b.name);

@@ -58,7 +58,7 @@ export const EXPECT_ERR = { OK: 0, ALREADY: 1, BUSY: 2, MFILE: 3 } as const;
 export class ExpectTable {
   /** cnet->expect_count. */
   count = 0;
-  private list: Expectation[] = [];
+  private readonly list: Expectation[] = [];
   private seq = 0;
   /** Earliest deadline, so that expiry costs one comparison per packet. */
   private nextDeadline = Infinity;
@@ -90,7 +90,7 @@ export class ExpectTable {
     this.expire(nowMs);
     // __nf_ct_expect_check: the same expectation is replaced; one that overlaps another master's is refused.
     for (let i = 0; i < this.list.length; i++) {
-      const x = this.list[i]!;
+      const x = this.list[i] as Expectation;
       if (x.master === e.master && sameExpect(x, e)) {
         if (x.cls !== e.cls) return EXPECT_ERR.ALREADY;
         this.removeAt(i, nowMs);
@@ -105,7 +105,7 @@ export class ExpectTable {
         // evict_oldest_expect: the master's list is newest first, its last of the class is the oldest.
         let oldest = -1;
         for (let i = 0; i < this.list.length; i++) {
-          const x = this.list[i]!;
+          const x = this.list[i] as Expectation;
           if (x.master === e.master && x.cls === e.cls) {
             oldest = i;
             break;
@@ -131,11 +131,21 @@ export class ExpectTable {
    * first active match whose master is confirmed and alive, unlinked
    * (DESTROY event). Null when none.
    */
-  take(family: number, proto: number, zone: number, s: ArrayLike<number>, d: ArrayLike<number>, sport: number, dport: number, masterUsable: (slot: number) => boolean, nowMs: number): Expectation | null {
+  take(
+    family: number,
+    proto: number,
+    zone: number,
+    s: ArrayLike<number>,
+    d: ArrayLike<number>,
+    sport: number,
+    dport: number,
+    masterUsable: (slot: number) => boolean,
+    nowMs: number,
+  ): Expectation | null {
     this.expire(nowMs);
     const n = family === 6 ? 4 : 1;
     for (let i = 0; i < this.list.length; i++) {
-      const x = this.list[i]!;
+      const x = this.list[i] as Expectation;
       if (x.family !== family || x.proto !== proto || x.zone !== zone || x.dport !== dport) continue;
       if (x.sportMasked && x.sport !== sport) continue;
       if (!wordsEqual(x.dst, d, n)) continue;
@@ -149,7 +159,7 @@ export class ExpectTable {
 
   /** nf_ct_remove_expectations: the master is going away. */
   removeMaster(master: number, nowMs: number): void {
-    for (let i = this.list.length - 1; i >= 0; i--) if (this.list[i]!.master === master) this.removeAt(i, nowMs);
+    for (let i = this.list.length - 1; i >= 0; i--) if ((this.list[i] as Expectation).master === master) this.removeAt(i, nowMs);
   }
 
   /** Expectation timers that fired by `nowMs` (nf_ct_expectation_timed_out). */
@@ -157,7 +167,7 @@ export class ExpectTable {
     if (nowMs < this.nextDeadline) return;
     let next = Infinity;
     for (let i = 0; i < this.list.length; i++) {
-      const x = this.list[i]!;
+      const x = this.list[i] as Expectation;
       if (x.deadlineMs <= nowMs) {
         this.removeAt(i--, nowMs);
         continue;
@@ -169,7 +179,7 @@ export class ExpectTable {
 
   /** nf_ct_unlink_expect_report: the DESTROY event shows the time that was left. */
   private removeAt(i: number, nowMs: number): void {
-    const x = this.list[i]!;
+    const x = this.list[i] as Expectation;
     this.list.splice(i, 1);
     this.count--;
     this.stats.expect_delete++;

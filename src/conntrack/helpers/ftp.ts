@@ -80,7 +80,8 @@ const nums = new Uint32Array(6);
 const tryRfc959: GetNum = (d, start, dlen, cmd, term) => {
   const length = tryNumber(d, start, dlen, nums, 6, 0x2c, term);
   if (length === 0) return 0;
-  cmd.addr[0] = ((((nums[0] as number) & 0xff) << 24) | (((nums[1] as number) & 0xff) << 16) | (((nums[2] as number) & 0xff) << 8) | ((nums[3] as number) & 0xff)) >>> 0;
+  cmd.addr[0] =
+    ((((nums[0] as number) & 0xff) << 24) | (((nums[1] as number) & 0xff) << 16) | (((nums[2] as number) & 0xff) << 8) | ((nums[3] as number) & 0xff)) >>> 0;
   cmd.port = ((((nums[4] as number) & 0xff) << 8) | ((nums[5] as number) & 0xff)) & 0xffff;
   return length;
 };
@@ -131,13 +132,13 @@ function ipv6Words(text: string): Uint32Array | null {
   if (tail.includes(".")) {
     const q = tail.split(".").map(Number);
     if (q.length !== 4 || q.some((x) => !Number.isInteger(x) || x > 255)) return null;
-    head = text.slice(0, dot + 1) + `${((q[0]! << 8) | q[1]!).toString(16)}:${((q[2]! << 8) | q[3]!).toString(16)}`;
+    head = text.slice(0, dot + 1) + `${(((q[0] as number) << 8) | (q[1] as number)).toString(16)}:${(((q[2] as number) << 8) | (q[3] as number)).toString(16)}`;
   }
   const parts = head.split("::");
   if (parts.length > 2) return null;
   const parse = (s: string): number[] | null => (s === "" ? [] : s.split(":").map((g) => (/^[0-9a-fA-F]{1,4}$/.test(g) ? parseInt(g, 16) : -1)));
-  const a = parse(parts[0]!);
-  const b = parts.length === 2 ? parse(parts[1]!) : [];
+  const a = parse(parts[0] as string);
+  const b = parts.length === 2 ? parse(parts[1] as string) : [];
   if (a === null || b === null || a.includes(-1) || b.includes(-1)) return null;
   if (parts.length === 1 ? a.length !== 8 : a.length + b.length > 7) return null;
   groups.push(...a, ...new Array<number>(8 - a.length - b.length).fill(0), ...b);
@@ -157,7 +158,9 @@ const tryEprt: GetNum = (d, start, dlen, cmd) => {
   if (proto === 0x31) {
     const q = new Uint32Array(4);
     length = tryNumber(d, start + 3, dlen - 3, q, 4, 0x2e, delim);
-    if (length !== 0) cmd.addr[0] = ((((q[0] as number) & 0xff) << 24) | (((q[1] as number) & 0xff) << 16) | (((q[2] as number) & 0xff) << 8) | ((q[3] as number) & 0xff)) >>> 0;
+    if (length !== 0)
+      cmd.addr[0] =
+        ((((q[0] as number) & 0xff) << 24) | (((q[1] as number) & 0xff) << 16) | (((q[2] as number) & 0xff) << 8) | ((q[3] as number) & 0xff)) >>> 0;
   } else {
     length = parseIpv6(d, start + 3, dlen - 3, delim, cmd.addr);
   }

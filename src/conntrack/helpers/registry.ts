@@ -4,8 +4,8 @@ import type { ConntrackHelper } from "./helper.js";
 import { tftpHelper } from "./tftp.js";
 
 const HELPERS: ReadonlyMap<string, ConntrackHelper> = new Map<string, ConntrackHelper>([
-  ["ftp", ftpHelper as ConntrackHelper],
-  ["tftp", tftpHelper as ConntrackHelper],
+  ["ftp", ftpHelper],
+  ["tftp", tftpHelper],
 ]);
 
 /** The helper of a name (`ftp`, `tftp`), or undefined. */

@@ -86,7 +86,7 @@ function pickAddr(s: AddrSet | null, fallback: Uint32Array): Uint32Array {
   if (cmpWords(r.lo, r.hi, n) === 0) return r.lo;
   // Prefer a host address inside a network (lo + 1).
   const x = r.lo.slice();
-  x[n - 1] = (x[n - 1]! + 1) >>> 0;
+  x[n - 1] = ((x[n - 1] as number) + 1) >>> 0;
   return x;
 }
 
@@ -109,14 +109,20 @@ export interface PathCheck {
   readonly policyChain: string | null;
 }
 
-export function simulate(rs: Ruleset, b: TrafficBox, kind: Exclude<FlowKind, "any">, direction: "original" | "reply", state: "new" | "established" | "untracked"): PathCheck {
+export function simulate(
+  rs: Ruleset,
+  b: TrafficBox,
+  kind: Exclude<FlowKind, "any">,
+  direction: "original" | "reply",
+  state: "new" | "established" | "untracked",
+): PathCheck {
   const family: 4 | 6 = b.family === 6 ? 6 : 4;
   const local = family === 4 ? LOCAL4 : LOCAL6;
   const remote = family === 4 ? REMOTE4 : REMOTE6;
   // The original direction: client → server. For to-host the server is local.
   const cli = pickAddr(b.saddr, kind === "from-host" ? local : remote);
   const srv = pickAddr(b.daddr, kind === "to-host" ? local : family === 4 ? Uint32Array.of(0xcb00710a, 0, 0, 0) : REMOTE6);
-  const proto = b.protos ? b.protos.pairs()[0]![0] : 17;
+  const proto = b.protos ? (b.protos.pairs()[0] as [number, number])[0] : 17;
   const cport = pickPort(b.sport, 40000);
   const sport = pickPort(b.dport, 40001);
   const ctx = new PacketContext();
@@ -142,7 +148,13 @@ export function simulate(rs: Ruleset, b: TrafficBox, kind: Exclude<FlowKind, "an
   ctx.ctProto = proto;
   ctx.dryRun = true;
   ctx.state = new EvalState(rs.slots);
-  ctx.host = createHost({ localAddrs: [{ family, words: local.slice() }, ...(kind === "to-host" ? [{ family, words: srv }] : []), ...(kind === "from-host" ? [{ family, words: cli }] : [])] });
+  ctx.host = createHost({
+    localAddrs: [
+      { family, words: local.slice() },
+      ...(kind === "to-host" ? [{ family, words: srv }] : []),
+      ...(kind === "from-host" ? [{ family, words: cli }] : []),
+    ],
+  });
   const hooks = orig ? PATHS[kind].orig : PATHS[kind].reply;
   const inIf = (iface: readonly IfacePattern[] | null) => (iface && iface[0] ? iface[0].name + (iface[0].prefix ? "0" : "") : "eth0");
   let verdict: number = VERDICT.ACCEPT;
@@ -209,12 +221,7 @@ export interface ExcludedClass {
 }
 
 /** Operator warning codes. */
-export type WarningCode =
-  | "one-sided-notrack"
-  | "untracked-dropped"
-  | "nat-needs-tracking"
-  | "notrack-breaks-stateful"
-  | "skipped-rules";
+export type WarningCode = "one-sided-notrack" | "untracked-dropped" | "nat-needs-tracking" | "notrack-breaks-stateful" | "skipped-rules";
 
 /** One operator warning. */
 export interface AnalysisWarning {
@@ -251,11 +258,16 @@ function blockerFor(reason: TrackReason, r: Rule | null): { replaceable: boolean
       return { replaceable: false, hint: "NAT keeps its mapping in the conntrack entry: it cannot run untracked" };
     case "state": {
       const m = r?.matches.find((x): x is Extract<Match, { kind: "ctstate" }> => x.kind === "ctstate");
-      if (m && !m.neg && m.mask === CT_STATE.INVALID) return { replaceable: true, hint: "an INVALID drop has no stateless equivalent; dropping it loses the sanity check only" };
+      if (m && !m.neg && m.mask === CT_STATE.INVALID)
+        return { replaceable: true, hint: "an INVALID drop has no stateless equivalent; dropping it loses the sanity check only" };
       if (m && !m.neg && (m.mask & (CT_STATE.ESTABLISHED | CT_STATE.RELATED)) !== 0 && (m.mask & CT_STATE.NEW) === 0) {
-        return { replaceable: true, hint: "replace with stateless accepts of the reply traffic (source ports of the services used, TCP without SYN); RELATED ICMP errors need their own accepts" };
+        return {
+          replaceable: true,
+          hint: "replace with stateless accepts of the reply traffic (source ports of the services used, TCP without SYN); RELATED ICMP errors need their own accepts",
+        };
       }
-      if (m && !m.neg && (m.mask & CT_STATE.NEW) !== 0) return { replaceable: true, hint: "drop the state condition: the rule's addresses and ports already select the traffic" };
+      if (m && !m.neg && (m.mask & CT_STATE.NEW) !== 0)
+        return { replaceable: true, hint: "drop the state condition: the rule's addresses and ports already select the traffic" };
       return { replaceable: false, hint: "matches conntrack data that has no stateless equivalent" };
     }
     case "connmark":
@@ -301,7 +313,8 @@ export function analyzeRuleset(rs: Ruleset): AnalysisResult {
     const fams = tableFamilies(o.family);
     if (fams.includes(4)) ipv4 = true;
     if (fams.includes(6)) ipv6 = true;
-    return { object: o, reason: { feature: o.kind, module: "nft_ct", kind: o.kind === "ct helper" ? "helper" : "template" } as TrackReason };
+    const reason: TrackReason = { feature: o.kind, module: "nft_ct", kind: o.kind === "ct helper" ? "helper" : "template" };
+    return { object: o, reason };
   });
   const noTracking = !ipv4 && !ipv6;
 
@@ -424,7 +437,7 @@ function findCandidates(rs: Ruleset, notrackRules: readonly Rule[]): { candidate
       const after = simulate(rs, raw.box, raw.kind, direction, "untracked");
       checks.push(after);
       if (before.verdict === "accept" && after.verdict !== "accept") {
-        const hook = after.hooks.find((h) => h === "input" || h === "output" || h === "forward") ?? after.hooks[after.hooks.length - 1]!;
+        const hook = after.hooks.find((h) => h === "input" || h === "output" || h === "forward") ?? (after.hooks[after.hooks.length - 1] as HookName);
         const b = direction === "original" ? raw.box : mirrorBox(raw.box);
         filterRules.push(...genRules(hook, direction, b, "accept"));
         notes.push(
@@ -535,7 +548,15 @@ function isSpecificLocal(b: TrafficBox): boolean {
 function establishedOnlyAccept(rs: Ruleset, hook: HookName, b: TrafficBox): Rule | null {
   for (const { rule } of rulesAtHook(rs, hook, b.family, isFilterChain)) {
     const m = rule.matches.find((x): x is Extract<Match, { kind: "ctstate" }> => x.kind === "ctstate");
-    if (m && !m.neg && (m.mask & CT_STATE.ESTABLISHED) !== 0 && (m.mask & CT_STATE.UNTRACKED) === 0 && ruleVerdict(rule)?.kind === "accept" && boxesOverlap(boxOf(rule), b)) return rule;
+    if (
+      m &&
+      !m.neg &&
+      (m.mask & CT_STATE.ESTABLISHED) !== 0 &&
+      (m.mask & CT_STATE.UNTRACKED) === 0 &&
+      ruleVerdict(rule)?.kind === "accept" &&
+      boxesOverlap(boxOf(rule), b)
+    )
+      return rule;
   }
   return null;
 }
@@ -549,4 +570,3 @@ export function dedupeWarnings(ws: AnalysisWarning[]): AnalysisWarning[] {
     return true;
   });
 }
-

@@ -5,8 +5,8 @@
  */
 import type { Rule } from "../model.js";
 import { matchTrackingReasons } from "../tracking.js";
-import { AddrSet, NumSet, PORT_PROTOS, cmpWords, formatAddr, maskToPrefix, protoName } from "../values.js";
-import type { IfacePattern } from "../values.js";
+import { NumSet, PORT_PROTOS, cmpWords, formatAddr, maskToPrefix, protoName } from "../values.js";
+import type { IfacePattern , AddrSet} from "../values.js";
 
 /** A traffic class: the cross product of the constrained fields (null = any). */
 export interface TrafficBox {
@@ -133,7 +133,9 @@ function addrCovers(a: AddrSet | null, b: AddrSet | null): boolean {
 
 function ifOverlap(a: readonly IfacePattern[] | null, b: readonly IfacePattern[] | null): boolean {
   if (!a || !b) return true;
-  return a.some((x) => b.some((y) => (x.prefix && y.name.startsWith(x.name)) || (y.prefix && x.name.startsWith(y.name)) || (!x.prefix && !y.prefix && x.name === y.name)));
+  return a.some((x) =>
+    b.some((y) => (x.prefix && y.name.startsWith(x.name)) || (y.prefix && x.name.startsWith(y.name)) || (!x.prefix && !y.prefix && x.name === y.name)),
+  );
 }
 
 function ifCovers(a: readonly IfacePattern[] | null, b: readonly IfacePattern[] | null): boolean {
@@ -179,7 +181,13 @@ export function mirrorBox(b: TrafficBox): TrafficBox {
 export function describeBox(b: TrafficBox): string {
   const parts: string[] = [];
   if (b.family) parts.push(b.family === 4 ? "ipv4" : "ipv6");
-  if (b.protos) parts.push(b.protos.pairs().map(([lo, hi]) => (lo === hi ? protoName(lo).replace("ipv6-icmp", "icmpv6") : `${lo}-${hi}`)).join(","));
+  if (b.protos)
+    parts.push(
+      b.protos
+        .pairs()
+        .map(([lo, hi]) => (lo === hi ? protoName(lo).replace("ipv6-icmp", "icmpv6") : `${lo}-${hi}`))
+        .join(","),
+    );
   if (b.sport) parts.push(`sport ${fmtNums(b.sport, "-")}`);
   if (b.dport) parts.push(`dport ${fmtNums(b.dport, "-")}`);
   if (b.saddr) parts.push(`saddr ${addrTexts(b.saddr).join(",")}`);
@@ -209,13 +217,13 @@ export function addrTexts(s: AddrSet): string[] {
 function rangeText(family: 4 | 6, lo: Uint32Array, hi: Uint32Array): string {
   // A prefix when lo..hi is one aligned block.
   const mask = new Uint32Array(4);
-  for (let k = 0; k < 4; k++) mask[k] = ~(lo[k]! ^ hi[k]!) >>> 0;
+  for (let k = 0; k < 4; k++) mask[k] = ~((lo[k] as number) ^ (hi[k] as number)) >>> 0;
   const len = maskToPrefix(family, mask);
   if (len >= 0) {
     let aligned = true;
-    for (let k = 0; k < (family === 4 ? 1 : 4); k++) if ((lo[k]! & ~mask[k]!) !== 0 || (hi[k]! | mask[k]!) >>> 0 !== 0xffffffff) aligned = false;
+    for (let k = 0; k < (family === 4 ? 1 : 4); k++)
+      if (((lo[k] as number) & ~(mask[k] as number)) !== 0 || ((hi[k] as number) | (mask[k] as number)) >>> 0 !== 0xffffffff) aligned = false;
     if (aligned) return `${formatAddr(family, lo)}/${len}`;
   }
   return `${formatAddr(family, lo)}-${formatAddr(family, hi)}`;
 }
-

@@ -38,7 +38,13 @@ export function analysisToJson(a: AnalysisResult): Record<string, unknown> {
       ipv6: a.trackedFamilies.ipv6,
       none: a.noTracking,
       rules: a.trackingRules.map((t) => ({ rule: ruleRef(t.rule), reasons: t.reasons })),
-      objects: a.trackingObjects.map((o) => ({ kind: o.object.kind, table: o.object.table, name: o.object.name, position: formatPos(o.object.pos), reason: o.reason })),
+      objects: a.trackingObjects.map((o) => ({
+        kind: o.object.kind,
+        table: o.object.table,
+        name: o.object.name,
+        position: formatPos(o.object.pos),
+        reason: o.reason,
+      })),
     },
     stateless: {
       possible: a.stateless.possible,
@@ -77,7 +83,9 @@ export function formatAnalysis(a: AnalysisResult, rs?: Ruleset): string {
     L.push("  No rule needs conntrack: the kernel registers no conntrack hooks, no packet is tracked.");
   } else {
     const fams = [a.trackedFamilies.ipv4 ? "IPv4" : "", a.trackedFamilies.ipv6 ? "IPv6" : ""].filter(Boolean).join(" and ");
-    L.push(`  Tracked: ${fams}. ${a.trackingRules.length} rule(s)${a.trackingObjects.length ? ` and ${a.trackingObjects.length} object(s)` : ""} register the conntrack hooks (by being loaded, reached or not):`);
+    L.push(
+      `  Tracked: ${fams}. ${a.trackingRules.length} rule(s)${a.trackingObjects.length ? ` and ${a.trackingObjects.length} object(s)` : ""} register the conntrack hooks (by being loaded, reached or not):`,
+    );
     for (const t of a.trackingRules) {
       L.push(`    ${formatPos(t.rule.pos)}  ${t.rule.text}`);
       L.push(`      needs conntrack: ${t.reasons.map((r) => `${r.feature} (${r.module})`).join(", ")}`);

@@ -39,8 +39,8 @@ function iptablesLines(chain: string, b: TrafficBox, target: string): string[] {
     const addr = (flag: string, s: AddrSet | null) => {
       if (!s) return;
       const texts = addrTexts(s).map((t) => (t.includes("/") ? t : null));
-      if (texts.every((t) => t !== null)) parts.push(flag, (texts as string[]).join(","));
-      else parts.push("-m", "iprange", flag === "-s" ? "--src-range" : "--dst-range", addrTexts(s)[0]!);
+      if (texts.every((t) => t !== null)) parts.push(flag, (texts).join(","));
+      else parts.push("-m", "iprange", flag === "-s" ? "--src-range" : "--dst-range", addrTexts(s)[0] as string);
     };
     addr("-s", b.saddr);
     addr("-d", b.daddr);
@@ -61,14 +61,14 @@ function iptablesLines(chain: string, b: TrafficBox, target: string): string[] {
         }
       }
     }
-    void fam;
+    fam;
     parts.push("-j", ...target.split(" "));
     return parts.join(" ");
   });
 }
 
 function nftSet(items: string[]): string {
-  return items.length === 1 ? items[0]! : `{ ${items.join(", ")} }`;
+  return items.length === 1 ? (items[0] as string) : `{ ${items.join(", ")} }`;
 }
 
 /** nft statement text for a box. */
@@ -82,8 +82,8 @@ function nftExpr(b: TrafficBox, verdict: string): string {
   if (b.oif) parts.push(`oifname ${nftSet(b.oif.map((x) => JSON.stringify(x.name + (x.prefix ? "*" : ""))))}`);
   const protos = b.protos ? b.protos.pairs().flatMap(([lo, hi]) => (lo === hi ? [lo] : [])) : [];
   const hasPorts = b.sport || b.dport;
-  if (protos.length === 1 && PORT_PROTOS.includes(protos[0]!) && hasPorts) {
-    const pn = protoName(protos[0]!);
+  if (protos.length === 1 && PORT_PROTOS.includes(protos[0] as number) && hasPorts) {
+    const pn = protoName(protos[0] as number);
     if (b.sport) parts.push(`${pn} sport ${nftSet(fmtNums(b.sport, "-").split(","))}`);
     if (b.dport) parts.push(`${pn} dport ${nftSet(fmtNums(b.dport, "-").split(","))}`);
   } else {
@@ -111,16 +111,18 @@ export function genRules(hook: HookName, direction: "original" | "reply", box: T
   const b = ifaceForHook(box, hook);
   const iptTarget = target === "notrack" ? "CT --notrack" : "ACCEPT";
   const fams: Array<4 | 6> = b.family ? [b.family] : [4, 6];
-  return fams.flatMap((family) => {
-    const fb = { ...b, family } as TrafficBox;
-    return iptablesLines(chainNameFor(hook), fb, iptTarget).map((line) => ({
-      hook,
-      direction,
-      family,
-      iptables: line,
-      nft: nftExpr(b.family ? fb : { ...b, family: 0 }, target),
-    }));
-  }).filter((g, i, all) => all.findIndex((x) => x.iptables === g.iptables && x.hook === g.hook) === i);
+  return fams
+    .flatMap((family) => {
+      const fb = { ...b, family } as TrafficBox;
+      return iptablesLines(chainNameFor(hook), fb, iptTarget).map((line) => ({
+        hook,
+        direction,
+        family,
+        iptables: line,
+        nft: nftExpr(b.family ? fb : { ...b, family: 0 }, target),
+      }));
+    })
+    .filter((g, i, all) => all.findIndex((x) => x.iptables === g.iptables && x.hook === g.hook) === i);
 }
 
 /** The raw rules for a box in both directions of the given flow kind. */
@@ -198,4 +200,3 @@ function findNftChain(rs: Ruleset, hook: HookName, table: "raw" | "filter"): Cha
   }
   return undefined;
 }
-

@@ -38,14 +38,20 @@ export function notrackRulesFor(rs: Ruleset, selector: string): NotrackSuggestio
   if (rs.syntax === "iptables") {
     const fam = rs.tables[0]?.family === "ip6" ? 6 : 4;
     if (box.family && box.family !== fam) {
-      throw new RulesetSyntaxError(textPos(SEL_FILE, 1, 1), `the selector is for ${box.family === 6 ? "IPv6" : "IPv4"} but the ruleset is ${fam === 6 ? "ip6tables" : "iptables"}`, "selector");
+      throw new RulesetSyntaxError(
+        textPos(SEL_FILE, 1, 1),
+        `the selector is for ${box.family === 6 ? "IPv6" : "IPv4"} but the ruleset is ${fam === 6 ? "ip6tables" : "iptables"}`,
+        "selector",
+      );
     }
     box = { ...box, family: fam };
   }
   const rules = rawRulesFor(box, "any");
   const warnings: AnalysisWarning[] = [];
   for (const kind of ["to-host", "from-host", "forwarded"] as const) {
-    const natHit = PATHS[kind].nat.flatMap((h) => rulesAtHook(rs, h, box.family, isNatChain)).find(({ rule }) => hasNat(rule) && boxesOverlap(boxOf(rule), box));
+    const natHit = PATHS[kind].nat
+      .flatMap((h) => rulesAtHook(rs, h, box.family, isNatChain))
+      .find(({ rule }) => hasNat(rule) && boxesOverlap(boxOf(rule), box));
     if (natHit) {
       warnings.push({
         code: "nat-needs-tracking",
@@ -70,7 +76,12 @@ export function notrackRulesFor(rs: Ruleset, selector: string): NotrackSuggestio
     }
   }
   if (!rs.tables.some((t) => t.chains.length > 0) || !rulesetRegistersConntrack(rs)) {
-    warnings.push({ code: "skipped-rules", severity: "info", message: "nothing in this ruleset registers conntrack hooks: its packets are not tracked, NOTRACK changes nothing", rules: [] });
+    warnings.push({
+      code: "skipped-rules",
+      severity: "info",
+      message: "nothing in this ruleset registers conntrack hooks: its packets are not tracked, NOTRACK changes nothing",
+      rules: [],
+    });
   }
   for (const kind of ["to-host", "from-host"] as const) {
     for (const direction of ["original", "reply"] as const) {

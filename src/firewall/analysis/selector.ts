@@ -18,7 +18,7 @@ function selTokens(s: string): SelTok[] {
   const out: SelTok[] = [];
   let i = 0;
   while (i < s.length) {
-    const c = s[i]!;
+    const c = s[i] as string;
     if (c === " " || c === "\t") {
       i++;
       continue;
@@ -36,7 +36,7 @@ function selTokens(s: string): SelTok[] {
       if (i >= s.length) throw new RulesetSyntaxError(textPos(SEL_FILE, 1, start + 1), "unterminated quoted string");
       i++;
     } else {
-      while (i < s.length && !" \t{},".includes(s[i]!)) t += s[i++];
+      while (i < s.length && !" \t{},".includes(s[i] as string)) t += s[i++];
     }
     out.push({ text: t, col: start + 1 });
   }
@@ -129,7 +129,7 @@ export function parseSelector(text: string): TrafficBox {
   };
   const seen = new Set<string>();
   while (i < toks.length) {
-    const t = toks[i++]!;
+    const t = toks[i++] as SelTok;
     const k = t.text.toLowerCase();
     const once = (name: string) => {
       if (seen.has(name)) fail(t, `${q(name)} given twice`);
@@ -158,7 +158,7 @@ export function parseSelector(text: string): TrafficBox {
       case "icmpv6":
       case "ipv6-icmp":
         once("protocol");
-        protos = NumSet.of(PROTO_NUM[k]!);
+        protos = NumSet.of(PROTO_NUM[k] as number);
         if (k === "icmp") family = family || 4;
         if (k === "icmpv6" || k === "ipv6-icmp") family = 6;
         break;
@@ -212,4 +212,3 @@ export function parseSelector(text: string): TrafficBox {
   if (toks.length === 0) fail(undefined, "empty selector: name at least a protocol");
   return { family, protos, sport, dport, saddr, daddr, iif, oif, approximate: false };
 }
-

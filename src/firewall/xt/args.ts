@@ -44,11 +44,12 @@ export function unsupportedOpt(ctx: Ctx, o: Opt, owner: string): RulesetSyntaxEr
   );
 }
 
-
 /** Refuses a match whose `-p` does not name one of `protos` (iptables' "needs -p" checks). */
 export function needProto(ctx: Ctx, pi: ProtoInfo, modTok: Tok, protos: readonly number[], what: string): void {
   if (pi.proto < 0 || pi.protoNeg || !protos.includes(pi.proto)) {
-    const names = protos.map((p) => (p === 6 ? "tcp" : p === 17 ? "udp" : p === 132 ? "sctp" : p === 136 ? "udplite" : p === 1 ? "icmp" : p === 58 ? "ipv6-icmp" : "dccp"));
+    const names = protos.map((p) =>
+      p === 6 ? "tcp" : p === 17 ? "udp" : p === 132 ? "sctp" : p === 136 ? "udplite" : p === 1 ? "icmp" : p === 58 ? "ipv6-icmp" : "dccp",
+    );
     throw new RulesetSyntaxError(textPos(ctx.file, ctx.lineNo, modTok.col), `${what} needs ${q("-p")} with ${names.join(", ")}`);
   }
 }
@@ -62,7 +63,7 @@ export function natSpec(ctx: Ctx, type: "snat" | "dnat", tok: Tok, proto: number
   if (ctx.v6) {
     const m = /^\[([^\]]+)\](?:-\[([^\]]+)\])?(?::(.+))?$/.exec(s);
     if (m) {
-      addrPart = m[2] ? `${m[1]}-${m[2]}` : m[1]!;
+      addrPart = m[2] ? `${m[1]}-${m[2]}` : (m[1] as string);
       portPart = m[3] ?? "";
     } else if (s.startsWith(":")) {
       addrPart = "";
@@ -103,7 +104,7 @@ export function natSpec(ctx: Ctx, type: "snat" | "dnat", tok: Tok, proto: number
 }
 
 export function parseIcmpType(ctx: Ctx, o: Opt, v6: boolean): Match {
-  const a = o.args[0]!;
+  const a = o.args[0] as Tok;
   const names = v6 ? ICMPV6_NAMES : ICMP_NAMES;
   let pairs: number[];
   const named = names[a.text];
@@ -166,7 +167,11 @@ export function parseAddrList(ctx: Ctx, tok: Tok, family: 4 | 6): AddrSet {
     const c = parseCidr(p, family);
     if (!c) {
       const other = parseCidr(p, family === 4 ? 6 : 4);
-      if (other) throw new RulesetSyntaxError(textPos(ctx.file, ctx.lineNo, tok.col), `${family === 4 ? "IPv6" : "IPv4"} address ${q(p)} in an ${family === 4 ? "iptables" : "ip6tables"} rule`);
+      if (other)
+        throw new RulesetSyntaxError(
+          textPos(ctx.file, ctx.lineNo, tok.col),
+          `${family === 4 ? "IPv6" : "IPv4"} address ${q(p)} in an ${family === 4 ? "iptables" : "ip6tables"} rule`,
+        );
       if (/^[a-zA-Z][a-zA-Z0-9.-]*$/.test(p)) {
         throw new RulesetSyntaxError(textPos(ctx.file, ctx.lineNo, tok.col), `host name ${q(p)} cannot be resolved here: use addresses`, "hostname");
       }
@@ -218,7 +223,7 @@ export function maskLenOf(family: 4 | 6, w: Uint32Array): number {
   let ended = false;
   for (let i = 0; i < (family === 4 ? 1 : 4); i++) {
     for (let b = 31; b >= 0; b--) {
-      if (((w[i]! >>> b) & 1) === 1) {
+      if ((((w[i] as number) >>> b) & 1) === 1) {
         if (ended) return -1;
         len++;
       } else ended = true;

@@ -27,7 +27,28 @@ import * as tcp from "./match/tcp.js";
 import type { XtMatch, XtTarget } from "./types.js";
 
 const MODULES: ReadonlyArray<Readonly<Record<string, XtMatch | XtTarget>>> = [
-  addrtype, comment, connlimit, conntrack, CT, helper, icmp, iprange, limit, LOG, mangle, MARK_, mark_, multiport, NAT, recent, REJECT, set, standard, statistic, SYNPROXY, tcp,
+  addrtype,
+  comment,
+  connlimit,
+  conntrack,
+  CT,
+  helper,
+  icmp,
+  iprange,
+  limit,
+  LOG,
+  mangle,
+  MARK_,
+  mark_,
+  multiport,
+  NAT,
+  recent,
+  REJECT,
+  set,
+  standard,
+  statistic,
+  SYNPROXY,
+  tcp,
 ];
 
 const MATCHES = new Map<string, XtMatch>();

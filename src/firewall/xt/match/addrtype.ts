@@ -19,9 +19,9 @@ function build({ ctx, modTok, opts }: MatchCall): Match[] {
   for (const o of opts) {
     if (o.name === "--src-type" || o.name === "--dst-type") {
       let bits = 0;
-      for (const name of o.args[0]!.text.split(",")) {
+      for (const name of (o.args[0] as Tok).text.split(",")) {
         const rtn = ADDRTYPE_RTN[name.toUpperCase()];
-        if (rtn === undefined) throw new RulesetSyntaxError(pos(o.args[0]!), `unknown address type ${q(name)}`);
+        if (rtn === undefined) throw new RulesetSyntaxError(pos(o.args[0] as Tok), `unknown address type ${q(name)}`);
         bits |= 1 << rtn;
       }
       if (o.name === "--src-type") {

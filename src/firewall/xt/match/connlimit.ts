@@ -42,7 +42,7 @@ function build({ ctx, modTok, opts }: MatchCall): Match[] {
         break;
     }
   }
-  if ((above < 0) === (upto < 0)) throw new RulesetSyntaxError(pos(modTok), `match ${q("connlimit")} needs exactly one of --connlimit-above and --connlimit-upto`);
+  if (above < 0 === upto < 0) throw new RulesetSyntaxError(pos(modTok), `match ${q("connlimit")} needs exactly one of --connlimit-above and --connlimit-upto`);
   out.push({ kind: "connlimit", above: above >= 0, limit: above >= 0 ? above : upto, maskLen: mask, key, slot: ctx.rs.slots++ });
   return out;
 }

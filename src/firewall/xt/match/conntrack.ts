@@ -11,7 +11,7 @@ import type { Ctx, MatchCall, Opt, Tok, XtMatch } from "../types.js";
 /** `--state` / `--ctstate` / `--ctstatus` / … of -m state and -m conntrack. */
 function buildCtOpt(ctx: Ctx, mod: string, o: Opt): Match {
   const pos = (t: Tok): TextPos => textPos(ctx.file, ctx.lineNo, t.col);
-  const a = o.args[0]!;
+  const a = o.args[0] as Tok;
   switch (o.name) {
     case "--state":
     case "--ctstate": {
@@ -19,7 +19,10 @@ function buildCtOpt(ctx: Ctx, mod: string, o: Opt): Match {
       for (const s of a.text.split(",")) {
         const bit = CTSTATE_BITS[s.toLowerCase()];
         if (bit === undefined || (mod === "state" && (s === "SNAT" || s === "DNAT"))) {
-          throw new RulesetSyntaxError(pos(a), `unknown state ${q(s)}: expected ${mod === "state" ? "INVALID, NEW, ESTABLISHED, RELATED, UNTRACKED" : "INVALID, NEW, ESTABLISHED, RELATED, UNTRACKED, SNAT, DNAT"}`);
+          throw new RulesetSyntaxError(
+            pos(a),
+            `unknown state ${q(s)}: expected ${mod === "state" ? "INVALID, NEW, ESTABLISHED, RELATED, UNTRACKED" : "INVALID, NEW, ESTABLISHED, RELATED, UNTRACKED, SNAT, DNAT"}`,
+          );
         }
         mask |= bit;
       }
@@ -73,7 +76,6 @@ function buildCtOpt(ctx: Ctx, mod: string, o: Opt): Match {
   }
 }
 
-
 function build({ ctx, mod, opts }: MatchCall): Match[] {
   const out: Match[] = [];
   for (const o of opts) out.push(buildCtOpt(ctx, mod, o));
@@ -81,21 +83,36 @@ function build({ ctx, mod, opts }: MatchCall): Match[] {
 }
 
 /** The order conntrack_dump / state_print print the options in, whatever order they were given. */
-const CT_ORDER = ["--state", "--ctstate", "--ctproto", "--ctorigsrc", "--ctorigdst", "--ctreplsrc", "--ctrepldst", "--ctorigsrcport", "--ctorigdstport", "--ctreplsrcport", "--ctrepldstport", "--ctstatus", "--ctexpire", "--ctdir"];
+const CT_ORDER = [
+  "--state",
+  "--ctstate",
+  "--ctproto",
+  "--ctorigsrc",
+  "--ctorigdst",
+  "--ctreplsrc",
+  "--ctrepldst",
+  "--ctorigsrcport",
+  "--ctorigdstport",
+  "--ctreplsrcport",
+  "--ctrepldstport",
+  "--ctstatus",
+  "--ctexpire",
+  "--ctdir",
+];
 const STATE_NAMES: ReadonlyArray<readonly [number, string]> = [
-  [CTSTATE_BITS["invalid"]!, "INVALID"],
-  [CTSTATE_BITS["new"]!, "NEW"],
-  [CTSTATE_BITS["related"]!, "RELATED"],
-  [CTSTATE_BITS["established"]!, "ESTABLISHED"],
-  [CTSTATE_BITS["untracked"]!, "UNTRACKED"],
-  [CTSTATE_BITS["snat"]!, "SNAT"],
-  [CTSTATE_BITS["dnat"]!, "DNAT"],
+  [CTSTATE_BITS["invalid"] as number, "INVALID"],
+  [CTSTATE_BITS["new"] as number, "NEW"],
+  [CTSTATE_BITS["related"] as number, "RELATED"],
+  [CTSTATE_BITS["established"] as number, "ESTABLISHED"],
+  [CTSTATE_BITS["untracked"] as number, "UNTRACKED"],
+  [CTSTATE_BITS["snat"] as number, "SNAT"],
+  [CTSTATE_BITS["dnat"] as number, "DNAT"],
 ];
 const STATUS_NAMES: ReadonlyArray<readonly [number, string]> = [
-  [CTSTATUS_BITS["expected"]!, "EXPECTED"],
-  [CTSTATUS_BITS["seen_reply"]!, "SEEN_REPLY"],
-  [CTSTATUS_BITS["assured"]!, "ASSURED"],
-  [CTSTATUS_BITS["confirmed"]!, "CONFIRMED"],
+  [CTSTATUS_BITS["expected"] as number, "EXPECTED"],
+  [CTSTATUS_BITS["seen_reply"] as number, "SEEN_REPLY"],
+  [CTSTATUS_BITS["assured"] as number, "ASSURED"],
+  [CTSTATUS_BITS["confirmed"] as number, "CONFIRMED"],
 ];
 
 function bitNames(mask: number, names: ReadonlyArray<readonly [number, string]>): string {
@@ -106,7 +123,7 @@ function bitNames(mask: number, names: ReadonlyArray<readonly [number, string]>)
 /** conntrack_dump / state_print with -n: `! ctstate INVALID ctproto 6 ctorigsrc 10.0.0.0/8 ctdir REPLY`. */
 function list({ ctx, mod, opts }: MatchCall, out: readonly Match[]): string {
   const fam = ctx.v6 ? 6 : 4;
-  const pairs = opts.map((o, i) => ({ o, m: out[i]! })).sort((a, b) => CT_ORDER.indexOf(a.o.name) - CT_ORDER.indexOf(b.o.name));
+  const pairs = opts.map((o, i) => ({ o, m: out[i] as Match })).sort((a, b) => CT_ORDER.indexOf(a.o.name) - CT_ORDER.indexOf(b.o.name));
   let s = "";
   for (const { o, m } of pairs) {
     const bang = o.neg ? " !" : "";
@@ -130,7 +147,7 @@ function list({ ctx, mod, opts }: MatchCall, out: readonly Match[]): string {
           for (let w = 0; w < words && ok; w++) {
             const bits = Math.max(0, Math.min(32, k - 32 * w));
             const hostMask = bits === 32 ? 0 : (0xffffffff >>> bits) >>> 0;
-            if (((r.hi[w]! ^ r.lo[w]!) >>> 0) !== hostMask) ok = false;
+            if (((r.hi[w] as number) ^ (r.lo[w] as number)) >>> 0 !== hostMask) ok = false;
           }
           if (ok) {
             len = k;
@@ -141,12 +158,12 @@ function list({ ctx, mod, opts }: MatchCall, out: readonly Match[]): string {
         break;
       }
       case "ctport": {
-        const [lo, hi] = m.set.pairs()[0]!;
+        const [lo, hi] = m.set.pairs()[0] as [number, number];
         s += `${bang} ct${m.field}port ${lo === hi ? lo : `${lo}:${hi}`}`;
         break;
       }
       case "ctexpire": {
-        const [lo, hi] = m.set.pairs()[0]!;
+        const [lo, hi] = m.set.pairs()[0] as [number, number];
         s += `${bang} ctexpire ${lo === hi ? lo : `${lo}:${hi}`}`;
         break;
       }

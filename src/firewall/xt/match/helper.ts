@@ -1,7 +1,7 @@
 /**
  * libxt_helper: the connection's helper.
  */
-import {  } from "../../errors.js";
+import {} from "../../errors.js";
 import type { Match } from "../../model.js";
 import type { MatchCall, XtMatch } from "../types.js";
 

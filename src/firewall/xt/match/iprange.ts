@@ -11,7 +11,7 @@ function build({ ctx, opts }: MatchCall): Match[] {
   const pos = (t: Tok): TextPos => textPos(ctx.file, ctx.lineNo, t.col);
   const out: Match[] = [];
   for (const o of opts) {
-    const a = o.args[0]!;
+    const a = o.args[0] as Tok;
     const [lo, hi] = a.text.split("-");
     const x = lo ? parseAddr(lo) : null;
     const y = hi ? parseAddr(hi) : null;

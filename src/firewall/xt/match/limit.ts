@@ -16,10 +16,10 @@ function build({ ctx, opts }: MatchCall): Match[] {
   for (const o of opts) {
     if (o.neg) throw new RulesetSyntaxError(pos(o.tok), `${q("!")} cannot negate ${q(o.name)}`);
     if (o.name === "--limit") {
-      const r = parseRate(ctx, o.args[0]!);
+      const r = parseRate(ctx, o.args[0] as Tok);
       rate = r.rate;
       unitSec = r.unitSec;
-    } else burst = num(ctx, o.args[0]!, 10000);
+    } else burst = num(ctx, o.args[0] as Tok, 10000);
   }
   out.push({ kind: "limit", over: false, rate, unitSec, burst, slot: ctx.rs.slots++ });
   return out;
@@ -40,10 +40,10 @@ function list(_call: MatchCall, out: readonly Match[]): string {
   const period = Math.floor((10000 * m.unitSec) / m.rate);
   let i = 1;
   for (; i < RATES.length; i++) {
-    const mult = RATES[i]![1];
+    const mult = (RATES[i] as readonly [string, number])[1];
     if (period > mult || Math.floor(mult / period) < mult % period) break;
   }
-  const [name, mult] = RATES[i - 1]!;
+  const [name, mult] = RATES[i - 1] as readonly [string, number];
   return ` limit: avg ${Math.floor(mult / period)}/${name} burst ${m.burst}`;
 }
 

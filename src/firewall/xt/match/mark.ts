@@ -1,7 +1,7 @@
 /**
  * libxt_mark and libxt_connmark (match): packet and connection marks.
  */
-import {  } from "../../errors.js";
+import {} from "../../errors.js";
 import type { Match } from "../../model.js";
 import { NumSet } from "../../values.js";
 import { parseValueMask } from "../args.js";

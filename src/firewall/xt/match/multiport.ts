@@ -14,11 +14,11 @@ function build({ ctx, modTok, opts, pi }: MatchCall): Match[] {
   needProto(ctx, pi, modTok, PORT_PROTOS, `match ${q("multiport")}`);
   if (opts.length !== 1) throw new RulesetSyntaxError(pos(modTok), `match ${q("multiport")} takes exactly one of --sports, --dports, --ports`);
   const o = opts[0]!;
-  const parts = o.args[0]!.text.split(",");
-  if (parts.length > 15) throw new RulesetSyntaxError(pos(o.args[0]!), "too many ports: multiport allows 15");
+  const parts = (o.args[0] as Tok).text.split(",");
+  if (parts.length > 15) throw new RulesetSyntaxError(pos(o.args[0] as Tok), "too many ports: multiport allows 15");
   const pairs: number[] = [];
   for (const p of parts) {
-    const r = parsePortRange(ctx, o.args[0]!, p);
+    const r = parsePortRange(ctx, o.args[0] as Tok, p);
     pairs.push(...r.data);
   }
   const dir = o.name === "--ports" ? "any" : o.name.startsWith("--s") ? "src" : "dst";
@@ -31,8 +31,8 @@ function list({ ctx, opts }: MatchCall): string {
   const o = opts[0];
   if (!o) return "";
   const which = o.name === "--ports" ? "ports" : o.name.startsWith("--s") ? "sports" : "dports";
-  const parts = o.args[0]!.text.split(",").map((p) => {
-    const [lo, hi] = parsePortRange(ctx, o.args[0]!, p).pairs()[0]!;
+  const parts = (o.args[0] as Tok).text.split(",").map((p) => {
+    const [lo, hi] = parsePortRange(ctx, o.args[0]!, p).pairs()[0] as [number, number];
     return lo === hi ? String(lo) : `${lo}:${hi}`;
   });
   return ` multiport ${which} ${o.neg ? " !" : ""}${parts.join(",")}`;

@@ -84,7 +84,7 @@ function list({ ctx }: MatchCall, out: readonly Match[]): string {
   s += m.side === "src" ? " side: source" : " side: dest";
   const fam = ctx.v6 ? 6 : 4;
   const mask = new Uint32Array(4);
-  for (let k = 0; k < m.maskLen; k++) mask[k >> 5] = (mask[k >> 5]! | (0x80000000 >>> (k & 31))) >>> 0;
+  for (let k = 0; k < m.maskLen; k++) mask[k >> 5] = ((mask[k >> 5] as number) | (0x80000000 >>> (k & 31))) >>> 0;
   return `${s} mask: ${formatAddr(fam, mask)}`;
 }
 

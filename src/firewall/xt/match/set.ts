@@ -12,17 +12,20 @@ function build({ ctx, modTok, opts }: MatchCall): Match[] {
   const out: Match[] = [];
   for (const o of opts) {
     if (o.name === "--match-set" || o.name === "--set") {
-      const nameTok = o.args[0]!;
+      const nameTok = o.args[0] as Tok;
       const set = ctx.ipsets.get(nameTok.text);
       if (!set) {
         throw new RulesetSyntaxError(pos(nameTok), `unknown ipset ${q(nameTok.text)}: pass the ${q("ipset save")} output that creates it`, "-m set");
       }
-      const dims = o.args[1]!.text.split(",");
+      const dims = (o.args[1] as Tok).text.split(",");
       if (dims.some((d) => d !== "src" && d !== "dst") || dims.length === 0 || dims.length > 6) {
-        throw new RulesetSyntaxError(pos(o.args[1]!), `invalid set flags ${q(o.args[1]!.text)}: expected src/dst separated by commas`);
+        throw new RulesetSyntaxError(pos(o.args[1] as Tok), `invalid set flags ${q((o.args[1] as Tok).text)}: expected src/dst separated by commas`);
       }
       if (set.family !== (ctx.v6 ? 6 : 4)) {
-        throw new RulesetSyntaxError(pos(nameTok), `ipset ${q(set.name)} holds ${set.family === 6 ? "IPv6" : "IPv4"} entries, not usable in ${ctx.v6 ? "ip6tables" : "iptables"}`);
+        throw new RulesetSyntaxError(
+          pos(nameTok),
+          `ipset ${q(set.name)} holds ${set.family === 6 ? "IPv6" : "IPv4"} entries, not usable in ${ctx.v6 ? "ip6tables" : "iptables"}`,
+        );
       }
       out.push({ kind: "ipset", neg: o.neg, set, dims: dims as ("src" | "dst")[] });
     } else if (o.name === "--return-nomatch" || o.name === "--update-counters" || o.name === "--update-subcounters") {
@@ -37,7 +40,7 @@ function build({ ctx, modTok, opts }: MatchCall): Match[] {
 function list({ opts }: MatchCall): string {
   let s = "";
   for (const o of opts) {
-    if (o.name === "--match-set" || o.name === "--set") s += `${o.neg ? " !" : ""} match-set ${o.args[0]!.text} ${o.args[1]!.text}`;
+    if (o.name === "--match-set" || o.name === "--set") s += `${o.neg ? " !" : ""} match-set ${(o.args[0] as Tok).text} ${(o.args[1] as Tok).text}`;
     else s += ` ${o.name.slice(2)}`;
   }
   return s;

@@ -17,7 +17,7 @@ function build({ ctx, modTok, opts }: MatchCall): Match[] {
   let packetGiven = false;
   let neg = false;
   for (const o of opts) {
-    const a = o.args[0]!;
+    const a = o.args[0] as Tok;
     switch (o.name) {
       case "--mode":
         mode = a.text;

@@ -18,7 +18,13 @@ function build({ ctx, mod, modTok, opts, pi }: MatchCall): Match[] {
       case "--source-port":
       case "--dport":
       case "--destination-port":
-        out.push({ kind: "port", dir: o.name.includes("s") && !o.name.includes("dest") && o.name !== "--dport" ? "src" : "dst", neg: o.neg, protos, set: parsePortRange(ctx, o.args[0]!) });
+        out.push({
+          kind: "port",
+          dir: o.name.includes("s") && !o.name.includes("dest") && o.name !== "--dport" ? "src" : "dst",
+          neg: o.neg,
+          protos,
+          set: parsePortRange(ctx, o.args[0]!),
+        });
         break;
       case "--syn":
         out.push({ kind: "tcpflags", op: "eq", neg: o.neg, mask: 0x17, comp: 0x02 });

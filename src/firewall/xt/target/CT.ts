@@ -37,7 +37,11 @@ function list({ name, opts }: TargetCall): string {
   if (helper !== undefined) s += ` helper ${helper}`;
   if (arg("--ctevents") !== undefined) s += ` ctevents ${events("--ctevents")}`;
   if (arg("--expevents") !== undefined) s += ` expevents ${events("--expevents")}`;
-  for (const [o, label] of [["--zone-orig", "zone-orig"], ["--zone-reply", "zone-reply"], ["--zone", "zone"]] as const) {
+  for (const [o, label] of [
+    ["--zone-orig", "zone-orig"],
+    ["--zone-reply", "zone-reply"],
+    ["--zone", "zone"],
+  ] as const) {
     const z = arg(o);
     if (z !== undefined && Number(z) !== 0) s += ` ${label} ${Number(z)}`;
   }

@@ -19,7 +19,9 @@ function build({ ctx, name, opts }: TargetCall): Action[] {
   let level = 4;
   if (lvl) {
     const names = ["emerg", "alert", "crit", "error", "warning", "notice", "info", "debug"];
-    const n = /^[0-7]$/.test(lvl.text) ? Number(lvl.text) : names.indexOf(lvl.text === "panic" ? "emerg" : lvl.text === "err" ? "error" : lvl.text === "warn" ? "warning" : lvl.text);
+    const n = /^[0-7]$/.test(lvl.text)
+      ? Number(lvl.text)
+      : names.indexOf(lvl.text === "panic" ? "emerg" : lvl.text === "err" ? "error" : lvl.text === "warn" ? "warning" : lvl.text);
     if (n < 0) throw new RulesetSyntaxError(pos(lvl), `unknown log level ${q(lvl.text)}`);
     level = n;
   }

@@ -26,7 +26,7 @@ function build({ ctx, name, nameTok, opts }: TargetCall): Action[] {
   } else {
     const o = opts.find((x) => x.name !== "--nfmask" && x.name !== "--ctmask" && x.name !== "--mask");
     if (!o) throw new RulesetSyntaxError(pos(nameTok), `target ${q(name)} needs an operation such as --set-xmark`);
-    const a = o.args[0]!;
+    const a = o.args[0] as Tok;
     let value: number;
     let mask: number;
     switch (o.name) {

@@ -10,8 +10,40 @@ function build({ ctx, nameTok, opts, proto }: TargetCall): Action[] {
   const pos = (t: Tok): TextPos => textPos(ctx.file, ctx.lineNo, t.col);
   const arg = (o: string): Tok | undefined => opts.find((x) => x.name === o)?.args[0];
   const w = arg("--reject-with")?.text ?? (ctx.v6 ? "icmp6-port-unreachable" : "icmp-port-unreachable");
-  const ok4 = ["icmp-net-unreachable", "icmp-host-unreachable", "icmp-port-unreachable", "icmp-proto-unreachable", "icmp-net-prohibited", "icmp-host-prohibited", "icmp-admin-prohibited", "tcp-reset", "net-unreach", "host-unreach", "port-unreach", "proto-unreach", "net-prohib", "host-prohib", "admin-prohib", "tcp-rst"];
-  const ok6 = ["icmp6-no-route", "no-route", "icmp6-adm-prohibited", "adm-prohibited", "icmp6-addr-unreachable", "addr-unreach", "icmp6-port-unreachable", "port-unreach", "icmp6-policy-fail", "policy-fail", "icmp6-reject-route", "reject-route", "tcp-reset", "tcp-rst"];
+  const ok4 = [
+    "icmp-net-unreachable",
+    "icmp-host-unreachable",
+    "icmp-port-unreachable",
+    "icmp-proto-unreachable",
+    "icmp-net-prohibited",
+    "icmp-host-prohibited",
+    "icmp-admin-prohibited",
+    "tcp-reset",
+    "net-unreach",
+    "host-unreach",
+    "port-unreach",
+    "proto-unreach",
+    "net-prohib",
+    "host-prohib",
+    "admin-prohib",
+    "tcp-rst",
+  ];
+  const ok6 = [
+    "icmp6-no-route",
+    "no-route",
+    "icmp6-adm-prohibited",
+    "adm-prohibited",
+    "icmp6-addr-unreachable",
+    "addr-unreach",
+    "icmp6-port-unreachable",
+    "port-unreach",
+    "icmp6-policy-fail",
+    "policy-fail",
+    "icmp6-reject-route",
+    "reject-route",
+    "tcp-reset",
+    "tcp-rst",
+  ];
   if (!(ctx.v6 ? ok6 : ok4).includes(w)) throw new RulesetSyntaxError(pos(arg("--reject-with") ?? nameTok), `unknown reject type ${q(w)}`);
   if ((w === "tcp-reset" || w === "tcp-rst") && proto !== 6) throw new RulesetSyntaxError(pos(nameTok), `--reject-with tcp-reset needs ${q("-p tcp")}`);
   return [{ kind: "reject", with: w }];
