@@ -13,7 +13,7 @@ import { CliError } from "./errors.js";
 function intOpt(v: unknown, name: string, min: number): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new CliError(`Bad ${name} "${String(v)}": a whole number of at least ${min}`);
+  if (!Number.isInteger(n) || n < min) throw new CliError(`Bad ${name} "${typeof v === "string" ? v : JSON.stringify(v)}": a whole number of at least ${min}`);
   return n;
 }
 

@@ -56,7 +56,7 @@ export function renderTop(r: DoctorReport, rt: Rates | undefined, width = 100, r
     `Table  ${bar(usage, Math.max(10, Math.min(50, width - 50)))} ${n(r.entries)} / ${n(limit)} (${(usage * 100).toFixed(1)} %)  mem ${formatBytesIEC(r.kernel_memory_bytes.now)}`,
   );
   const p = rt?.perSecond;
-  const f = (k: string): string => (p?.[k] === undefined ? "-" : (p[k]).toFixed(1));
+  const f = (k: string): string => (p?.[k] === undefined ? "-" : p[k].toFixed(1));
   out.push(
     `Rates  fill ${f("fill")}/s  insert ${f("insert")}/s  drop ${f("drop")}/s  early_drop ${f("early_drop")}/s  insert_failed ${f("insert_failed")}/s  invalid ${f("invalid")}/s`,
   );
@@ -93,13 +93,15 @@ export async function topCommand(opts: Record<string, unknown>): Promise<number>
   const tty = process.stdout.isTTY && opts["batch"] !== true;
   const iterations = opts["iterations"] === undefined ? (tty ? Infinity : 1) : Number(opts["iterations"]);
   if (!(iterations >= 1)) throw new CliError(`Bad --iterations "${String(opts["iterations"])}": at least 1`);
-  let quit = false;
+  // An object: the key handler sets it while the loop awaits.
+  const keys = { quit: false };
+  const quitting = (): boolean => keys.quit;
   let wake: (() => void) | undefined;
   const stdin = process.stdin;
   const onKey = (d: Buffer): void => {
     const k = d.toString("utf8");
     if (k === "q" || k === "Q" || k === "\u0003") {
-      quit = true;
+      keys.quit = true;
       wake?.();
     }
   };
@@ -111,14 +113,14 @@ export async function topCommand(opts: Record<string, unknown>): Promise<number>
   }
   let prev: Snapshot | undefined;
   try {
-    for (let i = 0; i < iterations && !quit; i++) {
+    for (let i = 0; i < iterations && !quitting(); i++) {
       const snap = await takeSnapshot(liveSource(target));
       const report = diagnose(snap, { top: 15 });
-      const screen = renderTop(report, rates(prev, snap), process.stdout.columns ?? 100, process.stdout.rows ?? 40);
+      const screen = renderTop(report, rates(prev, snap), tty ? process.stdout.columns : 100, tty ? process.stdout.rows : 40);
       if (tty) process.stdout.write(`\x1b[H\x1b[2J${screen}`);
       else process.stdout.write(`${i > 0 ? "\n" : ""}${screen}`);
       prev = snap;
-      if (i + 1 >= iterations || quit) break;
+      if (i + 1 >= iterations || quitting()) break;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, delay * 1000);
         wake = () => {

@@ -165,9 +165,9 @@ export class ConntrackExporter {
           this.#g["censusDuration"]?.set(this.#labels(s), (s.censusAt - t0) / 1000);
           this.#record(s, snap);
           for (const p of snap.problems) this.#errors.inc(this.#labels(s, { source: p.source }));
-        } catch (e) {
+        } catch {
+          // The last census stays served; the error counter tells the failure.
           this.#errors.inc(this.#labels(s, { source: "census" }));
-          e;
         }
       }
     })().finally(() => (this.#censusRunning = undefined));
