@@ -99,8 +99,8 @@ test("simulate: --json output follows its schema; CSV has a row per run and seco
     [{ nf_conntrack_max: 256 }, { nf_conntrack_max: 100000 }],
   );
   assert.equal(out.runs[0]?.timeline.length, 12);
-  assert.ok((out.runs[0]?.summary.first_drop_s ?? null) === null || (out.runs[0]?.summary.early_drops ?? 0) > 0);
-  assert.ok((out.runs[0]?.summary.peak_entries ?? 0) <= 256);
+  assert.ok(out.runs[0].summary.first_drop_s === null || out.runs[0].summary.early_drops > 0);
+  assert.ok(out.runs[0].summary.peak_entries <= 256);
   assert.equal(out.runs[1]?.summary.first_drop_s, null);
   const csv = toCsv(runs).trim().split("\n");
   assert.equal(csv.length, 1 + 24);
@@ -340,4 +340,40 @@ test("cli: simulate lists the built-ins, refuses bad input before running, write
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("sampler: the slot scan counts the states a dump of the table shows (forEachEntry), expired entries left out", async () => {
+  const { StateCounter } = await import("../../src/sim/states.js");
+  const { trackerEngine } = await import("../../src/conntrack/tracker.js");
+  const { IPS } = await import("../../src/conntrack/constants.js");
+  const s = scenario(`duration: 30
+seed: 5
+table: { nf_conntrack_max: 2000, nf_conntrack_udp_timeout: 5 }
+traffic:
+  - type: clients
+    rate: 40
+    requests: 2
+  - type: clients
+    rate: 20
+    close: rst
+    loss: { rst: 0.5 }
+  - type: dns
+    rate: 30
+  - type: udp-flood
+    rate: 50
+  - type: syn-flood
+    rate: 100
+    start: 20
+    backscatter: 0.3
+`);
+  const r = runScenario(s);
+  const walk: Record<string, number> = {};
+  r.tracker.forEachEntry((e) => {
+    const k = e.proto === 6 ? `tcp ${e.stateName}` : e.proto === 17 ? (e.status & IPS.SEEN_REPLY ? "udp REPLIED" : "udp UNREPLIED") : `proto ${e.proto}`;
+    walk[k] = (walk[k] ?? 0) + 1;
+  });
+  const scan = new StateCounter().count(trackerEngine(r.tracker));
+  assert.deepEqual(scan.byState, walk);
+  assert.ok(Object.keys(walk).length >= 5, JSON.stringify(walk));
+  assert.deepEqual(r.timeline[r.timeline.length - 1]?.by_state, walk);
 });
