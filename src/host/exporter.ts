@@ -208,7 +208,7 @@ export class ConntrackExporter {
   async scrape(): Promise<string> {
     const t0 = this.#now();
     const maxAge = this.#opts.countersMaxAgeMs ?? 1000;
-    if (this.#ns.some((s) => t0 - s.countersAt > maxAge)) {
+    if (this.#ns.some((s) => t0 - s.countersAt >= maxAge)) {
       const budget = this.#opts.scrapeBudgetMs ?? 3000;
       let timer: NodeJS.Timeout | undefined;
       const late = await Promise.race([
