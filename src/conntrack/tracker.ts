@@ -15,9 +15,6 @@
  * views out. The engine is not exported from the package's entry point.
  */
 import { l4ChecksumOffloaded, l4ChecksumOk } from "../packet/checksum.js";
-import { be16, be32 } from "../packet/bytes.js";
-import { Ipv6Walk, ipv6SkipExthdr } from "../packet/ipv6.js";
-import { NEXTHDR } from "../packet/proto.js";
 import { DECODE_REASON } from "../packet/decode.js";
 import type { PacketView } from "../packet/view.js";
 import { IPPROTO } from "../packet/view.js";
@@ -45,7 +42,7 @@ import { TcpTracker } from "./tcp.js";
 import { TupleScratch } from "./tuple.js";
 import { UdpTracker } from "./udp.js";
 import { EXPECT_CLASS_DEFAULT, EXPECT_ERR, ExpectTable } from "./helpers/expect.js";
-import type { ExpectEventSink, Expectation } from "./helpers/expect.js";
+import type { ExpectEventSink } from "./helpers/expect.js";
 import type { ConntrackHelper, HelperContext } from "./helpers/helper.js";
 import { helperByName } from "./helpers/registry.js";
 import { xorshift32Next } from "../sim/random.js";

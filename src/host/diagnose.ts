@@ -314,7 +314,7 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
         kernel_log_lines: tableFull.length,
         ...(tableFull[0] ? { first_logged: tableFull[0].time } : {}),
         ...(tableFull.length ? { last_logged: tableFull[tableFull.length - 1]?.time ?? "" } : {}),
-        ...(forecast?.drop_rate_per_second != null ? { drop_per_second: forecast.drop_rate_per_second } : {}),
+        ...(forecast !== null && forecast.drop_rate_per_second !== null ? { drop_per_second: forecast.drop_rate_per_second } : {}),
       },
       detail: '`conntrack -S` drop counts new connections refused; the kernel logs "nf_conntrack: table full, dropping packet" (rate limited).',
     });
@@ -326,7 +326,7 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
       title: "Unassured entries were evicted to make room (early_drop)",
       evidence: {
         early_drop: earlyDrop,
-        ...(forecast?.early_drop_rate_per_second != null ? { early_drop_per_second: forecast.early_drop_rate_per_second } : {}),
+        ...(forecast !== null && forecast.early_drop_rate_per_second !== null ? { early_drop_per_second: forecast.early_drop_rate_per_second } : {}),
       },
       detail: "The table reached nf_conntrack_max and the kernel freed not-yet-assured entries near the new one's bucket.",
     });

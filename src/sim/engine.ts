@@ -115,9 +115,10 @@ const WALK_BUDGET = 50_000;
 export function runScenario(s: Scenario, sysctls: Readonly<Record<string, number | string>> = {}, opts: RunOptions = {}): RunResult {
   const started = performance.now();
   const events = new CountingEvents();
+  const rules = opts.rules;
   const trackerSink = new TrackerSink(
     (clock) => new Tracker({ sysctls: { ...s.table, ...sysctls }, clock, seed: s.seed, events }),
-    opts.rules ? (tracker) => new NetfilterPath({ ruleset: opts.rules!.ruleset, tracker, host: opts.rules!.host, seed: s.seed }) : null,
+    rules ? (tracker) => new NetfilterPath({ ruleset: rules.ruleset, tracker, host: rules.host, seed: s.seed }) : null,
   );
   const tracker = trackerSink.tracker;
   const pcap = opts.writePcap ? new PcapSink(opts.writePcap) : null;

@@ -151,7 +151,7 @@ export function planRuns(scenario: Scenario, vary: readonly Vary[], rules: reado
       out.push({
         scenario: g.obj,
         sysctls: g.sysctls,
-        label: label.length > 0 ? label.join(" ") : (scenario.name),
+        label: label.length > 0 ? label.join(" ") : scenario.name,
         params: r !== null && rs.length > 1 ? { ...g.params, rules: r.name } : g.params,
         rules: r,
         writePcap: out.length === 0 ? writePcap : null,
@@ -189,7 +189,7 @@ export function runSpec(spec: RunSpec, hooks: { onProgress?: (f: number) => void
 export async function runAll(specs: readonly RunSpec[], stop: Int32Array, onProgress: (done: number) => void): Promise<RunData[]> {
   const shouldStop = () => Atomics.load(stop, 0) !== 0;
   if (specs.length === 1) return [runSpec(specs[0] as RunSpec, { onProgress, shouldStop })];
-  const results: RunData[] = new Array(specs.length);
+  const results: RunData[] = new Array<RunData>(specs.length);
   const progress = new Array<number>(specs.length).fill(0);
   const report = () => onProgress(progress.reduce((a, b) => a + b, 0) / specs.length);
   let next = 0;
@@ -197,7 +197,10 @@ export async function runAll(specs: readonly RunSpec[], stop: Int32Array, onProg
   const url = new URL("./worker.js", import.meta.url);
   const one = (): Promise<void> =>
     new Promise((resolveOne, reject) => {
-      if (next >= specs.length) { resolveOne(); return; }
+      if (next >= specs.length) {
+        resolveOne();
+        return;
+      }
       const i = next++;
       const w = new Worker(url, { workerData: { spec: specs[i], stop: stop.buffer }, execArgv: ["--max-inlined-bytecode-size-cumulative=3000"] });
       w.on("message", (m: { progress?: number; result?: RunData; error?: string }) => {
@@ -212,7 +215,10 @@ export async function runAll(specs: readonly RunSpec[], stop: Int32Array, onProg
       });
       w.on("error", reject);
       w.on("exit", () => {
-        if (results[i] === undefined) { reject(new Error(`Run "${specs[i]?.label ?? i}" ended without a result`)); return; }
+        if (results[i] === undefined) {
+          reject(new Error(`Run "${specs[i]?.label ?? i}" ended without a result`));
+          return;
+        }
         one().then(resolveOne, reject);
       });
     });
