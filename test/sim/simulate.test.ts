@@ -99,8 +99,8 @@ test("simulate: --json output follows its schema; CSV has a row per run and seco
     [{ nf_conntrack_max: 256 }, { nf_conntrack_max: 100000 }],
   );
   assert.equal(out.runs[0]?.timeline.length, 12);
-  assert.ok((out.runs[0]?.summary.first_drop_s ?? null) === null || (out.runs[0]?.summary.early_drops ?? 0) > 0);
-  assert.ok((out.runs[0]?.summary.peak_entries ?? 0) <= 256);
+  assert.ok((out.runs[0].summary.first_drop_s ?? null) === null || out.runs[0].summary.early_drops > 0);
+  assert.ok(out.runs[0].summary.peak_entries <= 256);
   assert.equal(out.runs[1]?.summary.first_drop_s, null);
   const csv = toCsv(runs).trim().split("\n");
   assert.equal(csv.length, 1 + 24);
