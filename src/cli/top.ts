@@ -26,6 +26,11 @@ interface Rates {
   readonly perSecond: Readonly<Record<string, number>>;
 }
 
+/** Node types `columns`/`rows` as numbers, but they are undefined when stdout is not a terminal. */
+function ttySize(n: number | undefined, fallback: number): number {
+  return n ?? fallback;
+}
+
 function rates(prev: Snapshot | undefined, cur: Snapshot): Rates | undefined {
   if (prev?.stats === undefined || cur.stats === undefined) return undefined;
   const dt = (cur.meta.takenAtMs - prev.meta.takenAtMs) / 1000;
@@ -93,15 +98,14 @@ export async function topCommand(opts: Record<string, unknown>): Promise<number>
   const tty = process.stdout.isTTY && opts["batch"] !== true;
   const iterations = opts["iterations"] === undefined ? (tty ? Infinity : 1) : Number(opts["iterations"]);
   if (!(iterations >= 1)) throw new CliError(`Bad --iterations "${String(opts["iterations"])}": at least 1`);
-  // An object: the key handler sets it while the loop awaits.
-  const keys = { quit: false };
-  const quitting = (): boolean => keys.quit;
+  // Set by the key handler while the loop awaits: typed wide so the loop test is not narrowed to `true`.
+  let quit = false as boolean;
   let wake: (() => void) | undefined;
   const stdin = process.stdin;
   const onKey = (d: Buffer): void => {
     const k = d.toString("utf8");
     if (k === "q" || k === "Q" || k === "\u0003") {
-      keys.quit = true;
+      quit = true;
       wake?.();
     }
   };
@@ -113,14 +117,16 @@ export async function topCommand(opts: Record<string, unknown>): Promise<number>
   }
   let prev: Snapshot | undefined;
   try {
-    for (let i = 0; i < iterations && !quitting(); i++) {
+    for (let i = 0; i < iterations && !quit; i++) {
       const snap = await takeSnapshot(liveSource(target));
       const report = diagnose(snap, { top: 15 });
-      const screen = renderTop(report, rates(prev, snap), tty ? process.stdout.columns : 100, tty ? process.stdout.rows : 40);
+      const screen = renderTop(report, rates(prev, snap), ttySize(process.stdout.columns, 100), ttySize(process.stdout.rows, 40));
       if (tty) process.stdout.write(`\x1b[H\x1b[2J${screen}`);
       else process.stdout.write(`${i > 0 ? "\n" : ""}${screen}`);
       prev = snap;
-      if (i + 1 >= iterations || quitting()) break;
+      // The key handler sets quit while takeSnapshot is awaited; TypeScript still sees the loop test's `false`.
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
+      if (i + 1 >= iterations || quit) break;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, delay * 1000);
         wake = () => {

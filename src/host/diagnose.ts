@@ -2,8 +2,11 @@
  * The doctor's diagnosis: pure functions of a Snapshot. Nothing here reads
  * the host or the clock; the same snapshot always gives the same report.
  */
-import type { AnalysisResult } from "../firewall/index.js";
-import { analyzeRuleset, boxesOverlap, boxOf, mirrorBox, notrackRulesFor, parseSelector } from "../firewall/index.js";
+import { analyzeRuleset } from "../firewall/analysis/analyze.js";
+import type { AnalysisResult } from "../firewall/analysis/analyze.js";
+import { boxesOverlap, boxOf, mirrorBox } from "../firewall/analysis/box.js";
+import { notrackRulesFor } from "../firewall/analysis/notrack.js";
+import { parseSelector } from "../firewall/analysis/selector.js";
 import { loadRuleset } from "../firewall/load.js";
 import { BUCKET_BYTES, DEFAULT_CONNTRACK_OBJ_SIZE, kernelMemoryBytes } from "../sim/model.js";
 import type { SteadyState } from "./forecast.js";
