@@ -77,7 +77,7 @@ export function parseThreads(v: unknown): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (typeof v === "boolean" || !Number.isInteger(n) || n < 1 || n > 64)
-    throw new CliError(`Invalid --threads "${String(v)}": must be an integer from 1 to 64`);
+    throw new CliError(`Invalid --threads "${typeof v === "string" ? v : JSON.stringify(v)}": must be an integer from 1 to 64`);
   return n;
 }
 

@@ -47,7 +47,8 @@ const createdMs = new Column();
 const killed = new Column();
 const transient = new Column();
 const transientMs = new Column();
-let confirmedNow = false;
+/** Entries confirmed so far (the sink counts). */
+let confirms = 0;
 const expiredJ = new Column();
 let confirmIdx = new Float64Array(1024);
 let current = 0;
@@ -65,7 +66,7 @@ const sink: EventSink = {
       confirmIdx[id] = current;
       created.push(current);
       createdMs.push(clock.ms);
-      confirmedNow = true;
+      confirms++;
     } else if (type === EVENT_TYPE.DESTROY) {
       if (advancing) expiredJ.push(Math.floor(timeMs / MS_PER_JIFFY));
       else killed.push(current);
@@ -107,9 +108,9 @@ function runBatch(slot: number): void {
     // engine.peak records the table's size at an allocation: an entry allocated and freed within the packet
     // (never confirmed) still counts in a single tracker's peak.
     engine.peak = -1;
-    confirmedNow = false;
+    const confirmsBefore = confirms;
     const s = tracker.process(view);
-    if (engine.peak >= 0 && !confirmedNow) {
+    if (engine.peak >= 0 && confirms === confirmsBefore) {
       transient.push(current);
       transientMs.push(ms);
     }

@@ -220,8 +220,8 @@ export function peakOf(parts: readonly WorkerResult[]): { afterPacket: number; t
   const points: Array<[number, number, number]> = [];
   for (const r of parts) {
     for (let i = 0; i < r.created.length; i++) points.push([r.created[i] as number, r.createdMs[i] as number, 0]);
-    const t = r.transient ?? new Float64Array(0);
-    for (let i = 0; i < t.length; i++) points.push([t[i] as number, (r.transientMs as Float64Array)[i] as number, 1]);
+    const t = r.transient;
+    for (let i = 0; i < t.length; i++) points.push([t[i] as number, r.transientMs[i] as number, 1]);
   }
   points.sort((a, b) => a[0] - b[0] || a[2] - b[2]);
   const killed = Float64Array.from(parts.flatMap((r) => Array.from(r.killed))).sort();
@@ -322,7 +322,7 @@ export async function replayThreaded(
   const flush = (k: number): void => {
     const ctrl = ctrls[k] as Int32Array;
     const w = written[k] as number;
-    (heads[k] as Int32Array[])[w % SLOTS]![0] = fill[k] as number;
+    ((heads[k] as Int32Array[])[w % SLOTS] as Int32Array)[0] = fill[k] as number;
     written[k] = w + 1;
     Atomics.store(ctrl, CTRL.WRITTEN, w + 1);
     Atomics.notify(ctrl, CTRL.WRITTEN);
