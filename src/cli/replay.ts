@@ -11,7 +11,7 @@ import type { ReplayProgress } from "../replay/replay.js";
 import { formatBytes } from "../report/summary.js";
 import { CliError } from "./errors.js";
 import { checkInput, parseSeed, parseTop, refuseStdoutConflicts } from "./options.js";
-import { sysctlsFromOptions } from "./sysctl-options.js";
+import { engineSysctls } from "./sysctl-options.js";
 import type { EngineOptions } from "./sysctl-options.js";
 import { LineWriter, writeOutputs } from "./output.js";
 
@@ -99,7 +99,8 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
     ["--json", json],
   ]);
   const input = checkInput(capture, "capture");
-  const sysctls = sysctlsFromOptions(opts);
+  const engine = engineSysctls(opts);
+  const sysctls = engine.conntrack;
   const seed = parseSeed(opts.seed);
   const top = parseTop(opts.top);
   let fw: import("./rules.js").PreparedFirewall | null = null;
@@ -107,7 +108,7 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
   let hostOnly: import("../firewall/host.js").HostModel | null = null;
   if (typeof opts.rules === "string") {
     rulesMod = await import("./rules.js");
-    fw = rulesMod.prepareFirewall(opts);
+    fw = rulesMod.prepareFirewall(opts, engine.routing);
   } else {
     for (const o of ["ipset", "allowUnsupported", "enableHooks"] as const) {
       const v = opts[o];
@@ -122,7 +123,7 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
       // The host without a ruleset: conntrack on every packet as the plain replay does,
       // with the route decision deciding what is confirmed.
       rulesMod = await import("./rules.js");
-      hostOnly = rulesMod.hostFromOptions(opts);
+      hostOnly = rulesMod.hostFromOptions(opts, engine.routing);
     }
   }
   const tableOut = table !== null ? new LineWriter(table) : null;

@@ -192,6 +192,33 @@ describe("replay with host options and no ruleset", () => {
     const doc = JSON.parse(j.stdout) as { host: { routeDrops: Record<string, number> } };
     assert.equal(doc.host.routeDrops["martianDestination"], 0, "route_localnet lets 127.0.0.1 in");
     assert.equal(doc.host.routeDrops["martianSource"], 1);
+
+    // The same routing sysctls from --sysctl-file (`sysctl -a` output: unmodelled keys are no error), --sysctl over them.
+    const sys = file(
+      "routing.conf",
+      [
+        "net.ipv4.conf.all.arp_filter = 0",
+        "net.ipv4.conf.eth1.route_localnet = 1",
+        "net/ipv4/conf/eth1/accept_local = 1",
+        "net.netfilter.nf_conntrack_udp_timeout = 45",
+      ].join("\n") + "\n",
+    );
+    const viaFile = (extra: string[]) => {
+      const x = run(["replay", c, "--local", "eth1=192.168.10.1/24", "--iif", "eth1", "--sysctl-file", sys, ...extra, "--json"]);
+      assert.equal(x.code, 0, x.stderr);
+      return JSON.parse(x.stdout) as { host: { routeDrops: Record<string, number> }; sysctls: Record<string, number> };
+    };
+    const f1 = viaFile([]);
+    assert.equal(f1.host.routeDrops["martianDestination"], 0, "route_localnet from the file lets 127.0.0.1 in");
+    assert.equal(f1.host.routeDrops["martianSource"], 0, "accept_local from the file (slash form) takes the host's own source");
+    assert.equal(f1.sysctls["nf_conntrack_udp_timeout"], 45);
+    const f2 = viaFile(["--sysctl", "net.ipv4.conf.eth1.route_localnet=0"]);
+    assert.equal(f2.host.routeDrops["martianDestination"], 1, "--sysctl wins over the file");
+    assert.equal(f2.host.routeDrops["martianSource"], 0);
+    const bad = file("bad-routing.conf", "net.ipv4.conf.all.rp_filter = 7\n");
+    const e = run(["replay", c, "--local", "eth1=192.168.10.1/24", "--iif", "eth1", "--sysctl-file", bad]);
+    assert.equal(e.code, 1);
+    assert.match(oneLineError(e.stderr), /bad-routing\.conf:1: Invalid value "7" for "net\.ipv4\.conf\.all\.rp_filter": must be 0 to 2/);
   });
 });
 
