@@ -7,9 +7,8 @@
 import { createReadStream } from "node:fs";
 import { emptyRuleset } from "../firewall/model.js";
 import { replay } from "../replay/replay.js";
-import type { ReplayProgress } from "../replay/replay.js";
-import { formatBytes } from "../report/summary.js";
 import { CliError } from "./errors.js";
+import { progressDisplay } from "./progress.js";
 import { checkInput, parseSeed, parseTop, refuseStdoutConflicts } from "./options.js";
 import { engineSysctls } from "./sysctl-options.js";
 import type { EngineOptions } from "./sysctl-options.js";
@@ -42,42 +41,6 @@ async function* interruptible(stream: NodeJS.ReadableStream, signal: AbortSignal
     // An unfinished read would keep the process alive (stdin of a live stream above all).
     (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
   }
-}
-
-/**
- * Progress on stderr, only for a person watching a terminal: every 250 ms
- * from a timer (so a slow live stream shows it too), with percent and ETA
- * when the input's size is known and the table's occupancy.
- */
-function progressDisplay(enabled: boolean, size: number | null, read: { bytes: number }): { start: (probe: () => ReplayProgress) => void; stop: () => void } {
-  let timer: NodeJS.Timeout | null = null;
-  let shown = false;
-  return {
-    start(probe) {
-      if (!enabled || !process.stderr.isTTY) return;
-      const t0 = Date.now();
-      timer = setInterval(() => {
-        const p = probe();
-        const s = (Date.now() - t0) / 1000;
-        const n = (x: number) => x.toLocaleString("en-US");
-        let text = `${n(p.packets)} packets, ${formatBytes(read.bytes)}`;
-        if (size !== null && size > 0 && read.bytes > 0) {
-          const f = Math.min(1, read.bytes / size);
-          const eta = f > 0 ? (s * (1 - f)) / f : 0;
-          text += ` (${(f * 100).toFixed(0)}%, ETA ${eta < 60 ? `${eta.toFixed(0)} s` : `${Math.floor(eta / 60)} min ${Math.round(eta % 60)} s`})`;
-        }
-        text += `, ${n(Math.round(p.packets / Math.max(s, 0.001)))} packets/s, table ${n(p.entries)}`;
-        text += p.max > 0 ? ` of ${n(p.max)} (${((100 * p.entries) / p.max).toFixed(1)}% of nf_conntrack_max)` : " (no limit)";
-        process.stderr.write(`\r\x1b[K${text}`);
-        shown = true;
-      }, 250);
-      timer.unref();
-    },
-    stop() {
-      if (timer !== null) clearInterval(timer);
-      if (shown) process.stderr.write("\r\x1b[K");
-    },
-  };
 }
 
 /** `ctlab replay`. */
@@ -141,7 +104,7 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
   process.on("SIGTERM", onSignal);
   const read = { bytes: 0 };
   const stream = capture === "-" ? process.stdin : createReadStream(capture, { highWaterMark: 1 << 20 });
-  const progress = progressDisplay(opts.progress !== false, input.size, read);
+  const progress = progressDisplay({ enabled: opts.progress !== false, size: input.size, read });
   let run;
   try {
     run = await replay(interruptible(stream, stop.signal, read), {
