@@ -114,6 +114,8 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
       defrag: opts.defrag !== false,
       ...(seed !== undefined ? { seed } : {}),
       onEvent: eventsOut ? (line) => eventsOut.write(line) : null,
+      // Expectation events go to the same stream, in the order the kernel sends them (as `conntrack -E expect` prints them).
+      onExpectEvent: eventsOut ? (line) => eventsOut.write(line) : null,
       eventTimestamps: opts.eventsTimestamps === true,
       onStart: progress.start,
       signal: stop.signal,
