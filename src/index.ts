@@ -24,6 +24,11 @@ export type { EventSink, EventType, EventFormatOptions } from "./conntrack/event
 export { ConntrackStats, INVALID_REASON, INVALID_REASON_NAMES } from "./conntrack/stats.js";
 export { IPS, IPCT, CTINFO, CT_STATE, HOOK, DIR } from "./conntrack/constants.js";
 export { TCP_STATE, TCP_STATE_NAMES, tcpStateName } from "./conntrack/tcp.js";
+
+// Table policies (`new Tracker({ policy })`): what the table does under pressure.
+export { POLICY_NAMES, PolicyError, EVICT_REASON_NAMES, REFUSE_REASON_NAMES } from "./conntrack/policy/policy.js";
+export type { PolicyName, PolicyEvent, PolicyReport } from "./conntrack/policy/policy.js";
+export type { PolicyConfig, KernelPolicyOptions } from "./conntrack/policy/registry.js";
 export { SCTP_STATE, SCTP_STATE_NAMES } from "./conntrack/sctp.js";
 
 // Sysctls.

@@ -721,6 +721,25 @@ export class Table {
     return null;
   }
 
+  // ---- read by table policies (policy/) ------------------------------------------------
+
+  /** Timeout classes in use: 0 … classes − 1 (the mixed-timeout overflow class is not one of them). */
+  get classes(): number {
+    return this.classesUsed;
+  }
+
+  /** The slot with the earliest deadline in class `c` — its longest-idle entry — or -1. */
+  headOf(c: number): number {
+    return this.classHead[c] as number;
+  }
+
+  /** Timeout in jiffies of a listed slot's class; -1 for the overflow class or an unlisted slot. */
+  timeoutOfSlot(slot: number): number {
+    const c = this.elClass[slot] as number;
+    if (c >= OVERFLOW_CLASS) return -1;
+    return this.classTimeout[c] as number;
+  }
+
   /** Entries on expiry lists (confirmed, not yet expired or reaped). */
   listed(): number {
     let n = this.classCount[OVERFLOW_CLASS] as number;

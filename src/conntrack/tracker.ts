@@ -15,9 +15,6 @@
  * views out. The engine is not exported from the package's entry point.
  */
 import { l4ChecksumOffloaded, l4ChecksumOk } from "../packet/checksum.js";
-import { be16, be32 } from "../packet/bytes.js";
-import { Ipv6Walk, ipv6SkipExthdr } from "../packet/ipv6.js";
-import { NEXTHDR } from "../packet/proto.js";
 import { DECODE_REASON } from "../packet/decode.js";
 import type { PacketView } from "../packet/view.js";
 import { IPPROTO } from "../packet/view.js";
@@ -45,10 +42,15 @@ import { TcpTracker } from "./tcp.js";
 import { TupleScratch } from "./tuple.js";
 import { UdpTracker } from "./udp.js";
 import { EXPECT_CLASS_DEFAULT, EXPECT_ERR, ExpectTable } from "./helpers/expect.js";
-import type { ExpectEventSink, Expectation } from "./helpers/expect.js";
+import type { ExpectEventSink } from "./helpers/expect.js";
 import type { ConntrackHelper, HelperContext } from "./helpers/helper.js";
 import { helperByName } from "./helpers/registry.js";
 import { xorshift32Next } from "../sim/random.js";
+import { EvictionAudit } from "./policy/audit.js";
+import { EVICT_REASON, EVICT_REASON_NAMES, REFUSE_REASON, REFUSE_REASON_NAMES } from "./policy/policy.js";
+import type { EvictReason, PolicyEvent, PolicyHost, PolicyReport, RefuseReason, SourceCounts, TablePolicy } from "./policy/policy.js";
+import { createPolicy } from "./policy/registry.js";
+import type { PolicyConfig } from "./policy/registry.js";
 
 export { CT_DROPPED, CtResult, ctStateName } from "./result.js";
 export type { CtStateName, CtStateValue } from "./result.js";
@@ -92,6 +94,23 @@ export interface TrackerOptions {
    * the checksum is wrong and the packet INVALID.
    */
   readonly offloadedChecksums?: "sender" | "wire";
+  /**
+   * What the table does under pressure: admission of new entries, eviction,
+   * timeouts scaled down (see policy/). A name with default options, or the
+   * name and its options. Default `"kernel"`: nf_conntrack's early drop and
+   * gc_worker eviction, exactly.
+   * @throws PolicyError (from the constructor) for an unknown name or option
+   */
+  readonly policy?: PolicyConfig;
+  /** Receives the policy's pressure-level changes. */
+  readonly onPolicyEvent?: ((event: PolicyEvent) => void) | null;
+  /**
+   * Detect live evictions: evicted entries whose connection sends another
+   * packet before the entry would have expired (`policy.liveEvictions`).
+   * Costs a record per eviction and a lookup per new entry after the first
+   * eviction; memory bounded by the table size. Default false.
+   */
+  readonly countLiveEvictions?: boolean;
 }
 
 // gc_worker constants (nf_conntrack_core.c).
@@ -134,7 +153,7 @@ function randomSeed(): number {
  * invariant tests drive it through `trackerEngine()`); not part of the public
  * API, so its members may change with the table's layout.
  */
-export class TrackerEngine implements CtContext, IcmpErrorContext {
+export class TrackerEngine implements CtContext, IcmpErrorContext, PolicyHost {
   /** Resolved sysctls (timeouts in ms). */
   readonly sysctl: SysctlValues;
   /** Entry status bits by slot (`IPS.*`); replaced by a longer copy when the table grows. */
@@ -223,6 +242,19 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
   /** The reader event sinks receive, moved to each event's entry. */
   private readonly eventEntry: SlotReader;
 
+  // Table policy (policy/): consulted only for new entries while `count >= watchFrom`.
+  readonly policy: TablePolicy;
+  private readonly watchFrom: number;
+  private readonly policySources: SourceCounts | null;
+  private readonly onPolicyEvent: ((event: PolicyEvent) => void) | null;
+  private readonly audit: EvictionAudit | null;
+  /** Evictions by EVICT_REASON, refusals by REFUSE_REASON. */
+  private readonly evictions = new Float64Array(EVICT_REASON_NAMES.length);
+  private readonly refusals = new Float64Array(REFUSE_REASON_NAMES.length);
+  private levelChanges = 0;
+  /** Unwrapped jiffy of the next policy tick (Infinity: none). */
+  private policyNextJx = Infinity;
+
   /**
    * @throws SysctlError when a sysctl name or value is refused
    */
@@ -235,6 +267,11 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
     this.rng = this.seed ^ 0x9e3779b9 || 1;
     this.table = new Table(capacity, buckets, this.seed);
     this.status = this.table.status;
+    this.policy = createPolicy(options.policy, capacity);
+    this.watchFrom = this.policy.watchFrom;
+    this.policySources = this.policy.sources;
+    this.onPolicyEvent = options.onPolicyEvent ?? null;
+    this.audit = options.countLiveEvictions === true ? new EvictionAudit(capacity) : null;
     const slots = this.table.size;
     this.clock = options.clock ?? null;
     const events = this.sysctl.nf_conntrack_events !== 0 ? (options.events ?? null) : null;
@@ -291,7 +328,7 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
     if (this.acct !== null) n += this.acct.byteLength;
     if (this.tstamp !== null) n += this.tstamp.byteLength;
     if (this.mark !== null) n += this.mark.byteLength;
-    return n;
+    return n + this.policy.bytes;
   }
 
   /** The protocol tracker of an IP protocol number (the generic one for protocols without their own). */
@@ -418,6 +455,12 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
       let expJx = Infinity;
       if (slot >= 0) expJx = Math.max(this.nowJx + jdiff(t.expiry[slot] as number, this.nowJ), this.nowJx);
       const gcJx = this.gcNextJx;
+      const pJx = this.policyNextJx;
+      if (pJx <= targetJx && pJx < expJx && pJx < gcJx) {
+        this.stepTo(pJx, targetJx, nowMs);
+        this.policyTick();
+        continue;
+      }
       if (expJx <= targetJx && expJx <= gcJx) {
         this.stepTo(expJx, targetJx, nowMs);
         this.destroy(slot, this.now);
@@ -429,7 +472,7 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
         this.gcSkipIdle(targetJx);
         continue;
       }
-      this.wakeMs = Math.min(expJx, gcJx) * MS_PER_JIFFY;
+      this.wakeMs = Math.min(expJx, gcJx, pJx) * MS_PER_JIFFY;
       break;
     }
     this.setTime(nowMs);
@@ -630,7 +673,8 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
       if (slot < 0) {
         // init_conntrack: the reply tuple must exist before anything is allocated.
         if (!t.invertible) return this.invalid(INVALID_REASON.NOT_INVERTIBLE);
-        slot = this.allocate(t);
+        if (this.audit !== null && this.audit.pending !== 0) this.auditMiss(t);
+        slot = this.allocate(t, p);
         if (slot < 0) {
           this.stats.drop++;
           return this.dropped(INVALID_REASON.TABLE_FULL);
@@ -817,15 +861,10 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
    * __nf_conntrack_alloc: count the new entry; beyond nf_conntrack_max try
    * early_drop, else flag the GC worker, log "table full" and fail.
    */
-  private allocate(t: TupleScratch): number {
+  private allocate(t: TupleScratch, p: PacketView): number {
     const tb = this.table;
-    if (this.capacity !== 0 && tb.used + 1 > this.capacity) {
-      if (!this.earlyDrop(t.hash)) {
-        this.gcEarlyDrop = true;
-        this.logTableFull();
-        return -1;
-      }
-    }
+    // The policy's watch mark: nf_conntrack_max for `kernel` (used + 1 > max), lower for policies that act before full.
+    if (tb.used >= this.watchFrom && !this.policy.admit(this, t, p)) return -1;
     let slot = tb.alloc();
     // Every allocated slot is taken: grow (kmem_cache_alloc failing is a drop in the kernel too).
     if (slot < 0 && this.growSlots()) slot = tb.alloc();
@@ -838,6 +877,7 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
       this.tstamp[slot * 2 + 1] = 0;
     }
     if (this.mark !== null) this.mark[slot] = 0;
+    if (this.policySources !== null) this.policySources.added(slot);
     if (tb.used > this.peak) this.peak = tb.used;
     return slot;
   }
@@ -857,6 +897,7 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
       const drops = this.earlyDropList(b);
       if (drops > 0) {
         this.stats.early_drop += drops;
+        this.evictions[EVICT_REASON.EARLY_DROP] = (this.evictions[EVICT_REASON.EARLY_DROP] as number) + drops;
         return true;
       }
       b = b + 1 === n ? 0 : b + 1;
@@ -877,6 +918,7 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
         }
         const st = this.status[s] as number;
         if (st & (IPS.ASSURED | IPS.DYING) || (st & IPS.CONFIRMED) === 0) continue;
+        if (this.audit !== null) this.auditRecord(s);
         this.destroy(s, this.now);
         drops++;
         continue restart;
@@ -965,6 +1007,7 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
   }
 
   private freeUnconfirmed(slot: number): void {
+    if (this.policySources !== null) this.policySources.removed(slot);
     if (this.helped.size !== 0 || this.masters.size !== 0) this.forgetHelper(slot);
     if (this.evCache !== null) this.evCache[slot] = 0;
     this.table.release(slot);
@@ -988,6 +1031,7 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
     tb.dequeue(slot, this.nowJ, this.nowJx);
     if (this.evCache !== null) this.evCache[slot] = 0;
     if (slot === this.deliverSlot) this.deliverSlot = -1;
+    if (this.policySources !== null) this.policySources.removed(slot);
     tb.release(slot);
   }
 
@@ -1158,7 +1202,9 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
             if ((st & IPS.CONFIRMED) === 0 || st & IPS.DYING) continue;
             if (tb.used < max95) continue;
             if ((st & IPS.ASSURED) === 0 || this.l4(tb.proto[s] as number).canEarlyDrop(s)) {
+              if (this.audit !== null) this.auditRecord(s);
               this.destroy(s, this.now);
+              this.evictions[EVICT_REASON.GC] = (this.evictions[EVICT_REASON.GC] as number) + 1;
               killed++;
               continue restart;
             }
@@ -1177,6 +1223,93 @@ export class TrackerEngine implements CtContext, IcmpErrorContext {
     }
     if (next !== 0) this.gcEarlyDrop = false;
     this.gcNextJx = this.nowJx + next;
+    this.policy.gc(this);
+  }
+
+  // ---- table policy (PolicyHost) --------------------------------------------------------
+
+  /** Current u32 jiffies. */
+  get jiffies(): number {
+    return this.nowJ;
+  }
+
+  canEarlyDrop(slot: number): boolean {
+    return this.l4(this.table.proto[slot] as number).canEarlyDrop(slot);
+  }
+
+  evict(slot: number, reason: EvictReason): void {
+    if (this.audit !== null) this.auditRecord(slot);
+    this.evictions[reason] = (this.evictions[reason] as number) + 1;
+    this.destroy(slot, this.now);
+  }
+
+  kernelEarlyDrop(hash: number): boolean {
+    return this.earlyDrop(hash);
+  }
+
+  kernelTableFull(): void {
+    this.gcEarlyDrop = true;
+    this.refusals[REFUSE_REASON.TABLE_FULL] = (this.refusals[REFUSE_REASON.TABLE_FULL] as number) + 1;
+    this.logTableFull();
+  }
+
+  refuse(reason: RefuseReason): void {
+    this.refusals[reason] = (this.refusals[reason] as number) + 1;
+  }
+
+  setLevel(level: number, name: string): void {
+    this.levelChanges++;
+    if (this.policy.wantsTicks) {
+      if (level === 0) this.policyNextJx = Infinity;
+      else if (this.policyNextJx === Infinity) {
+        this.policyNextJx = this.nowJx + HZ;
+        const wake = this.policyNextJx * MS_PER_JIFFY;
+        if (wake < this.wakeMs) this.wakeMs = wake;
+      }
+    }
+    const sink = this.onPolicyEvent;
+    if (sink !== null) sink({ timeMs: this.now, policy: this.policy.name, level, levelName: name, previous: this.policy.levelName, entries: this.table.used });
+  }
+
+  private policyTick(): void {
+    this.policyNextJx = this.nowJx + HZ;
+    this.policy.tick(this);
+    if (this.policy.level === 0) this.policyNextJx = Infinity;
+  }
+
+  /** The policy's counters. */
+  policyReport(): PolicyReport {
+    const ev: Record<string, number> = {};
+    EVICT_REASON_NAMES.forEach((n, i) => (ev[n] = this.evictions[i] as number));
+    const rf: Record<string, number> = {};
+    REFUSE_REASON_NAMES.forEach((n, i) => (rf[n] = this.refusals[i] as number));
+    return {
+      name: this.policy.name,
+      options: { ...this.policy.options },
+      levelName: this.policy.levelName,
+      evictions: ev,
+      refusals: rf,
+      levelChanges: this.levelChanges,
+      liveEvictions: this.audit === null ? null : this.audit.live,
+    };
+  }
+
+  /** Records an entry about to be evicted in the live-eviction audit. */
+  private auditRecord(slot: number): void {
+    const tb = this.table;
+    const s = this.scratch;
+    tb.loadTuple(slot, s);
+    const h1 = s.hash;
+    tb.loadReply(slot, s);
+    (this.audit as EvictionAudit).record(h1, s.hash, tb.expiry[slot] as number, this.nowJ);
+  }
+
+  /** A packet found no entry: was its connection's entry evicted while alive? */
+  private auditMiss(t: TupleScratch): void {
+    const s = this.scratch;
+    s.setWords(t.family, t.proto, t.zone, t.s0, t.s1, t.s2, t.s3, t.d0, t.d1, t.d2, t.d3, t.sport, t.dport);
+    s.invert();
+    (this.audit as EvictionAudit).check(t.hash, s.computeHash(this.seed), this.nowJ);
   }
 
   // ---- NAT hook -----------------------------------------------------------------------------
@@ -1534,6 +1667,11 @@ export class Tracker {
   /** Slots the per-entry arrays hold now: they grow with the entries, up to nf_conntrack_max. */
   get slotCount(): number {
     return this.#e.slotCount;
+  }
+
+  /** The table policy and its counters: evictions and refusals by reason, level, live evictions (a fresh copy). */
+  get policy(): PolicyReport {
+    return this.#e.policyReport();
   }
 
   /**
