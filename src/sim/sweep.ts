@@ -151,7 +151,7 @@ export function planRuns(scenario: Scenario, vary: readonly Vary[], rules: reado
       out.push({
         scenario: g.obj,
         sysctls: g.sysctls,
-        label: label.length > 0 ? label.join(" ") : (scenario.name),
+        label: label.length > 0 ? label.join(" ") : scenario.name,
         params: r !== null && rs.length > 1 ? { ...g.params, rules: r.name } : g.params,
         rules: r,
         writePcap: out.length === 0 ? writePcap : null,
@@ -182,14 +182,21 @@ export function runSpec(spec: RunSpec, hooks: { onProgress?: (f: number) => void
 }
 
 /**
- * Runs the specs, several at once in worker threads when there is more than
- * one (one run per worker, as many workers as cores).
+ * Runs the specs in worker threads, several at once when there is more than
+ * one (one run per worker, as many workers as cores). Even a single run goes
+ * to a worker unless `inThread`: the main thread stays free for Ctrl-C (a
+ * signal handler cannot run while a run holds the event loop) and progress.
  * @param stop a one-element Int32Array over shared memory: non-zero stops every run
  */
-export async function runAll(specs: readonly RunSpec[], stop: Int32Array, onProgress: (done: number) => void): Promise<RunData[]> {
+export async function runAll(
+  specs: readonly RunSpec[],
+  stop: Int32Array,
+  onProgress: (done: number) => void,
+  opts: { inThread?: boolean } = {},
+): Promise<RunData[]> {
   const shouldStop = () => Atomics.load(stop, 0) !== 0;
-  if (specs.length === 1) return [runSpec(specs[0] as RunSpec, { onProgress, shouldStop })];
-  const results: RunData[] = new Array(specs.length);
+  if (specs.length === 1 && opts.inThread === true) return [runSpec(specs[0] as RunSpec, { onProgress, shouldStop })];
+  const results: RunData[] = new Array<RunData>(specs.length);
   const progress = new Array<number>(specs.length).fill(0);
   const report = () => onProgress(progress.reduce((a, b) => a + b, 0) / specs.length);
   let next = 0;
@@ -197,9 +204,12 @@ export async function runAll(specs: readonly RunSpec[], stop: Int32Array, onProg
   const url = new URL("./worker.js", import.meta.url);
   const one = (): Promise<void> =>
     new Promise((resolveOne, reject) => {
-      if (next >= specs.length) { resolveOne(); return; }
+      if (next >= specs.length) {
+        resolveOne();
+        return;
+      }
       const i = next++;
-      const w = new Worker(url, { workerData: { spec: specs[i], stop: stop.buffer }, execArgv: ["--max-inlined-bytecode-size-cumulative=3000"] });
+      const w = new Worker(url, { workerData: { spec: specs[i], stop: stop.buffer } });
       w.on("message", (m: { progress?: number; result?: RunData; error?: string }) => {
         if (m.progress !== undefined) {
           progress[i] = m.progress;
@@ -212,7 +222,10 @@ export async function runAll(specs: readonly RunSpec[], stop: Int32Array, onProg
       });
       w.on("error", reject);
       w.on("exit", () => {
-        if (results[i] === undefined) { reject(new Error(`Run "${specs[i]?.label ?? i}" ended without a result`)); return; }
+        if (results[i] === undefined) {
+          reject(new Error(`Run "${specs[i]?.label ?? i}" ended without a result`));
+          return;
+        }
         one().then(resolveOne, reject);
       });
     });
