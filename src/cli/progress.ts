@@ -29,8 +29,8 @@ export interface ProgressOptions {
 
 /** A progress display: `start` when the run begins (with a probe of its state), `stop` clears the line. */
 export interface ProgressDisplay {
-  start(probe: () => ReplayProgress): void;
-  stop(): void;
+  readonly start: (probe: () => ReplayProgress) => void;
+  readonly stop: () => void;
 }
 
 const n = (x: number): string => x.toLocaleString("en-US");
