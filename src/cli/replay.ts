@@ -8,9 +8,11 @@ import { createReadStream } from "node:fs";
 import type { HostModel } from "../firewall/host.js";
 import { emptyRuleset } from "../firewall/model.js";
 import { replay } from "../replay/replay.js";
+import type { ReplayRun } from "../replay/replay.js";
+import { defaultThreads } from "../replay/thread-count.js";
 import { CliError } from "./errors.js";
 import { progressDisplay } from "./progress.js";
-import { checkInput, parseSeed, parseTop, refuseStdoutConflicts } from "./options.js";
+import { checkInput, parseSeed, parseThreads, parseTop, refuseStdoutConflicts } from "./options.js";
 import { engineSysctls } from "./sysctl-options.js";
 import { LineWriter, writeOutputs } from "./output.js";
 // Types only: the module itself is imported on demand, when --rules or a host option asks for it.
@@ -69,6 +71,7 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
   const sysctls = engine.conntrack;
   const seed = parseSeed(opts.seed);
   const top = parseTop(opts.top);
+  const threadsGiven = parseThreads(opts.threads);
   let fw: PreparedFirewall | null = null;
   let rulesMod: typeof RulesModule | null = null;
   let hostOnly: HostModel | null = null;
@@ -92,6 +95,13 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
       hostOnly = rulesMod.hostFromOptions(opts, engine.routing);
     }
   }
+  const oneThreadOnly = fw !== null || hostOnly !== null || events !== null;
+  if (threadsGiven !== undefined && threadsGiven > 1 && oneThreadOnly) {
+    throw new CliError(
+      `Option "--threads ${threadsGiven}" cannot be used with ${fw !== null || hostOnly !== null ? "a ruleset or host options" : '"--events"'}: they need one thread`,
+    );
+  }
+  const threads = threadsGiven ?? (oneThreadOnly ? 1 : defaultThreads(input.size));
   const tableOut = table !== null ? new LineWriter(table) : null;
   const eventsOut = events !== null ? new LineWriter(events) : null;
 
@@ -109,37 +119,59 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
   const read = { bytes: 0 };
   const stream = capture === "-" ? process.stdin : createReadStream(capture, { highWaterMark: 1 << 20 });
   const progress = progressDisplay({ enabled: opts.progress !== false, size: input.size, read });
-  let run;
+  let run: ReplayRun | null = null;
+  let threaded: Parameters<typeof writeOutputs>[0] | null = null;
   try {
-    run = await replay(interruptible(stream, stop.signal, read), {
-      name: capture,
-      sysctls,
-      clock: opts.clock === "frozen" ? "frozen" : "capture",
-      defrag: opts.defrag !== false,
-      ...(seed !== undefined ? { seed } : {}),
-      onEvent: eventsOut ? (line) => eventsOut.write(line) : null,
-      // Expectation events go to the same stream, in the order the kernel sends them (as `conntrack -E expect` prints them).
-      onExpectEvent: eventsOut ? (line) => eventsOut.write(line) : null,
-      eventTimestamps: opts.eventsTimestamps === true,
-      onStart: progress.start,
-      signal: stop.signal,
-      census: { top },
-      firewall: fw?.options ?? (hostOnly !== null ? { ruleset: emptyRuleset("nft", "(no ruleset)"), host: hostOnly, enableHooks: true } : null),
-    });
+    if (threads > 1) {
+      const { replayThreaded } = await import("../replay/threads.js");
+      threaded = await replayThreaded(
+        interruptible(stream, stop.signal, read),
+        {
+          name: capture,
+          sysctls,
+          clock: opts.clock === "frozen" ? "frozen" : "capture",
+          defrag: opts.defrag !== false,
+          ...(seed !== undefined ? { seed } : {}),
+          onStart: progress.start,
+          signal: stop.signal,
+          census: { top },
+          table: tableOut !== null,
+        },
+        threads,
+      );
+    } else
+      run = await replay(interruptible(stream, stop.signal, read), {
+        name: capture,
+        sysctls,
+        clock: opts.clock === "frozen" ? "frozen" : "capture",
+        defrag: opts.defrag !== false,
+        ...(seed !== undefined ? { seed } : {}),
+        onEvent: eventsOut ? (line) => eventsOut.write(line) : null,
+        // Expectation events go to the same stream, in the order the kernel sends them (as `conntrack -E expect` prints them).
+        onExpectEvent: eventsOut ? (line) => eventsOut.write(line) : null,
+        eventTimestamps: opts.eventsTimestamps === true,
+        onStart: progress.start,
+        signal: stop.signal,
+        census: { top },
+        firewall: fw?.options ?? (hostOnly !== null ? { ruleset: emptyRuleset("nft", "(no ruleset)"), host: hostOnly, enableHooks: true } : null),
+      });
   } finally {
     progress.stop();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }
   const firewall =
-    fw !== null && rulesMod !== null
-      ? rulesMod.finishFirewall(fw, run)
-      : hostOnly !== null && rulesMod !== null && run.path !== null
-        ? rulesMod.hostSection(run.path)
-        : null;
-  const code = writeOutputs(run, { json, quiet: opts.quiet === true, table: tableOut, events: eventsOut, firewall });
+    run === null
+      ? null
+      : fw !== null && rulesMod !== null
+        ? rulesMod.finishFirewall(fw, run)
+        : hostOnly !== null && rulesMod !== null && run.path !== null
+          ? rulesMod.hostSection(run.path)
+          : null;
+  const done = (threaded ?? run) as Parameters<typeof writeOutputs>[0];
+  const code = writeOutputs(done, { json, quiet: opts.quiet === true, table: tableOut, events: eventsOut, firewall });
   if (signalled !== null) {
-    process.stderr.write(`ctlab: interrupted by ${signalled} after ${run.summary.packets.total.toLocaleString("en-US")} packets\n`);
+    process.stderr.write(`ctlab: interrupted by ${signalled} after ${done.summary.packets.total.toLocaleString("en-US")} packets\n`);
     return SIGNAL_EXIT[signalled] ?? 1;
   }
   return code;
