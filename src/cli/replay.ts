@@ -8,12 +8,12 @@ import { createReadStream } from "node:fs";
 import type { HostModel } from "../firewall/host.js";
 import { emptyRuleset } from "../firewall/model.js";
 import { replay } from "../replay/replay.js";
-import type { ReplayProgress, ReplayRun } from "../replay/replay.js";
+import type { ReplayRun } from "../replay/replay.js";
 import { defaultThreads } from "../replay/thread-count.js";
-import { formatBytes } from "../report/summary.js";
 import { CliError } from "./errors.js";
+import { progressDisplay } from "./progress.js";
 import { checkInput, parseSeed, parseThreads, parseTop, refuseStdoutConflicts } from "./options.js";
-import { sysctlsFromOptions } from "./sysctl-options.js";
+import { engineSysctls } from "./sysctl-options.js";
 import { LineWriter, writeOutputs } from "./output.js";
 // Types only: the module itself is imported on demand, when --rules or a host option asks for it.
 import type * as RulesModule from "./rules.js";
@@ -48,42 +48,6 @@ async function* interruptible(stream: NodeJS.ReadableStream, signal: AbortSignal
   }
 }
 
-/**
- * Progress on stderr, only for a person watching a terminal: every 250 ms
- * from a timer (so a slow live stream shows it too), with percent and ETA
- * when the input's size is known and the table's occupancy.
- */
-function progressDisplay(enabled: boolean, size: number | null, read: { bytes: number }): { start: (probe: () => ReplayProgress) => void; stop: () => void } {
-  let timer: NodeJS.Timeout | null = null;
-  let shown = false;
-  return {
-    start(probe) {
-      if (!enabled || !process.stderr.isTTY) return;
-      const t0 = Date.now();
-      timer = setInterval(() => {
-        const p = probe();
-        const s = (Date.now() - t0) / 1000;
-        const n = (x: number) => x.toLocaleString("en-US");
-        let text = `${n(p.packets)} packets, ${formatBytes(read.bytes)}`;
-        if (size !== null && size > 0 && read.bytes > 0) {
-          const f = Math.min(1, read.bytes / size);
-          const eta = f > 0 ? (s * (1 - f)) / f : 0;
-          text += ` (${(f * 100).toFixed(0)}%, ETA ${eta < 60 ? `${eta.toFixed(0)} s` : `${Math.floor(eta / 60)} min ${Math.round(eta % 60)} s`})`;
-        }
-        text += `, ${n(Math.round(p.packets / Math.max(s, 0.001)))} packets/s, table ${n(p.entries)}`;
-        text += p.max > 0 ? ` of ${n(p.max)} (${((100 * p.entries) / p.max).toFixed(1)}% of nf_conntrack_max)` : " (no limit)";
-        process.stderr.write(`\r\x1b[K${text}`);
-        shown = true;
-      }, 250);
-      timer.unref();
-    },
-    stop() {
-      if (timer !== null) clearInterval(timer);
-      if (shown) process.stderr.write("\r\x1b[K");
-    },
-  };
-}
-
 /** `ctlab replay`. */
 export async function replayCommand(capture: string, opts: Record<string, unknown>): Promise<number> {
   const table = typeof opts.table === "string" ? opts.table : null;
@@ -103,7 +67,8 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
     ["--json", json],
   ]);
   const input = checkInput(capture, "capture");
-  const sysctls = sysctlsFromOptions(opts);
+  const engine = engineSysctls(opts);
+  const sysctls = engine.conntrack;
   const seed = parseSeed(opts.seed);
   const top = parseTop(opts.top);
   const threadsGiven = parseThreads(opts.threads);
@@ -112,7 +77,7 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
   let hostOnly: HostModel | null = null;
   if (typeof opts.rules === "string") {
     rulesMod = await import("./rules.js");
-    fw = rulesMod.prepareFirewall(opts);
+    fw = rulesMod.prepareFirewall(opts, engine.routing);
   } else {
     for (const o of ["ipset", "allowUnsupported", "enableHooks"] as const) {
       const v = opts[o];
@@ -127,7 +92,7 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
       // The host without a ruleset: conntrack on every packet as the plain replay does,
       // with the route decision deciding what is confirmed.
       rulesMod = await import("./rules.js");
-      hostOnly = rulesMod.hostFromOptions(opts);
+      hostOnly = rulesMod.hostFromOptions(opts, engine.routing);
     }
   }
   const oneThreadOnly = fw !== null || hostOnly !== null || events !== null;
@@ -153,7 +118,7 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
   process.on("SIGTERM", onSignal);
   const read = { bytes: 0 };
   const stream = capture === "-" ? process.stdin : createReadStream(capture, { highWaterMark: 1 << 20 });
-  const progress = progressDisplay(opts.progress !== false, input.size, read);
+  const progress = progressDisplay({ enabled: opts.progress !== false, size: input.size, read });
   let run: ReplayRun | null = null;
   let threaded: Parameters<typeof writeOutputs>[0] | null = null;
   try {
@@ -182,6 +147,8 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
         defrag: opts.defrag !== false,
         ...(seed !== undefined ? { seed } : {}),
         onEvent: eventsOut ? (line) => eventsOut.write(line) : null,
+        // Expectation events go to the same stream, in the order the kernel sends them (as `conntrack -E expect` prints them).
+        onExpectEvent: eventsOut ? (line) => eventsOut.write(line) : null,
         eventTimestamps: opts.eventsTimestamps === true,
         onStart: progress.start,
         signal: stop.signal,

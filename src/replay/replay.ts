@@ -10,6 +10,8 @@ import { CT_DROPPED, Tracker } from "../conntrack/tracker.js";
 import type { EntryReader } from "../conntrack/entry.js";
 import { formatEvent } from "../conntrack/events.js";
 import type { EventSink, EventType } from "../conntrack/events.js";
+import { timestampPrefix } from "../conntrack/format.js";
+import type { ExpectEventSink } from "../conntrack/helpers/expect.js";
 import { CT_STATE, IPS } from "../conntrack/constants.js";
 import { forEachPacket } from "../packet/source.js";
 import type { SourceSummary } from "../packet/source.js";
@@ -55,7 +57,15 @@ export interface ReplayOptions {
   seed?: number;
   /** Receives each event line as `conntrack -E -o extended` prints it. */
   onEvent?: ((line: string) => void) | null;
-  /** Prefix event lines with `[sec.usec]\t` like `conntrack -E -o timestamp`. */
+  /**
+   * Receives each expectation event (FTP/TFTP helpers) as `conntrack -E
+   * expect` prints it: `    [NEW] 300 proto=6 src=… helper=ftp`, `[DESTROY] …`,
+   * at the moment the kernel sends it (NEW when the helper reads the
+   * command, DESTROY when a connection takes it, it times out or its master
+   * goes), so that beside onEvent the two streams interleave in kernel order.
+   */
+  onExpectEvent?: ((line: string) => void) | null;
+  /** Prefix event lines (expectation ones too) with `[sec.usec]\t` like `conntrack -E -o timestamp`. */
   eventTimestamps?: boolean;
   /** Called every `progressEvery` records with the count so far. */
   onProgress?: ((records: number, bytes: number) => void) | null;
@@ -129,6 +139,11 @@ class LineEvents implements EventSink {
   }
 }
 
+/** `conntrack -E expect` lines: the message type as "%9s " (as for flow events), the optional timestamp before it. */
+function expectLines(out: (line: string) => void, timestamps: boolean, clock: { now(): number }): ExpectEventSink {
+  return (kind, line) => out(`${timestamps ? timestampPrefix(clock.now()) : ""}${`[${kind}]`.padStart(9)} ${line}`);
+}
+
 /** Census of a tracker's live entries (its read-only entry views). */
 function takeCensus(census: Census, tracker: Tracker): void {
   census.clear();
@@ -165,6 +180,7 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
     clock,
     ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
     events: opts.onEvent ? new LineEvents(opts.onEvent, opts.eventTimestamps === true) : null,
+    expectEvents: opts.onExpectEvent ? expectLines(opts.onExpectEvent, opts.eventTimestamps === true, clock) : null,
     log: (timeMs, line) => {
       if (log.length < 10000) log.push({ time: timeMs / 1000, line });
     },
