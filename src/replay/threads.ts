@@ -32,9 +32,9 @@ import type { CensusReader, CensusTuple } from "../conntrack/census.js";
 import { MS_PER_JIFFY } from "../conntrack/jiffies.js";
 import { resolveSysctls } from "../conntrack/sysctl.js";
 import type { SysctlValues } from "../conntrack/sysctl.js";
-import { FIRST_L4_REASON, DECODE_REASON } from "../packet/decode.js";
 import { forEachPacket } from "../packet/source.js";
 import type { PacketView } from "../packet/view.js";
+import { ReaderCounts } from "./reader-counts.js";
 import { buildSummary } from "./replay.js";
 import type { ReplayOptions, SummaryTable } from "./replay.js";
 import type { ReplaySummary } from "../report/summary.js";
@@ -342,31 +342,12 @@ export async function replayThreaded(
   const frozen = opts.clock === "frozen";
   let clockMs = Number.NaN;
   let clockStarted = false;
-  let total = 0;
   let tracked = 0;
-  let nonIp = 0;
-  let bytes = 0;
-  let backwards = 0;
-  let lastSec = -1;
-  let lastNsec = 0;
-  const unsupportedLinks = new Map<number, number>();
-  const progress = opts.onProgress ?? null;
-  const every = opts.progressEvery ?? 65536;
+  const rc = new ReaderCounts(opts.onProgress ?? null, opts.progressEvery ?? 65536);
   const started = performance.now();
 
   const handler = (view: PacketView): void => {
-    total++;
-    bytes += view.capLen;
-    if (progress !== null && total % every === 0) progress(total, bytes);
-    const sec = view.tsSec;
-    if (sec < lastSec || (sec === lastSec && view.tsNsec < lastNsec)) backwards++;
-    lastSec = sec;
-    lastNsec = view.tsNsec;
-    if (view.family === 0 || (view.reason !== 0 && view.reason < FIRST_L4_REASON)) {
-      nonIp++;
-      if (view.reason === DECODE_REASON.UNSUPPORTED_LINK_TYPE) unsupportedLinks.set(view.linkType, (unsupportedLinks.get(view.linkType) ?? 0) + 1);
-      return;
-    }
+    if (!rc.admit(view)) return;
     if (!frozen || !clockStarted) {
       clockStarted = true;
       clockMs = view.tsSec * 1000 + Math.floor(view.tsNsec / 1e6);
@@ -394,7 +375,7 @@ export async function replayThreaded(
 
   let source: SourceSummary;
   try {
-    opts.onStart?.(() => ({ packets: total, bytes, entries: 0, max }));
+    opts.onStart?.(() => ({ packets: rc.total, bytes: rc.bytes, entries: 0, max }));
     source = await forEachPacket(input as string, handler, { defrag: opts.defrag !== false, ...(opts.name !== undefined ? { name: opts.name } : {}) });
   } finally {
     for (let k = 0; k < threads; k++) {
@@ -439,7 +420,7 @@ export async function replayThreaded(
     .map(({ time, line }) => ({ time, line }));
   const censusTop = opts.census?.top ?? null;
   const summary = buildSummary(input, opts, source, merged, {
-    total,
+    total: rc.total,
     tracked,
     newP: sum((r) => r.counts.new),
     est: sum((r) => r.counts.established),
@@ -447,11 +428,11 @@ export async function replayThreaded(
     inv: sum((r) => r.counts.invalid),
     untr: sum((r) => r.counts.untracked),
     dropped: sum((r) => r.counts.dropped),
-    nonIp,
-    backwards,
+    nonIp: rc.nonIp,
+    backwards: rc.backwards,
     peak: afterPacket,
     peakTime: timeMs === timeMs ? timeMs / 1000 : null,
-    unsupportedLinks,
+    unsupportedLinks: rc.unsupportedLinks,
     log,
     elapsed,
     interrupted: opts.signal?.aborted === true,
