@@ -14,6 +14,9 @@ import { checkInput, parseSeed, parseTop, refuseStdoutConflicts } from "./option
 import { sysctlsFromOptions } from "./sysctl-options.js";
 import type { EngineOptions } from "./sysctl-options.js";
 import { LineWriter, writeOutputs } from "./output.js";
+import { checkPolicyOptions, policyFromCli } from "../conntrack/policy/registry.js";
+import type { PolicyConfig } from "../conntrack/policy/registry.js";
+import { PolicyError } from "../conntrack/policy/policy.js";
 
 /** Exit status after a signal: 128 + its number, as a shell reports a process the signal killed. */
 const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143 };
@@ -80,6 +83,22 @@ function progressDisplay(enabled: boolean, size: number | null, read: { bytes: n
   };
 }
 
+/** `--policy NAME` with its `--policy-opt`s, or undefined (kernel, not reported). */
+function policyOption(opts: Record<string, unknown>): PolicyConfig | undefined {
+  const popts = Array.isArray(opts.policyOpt) ? opts.policyOpt.filter((x): x is string => typeof x === "string") : [];
+  try {
+    checkPolicyOptions(popts);
+    if (typeof opts.policy !== "string") {
+      if (popts.length > 0) throw new CliError('Option "--policy-opt" needs "--policy": it sets options of a table policy');
+      return undefined;
+    }
+    return policyFromCli(opts.policy, popts);
+  } catch (e) {
+    if (e instanceof PolicyError) throw new CliError(e.message);
+    throw e;
+  }
+}
+
 /** `ctlab replay`. */
 export async function replayCommand(capture: string, opts: Record<string, unknown>): Promise<number> {
   const table = typeof opts.table === "string" ? opts.table : null;
@@ -101,6 +120,7 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
   const input = checkInput(capture, "capture");
   const sysctls = sysctlsFromOptions(opts);
   const seed = parseSeed(opts.seed);
+  const policy = policyOption(opts);
   const top = parseTop(opts.top);
   let fw: import("./rules.js").PreparedFirewall | null = null;
   let rulesMod: typeof import("./rules.js") | null = null;
@@ -149,6 +169,7 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
       clock: opts.clock === "frozen" ? "frozen" : "capture",
       defrag: opts.defrag !== false,
       ...(seed !== undefined ? { seed } : {}),
+      ...(policy !== undefined ? { policy } : {}),
       onEvent: eventsOut ? (line) => eventsOut.write(line) : null,
       eventTimestamps: opts.eventsTimestamps === true,
       onStart: progress.start,

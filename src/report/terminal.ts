@@ -5,6 +5,7 @@
  */
 import type { RunData } from "../sim/sweep.js";
 import { formatBytes } from "../sim/conclusions.js";
+import { comparesPolicies, policyTableText, reasons } from "./policies.js";
 
 const BARS = "▁▂▃▄▅▆▇█";
 
@@ -52,8 +53,15 @@ export function terminalSummary(scenarioName: string, duration: number, runs: re
     out.push(
       `  model    ${n(Math.round(Math.min(r.model.total, max)))} entries at the end${r.model.total > max ? ` (${n(Math.round(r.model.total))} wanted)` : ""}, full ${r.model.time_to_full_s === null ? "never" : `after ${r.model.time_to_full_s} s`} · simulated ${n(sim)}`,
     );
+    if (comparesPolicies(runs))
+      out.push(`  policy   ${s.policy} · live evictions ${n(s.live_evictions)} · evicted: ${reasons(s.evictions)} · refused: ${reasons(s.refusals)}`);
     for (const c of r.conclusions) out.push(`  · ${c}`);
     out.push(`  ${n(s.packets)} packets in ${(s.elapsed_ms / 1000).toFixed(1)} s${s.interrupted ? " (interrupted)" : ""}`);
+  }
+  if (comparesPolicies(runs)) {
+    out.push("");
+    out.push("Table policies");
+    out.push(policyTableText(runs).trimEnd());
   }
   if (conclusions.length > 0) {
     out.push("");
