@@ -9,7 +9,10 @@
  * Cases (--only takes these names): corpus (../shared/corpus/pcaps, skipped when absent), established
  * (fixed flows exchanging in-window data), flows (1 M complete connections,
  * TIME_WAIT expiring), handshakes (new connections/s), memory (1 M and 10 M
- * IPv4 TCP entries).
+ * IPv4 TCP entries), peer (the same captures through Open vSwitch's userspace
+ * conntrack, `ovstest test-conntrack pcap`, when CTLAB_OVSTEST names the
+ * binary that scripts/build-ovstest.sh builds; whole processes on both sides,
+ * interleaved runs, medians).
  *
  * Every pipeline of every case runs in a child process of its own, as a
  * `ctlab replay` does: no JIT feedback, compiled code or heap (the Map
@@ -44,6 +47,8 @@ import { runScenario } from "../src/sim/engine.js";
 import { writeEstablishedCapture, writeFlowCapture, writeHandshakeCapture } from "./gen.js";
 import type { FlowCapture } from "./gen.js";
 import { MapTracker } from "./reference.js";
+import { ctlabRun, interleaved, ovsReadable, ovsRun, peerFromEnv } from "./peer.js";
+import type { SideResult } from "./peer.js";
 
 // ---- options ----------------------------------------------------------------------
 
@@ -442,7 +447,16 @@ function captureDir(): string {
 }
 
 /** Generates a capture, or with --keep reuses one made with the same parameters. */
+const made = new Map<string, FlowCapture>();
 function generated(name: string, make: (path: string) => FlowCapture): FlowCapture {
+  const done = made.get(name);
+  if (done !== undefined) return done;
+  const cap = generate(name, make);
+  made.set(name, cap);
+  return cap;
+}
+
+function generate(name: string, make: (path: string) => FlowCapture): FlowCapture {
   const path = join(captureDir(), `${name}.pcap`);
   const meta = `${path}.json`;
   if (KEEP && existsSync(meta) && existsSync(path)) return JSON.parse(readFileSync(meta, "utf8")) as FlowCapture;
@@ -657,6 +671,132 @@ async function simulateCase(): Promise<void> {
   out();
 }
 
+const ESTABLISHED_FLOWS = 10_000;
+function establishedCapture(): FlowCapture {
+  const data = Math.round(4_000_000 * SCALE);
+  return generated(`established-${ESTABLISHED_FLOWS}-${data}`, (p) => writeEstablishedCapture(p, ESTABLISHED_FLOWS, data, 64));
+}
+function flowsCapture(): FlowCapture {
+  const flows = Math.round(1_000_000 * SCALE);
+  return generated(`flows-${flows}`, (p) => writeFlowCapture(p, flows, 1000, 250));
+}
+function handshakesCapture(): FlowCapture {
+  const flows = Math.round(1_000_000 * SCALE);
+  return generated(`handshakes-${flows}`, (p) => writeHandshakeCapture(p, flows, 100));
+}
+
+const CLI = join(repoRoot, "dist", "src", "cli", "bin.js");
+
+function secs(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`;
+}
+function mb(kb: number): string {
+  return kb === kb ? `${(kb / 1024).toFixed(0)} MB` : "?";
+}
+function mark(ok: boolean): string {
+  return ok ? "✓" : "✗";
+}
+
+/**
+ * The peer: every generated capture and every corpus file OVS can read,
+ * through `ctlab replay` and `ovstest test-conntrack pcap`, whole processes,
+ * interleaved, medians; the ratio is OVS time / ctlab time (above 1: ctlab ahead).
+ */
+function peerCase(): void {
+  const peer = peerFromEnv();
+  if (peer === null) {
+    out("== peer: Open vSwitch userspace conntrack absent (set CTLAB_OVSTEST=path/to/ovstest; scripts/build-ovstest.sh builds it) ==");
+    out();
+    results.peer = null;
+    return;
+  }
+  const runs = Math.max(REPS, 3);
+  out(
+    `== peer: Open vSwitch userspace conntrack (ovstest test-conntrack pcap, OVS ${peer.commit.slice(0, 12)}) against ctlab replay: whole processes, ${runs} interleaved runs each, medians ==`,
+  );
+  out(
+    `  ${"capture".padEnd(34)} ${"packets".padStart(9)}  ${"ctlab".padStart(8)} ${"OVS".padStart(8)}  ${"OVS/ctlab".padStart(9)}  CPU OVS/ctlab  RSS ctlab · OVS`,
+  );
+  const generatedRows: Array<Record<string, unknown>> = [];
+  const big: Array<[string, string, FlowCapture, Record<string, number>]> = [
+    ["established", `established (${mega(ESTABLISHED_FLOWS)} flows)`, establishedCapture(), DEFAULT_TABLE],
+    ["flows", `${mega(flowsCapture().flows)} TCP connections`, flowsCapture(), BIG_TABLE],
+    ["handshakes", `${mega(handshakesCapture().flows)} handshakes`, handshakesCapture(), BIG_TABLE],
+  ];
+  for (const [key, label, cap, sysctls] of big) {
+    const [c, o] = interleaved(runs, [ctlabRun(CLI, cap.path, sysctls), ovsRun(peer, cap.path)]) as [SideResult, SideResult];
+    generatedRows.push(peerRow(key, label, cap.packets, c, o, 3));
+  }
+  const corpus = existsSync(corpusDir) ? listCaptures(corpusDir).filter(ovsReadable) : [];
+  let corpusResult: Record<string, unknown> | null = null;
+  if (corpus.length > 0) {
+    let cWall = 0;
+    let oWall = 0;
+    let worstWall = Infinity;
+    let worstMem = Infinity;
+    let worstName = "";
+    const rss: number[] = [];
+    const ovsRss: number[] = [];
+    const crashed: string[] = [];
+    for (const f of corpus) {
+      // Files the peer cannot get through (it crashes on some, e.g. IPv4 fragments) are left out of both sides.
+      try {
+        ovsRun(peer, f)();
+      } catch {
+        crashed.push(relative(corpusDir, f));
+        continue;
+      }
+      const [c, o] = interleaved(runs, [ctlabRun(CLI, f, {}), ovsRun(peer, f)]) as [SideResult, SideResult];
+      cWall += c.wallMs;
+      oWall += o.wallMs;
+      if (o.wallMs / c.wallMs < worstWall) {
+        worstWall = o.wallMs / c.wallMs;
+        worstName = relative(corpusDir, f);
+      }
+      worstMem = Math.min(worstMem, o.maxRssKb / c.maxRssKb);
+      rss.push(c.maxRssKb);
+      ovsRss.push(o.maxRssKb);
+    }
+    const med = (a: number[]): number => [...a].sort((x, y) => x - y)[a.length >> 1] as number;
+    const measured = corpus.length - crashed.length;
+    const wallOk = worstWall >= 0.5;
+    const memOk = worstMem >= 0.25;
+    out(
+      `  ${`real captures (${measured} files)`.padEnd(34)} ${"".padStart(9)}  ${secs(cWall).padStart(8)} ${secs(oWall).padStart(8)}  ${`×${(oWall / cWall).toFixed(2)}`.padStart(9)}  ` +
+        `(sum of per-file medians) RSS median ${mb(med(rss))} · ${mb(med(ovsRss))}`,
+    );
+    out(
+      `    worst file ${worstName}: OVS/ctlab wall ×${worstWall.toFixed(2)} (target ≥ ×0.5: within 2× of OVS) ${mark(wallOk)}; ` +
+        `worst RSS ratio OVS/ctlab ×${worstMem.toFixed(2)} (target ≥ ×0.25: within 4×) ${mark(memOk)}`,
+    );
+    if (crashed.length > 0) out(`    left out: ${crashed.length} files ovstest fails on (${crashed.join(", ")})`);
+    corpusResult = {
+      files: measured,
+      ovs_failed: crashed,
+      ctlab_wall_ms: cWall,
+      ovs_wall_ms: oWall,
+      ratio: oWall / cWall,
+      worst_file: worstName,
+      worst_wall_ratio: worstWall,
+      worst_rss_ratio: worstMem,
+      ctlab_rss_kb_median: med(rss),
+      ovs_rss_kb_median: med(ovsRss),
+    };
+  }
+  out("  (ratio OVS/ctlab above 1: ctlab faster; OVS prints one state line per packet, to /dev/null here; ctlab -q prints nothing)");
+  results.peer = { ovs_commit: peer.commit, runs, generated: generatedRows, corpus: corpusResult };
+  out();
+}
+
+function peerRow(key: string, label: string, packets: number, c: SideResult, o: SideResult, target: number): Record<string, unknown> {
+  const ratio = o.wallMs / c.wallMs;
+  out(
+    `  ${label.padEnd(34)} ${mega(packets).padStart(9)}  ${secs(c.wallMs).padStart(8)} ${secs(o.wallMs).padStart(8)}  ${`×${ratio.toFixed(2)}`.padStart(9)}  ` +
+      `${`×${(o.cpuMs / c.cpuMs).toFixed(2)}`.padStart(13)}  ${mb(c.maxRssKb)} · ${mb(o.maxRssKb)}  (target ≥ ×${target} ${mark(ratio >= target)})`,
+  );
+  return { case: key, packets, ctlab: c, ovs: o, ratio, cpu_ratio: o.cpuMs / c.cpuMs };
+}
+
 async function orchestrate(): Promise<void> {
   const started = performance.now();
   FrameWriter.selfCheck();
@@ -677,12 +817,10 @@ async function orchestrate(): Promise<void> {
   try {
     guard("corpus", corpusCase);
     guard("established", () => {
-      const flows = 10_000;
-      const data = Math.round(4_000_000 * SCALE);
-      const cap = generated(`established-${flows}-${data}`, (p) => writeEstablishedCapture(p, flows, data, 64));
+      const cap = establishedCapture();
       throughputCase(
         "established",
-        `established traffic: ${flows.toLocaleString("en")} flows, 64 B segments each ACKed, default sysctls`,
+        `established traffic: ${ESTABLISHED_FLOWS.toLocaleString("en")} flows, 64 B segments each ACKed, default sysctls`,
         cap,
         DEFAULT_TABLE,
         false,
@@ -690,15 +828,20 @@ async function orchestrate(): Promise<void> {
       );
     });
     guard("flows", () => {
-      const flows = Math.round(1_000_000 * SCALE);
-      const cap = generated(`flows-${flows}`, (p) => writeFlowCapture(p, flows, 1000, 250));
-      throughputCase("flows", `${mega(flows)} TCP flows: handshake, request, response, close, TIME_WAIT expiring; max = buckets = 2^20`, cap, BIG_TABLE, true);
+      const cap = flowsCapture();
+      throughputCase(
+        "flows",
+        `${mega(cap.flows)} TCP flows: handshake, request, response, close, TIME_WAIT expiring; max = buckets = 2^20`,
+        cap,
+        BIG_TABLE,
+        true,
+      );
     });
     guard("handshakes", () => {
-      const flows = Math.round(1_000_000 * SCALE);
-      const cap = generated(`handshakes-${flows}`, (p) => writeHandshakeCapture(p, flows, 100));
-      throughputCase("handshakes", `new connections: ${mega(flows)} × SYN, SYN/ACK, ACK; max = buckets = 2^20`, cap, BIG_TABLE, true);
+      const cap = handshakesCapture();
+      throughputCase("handshakes", `new connections: ${mega(cap.flows)} × SYN, SYN/ACK, ACK; max = buckets = 2^20`, cap, BIG_TABLE, true);
     });
+    guard("peer", peerCase);
     guard("memory", memoryCase);
     if (want("simulate"))
       await simulateCase().catch((e: unknown) => {

@@ -23,7 +23,7 @@ import type { Ruleset } from "../firewall/model.js";
 // The firewall is loaded only by a replay with a ruleset (start-up of a plain replay: see below).
 import type { NetfilterPath, PathResult } from "../firewall/path.js";
 import { Census } from "../conntrack/census.js";
-import type { CensusResult } from "../conntrack/census.js";
+import type { CensusReader, CensusResult } from "../conntrack/census.js";
 import { DECODE_REASON, SUPPORTED_LINK_TYPES } from "../packet/decode.js";
 import { extensionAttached, kernelMemory } from "../report/memory.js";
 import type { PolicyConfig } from "../conntrack/policy/registry.js";
@@ -185,7 +185,6 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
   let total = 0;
   let peak = 0;
   let peakTime: number | null = null;
-  const malformed: Record<string, number> = {};
   const progress = opts.onProgress ?? null;
   const every = opts.progressEvery ?? 65536;
   let bytes = 0;
@@ -286,6 +285,110 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
   });
   const elapsed = performance.now() - started;
   const interrupted = opts.signal?.aborted === true;
+  const summary = buildSummary(input, opts, source, tracker, {
+    total,
+    tracked,
+    newP,
+    est,
+    rel,
+    inv,
+    untr,
+    dropped,
+    nonIp,
+    backwards,
+    peak,
+    peakTime,
+    unsupportedLinks,
+    log,
+    elapsed,
+    interrupted,
+    census,
+    censusTop,
+    peakCensus,
+    peakPending,
+  });
+  if (opts.policy !== undefined) {
+    const pol = tracker.policy;
+    summary.policy = {
+      name: pol.name,
+      options: { ...pol.options },
+      level: pol.levelName,
+      evictions: { ...pol.evictions },
+      refusals: { ...pol.refusals },
+      level_changes: pol.levelChanges,
+      live_evictions: pol.liveEvictions ?? 0,
+    };
+  }
+  return { tracker, summary, source, path };
+}
+
+/** What the summary reads of the final table: the tracker, or the merged parts of a threaded replay. */
+export interface SummaryTable {
+  readonly count: number;
+  readonly peak: number;
+  readonly memoryBytes: number;
+  readonly sysctl: Tracker["sysctl"];
+  readonly stats: { entries(): [string, number][]; reasons(): Record<string, number>; readonly checksumOffloaded: number };
+  /** Every live entry in `conntrack -L` order, the clock brought to the last packet first. */
+  forEachEntry(cb: (e: CensusReader) => void): void;
+}
+
+/** The packet path's counts of a replay, for {@link buildSummary}. */
+export interface SummaryCounts {
+  total: number;
+  tracked: number;
+  newP: number;
+  est: number;
+  rel: number;
+  inv: number;
+  untr: number;
+  dropped: number;
+  nonIp: number;
+  backwards: number;
+  peak: number;
+  peakTime: number | null;
+  unsupportedLinks: Map<number, number>;
+  log: { time: number; line: string }[];
+  elapsed: number;
+  interrupted: boolean;
+  census: Census | null;
+  censusTop: number | null;
+  peakCensus: { result: CensusResult; time: number | null; peak: number; peakTime: number | null } | null;
+  peakPending: boolean;
+}
+
+/** The summary of a replay from its final table and counts (shared by the single- and multi-threaded replays). */
+export function buildSummary(
+  input: string | NodeJS.ReadableStream | AsyncIterable<Uint8Array> | Uint8Array,
+  opts: ReplayOptions,
+  source: SourceSummary,
+  tracker: SummaryTable,
+  k: SummaryCounts,
+): ReplaySummary {
+  const {
+    total,
+    tracked,
+    newP,
+    est,
+    rel,
+    inv,
+    untr,
+    dropped,
+    nonIp,
+    backwards,
+    peak,
+    peakTime,
+    unsupportedLinks,
+    log,
+    elapsed,
+    interrupted,
+    census,
+    censusTop,
+    peakPending,
+  } = k;
+  let peakCensus = k.peakCensus;
+  const maxEntries = tracker.sysctl.nf_conntrack_max;
+  const malformed: Record<string, number> = {};
 
   for (const [k, v] of Object.entries(source.decodeFailures)) malformed[k] = v;
 
@@ -302,13 +405,13 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
   census?.clear();
   let establishedLong = 0;
   const unackTimeout = tracker.sysctl.nf_conntrack_tcp_timeout_unacknowledged / 1000;
-  for (const e of tracker.entries()) {
+  tracker.forEachEntry((e) => {
     census?.addReader(e);
     const proto = protoName(e.proto, e.family);
     const state = e.stateName;
     if (proto !== lastProto || state !== lastState) {
       let m = counts.get(proto);
-      if (m === undefined) counts.set(proto, (m = new Map()));
+      if (m === undefined) counts.set(proto, (m = new Map<string, { n: number }>()));
       let c = m.get(state);
       if (c === undefined) m.set(state, (c = { n: 0 }));
       last = c;
@@ -320,7 +423,7 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
     const st = e.status;
     if (st & IPS.ASSURED) assured++;
     if (!(st & IPS.SEEN_REPLY)) unreplied++;
-  }
+  });
   const byProtocol: Record<string, { entries: number; states: Record<string, number> }> = {};
   for (const [proto, m] of counts) {
     const o: Record<string, number> = {};
@@ -378,7 +481,7 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
   }
   if (backwards > 0)
     warnings.push(`${num(backwards)} records have a timestamp earlier than the record before (merged or reordered capture?): timeouts ran on the later time`);
-  const summary: ReplaySummary = {
+  return {
     input: opts.name ?? (typeof input === "string" ? input : "-"),
     format: source.format,
     clock: opts.clock ?? "capture",
@@ -434,19 +537,6 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
     elapsed_ms: Math.round(elapsed),
     sysctls: changed,
   };
-  if (opts.policy !== undefined) {
-    const pol = tracker.policy;
-    summary.policy = {
-      name: pol.name,
-      options: { ...pol.options },
-      level: pol.levelName,
-      evictions: { ...pol.evictions },
-      refusals: { ...pol.refusals },
-      level_changes: pol.levelChanges,
-      live_evictions: pol.liveEvictions ?? 0,
-    };
-  }
-  return { tracker, summary, source, path };
 }
 
 function num(n: number): string {
