@@ -162,7 +162,14 @@ export async function simulateCommand(arg: string | undefined, opts: Record<stri
     }
     const vary = strings(opts.vary).map(parseVary);
     for (const kv of strings(opts.sysctl)) vary.push(parseVary(kv));
-    plan = planRuns(s, vary, strings(opts.rules), baseDirOf(loaded.file), typeof opts.writePcap === "string" ? opts.writePcap : null, policiesFromOptions(opts));
+    plan = planRuns(
+      s,
+      vary,
+      strings(opts.rules),
+      baseDirOf(loaded.file),
+      typeof opts.writePcap === "string" ? opts.writePcap : null,
+      policiesFromOptions(opts),
+    );
   } catch (e) {
     if (e instanceof ScenarioError) throw new CliError(e.message);
     throw e;

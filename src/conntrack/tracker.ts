@@ -17,7 +17,7 @@
 import { l4ChecksumOffloaded, l4ChecksumOk } from "../packet/checksum.js";
 import { DECODE_REASON } from "../packet/decode.js";
 import type { PacketView } from "../packet/view.js";
-import { IPPROTO } from "../packet/view.js";
+import { IPPROTO, TCP_FLAG } from "../packet/view.js";
 import { CT_STATE, CTINFO, HOOK, IPCT, IPS, L4_VERDICT } from "./constants.js";
 import { EVENT_TYPE } from "./constants.js";
 import type { EventType } from "./constants.js";
@@ -673,7 +673,7 @@ export class TrackerEngine implements CtContext, IcmpErrorContext, PolicyHost {
       if (slot < 0) {
         // init_conntrack: the reply tuple must exist before anything is allocated.
         if (!t.invertible) return this.invalid(INVALID_REASON.NOT_INVERTIBLE);
-        if (this.audit !== null && this.audit.pending !== 0) this.auditMiss(t);
+        if (this.audit !== null && this.audit.pending !== 0) this.auditMiss(t, p);
         slot = this.allocate(t, p);
         if (slot < 0) {
           this.stats.drop++;
@@ -1306,16 +1306,18 @@ export class TrackerEngine implements CtContext, IcmpErrorContext, PolicyHost {
     const h1 = s.hash;
     const c1 = tupleCheck(s);
     tb.loadReply(slot, s);
-    (this.audit as EvictionAudit).record(h1, c1, s.hash, tupleCheck(s), tb.expiry[slot] as number, this.nowJ);
+    const closing = tb.proto[slot] === IPPROTO.TCP && this.tcp.canEarlyDrop(slot);
+    (this.audit as EvictionAudit).record(h1, c1, s.hash, tupleCheck(s), tb.expiry[slot] as number, this.nowJ, closing);
   }
 
   /** A packet found no entry: was its connection's entry evicted while alive? */
-  private auditMiss(t: TupleScratch): void {
+  private auditMiss(t: TupleScratch, p: PacketView): void {
     const s = this.scratch;
     s.setWords(t.family, t.proto, t.zone, t.s0, t.s1, t.s2, t.s3, t.d0, t.d1, t.d2, t.d3, t.sport, t.dport);
     s.invert();
     const oh = s.computeHash(this.seed);
-    (this.audit as EvictionAudit).check(t.hash, tupleCheck(t), oh, tupleCheck(s), this.nowJ);
+    const syn = p.proto === IPPROTO.TCP && (p.tcpFlags & (TCP_FLAG.SYN | TCP_FLAG.ACK)) === TCP_FLAG.SYN;
+    (this.audit as EvictionAudit).check(t.hash, tupleCheck(t), oh, tupleCheck(s), this.nowJ, syn);
   }
 
   // ---- NAT hook -----------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 /**
  * `ctlab simulate --policies-matrix`: every built-in scenario under every
  * table policy, at each scenario's own table size, as one table of
- * legitimate success and live evictions.
+ * legitimate success and live evictions. With `--duration` every scenario
+ * is cut short: sources that would start later are left out.
  */
 import { BUILTIN_SCENARIOS, builtinScenario } from "./builtin.js";
 import { parseScenario } from "./scenario.js";
@@ -30,7 +31,13 @@ export function planPolicyMatrix(
     if (overrides.seed !== undefined || overrides.duration !== undefined) {
       const o = structuredClone(s) as Record<string, unknown>;
       if (overrides.seed !== undefined) o.seed = overrides.seed;
-      if (overrides.duration !== undefined) o.duration = overrides.duration;
+      if (overrides.duration !== undefined) {
+        // A shortened matrix keeps the sources that start in time and ends the others' at the new end.
+        const d = overrides.duration;
+        o.duration = d;
+        const traffic = (o.traffic as Array<Record<string, unknown>>).filter((t) => typeof t.start !== "number" || t.start < d);
+        o.traffic = traffic.map((t) => (typeof t.end === "number" && t.end > d ? { ...t, end: d } : t));
+      }
       s = parseScenario(JSON.stringify(o), `built-in scenario "${name}" with --seed/--duration`);
     }
     for (const p of policies) {

@@ -162,7 +162,7 @@ export function planRuns(
       out.push({
         scenario: g.obj,
         sysctls: g.sysctls,
-        label: label.length > 0 ? label.join(" ") : (scenario.name),
+        label: label.length > 0 ? label.join(" ") : scenario.name,
         params: r !== null && rs.length > 1 ? { ...g.params, rules: r.name } : g.params,
         rules: r,
         writePcap: out.length === 0 ? writePcap : null,
@@ -224,9 +224,13 @@ export async function runAll(specs: readonly RunSpec[], stop: Int32Array, onProg
   const url = new URL("./worker.js", import.meta.url);
   const one = (): Promise<void> =>
     new Promise((resolveOne, reject) => {
-      if (next >= specs.length) { resolveOne(); return; }
+      if (next >= specs.length) {
+        resolveOne();
+        return;
+      }
       const i = next++;
-      const w = new Worker(url, { workerData: { spec: specs[i], stop: stop.buffer }, execArgv: ["--max-inlined-bytecode-size-cumulative=3000"] });
+      // No V8 flags in execArgv: Node refuses them for workers (ERR_WORKER_INVALID_EXEC_ARGV), so every multi-run simulate failed.
+      const w = new Worker(url, { workerData: { spec: specs[i], stop: stop.buffer } });
       w.on("message", (m: { progress?: number; result?: RunData; error?: string }) => {
         if (m.progress !== undefined) {
           progress[i] = m.progress;
@@ -239,7 +243,10 @@ export async function runAll(specs: readonly RunSpec[], stop: Int32Array, onProg
       });
       w.on("error", reject);
       w.on("exit", () => {
-        if (results[i] === undefined) { reject(new Error(`Run "${specs[i]?.label ?? i}" ended without a result`)); return; }
+        if (results[i] === undefined) {
+          reject(new Error(`Run "${specs[i]?.label ?? i}" ended without a result`));
+          return;
+        }
         one().then(resolveOne, reject);
       });
     });

@@ -16,6 +16,10 @@
  * tuple (`tupleCheck`): a stranger's packet matches with odds near 2^-45
  * per lookup, not the 2^-17 the hash alone would give in a 2^15-cell table.
  *
+ * A TCP SYN (without ACK) that meets the record of an entry evicted in a
+ * closing state is not counted: it opens a new connection, and the kernel
+ * would have replaced the old entry with a new one just the same (a reopen).
+ *
  * Off by default (TrackerOptions.countLiveEvictions): the simulator turns it on.
  */
 import { jdiff } from "../jiffies.js";
@@ -39,7 +43,7 @@ export class EvictionAudit {
   readonly #check: Uint32Array;
   readonly #deadline: Uint32Array;
   readonly #at: Uint32Array;
-  /** 1 in a cell in use. */
+  /** 1 in a cell in use, 3 when the entry was in a closing state. */
   readonly #used: Uint8Array;
   #pending = 0;
 
@@ -65,12 +69,13 @@ export class EvictionAudit {
   }
 
   /** An entry whose tuples hash to `h1`, `h2` (check words `c1`, `c2`), deadline `deadline`, was evicted at `nowJ`. */
-  record(h1: number, c1: number, h2: number, c2: number, deadline: number, nowJ: number): void {
-    this.#put(h1, c1, deadline, nowJ);
-    if (h2 !== h1 || c2 !== c1) this.#put(h2, c2, deadline, nowJ);
+  record(h1: number, c1: number, h2: number, c2: number, deadline: number, nowJ: number, closing: boolean): void {
+    const u = closing ? 3 : 1;
+    this.#put(h1, c1, deadline, nowJ, u);
+    if (h2 !== h1 || c2 !== c1) this.#put(h2, c2, deadline, nowJ, u);
   }
 
-  #put(h: number, k: number, deadline: number, nowJ: number): void {
+  #put(h: number, k: number, deadline: number, nowJ: number, u: number): void {
     const m = this.#mask;
     let victim = -1;
     let oldest = 0;
@@ -78,7 +83,7 @@ export class EvictionAudit {
       const c = (h + i) & m;
       if (this.#used[c] === 0 || jdiff(this.#deadline[c] as number, nowJ) <= 0 || (this.#hash[c] === h && this.#check[c] === k)) {
         if (this.#used[c] === 0) this.#pending++;
-        this.#set(c, h, k, deadline, nowJ);
+        this.#set(c, h, k, deadline, nowJ, u);
         return;
       }
       const age = jdiff(nowJ, this.#at[c] as number);
@@ -87,11 +92,11 @@ export class EvictionAudit {
         oldest = age;
       }
     }
-    this.#set(victim, h, k, deadline, nowJ);
+    this.#set(victim, h, k, deadline, nowJ, u);
   }
 
-  #set(c: number, h: number, k: number, deadline: number, nowJ: number): void {
-    this.#used[c] = 1;
+  #set(c: number, h: number, k: number, deadline: number, nowJ: number, u: number): void {
+    this.#used[c] = u;
     this.#hash[c] = h;
     this.#check[c] = k;
     this.#deadline[c] = deadline;
@@ -102,12 +107,13 @@ export class EvictionAudit {
    * A packet whose tuple hashes to `h` (check word `k`) found no entry at
    * `nowJ`. True (and counted once, both records of the connection dropped)
    * when it belongs to an entry evicted before its deadline; `oh`, `ok` are
-   * the hash and check of the packet's inverted tuple (the other direction).
+   * the hash and check of the packet's inverted tuple (the other direction);
+   * `syn`: the packet is a TCP SYN without ACK.
    */
-  check(h: number, k: number, oh: number, ok: number, nowJ: number): boolean {
+  check(h: number, k: number, oh: number, ok: number, nowJ: number, syn: boolean): boolean {
     const c = this.#find(h, k);
     if (c < 0) return false;
-    const alive = jdiff(this.#deadline[c] as number, nowJ) > 0;
+    const alive = jdiff(this.#deadline[c] as number, nowJ) > 0 && !(syn && this.#used[c] === 3);
     this.#clear(c);
     const o = this.#find(oh, ok);
     if (o >= 0) this.#clear(o);

@@ -78,13 +78,7 @@ export interface CtlabPolicyOptions {
 
 /** The table policy of a tracker: a name (default options) or a name with its options. */
 export type PolicyConfig =
-  | PolicyName
-  | KernelPolicyOptions
-  | AdaptivePolicyOptions
-  | EmergencyPolicyOptions
-  | RecycleHalfOpenPolicyOptions
-  | QuotaPolicyOptions
-  | CtlabPolicyOptions;
+  PolicyName | KernelPolicyOptions | AdaptivePolicyOptions | EmergencyPolicyOptions | RecycleHalfOpenPolicyOptions | QuotaPolicyOptions | CtlabPolicyOptions;
 
 type Resolved = Readonly<Record<string, number | string>>;
 
