@@ -135,6 +135,14 @@ function modelAt(r: RunData, t: number): number {
 }
 
 /** The report as one HTML document. */
+/** The banner of a report cut short by Ctrl-C: what was simulated of what was asked. */
+function interruptedNote(runs: readonly RunData[]): string {
+  const cut = runs.filter((r) => r.summary.interrupted);
+  if (cut.length === 0) return "";
+  const what = cut.map((r) => `${runs.length > 1 ? `${esc(r.label)}: ` : ""}${r.summary.simulated_s} s`).join(", ");
+  return `<section class="interrupted" id="interrupted"><h2>Interrupted</h2><p>The run was stopped with Ctrl-C; this report shows what was simulated (${what}).</p></section>\n`;
+}
+
 export function htmlReport(opts: { title: string; scenarioYaml: string; runs: readonly RunData[]; conclusions: readonly string[] }): string {
   const charts = chartsOf(opts.runs);
   const rows = opts.runs
@@ -156,11 +164,11 @@ body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:0;color:#
 header{background:#1d2330;color:#fff;padding:18px 28px}header h1{margin:0;font-size:20px}header p{margin:4px 0 0;opacity:.8}
 main{padding:20px 28px;max-width:1280px}section{background:#fff;border-radius:8px;box-shadow:0 1px 3px #0001;padding:14px 18px;margin:0 0 18px}
 h2{font-size:15px;margin:0 0 10px}ul.conc li{margin:3px 0}table{border-collapse:collapse;width:100%}th,td{text-align:right;padding:4px 8px;border-bottom:1px solid #e4e7ec}th:first-child,td:first-child{text-align:left}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:18px}.chart{min-height:300px}pre{background:#f0f2f5;padding:10px;border-radius:6px;overflow:auto;font-size:12px}
+.interrupted{background:#fff4e5;border-left:4px solid #e8590c}.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:18px}.chart{min-height:300px}pre{background:#f0f2f5;padding:10px;border-radius:6px;overflow:auto;font-size:12px}
 </style></head><body>
 <header><h1>${esc(opts.title)}</h1><p>ctlab simulate · ${opts.runs.length} run${opts.runs.length > 1 ? "s" : ""} · every packet through ctlab's conntrack engine</p></header>
 <main>
-<section><h2>Conclusions</h2><ul class="conc">${conclusions.map((c) => `<li>${esc(c)}</li>`).join("")}</ul></section>
+${interruptedNote(opts.runs)}<section><h2>Conclusions</h2><ul class="conc">${conclusions.map((c) => `<li>${esc(c)}</li>`).join("")}</ul></section>
 <section><h2>Runs</h2><table><thead><tr><th>run</th><th>nf_conntrack_max</th><th>peak entries</th><th>first drop (s)</th><th>drops</th><th>early drops</th><th>legit attempted</th><th>legit failed</th><th>legit success</th><th>kernel memory</th><th>model: full after (s)</th></tr></thead><tbody>
 ${rows}
 </tbody></table></section>

@@ -32,7 +32,10 @@ function n(x: number): string {
 /** The summary text (lines end with "\n"). */
 export function terminalSummary(scenarioName: string, duration: number, runs: readonly RunData[], conclusions: readonly string[]): string {
   const out: string[] = [];
-  out.push(`ctlab simulate: ${scenarioName}, ${duration} s simulated${runs.length > 1 ? `, ${runs.length} runs` : ""}`);
+  const cut = runs.filter((r) => r.summary.interrupted);
+  const simulated =
+    cut.length === 0 ? `${duration} s simulated` : `interrupted: ${Math.min(...cut.map((r) => r.summary.simulated_s))} of ${duration} s simulated`;
+  out.push(`ctlab simulate: ${scenarioName}, ${simulated}${runs.length > 1 ? `, ${runs.length} runs` : ""}`);
   for (const r of runs) {
     const s = r.summary;
     out.push("");

@@ -4,10 +4,9 @@
  * path over it) the moment it is sent — the same engine as `ctlab replay`,
  * no second model. Every simulated second the sampler records the table.
  */
-import { Tracker } from "../conntrack/tracker.js";
+import { Tracker, trackerEngine } from "../conntrack/tracker.js";
 import { EVENT_TYPE } from "../conntrack/events.js";
 import type { EventSink, EventType } from "../conntrack/events.js";
-import { IPS } from "../conntrack/constants.js";
 import { NetfilterPath } from "../firewall/path.js";
 import type { HostModel } from "../firewall/host.js";
 import type { Ruleset } from "../firewall/model.js";
@@ -17,6 +16,7 @@ import type { Source } from "./sources.js";
 import { PcapSink, TeeSink, TrackerSink } from "./sink.js";
 import type { FrameSink } from "./sink.js";
 import { Rng } from "./random.js";
+import { StateCounter } from "./states.js";
 import { conntrackObjectSize, kernelMemoryBytes, predict, timeoutsFromSysctls } from "./model.js";
 import type { Prediction } from "./model.js";
 import type { PolicyConfig } from "../conntrack/policy/registry.js";
@@ -118,9 +118,6 @@ class CountingEvents implements EventSink {
   }
 }
 
-/** Walking the table every second would dominate big runs: above this many entries the state breakdown is refreshed less often. */
-const WALK_BUDGET = 50_000;
-
 /**
  * Runs a scenario.
  * @param sysctls overrides on top of the scenario's `table:` (a sweep's values)
@@ -128,6 +125,7 @@ const WALK_BUDGET = 50_000;
 export function runScenario(s: Scenario, sysctls: Readonly<Record<string, number | string>> = {}, opts: RunOptions = {}): RunResult {
   const started = performance.now();
   const events = new CountingEvents();
+  const rules = opts.rules ?? null;
   const trackerSink = new TrackerSink(
     (clock) =>
       new Tracker({
@@ -138,7 +136,7 @@ export function runScenario(s: Scenario, sysctls: Readonly<Record<string, number
         countLiveEvictions: true,
         ...(opts.policy !== undefined && opts.policy !== null ? { policy: opts.policy } : {}),
       }),
-    opts.rules ? (tracker) => new NetfilterPath({ ruleset: opts.rules!.ruleset, tracker, host: opts.rules!.host, seed: s.seed }) : null,
+    rules !== null ? (tracker) => new NetfilterPath({ ruleset: rules.ruleset, tracker, host: rules.host, seed: s.seed }) : null,
   );
   const tracker = trackerSink.tracker;
   const pcap = opts.writePcap ? new PcapSink(opts.writePcap) : null;
@@ -152,45 +150,18 @@ export function runScenario(s: Scenario, sysctls: Readonly<Record<string, number
   const memOpts = { objSize, events: s.events };
 
   const timeline: Sample[] = [];
-  let byState: Record<string, number> = {};
-  let walkedAt = -Infinity;
+  const states = new StateCounter();
+  const engine = trackerEngine(tracker);
   let prev = { inserts: 0, deletes: 0, drops: 0, early: 0, invalid: 0, rule: 0, att: 0, comp: 0, fail: 0 };
   let firstDropUs = -1;
   let lastDrops = 0;
   let peak = 0;
   let peakMem = 0;
 
-  const walk = (): Record<string, number> => {
-    const out: Record<string, number> = {};
-    tracker.forEachEntry((e) => {
-      const p = e.proto;
-      let k: string;
-      if (p === 6) k = `tcp ${e.stateName}`;
-      else if (p === 17) k = e.status & IPS.SEEN_REPLY ? "udp REPLIED" : "udp UNREPLIED";
-      else if (p === 1) k = "icmp";
-      else k = `proto ${p}`;
-      out[k] = (out[k] ?? 0) + 1;
-    });
-    return out;
-  };
-
   const sample = (sec: number) => {
+    // Entries as nf_conntrack_count (what table-full is decided on, expired entries awaiting GC included); states as a dump shows them.
+    const byState = states.count(engine).byState;
     const n = tracker.count;
-    const stride = n <= WALK_BUDGET ? 1 : Math.ceil(n / WALK_BUDGET);
-    if (sec - walkedAt >= stride) {
-      byState = walk();
-      walkedAt = sec;
-    } else {
-      // Between walks: the last breakdown scaled to today's total.
-      let sum = 0;
-      for (const v of Object.values(byState)) sum += v;
-      if (sum > 0 && sum !== n) {
-        const f = n / sum;
-        const scaled: Record<string, number> = {};
-        for (const [k, v] of Object.entries(byState)) scaled[k] = Math.round(v * f);
-        byState = scaled;
-      }
-    }
     const st = tracker.stats;
     const l = net.legit;
     const cur = {
@@ -210,7 +181,7 @@ export function runScenario(s: Scenario, sysctls: Readonly<Record<string, number
     timeline.push({
       t: sec,
       entries: n,
-      by_state: { ...byState },
+      by_state: byState,
       inserts: cur.inserts - prev.inserts,
       deletes: cur.deletes - prev.deletes,
       drops: cur.drops - prev.drops,

@@ -29,12 +29,12 @@ const ipv4 = z.string().refine(
       return false;
     }
   },
-  { message: "expected an IPv4 address such as 203.0.113.10" },
+  { error: "expected an IPv4 address such as 203.0.113.10" },
 );
 const service = z
   .string()
-  .regex(/^(tcp|udp)\/\d{1,5}$/, { message: 'expected "tcp/PORT" or "udp/PORT", e.g. "tcp/443"' })
-  .refine((s) => Number(s.split("/")[1]) >= 1 && Number(s.split("/")[1]) <= 65535, { message: "expected a port 1–65535" });
+  .regex(/^(tcp|udp)\/\d{1,5}$/, { error: 'expected "tcp/PORT" or "udp/PORT", e.g. "tcp/443"' })
+  .refine((s) => Number(s.split("/")[1]) >= 1 && Number(s.split("/")[1]) <= 65535, { error: "expected a port 1–65535" });
 
 const arrival = z
   .union([
@@ -185,7 +185,9 @@ export function scenarioJsonSchema(): Record<string, unknown> {
 
 function describeValue(v: unknown): string {
   if (v === undefined) return "nothing";
-  const s = JSON.stringify(v);
+  // undefined for functions and symbols (whatever the declared return type says): String() names those.
+  const s = JSON.stringify(v) as string | undefined;
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string
   return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
@@ -214,8 +216,7 @@ export function validateScenario(input: unknown, where = "scenario"): Scenario {
       const full = key === "" ? k : `${key}.${k}`;
       throw new ScenarioError(full, `Invalid ${where}: unknown key "${full}"`);
     }
-    if (issue.code === "invalid_union" && !key.endsWith("type") && issue.path.length > 0)
-      expected = "expected one of the forms in the scenario schema";
+    if (issue.code === "invalid_union" && !key.endsWith("type") && issue.path.length > 0) expected = "expected one of the forms in the scenario schema";
     if (issue.code === "invalid_union" && (issue as { discriminator?: string }).discriminator !== undefined) {
       expected = "expected type to be one of clients, dns, syn-flood, connection-flood, udp-flood, port-scan";
     }

@@ -209,14 +209,21 @@ export function runSpec(spec: RunSpec, hooks: { onProgress?: (f: number) => void
 }
 
 /**
- * Runs the specs, several at once in worker threads when there is more than
- * one (one run per worker, as many workers as cores).
+ * Runs the specs in worker threads, several at once when there is more than
+ * one (one run per worker, as many workers as cores). Even a single run goes
+ * to a worker unless `inThread`: the main thread stays free for Ctrl-C (a
+ * signal handler cannot run while a run holds the event loop) and progress.
  * @param stop a one-element Int32Array over shared memory: non-zero stops every run
  */
-export async function runAll(specs: readonly RunSpec[], stop: Int32Array, onProgress: (done: number) => void): Promise<RunData[]> {
+export async function runAll(
+  specs: readonly RunSpec[],
+  stop: Int32Array,
+  onProgress: (done: number) => void,
+  opts: { inThread?: boolean } = {},
+): Promise<RunData[]> {
   const shouldStop = () => Atomics.load(stop, 0) !== 0;
-  if (specs.length === 1) return [runSpec(specs[0] as RunSpec, { onProgress, shouldStop })];
-  const results: RunData[] = new Array(specs.length);
+  if (specs.length === 1 && opts.inThread === true) return [runSpec(specs[0] as RunSpec, { onProgress, shouldStop })];
+  const results: RunData[] = new Array<RunData>(specs.length);
   const progress = new Array<number>(specs.length).fill(0);
   const report = () => onProgress(progress.reduce((a, b) => a + b, 0) / specs.length);
   let next = 0;
@@ -229,7 +236,6 @@ export async function runAll(specs: readonly RunSpec[], stop: Int32Array, onProg
         return;
       }
       const i = next++;
-      // No V8 flags in execArgv: Node refuses them for workers (ERR_WORKER_INVALID_EXEC_ARGV), so every multi-run simulate failed.
       const w = new Worker(url, { workerData: { spec: specs[i], stop: stop.buffer } });
       w.on("message", (m: { progress?: number; result?: RunData; error?: string }) => {
         if (m.progress !== undefined) {

@@ -99,8 +99,8 @@ test("simulate: --json output follows its schema; CSV has a row per run and seco
     [{ nf_conntrack_max: 256 }, { nf_conntrack_max: 100000 }],
   );
   assert.equal(out.runs[0]?.timeline.length, 12);
-  assert.ok((out.runs[0]?.summary.first_drop_s ?? null) === null || (out.runs[0]?.summary.early_drops ?? 0) > 0);
-  assert.ok((out.runs[0]?.summary.peak_entries ?? 0) <= 256);
+  assert.ok(out.runs[0].summary.first_drop_s === null || out.runs[0].summary.early_drops > 0);
+  assert.ok(out.runs[0].summary.peak_entries <= 256);
   assert.equal(out.runs[1]?.summary.first_drop_s, null);
   const csv = toCsv(runs).trim().split("\n");
   assert.equal(csv.length, 1 + 24);
@@ -337,6 +337,107 @@ test("cli: simulate lists the built-ins, refuses bad input before running, write
     const out = simulateOutputSchema.parse(JSON.parse(readFileSync(join(dir, "out.json"), "utf8")));
     assert.equal(out.runs[0]?.timeline.length, 5);
     assert.match(readFileSync(join(dir, "report.html"), "utf8"), /<title>tiny/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("sampler: the slot scan counts the states a dump of the table shows (forEachEntry), expired entries left out", async () => {
+  const { StateCounter } = await import("../../src/sim/states.js");
+  const { trackerEngine } = await import("../../src/conntrack/tracker.js");
+  const { IPS } = await import("../../src/conntrack/constants.js");
+  const s = scenario(`duration: 30
+seed: 5
+table: { nf_conntrack_max: 2000, nf_conntrack_udp_timeout: 5 }
+traffic:
+  - type: clients
+    rate: 40
+    requests: 2
+  - type: clients
+    rate: 20
+    close: rst
+    loss: { rst: 0.5 }
+  - type: dns
+    rate: 30
+  - type: udp-flood
+    rate: 50
+  - type: syn-flood
+    rate: 100
+    start: 20
+    backscatter: 0.3
+`);
+  const r = runScenario(s);
+  const walk: Record<string, number> = {};
+  r.tracker.forEachEntry((e) => {
+    const k = e.proto === 6 ? `tcp ${e.stateName}` : e.proto === 17 ? (e.status & IPS.SEEN_REPLY ? "udp REPLIED" : "udp UNREPLIED") : `proto ${e.proto}`;
+    walk[k] = (walk[k] ?? 0) + 1;
+  });
+  const scan = new StateCounter().count(trackerEngine(r.tracker));
+  assert.deepEqual(scan.byState, walk);
+  assert.ok(Object.keys(walk).length >= 5, JSON.stringify(walk));
+  assert.deepEqual(r.timeline[r.timeline.length - 1]?.by_state, walk);
+});
+
+test("cli: Ctrl-C during a run writes the report of what was simulated (JSON, HTML, summary marked interrupted) and exits 130", async () => {
+  const { spawn } = await import("node:child_process");
+  const { writeFileSync, existsSync: exists } = await import("node:fs");
+  const bin = join(process.cwd(), "dist", "src", "cli", "bin.js");
+  const dir = mkdtempSync(join(tmpdir(), "sim-int-"));
+  try {
+    const file = join(dir, "long.yaml");
+    // Far more than the test waits: it can only end by the interrupt.
+    writeFileSync(file, "name: long\nduration: 100000\ntraffic:\n  - type: clients\n    rate: 500\n  - type: syn-flood\n    rate: 5000\n");
+    const child = spawn(process.execPath, [bin, "simulate", file, "--json", "out.json", "--html", "out.html", "--write-pcap", "t.pcap"], { cwd: dir });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((res) => child.on("exit", (code) => res(code)));
+    // The pcap is opened when the run starts (in its worker): from then on the interrupt handler is in place.
+    const t0 = Date.now();
+    while (!exists(join(dir, "t.pcap")) && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 700));
+    child.kill("SIGINT");
+    const code = await exited;
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /interrupted: writing the report of what was simulated/);
+    assert.match(stdout, /ctlab simulate: long, interrupted: \d+ of 100000 s simulated/);
+    const out = simulateOutputSchema.parse(JSON.parse(readFileSync(join(dir, "out.json"), "utf8")));
+    const run = out.runs[0];
+    assert.ok(run !== undefined);
+    assert.equal(run.summary.interrupted, true);
+    assert.ok(run.timeline.length >= 1 && run.timeline.length < 100000, String(run.timeline.length));
+    assert.equal(run.summary.simulated_s, run.timeline.length);
+    assert.ok(run.summary.packets > 0);
+    assert.match(readFileSync(join(dir, "out.html"), "utf8"), /id="interrupted"[^]*stopped with Ctrl-C[^]*\(\d+ s\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("cli: a --vary sweep runs in worker threads, one result per value, side by side", async () => {
+  const { spawnSync } = await import("node:child_process");
+  const { writeFileSync } = await import("node:fs");
+  const bin = join(process.cwd(), "dist", "src", "cli", "bin.js");
+  const dir = mkdtempSync(join(tmpdir(), "sim-sweep-"));
+  try {
+    writeFileSync(
+      join(dir, "s.yaml"),
+      "name: sweep\nduration: 6\ntraffic:\n  - type: clients\n    rate: 20\n  - type: syn-flood\n    rate: 300\n    start: 2\n",
+    );
+    const r = spawnSync(process.execPath, [bin, "simulate", "s.yaml", "--vary", "nf_conntrack_max=200,100000", "--json", "o.json", "--no-html"], {
+      encoding: "utf8",
+      cwd: dir,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /2 runs/);
+    assert.match(r.stdout, /Comparison/);
+    const out = simulateOutputSchema.parse(JSON.parse(readFileSync(join(dir, "o.json"), "utf8")));
+    assert.deepEqual(
+      out.runs.map((x) => x.params.nf_conntrack_max),
+      [200, 100000],
+    );
+    assert.ok(out.runs.every((x) => x.timeline.length === 6 && !x.summary.interrupted));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
