@@ -442,3 +442,26 @@ test("cli: a --vary sweep runs in worker threads, one result per value, side by 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("model: a demand above nf_conntrack_max is capped at the table (occupancy scaled down), the uncapped demand kept apart and said", async () => {
+  const { predict, timeoutsFromSysctls } = await import("../../src/sim/model.js");
+  const { runConclusions } = await import("../../src/sim/conclusions.js");
+  // 1 000 SYN/s held 60 s in SYN_RECV: 60 000 wanted of a 10 000-entry table.
+  const s = scenario("duration: 120\ntable: { nf_conntrack_max: 10000 }\ntraffic:\n  - type: syn-flood\n    rate: 1000\n");
+  const p = predict(s, timeoutsFromSysctls({}), 10000);
+  assert.equal(p.exceeds_table, true);
+  assert.ok(Math.abs(p.wanted - 60000) < 1, String(p.wanted));
+  assert.equal(p.total, 10000);
+  const sum = Object.values(p.occupancy).reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(sum - 10000) < 1e-6, String(sum));
+  assert.ok(Math.abs((p.wanted_occupancy["tcp SYN_RECV"] ?? 0) - 60000) < 1);
+  const roomy = predict(s, timeoutsFromSysctls({}), 100000);
+  assert.equal(roomy.exceeds_table, false);
+  assert.equal(roomy.total, roomy.wanted);
+  const r = runScenario(validateScenario({ ...s, duration: 20 }));
+  assert.ok(r.model.total <= 10000);
+  assert.ok(
+    runConclusions(r).some((c) => c.includes("wants 20,000 entries") && c.includes("2.0× nf_conntrack_max")),
+    runConclusions(r).join("\n"),
+  );
+});
