@@ -140,6 +140,8 @@ const defineSimulate: CommandDefinition = (program, run) => {
     .option("--rules <file>", "run the traffic through this ruleset (repeatable: side by side)", collect, [] as string[])
     .option("--sysctl <name=value>", "set a conntrack sysctl over the scenario's table (repeatable)", collect, [] as string[])
     .option("--write-pcap <file>", "write the packets the tracking host saw (first run) as a pcap")
+    .option("--traffic-from <capture>", "add a real capture (pcap/pcapng) to the traffic, looped with its addresses moved each pass")
+    .option("--scale <n>", "play the --traffic-from capture n times faster (default 1)")
     .option("--seed <n>", "override the scenario's seed")
     .option("--duration <s>", "override the scenario's duration")
     .option("-q, --quiet", "no terminal summary", false)

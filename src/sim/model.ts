@@ -106,6 +106,8 @@ export function scenarioFlows(s: Scenario, to: ModelTimeouts): StateFlow[] {
   const flows: StateFlow[] = [];
   const open = (svc: string) => s.host.services === undefined || s.host.services.includes(svc);
   for (const t of s.traffic) {
+    // A capture's flows are whatever it holds: no rate to predict from (the simulation measures them).
+    if (t.type === "capture") continue;
     const start = t.start;
     const end = Math.min(t.end ?? s.duration, s.duration);
     const rate = meanRate(t);
