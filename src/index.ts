@@ -66,28 +66,21 @@ export { formatSummaryText, formatSummaryJson } from "./report/summary.js";
 export type { ReplaySummary, PacketsByState } from "./report/summary.js";
 
 // Firewall rulesets: parsing (iptables-save, nft JSON/text), evaluation, tracking analysis.
-export {
-  RulesetSyntaxError,
-  loadRuleset,
-  detectFormat,
-  parseIptables,
-  serializeIptables,
-  parseIpsetSave,
-  parseNftJson,
-  PacketContext,
-  EvalState,
-  CompiledRuleset,
-  compileRuleset,
-  evaluateChain,
-  evaluateHook,
-  createHost,
-  VERDICT,
-  analyzeRuleset,
-  formatAnalysis,
-  analysisToJson,
-  notrackRulesFor,
-  parseSelector,
-} from "./firewall/index.js";
+export { RulesetSyntaxError } from "./firewall/errors.js";
+export type { SourcePos } from "./firewall/errors.js";
+export type { Ruleset, Table, Chain, Rule, Match, Action } from "./firewall/model.js";
+export { detectFormat, loadRuleset } from "./firewall/load.js";
+export type { LoadOptions } from "./firewall/load.js";
+export { parseIptables, serializeIptables } from "./firewall/iptables.js";
+export { parseIpsetSave } from "./firewall/ipset.js";
+export { parseNftJson } from "./firewall/nft.js";
+export { PacketContext, EvalState, CompiledRuleset, compileRuleset, evaluateChain, evaluateHook, createHost, VERDICT } from "./firewall/eval.js";
+export type { EvalHost } from "./firewall/eval.js";
+export { analyzeRuleset } from "./firewall/analysis/analyze.js";
+export type { AnalysisResult } from "./firewall/analysis/analyze.js";
+export { formatAnalysis, analysisToJson } from "./firewall/analysis/format.js";
+export { notrackRulesFor } from "./firewall/analysis/notrack.js";
+export type { NotrackSuggestion } from "./firewall/analysis/notrack.js";
+export { parseSelector } from "./firewall/analysis/selector.js";
 export { convertNftText } from "./host/nft-text.js";
 export { EnvironmentError } from "./host/environment.js";
-export type { Ruleset, Table, Chain, Rule, Match, Action, SourcePos, LoadOptions, EvalHost, AnalysisResult, NotrackSuggestion } from "./firewall/index.js";

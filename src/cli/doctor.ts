@@ -9,11 +9,12 @@ import type { NetnsTarget, Snapshot } from "../host/snapshot.js";
 import { allNetns, currentNetns, DirSink, dirSource, HostError, liveSource, namedNetns, snapshotFolders, takeSnapshot } from "../host/snapshot.js";
 import { formatDoctorText } from "../report/doctor.js";
 import { CliError } from "./errors.js";
+import { optionText } from "./options.js";
 
 function intOpt(v: unknown, name: string, min: number): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new CliError(`Bad ${name} "${String(v)}": a whole number of at least ${min}`);
+  if (!Number.isInteger(n) || n < min) throw new CliError(`Bad ${name} "${optionText(v)}": a whole number of at least ${min}`);
   return n;
 }
 

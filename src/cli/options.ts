@@ -62,12 +62,20 @@ export function addTopOption(cmd: Command): Command {
 // ---------------------------------------------------------------------------
 // Values
 
+/**
+ * An option's value as an error message quotes it. Commander hands over a string, a boolean
+ * or an array of strings (a repeated option), which String() spells as the user typed them.
+ */
+export function optionText(v: unknown): string {
+  return String(v);
+}
+
 /** `--seed`: a 32-bit unsigned integer. */
 export function parseSeed(v: unknown): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (typeof v === "boolean" || !Number.isInteger(n) || n < 0 || n > 0xffffffff) {
-    throw new CliError(`Invalid --seed "${String(v)}": must be an integer from 0 to 4294967295`);
+    throw new CliError(`Invalid --seed "${optionText(v)}": must be an integer from 0 to 4294967295`);
   }
   return n;
 }
@@ -76,7 +84,7 @@ export function parseSeed(v: unknown): number | undefined {
 export function parseTop(v: unknown): number {
   if (v === undefined) return 10;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 1000) throw new CliError(`Invalid --top "${String(v)}": must be an integer from 0 to 1000`);
+  if (!Number.isInteger(n) || n < 0 || n > 1000) throw new CliError(`Invalid --top "${optionText(v)}": must be an integer from 0 to 1000`);
   return n;
 }
 

@@ -5,6 +5,7 @@
  * summary of what was read, then exit 130/143), progress on a terminal.
  */
 import { createReadStream } from "node:fs";
+import type { HostModel } from "../firewall/host.js";
 import { emptyRuleset } from "../firewall/model.js";
 import { replay } from "../replay/replay.js";
 import type { ReplayProgress } from "../replay/replay.js";
@@ -12,8 +13,10 @@ import { formatBytes } from "../report/summary.js";
 import { CliError } from "./errors.js";
 import { checkInput, parseSeed, parseTop, refuseStdoutConflicts } from "./options.js";
 import { sysctlsFromOptions } from "./sysctl-options.js";
-import type { EngineOptions } from "./sysctl-options.js";
 import { LineWriter, writeOutputs } from "./output.js";
+// Types only: the module itself is imported on demand, when --rules or a host option asks for it.
+import type * as RulesModule from "./rules.js";
+import type { PreparedFirewall } from "./rules.js";
 
 /** Exit status after a signal: 128 + its number, as a shell reports a process the signal killed. */
 const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143 };
@@ -102,9 +105,9 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
   const sysctls = sysctlsFromOptions(opts);
   const seed = parseSeed(opts.seed);
   const top = parseTop(opts.top);
-  let fw: import("./rules.js").PreparedFirewall | null = null;
-  let rulesMod: typeof import("./rules.js") | null = null;
-  let hostOnly: import("../firewall/host.js").HostModel | null = null;
+  let fw: PreparedFirewall | null = null;
+  let rulesMod: typeof RulesModule | null = null;
+  let hostOnly: HostModel | null = null;
   if (typeof opts.rules === "string") {
     rulesMod = await import("./rules.js");
     fw = rulesMod.prepareFirewall(opts);
@@ -130,7 +133,8 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
 
   // SIGINT/SIGTERM stop reading; what was read is reported as usual. A second signal ends at once.
   const stop = new AbortController();
-  let signalled: string | null = null;
+  // Set by the signal handler: typed wide so the reads after the await are not narrowed to null.
+  let signalled = null as NodeJS.Signals | null;
   const onSignal = (sig: NodeJS.Signals) => {
     if (signalled !== null) process.exit(SIGNAL_EXIT[sig] ?? 1);
     signalled = sig;

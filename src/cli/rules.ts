@@ -28,7 +28,6 @@ import { formatBytes } from "../report/summary.js";
 import { CliError } from "./errors.js";
 import { checkInput, parseSeed, readInputText } from "./options.js";
 import { sysctlsFromOptions } from "./sysctl-options.js";
-import type { EngineOptions } from "./sysctl-options.js";
 import { LineWriter } from "./output.js";
 import type { FirewallSection } from "./output.js";
 
@@ -507,10 +506,11 @@ export async function rulesCompareCommand(fileA: string, fileB: string, opts: Re
   const byIdB = new Map<number, Rule>();
   for (const t of b.ruleset.tables) for (const c of t.chains) for (const r of c.rules) byIdB.set(r.id, r);
   const side = (run: ReplayRun) => {
-    const st = run.path!.stats;
+    const path = run.path as NonNullable<ReplayRun["path"]>;
+    const st = path.stats;
     const m = run.summary.memory;
     return {
-      conntrack: { ipv4: run.path!.conntrackOn.ipv4, ipv6: run.path!.conntrackOn.ipv6 },
+      conntrack: { ipv4: path.conntrackOn.ipv4, ipv6: path.conntrackOn.ipv6 },
       packets: {
         tracked: st.tracked,
         untracked: st.untracked,

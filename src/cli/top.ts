@@ -26,6 +26,11 @@ interface Rates {
   readonly perSecond: Readonly<Record<string, number>>;
 }
 
+/** Node types `columns`/`rows` as numbers, but they are undefined when stdout is not a terminal. */
+function ttySize(n: number | undefined, fallback: number): number {
+  return n ?? fallback;
+}
+
 function rates(prev: Snapshot | undefined, cur: Snapshot): Rates | undefined {
   if (prev?.stats === undefined || cur.stats === undefined) return undefined;
   const dt = (cur.meta.takenAtMs - prev.meta.takenAtMs) / 1000;
@@ -56,7 +61,7 @@ export function renderTop(r: DoctorReport, rt: Rates | undefined, width = 100, r
     `Table  ${bar(usage, Math.max(10, Math.min(50, width - 50)))} ${n(r.entries)} / ${n(limit)} (${(usage * 100).toFixed(1)} %)  mem ${formatBytesIEC(r.kernel_memory_bytes.now)}`,
   );
   const p = rt?.perSecond;
-  const f = (k: string): string => (p?.[k] === undefined ? "-" : (p[k]).toFixed(1));
+  const f = (k: string): string => (p?.[k] === undefined ? "-" : p[k].toFixed(1));
   out.push(
     `Rates  fill ${f("fill")}/s  insert ${f("insert")}/s  drop ${f("drop")}/s  early_drop ${f("early_drop")}/s  insert_failed ${f("insert_failed")}/s  invalid ${f("invalid")}/s`,
   );
@@ -93,7 +98,8 @@ export async function topCommand(opts: Record<string, unknown>): Promise<number>
   const tty = process.stdout.isTTY && opts["batch"] !== true;
   const iterations = opts["iterations"] === undefined ? (tty ? Infinity : 1) : Number(opts["iterations"]);
   if (!(iterations >= 1)) throw new CliError(`Bad --iterations "${String(opts["iterations"])}": at least 1`);
-  let quit = false;
+  // Set by the key handler while the loop awaits: typed wide so the loop test is not narrowed to `true`.
+  let quit = false as boolean;
   let wake: (() => void) | undefined;
   const stdin = process.stdin;
   const onKey = (d: Buffer): void => {
@@ -114,10 +120,12 @@ export async function topCommand(opts: Record<string, unknown>): Promise<number>
     for (let i = 0; i < iterations && !quit; i++) {
       const snap = await takeSnapshot(liveSource(target));
       const report = diagnose(snap, { top: 15 });
-      const screen = renderTop(report, rates(prev, snap), process.stdout.columns ?? 100, process.stdout.rows ?? 40);
+      const screen = renderTop(report, rates(prev, snap), ttySize(process.stdout.columns, 100), ttySize(process.stdout.rows, 40));
       if (tty) process.stdout.write(`\x1b[H\x1b[2J${screen}`);
       else process.stdout.write(`${i > 0 ? "\n" : ""}${screen}`);
       prev = snap;
+      // The key handler sets quit while takeSnapshot is awaited; TypeScript still sees the loop test's `false`.
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
       if (i + 1 >= iterations || quit) break;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, delay * 1000);

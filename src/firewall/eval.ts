@@ -67,17 +67,17 @@ export function createHost(opts: HostOptions = {}): EvalHost {
   const connCount = opts.connCount ?? (() => 0);
   return {
     addrType(family, a) {
-      for (const l of local) if (l.family === family && cmpWords(l.words, a, family === 4 ? 1 : 4) === 0) return ADDRTYPE_RTN.LOCAL!;
+      for (const l of local) if (l.family === family && cmpWords(l.words, a, family === 4 ? 1 : 4) === 0) return ADDRTYPE_RTN.LOCAL;
       if (family === 4) {
         const w = (a[0] as number) >>> 0;
-        if (w >>> 24 === 127) return ADDRTYPE_RTN.LOCAL!;
-        if (w === 0xffffffff) return ADDRTYPE_RTN.BROADCAST!;
-        if (w >>> 28 === 0xe) return ADDRTYPE_RTN.MULTICAST!;
-        return ADDRTYPE_RTN.UNICAST!;
+        if (w >>> 24 === 127) return ADDRTYPE_RTN.LOCAL;
+        if (w === 0xffffffff) return ADDRTYPE_RTN.BROADCAST;
+        if (w >>> 28 === 0xe) return ADDRTYPE_RTN.MULTICAST;
+        return ADDRTYPE_RTN.UNICAST;
       }
-      if (a[0] === 0 && a[1] === 0 && a[2] === 0 && a[3] === 1) return ADDRTYPE_RTN.LOCAL!;
-      if ((a[0] as number) >>> 24 === 0xff) return ADDRTYPE_RTN.MULTICAST!;
-      return ADDRTYPE_RTN.UNICAST!;
+      if (a[0] === 0 && a[1] === 0 && a[2] === 0 && a[3] === 1) return ADDRTYPE_RTN.LOCAL;
+      if ((a[0] as number) >>> 24 === 0xff) return ADDRTYPE_RTN.MULTICAST;
+      return ADDRTYPE_RTN.UNICAST;
     },
     connCount,
     random32: random,
@@ -886,7 +886,7 @@ export function evaluateChain(rs: Ruleset, chain: Chain, ctx: PacketContext): nu
       const c = stackChains.pop();
       if (c === undefined) return finishPolicy(chain, ctx);
       cur = c;
-      i = stackPos.pop()!;
+      i = stackPos.pop() as number;
       continue;
     }
     const r = cur.rules[i++] as Rule;
@@ -913,7 +913,7 @@ export function evaluateChain(rs: Ruleset, chain: Chain, ctx: PacketContext): nu
         const c = stackChains.pop();
         if (c === undefined) return finishPolicy(chain, ctx);
         cur = c;
-        i = stackPos.pop()!;
+        i = stackPos.pop() as number;
         break;
       }
       case Flow.Jump:
@@ -1014,8 +1014,9 @@ function compileMatch(m: Match, flavor: "xt" | "nft"): MatchFn | null {
       return (c) => ((c.ctState & mask) !== 0) !== neg;
     }
     case "iface": {
-      if (m.names.length === 1 && !m.names[0]!.prefix) {
-        const name = m.names[0]!.name;
+      const only = m.names[0];
+      if (m.names.length === 1 && only !== undefined && !only.prefix) {
+        const name = only.name;
         const neg = m.neg;
         return m.dir === "in" ? (c) => (c.iif === name) !== neg : (c) => (c.oif === name) !== neg;
       }

@@ -124,8 +124,7 @@ interface IfConf {
   sendRedirects: boolean;
 }
 
-const CONF_KEYS = ["rp_filter", "accept_local", "route_localnet", "send_redirects"] as const;
-type ConfKey = (typeof CONF_KEYS)[number];
+type ConfKey = "rp_filter" | "accept_local" | "route_localnet" | "send_redirects";
 /** Kernel defaults of net.ipv4.conf.{all,default}.*. */
 const CONF_DEFAULTS: Readonly<Record<ConfKey, number>> = { rp_filter: 0, accept_local: 0, route_localnet: 0, send_redirects: 1 };
 
@@ -313,14 +312,14 @@ export class HostModel {
   private fibLookup4(x: number): number {
     if (x >>> 24 === 127) {
       this.fibIface = "lo";
-      return ADDRTYPE_RTN.LOCAL!;
+      return ADDRTYPE_RTN.LOCAL;
     }
     const addrs = this.addrs;
     for (let i = 0; i < addrs.length; i++) {
       const a = addrs[i] as HostAddress;
       if (a.family === 4 && (a.words[0] as number) >>> 0 === x) {
         this.fibIface = a.iface;
-        return ADDRTYPE_RTN.LOCAL!;
+        return ADDRTYPE_RTN.LOCAL;
       }
     }
     for (let i = 0; i < addrs.length; i++) {
@@ -329,7 +328,7 @@ export class HostModel {
       const host = a.prefixLen === 0 ? 0xffffffff : (0xffffffff >>> a.prefixLen) >>> 0;
       if ((x & ~host) >>> 0 === ((a.words[0] as number) & ~host) >>> 0 && (x & host) >>> 0 === host) {
         this.fibIface = a.iface;
-        return ADDRTYPE_RTN.BROADCAST!;
+        return ADDRTYPE_RTN.BROADCAST;
       }
     }
     const lr = this.localRoutes;
@@ -337,7 +336,7 @@ export class HostModel {
       const r = lr[i] as HostRoute;
       if (r.family === 4 && x >= (r.lo[0] as number) >>> 0 && x <= (r.hi[0] as number) >>> 0) {
         this.fibIface = r.iface;
-        return ADDRTYPE_RTN.LOCAL!;
+        return ADDRTYPE_RTN.LOCAL;
       }
     }
     const routes = this.routes;
@@ -345,11 +344,11 @@ export class HostModel {
       const r = routes[i] as HostRoute;
       if (r.family === 4 && x >= (r.lo[0] as number) >>> 0 && x <= (r.hi[0] as number) >>> 0) {
         this.fibIface = r.iface;
-        return ADDRTYPE_RTN.UNICAST!;
+        return ADDRTYPE_RTN.UNICAST;
       }
     }
     this.fibIface = this.defaultIface;
-    return this.defaultRoute ? ADDRTYPE_RTN.UNICAST! : ADDRTYPE_RTN.UNSPEC!;
+    return this.defaultRoute ? ADDRTYPE_RTN.UNICAST : ADDRTYPE_RTN.UNSPEC;
   }
 
   private routeInput6(src: ArrayLike<number>, dst: ArrayLike<number>, iif: string, ttl: number): number {
@@ -495,23 +494,23 @@ export class HostModel {
 
   /** The route type of an address (xt_addrtype / fib lookup), as ADDRTYPE_RTN. */
   addrType(family: number, w: ArrayLike<number>): number {
-    if (this.isLocal(family, w)) return ADDRTYPE_RTN.LOCAL!;
-    if (this.localRoutes.length > 0 && (family === 4 ? this.inLocalRoute4((w[0] as number) >>> 0) : this.inLocalRoute6(w))) return ADDRTYPE_RTN.LOCAL!;
+    if (this.isLocal(family, w)) return ADDRTYPE_RTN.LOCAL;
+    if (this.localRoutes.length > 0 && (family === 4 ? this.inLocalRoute4((w[0] as number) >>> 0) : this.inLocalRoute6(w))) return ADDRTYPE_RTN.LOCAL;
     if (family === 4) {
       const x = (w[0] as number) >>> 0;
-      if (x === 0xffffffff) return ADDRTYPE_RTN.BROADCAST!;
-      if (x >>> 28 === 0xe) return ADDRTYPE_RTN.MULTICAST!;
+      if (x === 0xffffffff) return ADDRTYPE_RTN.BROADCAST;
+      if (x >>> 28 === 0xe) return ADDRTYPE_RTN.MULTICAST;
       const addrs = this.addrs;
       for (let i = 0; i < addrs.length; i++) {
         const a = addrs[i] as HostAddress;
         if (a.family !== 4 || a.prefixLen >= 31) continue;
         const host = a.prefixLen === 0 ? 0xffffffff : (0xffffffff >>> a.prefixLen) >>> 0;
-        if ((x & ~host) >>> 0 === ((a.words[0] as number) & ~host) >>> 0 && (x & host) >>> 0 === host) return ADDRTYPE_RTN.BROADCAST!;
+        if ((x & ~host) >>> 0 === ((a.words[0] as number) & ~host) >>> 0 && (x & host) >>> 0 === host) return ADDRTYPE_RTN.BROADCAST;
       }
-      return ADDRTYPE_RTN.UNICAST!;
+      return ADDRTYPE_RTN.UNICAST;
     }
-    if ((w[0] as number) >>> 24 === 0xff) return ADDRTYPE_RTN.MULTICAST!;
-    return ADDRTYPE_RTN.UNICAST!;
+    if ((w[0] as number) >>> 24 === 0xff) return ADDRTYPE_RTN.MULTICAST;
+    return ADDRTYPE_RTN.UNICAST;
   }
 
   /** The interface a packet to `w` leaves by (longest prefix, else the default interface). */
@@ -673,7 +672,8 @@ export function hostOptionsFromIpJson(
   }
   if (!Array.isArray(list)) throw new HostSpecError('Cannot read "ip -j addr" output: expected a JSON array');
   const addrs: HostAddress[] = [];
-  for (const l of list as IpAddrJson[]) {
+  // Elements of the JSON may be anything, null included.
+  for (const l of list as Array<IpAddrJson | null>) {
     if (typeof l?.ifname !== "string" || !Array.isArray(l.addr_info)) continue;
     for (const ai of l.addr_info as Array<Record<string, unknown>>) {
       const fam = ai["family"] === "inet" ? 4 : ai["family"] === "inet6" ? 6 : 0;
@@ -695,7 +695,7 @@ export function hostOptionsFromIpJson(
       throw new HostSpecError(`Cannot read "ip -j route" output: ${(e as Error).message}`);
     }
     if (!Array.isArray(rl)) continue;
-    for (const r of rl as IpRouteJson[]) {
+    for (const r of rl as Array<IpRouteJson | null>) {
       if (typeof r?.dev !== "string" || typeof r.dst !== "string") continue;
       if (r.dst === "default") {
         defaultIface ??= r.dev;
@@ -711,7 +711,7 @@ export function hostOptionsFromIpJson(
   }
   const localRoutes: HostRoute[] = [];
   for (const text of extra.localTable ?? []) {
-    for (const r of parseJsonList(text, "ip -j route show table local") as IpRouteJson[]) {
+    for (const r of parseJsonList(text, "ip -j route show table local") as Array<IpRouteJson | null>) {
       if (r?.type !== "local" || typeof r.dev !== "string" || typeof r.dst !== "string") continue;
       const [addrText = "", lenText] = r.dst.split("/");
       const a = parseAddr(addrText);
@@ -727,7 +727,7 @@ export function hostOptionsFromIpJson(
   }
   const groups: HostGroup[] = [];
   if (extra.maddr !== undefined) {
-    for (const l of parseJsonList(extra.maddr, "ip -j maddr") as Array<{ ifname?: unknown; maddr?: unknown }>) {
+    for (const l of parseJsonList(extra.maddr, "ip -j maddr") as Array<{ ifname?: unknown; maddr?: unknown } | null>) {
       if (typeof l?.ifname !== "string" || !Array.isArray(l.maddr)) continue;
       for (const m of l.maddr as Array<Record<string, unknown>>) {
         const g = typeof m["address"] === "string" ? parseAddr(m["address"]) : null;
@@ -765,6 +765,8 @@ export function readLocalHost(): HostModelOptions {
     const r = spawnSync("ip", args, { encoding: "utf8", timeout: 10_000 });
     if (r.error !== undefined || r.status !== 0) {
       throw new HostSpecError(
+        // Node types stderr as a string, but it is null when "ip" could not be spawned.
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
         `Cannot read the host's addresses with "ip ${args.join(" ")}": ${(r.error?.message ?? r.stderr ?? "").trim() || `exit ${String(r.status)}`}`,
       );
     }

@@ -35,13 +35,13 @@ function tokenize(line: string, lineNo: number, file: string): Tok[] {
       i++;
       while (i < line.length && line[i] !== '"') {
         if (line[i] === "\\" && i + 1 < line.length) i++;
-        text += line[i];
+        text += line[i] as string;
         i++;
       }
       if (i >= line.length) throw new RulesetSyntaxError(textPos(file, lineNo, start + 1), "unterminated quoted string");
       i++;
     } else {
-      while (i < line.length && line[i] !== " " && line[i] !== "\t") text += line[i++];
+      while (i < line.length && line[i] !== " " && line[i] !== "\t") text += line[i++] as string;
     }
     out.push({ text, col: start + 1 });
   }

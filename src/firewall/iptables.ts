@@ -62,7 +62,7 @@ function tokenize(line: string, lineNo: number, file: string): Tok[] {
         while (i < n) {
           const d = line[i] as string;
           if (d === "\\" && i + 1 < n) {
-            text += line[i + 1];
+            text += line[i + 1] as string;
             i += 2;
             continue;
           }

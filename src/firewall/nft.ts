@@ -16,7 +16,6 @@ import type {
   Action,
   BaseChain,
   Chain,
-  ChainType,
   CtTupleField,
   Elem,
   ElemValue,
@@ -60,6 +59,11 @@ export interface NftParseOptions {
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type Obj = { [k: string]: Json };
+
+/** A JSON value as an error message quotes it: strings as they are, objects and arrays as JSON. */
+function jsonText(v: Json | undefined): string {
+  return typeof v === "object" && v !== null ? JSON.stringify(v) : String(v);
+}
 
 const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 const MAX_DEPTH = 64;
@@ -259,7 +263,7 @@ export function parseNftJson(text: string, opts: NftParseOptions = {}): Ruleset 
     for (const s of it.body["expr"]) {
       const d = isObj(s) && isObj(s["set"]) ? s["set"] : null;
       if (d && typeof d["op"] === "string" && typeof d["set"] === "string")
-        st.dynamicSets.add(`${String(it.body["family"])}|${String(it.body["table"])}|${d["set"].slice(1)}`);
+        st.dynamicSets.add(`${jsonText(it.body["family"])}|${jsonText(it.body["table"])}|${d["set"].slice(1)}`);
     }
   }
   // Pass 1: tables and chains; pass 2: sets, maps and objects (map data may
@@ -363,7 +367,7 @@ function readChain(st: St, body: Json, path: string): void {
   if (o["hook"] !== undefined) {
     const hook = str(st, o, "hook", path) as HookName;
     if (!HOOKS.has(hook)) throw err(st, keyPath(path, "hook"), `unknown hook ${q(hook)}`);
-    const type = (o["type"] === undefined ? "filter" : str(st, o, "type", path)) as ChainType;
+    const type: string = o["type"] === undefined ? "filter" : str(st, o, "type", path);
     if (type !== "filter" && type !== "nat" && type !== "route") throw err(st, keyPath(path, "type"), `unknown chain type ${q(type)}`);
     let priority = 0;
     const p = o["prio"];
@@ -419,7 +423,7 @@ function readSet(st: St, body: Json, path: string, isMap: boolean): void {
   const typeV = o["type"];
   const types: string[] = [];
   if (typeof typeV === "string") types.push(typeV);
-  else if (Array.isArray(typeV) && typeV.length > 0 && typeV.every((x) => typeof x === "string")) types.push(...(typeV));
+  else if (Array.isArray(typeV) && typeV.length > 0 && typeV.every((x) => typeof x === "string")) types.push(...typeV);
   else throw err(st, keyPath(path, "type"), "expected a type name or a list of type names");
   let verdicts: Action[] | null = null;
   if (isMap) {
@@ -664,7 +668,7 @@ function leftInfo(st: St, e: Json, path: string, family: Family): LeftInfo {
   }
   if (isObj(e) && isObj(e["meta"])) {
     const key = e["meta"]["key"];
-    const text = `meta ${String(key)}`;
+    const text = `meta ${jsonText(key)}`;
     switch (key) {
       case "iifname":
       case "iif":
@@ -681,7 +685,7 @@ function leftInfo(st: St, e: Json, path: string, family: Family): LeftInfo {
       case "length":
         return { ...base, sel: "length", vt: NUM(), text };
     }
-    throw unsupported(st, `${path}.meta`, `meta key ${q(String(key))}`, `meta ${String(key)}`);
+    throw unsupported(st, `${path}.meta`, `meta key ${q(jsonText(key))}`, `meta ${jsonText(key)}`);
   }
   if (isObj(e) && isObj(e["ct"])) {
     const c = e["ct"];
@@ -780,7 +784,8 @@ function convertFib(st: St, fib: Obj, op: string, right: Json, path: string): Ma
   const result = fib["result"];
   const flagsV = fib["flags"];
   const flags = typeof flagsV === "string" ? [flagsV] : Array.isArray(flagsV) ? flagsV.filter((x): x is string => typeof x === "string") : [];
-  if (result !== "type" && result !== "oif" && result !== "oifname") throw unsupported(st, `${path}.left.fib.result`, `fib result ${q(String(result))}`, "fib");
+  if (result !== "type" && result !== "oif" && result !== "oifname")
+    throw unsupported(st, `${path}.left.fib.result`, `fib result ${q(jsonText(result))}`, "fib");
   const addr = flags.includes("saddr") ? "saddr" : flags.includes("daddr") ? "daddr" : null;
   if (!addr || (flags.includes("saddr") && flags.includes("daddr"))) throw err(st, `${path}.left.fib.flags`, "fib needs exactly one of saddr and daddr");
   if (flags.includes("iif") && flags.includes("oif")) throw err(st, `${path}.left.fib.flags`, "fib takes iif or oif, not both");
@@ -807,7 +812,7 @@ function convertFib(st: St, fib: Obj, op: string, right: Json, path: string): Ma
 /** A `match` statement → matches (dependencies first). */
 function convertMatch(st: St, t: Table, m: Obj, path: string, deps: Set<string>): Match[] {
   const op = m["op"] === undefined ? "==" : m["op"];
-  if (typeof op !== "string" || !["==", "!=", "in", "<", ">", "<=", ">="].includes(op)) throw err(st, `${path}.op`, `unknown operator ${q(String(op))}`);
+  if (typeof op !== "string" || !["==", "!=", "in", "<", ">", "<=", ">="].includes(op)) throw err(st, `${path}.op`, `unknown operator ${q(jsonText(op))}`);
   const left = m["left"];
   const right = m["right"];
   if (left === undefined || right === undefined) throw err(st, path, `a match needs ${q("left")} and ${q("right")}`);
@@ -1044,7 +1049,8 @@ function readStatement(
 ): void {
   if (!isObj(s) || Object.keys(s).length !== 1) throw err(st, path, "expected a statement object with one key");
   const k = Object.keys(s)[0] as string;
-  const body = s[k] as string | number | boolean | Json[] | { [k: string]: Json };
+  // A JSON statement's body may be null (`{"counter": null}`, `{"log": null}`).
+  const body = s[k] as Json;
   const p = keyPath(path, k);
   switch (k) {
     case "match":
@@ -1114,7 +1120,7 @@ function readStatement(
       const per = o["per"] === undefined ? "second" : o["per"];
       const units: Record<string, number> = { second: 1, minute: 60, hour: 3600, day: 86400, week: 604800 };
       const unitSec = typeof per === "string" ? units[per] : undefined;
-      if (!unitSec) throw err(st, `${p}.per`, `unknown time unit ${q(String(per))}`);
+      if (!unitSec) throw err(st, `${p}.per`, `unknown time unit ${q(jsonText(per))}`);
       const rate = intAt(st, o["rate"], `${p}.rate`, 1, 0xffffffff);
       const burst = o["burst"] === undefined ? 5 : intAt(st, o["burst"], `${p}.burst`, 0, 0xffffffff);
       acc.matches.push({ kind: "limit", over: o["inv"] === true, rate, unitSec, burst, slot: st.rs.slots++ });
@@ -1145,7 +1151,7 @@ function readStatement(
       return;
     case "xt": {
       const o = isObj(body) ? body : {};
-      const what = `${String(o["type"] ?? "")} ${String(o["name"] ?? "")}`.trim();
+      const what = `${jsonText(o["type"] ?? "")} ${jsonText(o["name"] ?? "")}`.trim();
       throw err(
         st,
         p,
@@ -1234,7 +1240,7 @@ function readMangle(st: St, o: Obj, p: string): Action {
   if (isObj(key) && isObj(key["tcp option"])) {
     const opt = key["tcp option"];
     if (opt["name"] !== "maxseg" || opt["field"] !== "size")
-      throw unsupported(st, `${p}.key`, `setting tcp option ${q(String(opt["name"]))} ${q(String(opt["field"]))}`, "tcp option set");
+      throw unsupported(st, `${p}.key`, `setting tcp option ${q(jsonText(opt["name"]))} ${q(jsonText(opt["field"]))}`, "tcp option set");
     const isRtMtu = isObj(value) && isObj(value["rt"]) && value["rt"]["key"] === "mtu";
     if (!isRtMtu) intAt(st, value, `${p}.value`, 0, 65535);
     return { kind: "mangle", name: "tcp option maxseg size" };
@@ -1291,7 +1297,8 @@ function readVmap(st: St, t: Table, o: Obj, p: string, deps: Set<string>, acc: {
     const set = t.sets.get(data.slice(1));
     if (!set || !set.verdicts) throw err(st, `${p}.data`, `verdict map ${q(data.slice(1))} does not exist in table ${q(t.name)}`);
     mapName = set.name;
-    set.elems.forEach((e, i) => entries.push({ elem: e, verdict: set.verdicts![i] as Action }));
+    const verdicts = set.verdicts;
+    set.elems.forEach((e, i) => entries.push({ elem: e, verdict: verdicts[i] as Action }));
   } else if (isObj(data) && Array.isArray(data["set"])) {
     data["set"].forEach((pair, i) => {
       const pp = `${p}.data.set[${i}]`;
@@ -1306,7 +1313,7 @@ function readVmap(st: St, t: Table, o: Obj, p: string, deps: Set<string>, acc: {
 /** `numgen random mod N offset O` / `numgen inc …`. */
 function readNumgen(st: St, o: Obj, p: string): NumGen {
   const mode = o["mode"];
-  if (mode !== "random" && mode !== "inc") throw unsupported(st, `${p}.mode`, `numgen mode ${q(String(mode))}`, "numgen");
+  if (mode !== "random" && mode !== "inc") throw unsupported(st, `${p}.mode`, `numgen mode ${q(jsonText(mode))}`, "numgen");
   const mod = intAt(st, o["mod"], `${p}.mod`, 1, 0xffffffff);
   const offset = o["offset"] === undefined ? 0 : intAt(st, o["offset"], `${p}.offset`, 0, 0xffffffff);
   // nft_ng_inc_init: the offset plus the modulus must not overflow a u32.
@@ -1317,7 +1324,7 @@ function readNumgen(st: St, o: Obj, p: string): NumGen {
 /** `add @s { ip saddr timeout 30s }`, `update @s { … }`, `delete @s { … }` (nft_dynset). */
 function readDynset(st: St, t: Table, o: Obj, p: string, deps: Set<string>, acc: { matches: Match[] }): Action {
   const op = o["op"];
-  if (op !== "add" && op !== "update" && op !== "delete") throw unsupported(st, `${p}.op`, `set statement ${q(String(op))}`, "set statement");
+  if (op !== "add" && op !== "update" && op !== "delete") throw unsupported(st, `${p}.op`, `set statement ${q(jsonText(op))}`, "set statement");
   const ref = o["set"];
   if (typeof ref !== "string" || !ref.startsWith("@")) throw err(st, `${p}.set`, 'expected a set name such as "@blocklist"');
   const set = namedSet(st, t, ref, `${p}.set`);
@@ -1411,7 +1418,7 @@ function renderValue(v: Json): string {
   if (isObj(v["elem"])) return renderValue(v["elem"]["val"] ?? null);
   if (isObj(v["payload"])) return `${renderValue(v["payload"]["protocol"] ?? null)} ${renderValue(v["payload"]["field"] ?? null)}`;
   if (isObj(v["meta"])) {
-    const k = String(v["meta"]["key"]);
+    const k = jsonText(v["meta"]["key"]);
     return ["iifname", "oifname", "iif", "oif", "mark", "l4proto", "nfproto"].includes(k) && k !== "mark" && k !== "l4proto" && k !== "nfproto"
       ? k
       : `meta ${k}`;
@@ -1424,7 +1431,7 @@ function renderValue(v: Json): string {
   if (Array.isArray(v)) return (v as Json[]).map(renderValue).join(", ");
   if (Object.keys(v).length === 1) {
     const k = Object.keys(v)[0] as string;
-    const b = v[k] as string | number | boolean | Json[] | { [k: string]: Json };
+    const b = v[k] as Json;
     if (b === null) return k;
     if (isObj(b) && typeof b["target"] === "string") return `${k} ${b["target"]}`;
   }
@@ -1439,7 +1446,7 @@ function renderStmt(s: Json): string {
     case "match": {
       if (!isObj(b)) return "match";
       const op = b["op"];
-      const opText = op === "==" || op === "in" || op === undefined ? "" : ` ${String(op)}`;
+      const opText = op === "==" || op === "in" || op === undefined ? "" : ` ${jsonText(op)}`;
       return `${renderValue(b["left"] ?? null)}${opText} ${renderValue(b["right"] ?? null)}`;
     }
     case "counter":
@@ -1474,7 +1481,7 @@ function renderStmt(s: Json): string {
         : k;
     case "vmap":
       return isObj(b)
-        ? `${renderValue(b["key"] ?? null)} vmap ${isObj(b["data"]) && Array.isArray(b["data"]["set"]) ? `{ ${(b["data"]["set"]).map((pr) => (Array.isArray(pr) ? `${renderValue(pr[0] ?? null)} : ${renderValue(pr[1] ?? null)}` : "")).join(", ")} }` : renderValue(b["data"] ?? null)}`
+        ? `${renderValue(b["key"] ?? null)} vmap ${isObj(b["data"]) && Array.isArray(b["data"]["set"]) ? `{ ${b["data"]["set"].map((pr) => (Array.isArray(pr) ? `${renderValue(pr[0] ?? null)} : ${renderValue(pr[1] ?? null)}` : "")).join(", ")} }` : renderValue(b["data"] ?? null)}`
         : k;
     case "ct helper":
     case "ct timeout":

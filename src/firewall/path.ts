@@ -198,11 +198,6 @@ export function trackingFamilies(rs: Ruleset): { ipv4: boolean; ipv6: boolean } 
   return { ipv4, ipv6 };
 }
 
-function chainFamilies(rs: Ruleset, c: Chain): Array<4 | 6> {
-  const t = rs.tables.find((x) => x.family === c.family && x.name === c.table);
-  return t ? tableFamilies(t.family) : [];
-}
-
 /** Does any rule use a match that reads conntrack tuples or the remaining timeout? */
 function usesMatch(rs: Ruleset, kinds: ReadonlySet<Match["kind"]>): boolean {
   for (const t of rs.tables) for (const c of t.chains) for (const r of c.rules) for (const m of r.matches) if (kinds.has(m.kind)) return true;
@@ -295,7 +290,7 @@ export class NetfilterPath {
       addrType: (family, a, iface) => {
         const t = host.addrType(family, a);
         // inet_dev_addr_type(): given a device, an address is LOCAL only on it.
-        if (t === ADDRTYPE_RTN.LOCAL && iface !== null && !host.localOn(family, a, iface)) return ADDRTYPE_RTN.UNICAST!;
+        if (t === ADDRTYPE_RTN.LOCAL && iface !== null && !host.localOn(family, a, iface)) return ADDRTYPE_RTN.UNICAST;
         return t;
       },
       routeOif: (family, a) => (host.isLocal(family, a) ? null : host.route(family, a)),
@@ -382,17 +377,7 @@ export class NetfilterPath {
     ctx.p = p;
     ctx.nowMs = nowMs;
     ctx.mark = 0;
-    this.slot = -1;
-    this.dir = 0;
-    this.ctinfo = -1;
-    this.ctState = 0;
-    this.conntrackDone = false;
-    this.notrack = false;
-    this.zone = 0;
-    this.tmplHelper = "";
-    this.filterRule = this.lastRule = null;
-    this.filterChain = this.lastChain = null;
-    this.filterBase = this.lastBase = null;
+    this.resetPacketState();
     const sched = this.schedules[p.family];
     const host = this.host;
     // A capture taken on an interface (--iif) shows packets arriving there, whatever their
@@ -462,6 +447,24 @@ export class NetfilterPath {
     return res.verdict;
   }
 
+  /**
+   * Clears what one packet's walk records. A method of its own: the hooks set these fields
+   * behind method calls, which TypeScript's narrowing of `this.x` after an assignment does not see.
+   */
+  private resetPacketState(): void {
+    this.slot = -1;
+    this.dir = 0;
+    this.ctinfo = -1;
+    this.ctState = 0;
+    this.conntrackDone = false;
+    this.notrack = false;
+    this.zone = 0;
+    this.tmplHelper = "";
+    this.filterRule = this.lastRule = null;
+    this.filterChain = this.lastChain = null;
+    this.filterBase = this.lastBase = null;
+  }
+
   /** One hook: every stage in order. Returns the verdict. */
   private hook(sched: Record<string, Stage[]>, hook: HookName, iif: string, oif: string): number {
     const stages = sched[hook] as Stage[];
@@ -473,7 +476,7 @@ export class NetfilterPath {
       const s = stages[i] as Stage;
       switch (s.kind) {
         case STAGE_CHAIN: {
-          const v = this.runChain(s.chain!, hook);
+          const v = this.runChain(s.chain as Chain, hook);
           if (v !== VERDICT.ACCEPT) return v;
           break;
         }

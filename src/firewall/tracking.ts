@@ -59,7 +59,7 @@ export function matchTrackingReasons(m: Match, r: Rule, ipt: boolean): TrackReas
       return [{ feature: ipt ? "-m connlimit" : "ct count", module: ipt ? "xt_connlimit" : "nft_connlimit", kind: "connlimit" }];
     case "lookup":
       return m.keys.some((k) => CT_SELECTORS.has(k))
-        ? [{ feature: `ct ${m.keys.find((k) => CT_SELECTORS.has(k))!.slice(2)} lookup`, module: "nft_ct", kind: "state" }]
+        ? [{ feature: `ct ${(m.keys.find((k) => CT_SELECTORS.has(k)) as string).slice(2)} lookup`, module: "nft_ct", kind: "state" }]
         : [];
     case "cmp":
       return CT_SELECTORS.has(m.key) ? [{ feature: `ct ${m.key.slice(2)}`, module: "nft_ct", kind: "state" }] : [];
@@ -145,7 +145,7 @@ export function ruleTrackingReasons(r: Rule, rs: Ruleset): TrackReason[] {
         break;
       case "vmap":
         if (a.keys.some((k) => CT_SELECTORS.has(k)))
-          out.push({ feature: `ct ${a.keys.find((k) => CT_SELECTORS.has(k))!.slice(2)} vmap`, module: "nft_ct", kind: "state" });
+          out.push({ feature: `ct ${(a.keys.find((k) => CT_SELECTORS.has(k)) as string).slice(2)} vmap`, module: "nft_ct", kind: "state" });
         break;
       default:
         break;

@@ -416,7 +416,7 @@ export const TCP_FLAG_BITS: Readonly<Record<string, number>> = {
 };
 
 /** Route types of `-m addrtype` (RTN_* numbers). The match tests bit (1 << RTN). */
-export const ADDRTYPE_RTN: Readonly<Record<string, number>> = {
+export const ADDRTYPE_RTN = {
   UNSPEC: 0,
   UNICAST: 1,
   LOCAL: 2,
@@ -429,7 +429,10 @@ export const ADDRTYPE_RTN: Readonly<Record<string, number>> = {
   THROW: 9,
   NAT: 10,
   XRESOLVE: 11,
-};
+} as const;
+
+/** ADDRTYPE_RTN by the name `-m addrtype` takes (upper case). */
+export const ADDRTYPE_RTN_BY_NAME: Readonly<Record<string, number>> = ADDRTYPE_RTN;
 
 /** Parses an unsigned integer in decimal or 0x-hex (as strtoul with base 0 does, without octal); NaN when invalid. */
 export function parseUint(s: string, max = 0xffffffff): number {

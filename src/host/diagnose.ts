@@ -2,8 +2,11 @@
  * The doctor's diagnosis: pure functions of a Snapshot. Nothing here reads
  * the host or the clock; the same snapshot always gives the same report.
  */
-import type { AnalysisResult } from "../firewall/index.js";
-import { analyzeRuleset, boxesOverlap, boxOf, mirrorBox, notrackRulesFor, parseSelector } from "../firewall/index.js";
+import { analyzeRuleset } from "../firewall/analysis/analyze.js";
+import type { AnalysisResult } from "../firewall/analysis/analyze.js";
+import { boxesOverlap, boxOf, mirrorBox } from "../firewall/analysis/box.js";
+import { notrackRulesFor } from "../firewall/analysis/notrack.js";
+import { parseSelector } from "../firewall/analysis/selector.js";
 import { loadRuleset } from "../firewall/load.js";
 import type { Snapshot } from "./snapshot.js";
 import type { KeyCount } from "./table.js";
@@ -314,7 +317,7 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
         kernel_log_lines: tableFull.length,
         ...(tableFull[0] ? { first_logged: tableFull[0].time } : {}),
         ...(tableFull.length ? { last_logged: tableFull[tableFull.length - 1]?.time ?? "" } : {}),
-        ...(forecast?.drop_rate_per_second != null ? { drop_per_second: forecast.drop_rate_per_second } : {}),
+        ...(forecast !== null && forecast.drop_rate_per_second !== null ? { drop_per_second: forecast.drop_rate_per_second } : {}),
       },
       detail: '`conntrack -S` drop counts new connections refused; the kernel logs "nf_conntrack: table full, dropping packet" (rate limited).',
     });
@@ -326,7 +329,7 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
       title: "Unassured entries were evicted to make room (early_drop)",
       evidence: {
         early_drop: earlyDrop,
-        ...(forecast?.early_drop_rate_per_second != null ? { early_drop_per_second: forecast.early_drop_rate_per_second } : {}),
+        ...(forecast !== null && forecast.early_drop_rate_per_second !== null ? { early_drop_per_second: forecast.early_drop_rate_per_second } : {}),
       },
       detail: "The table reached nf_conntrack_max and the kernel freed not-yet-assured entries near the new one's bucket.",
     });

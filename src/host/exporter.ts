@@ -165,9 +165,8 @@ export class ConntrackExporter {
           this.#g["censusDuration"]?.set(this.#labels(s), (s.censusAt - t0) / 1000);
           this.#record(s, snap);
           for (const p of snap.problems) this.#errors.inc(this.#labels(s, { source: p.source }));
-        } catch (e) {
+        } catch {
           this.#errors.inc(this.#labels(s, { source: "census" }));
-          e;
         }
       }
     })().finally(() => (this.#censusRunning = undefined));

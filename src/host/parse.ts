@@ -347,15 +347,13 @@ export function parseSysctls(text: string, source = "sysctl.txt"): { values: Rec
   text.split("\n").forEach((raw, idx) => {
     const line = raw.trim();
     if (line === "" || line.startsWith("#")) return;
-    let name: string;
-    let value: string;
     const m = /^\/proc\/sys\/net\/netfilter\/([A-Za-z0-9_/]+):(.*)$/.exec(line) ?? /^net\.netfilter\.([A-Za-z0-9_.]+)\s*=\s*(.*)$/.exec(line);
     if (m === null) {
       bad.push(badLine(source, idx + 1, "expected /proc/sys/net/netfilter/NAME:VALUE or net.netfilter.NAME = VALUE", raw));
       return;
     }
-    name = m[1] as string;
-    value = (m[2] as string).trim();
+    const name = m[1] as string;
+    const value = (m[2] as string).trim();
     // nf_log/N (logger names per family) is a folder below, not a conntrack setting.
     if (name.includes("/") || name.includes(".")) return;
     const n = toInt(value);

@@ -207,11 +207,12 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
 
   const censusTop = opts.census?.top ?? null;
   const census = censusTop !== null ? new Census() : null;
-  let peakCensus: { result: CensusResult; time: number | null; peak: number; peakTime: number | null } | null = null;
+  // Both are set in the packet callback: typed wide so the reads after the loop are not narrowed to their initial values.
+  let peakCensus = null as { result: CensusResult; time: number | null; peak: number; peakTime: number | null } | null;
   let packetsAtCensus = 0;
   /** Peak the last census was taken for (0: none yet), and whether a higher one is pending. */
   let censusPeak = 0;
-  let peakPending = false;
+  let peakPending = false as boolean;
   let backwards = 0;
   let lastSec = -1;
   let lastNsec = 0;

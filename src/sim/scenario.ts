@@ -207,9 +207,10 @@ export function scenarioJsonSchema(): Record<string, unknown> {
 
 function describeValue(v: unknown): string {
   if (v === undefined) return "nothing";
-  // JSON.stringify gives undefined for a function or a symbol (its type says string).
+  // undefined for functions and symbols (whatever the declared return type says): String() names those.
   const s = JSON.stringify(v) as string | undefined;
-  return s === undefined ? typeof v : s.length > 60 ? `${s.slice(0, 57)}...` : s;
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string
+  return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
 function valueAt(input: unknown, path: ReadonlyArray<PropertyKey>): unknown {

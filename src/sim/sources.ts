@@ -139,7 +139,7 @@ export class Arrivals {
     this.#trough = 1;
     this.#period = 86400;
     if (a === "poisson" || a === "constant") this.#kind = a;
-    else if (typeof a === "object" && a !== null && "ramp" in a) {
+    else if (typeof a === "object" && "ramp" in a) {
       const r = (a as { ramp: { from: number; to: number } }).ramp;
       this.#kind = "ramp";
       this.#from = r.from;

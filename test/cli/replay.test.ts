@@ -149,5 +149,4 @@ test("demo runs and tells the table-full story", () => {
   assert.ok((j.stats.drop ?? 0) > 0);
   assert.equal(j.peak_entries, j.max_entries);
   assert.ok(j.log.some((l) => l.line.includes("table full, dropping packet")));
-  readFileSync;
 });

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildTcp, buildUdp } from "../../src/packet/build.js";
+import { buildUdp } from "../../src/packet/build.js";
 import { PcapWriter } from "../../src/packet/writer.js";
 import { validate } from "../helpers/json-schema.js";
 

@@ -181,7 +181,7 @@ describe("table growth keeps every entry where it is", () => {
     const v = new PacketView();
     for (let i = 0; i < INITIAL_SLOTS; i++) tr.process(udpFast(v, ip4("10.0.0.1"), ip4("10.0.0.2"), 1024 + i, 53));
     const m = tr.memoryBytes;
-    const tcp = trackerEngine(tr).tcpTracker as unknown as { grow(n: number): void };
+    const tcp = trackerEngine(tr).tcpTracker as unknown as { grow: (n: number) => void };
     const grow = tcp.grow;
     tcp.grow = () => {
       throw new RangeError("Array buffer allocation failed");

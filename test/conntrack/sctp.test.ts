@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { SCTP_CHUNK, sctpInitChunk } from "../../src/packet/build.js";
 import { CT_STATE, IPS } from "../../src/conntrack/constants.js";
-import { SCTP_STATE, sctpNewState } from "../../src/conntrack/sctp.js";
+import { SCTP_STATE, SctpTracker, sctpNewState } from "../../src/conntrack/sctp.js";
 import { INVALID_REASON } from "../../src/conntrack/stats.js";
 import { entryOf, firstEntry, rig, sctp } from "./helpers.js";
 import { trackerEngine } from "../../src/conntrack/tracker.js";
@@ -33,7 +33,8 @@ describe("SCTP tracking (nf_conntrack_proto_sctp.c)", () => {
       "sctp     132 210 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=5000 dport=38412 src=10.0.0.2 dst=10.0.0.1 sport=38412 dport=5000 [ASSURED] mark=0 use=1",
     ]);
     const slot = firstEntry(tr).id;
-    const sc = trackerEngine(tr).l4(132) as import("../../src/conntrack/sctp.js").SctpTracker;
+    const sc = trackerEngine(tr).l4(132);
+    assert.ok(sc instanceof SctpTracker);
     assert.equal(sc.vtagOf(slot, 0), TAG_B);
     assert.equal(sc.vtagOf(slot, 1), TAG_A);
 

@@ -87,7 +87,7 @@ test("the tracker's own table equals the kernel's", () => {
 });
 
 for (const dir of [0, 1] as const) {
-  ROWS.forEach((row, index) => {
+  ROWS.forEach((row) => {
     const cells = KERNEL_TABLE[dir][row]!.split(" ");
     cells.forEach((cell, old) => {
       const name = `${dir === 0 ? "ORIGINAL" : "REPLY"} ${row} in ${COLS[old]} -> ${cell}`;

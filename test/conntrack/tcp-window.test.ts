@@ -16,7 +16,9 @@ function conn(sysctl: Partial<SysctlValues> = {}): FakeConntrack {
 }
 
 function t(ct: FakeConntrack): TcpTracker {
-  return ct.tracker as TcpTracker;
+  const t = ct.tracker;
+  assert.ok(t instanceof TcpTracker);
+  return t;
 }
 
 /**

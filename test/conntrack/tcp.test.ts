@@ -14,7 +14,9 @@ function conn(sysctl: Partial<SysctlValues> = {}): FakeConntrack {
 }
 
 function tracker(ct: FakeConntrack): TcpTracker {
-  return ct.tracker as TcpTracker;
+  const t = ct.tracker;
+  assert.ok(t instanceof TcpTracker);
+  return t;
 }
 
 const c = 1000; // client ISN

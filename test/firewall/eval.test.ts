@@ -269,7 +269,7 @@ for (const ev of EVALUATORS) {
       const c2 = contextFor(over);
       const verdicts: number[] = [];
       for (let i = 0; i < 12; i++) verdicts.push(runOver(chain(over, "t", "in"), packet({ nowMs: 0 }, c2)));
-      assert.deepEqual(verdicts, [...Array(10).fill(VERDICT.DROP), VERDICT.ACCEPT, VERDICT.ACCEPT]);
+      assert.deepEqual(verdicts, [...Array<number>(10).fill(VERDICT.DROP), VERDICT.ACCEPT, VERDICT.ACCEPT]);
     });
 
     it("recent: SSH throttling drops the 5th new connection within 60 s, forgets after", () => {

@@ -188,7 +188,7 @@ function jsonMutated(base: unknown): fc.Arbitrary<string> {
     value: fc.jsonValue({ maxDepth: 2 }),
   });
   return fc.array(edit, { minLength: 1, maxLength: 4 }).map((edits) => {
-    const doc = structuredClone(base) as unknown;
+    const doc = structuredClone<unknown>(base);
     for (const e of edits) {
       const nodes: Array<{ parent: Record<string, unknown> | unknown[]; key: string | number }> = [];
       const walk = (v: unknown) => {
@@ -217,7 +217,7 @@ function jsonMutated(base: unknown): fc.Arbitrary<string> {
           break;
         case "delete":
           if (Array.isArray(n.parent)) n.parent.splice(n.key as number, 1);
-          else delete n.parent[n.key as string];
+          else Reflect.deleteProperty(n.parent, n.key);
           break;
         case "string":
           set("@nope");

@@ -157,7 +157,7 @@ describe("parseIptables() models every match and target", () => {
     assert.equal(m(big, "ctstatus").mask, 0x06);
     assert.equal(m(big, "ctproto").proto, 6);
     assert.deepEqual(
-      big.matches.filter((x) => x.kind === "ctaddr").map((x) => (x.kind === "ctaddr" ? x.field : "")),
+      big.matches.filter((x) => x.kind === "ctaddr").map((x) => x.field),
       ["origsrc", "origdst"],
     );
     assert.deepEqual(m(big, "ctport", 1).set.pairs(), [[20, 30]]);

@@ -31,7 +31,7 @@ function ctxFor(rs: Ruleset, random?: () => number): PacketContext {
   const ctx = contextFor(rs, {
     routeOif: (family, a) => (family === 4 && a[0] === local[0] ? null : family === 4 && a[0]! >>> 24 === 10 ? "eth1" : "eth0"),
     addrType: (family, a, iface) =>
-      family === 4 && a[0] === local[0] ? (iface === null || iface === "eth0" ? ADDRTYPE_RTN.LOCAL! : ADDRTYPE_RTN.UNICAST!) : ADDRTYPE_RTN.UNICAST!,
+      family === 4 && a[0] === local[0] ? (iface === null || iface === "eth0" ? ADDRTYPE_RTN.LOCAL : ADDRTYPE_RTN.UNICAST) : ADDRTYPE_RTN.UNICAST,
     ...(random ? { random32: random } : {}),
   });
   return ctx;

@@ -4,7 +4,7 @@ import { RulesetSyntaxError } from "../../src/firewall/errors.js";
 import { detectFormat, loadRuleset } from "../../src/firewall/load.js";
 import type { Action, Match, Rule, Ruleset } from "../../src/firewall/model.js";
 import { parseNftJson } from "../../src/firewall/nft.js";
-import { CORPUS, chain, corpus } from "./helpers.js";
+import { chain, corpus } from "./helpers.js";
 
 function rules(rs: Ruleset): Rule[] {
   return rs.tables.flatMap((t) => t.chains.flatMap((c) => c.rules));

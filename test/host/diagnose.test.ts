@@ -50,11 +50,11 @@ describe("diagnose", () => {
     const r = diagnose(snap({ tableFull: lines, stats: { drop: 5 } }));
     const f = r.findings.find((x) => x.id === "table-full-drops");
     assert.equal(f?.evidence["kernel_log_lines"], 2);
-    assert.equal(f?.severity, "critical");
+    assert.equal(f.severity, "critical");
     const raise = r.recommendations.find((x) => x.id === "raise-limit");
     assert.deepEqual(raise?.commands, ["sysctl -w net.netfilter.nf_conntrack_max=2048", "echo 2048 > /sys/module/nf_conntrack/parameters/hashsize"]);
-    assert.equal(raise?.memory_bytes, (2048 - 1000) * 256 + (2048 - 1024) * 8);
-    assert.ok(raise?.files.some((x) => x.path === "/etc/modprobe.d/nf_conntrack.conf" && x.content === "options nf_conntrack hashsize=2048\n"));
+    assert.equal(raise.memory_bytes, (2048 - 1000) * 256 + (2048 - 1024) * 8);
+    assert.ok(raise.files.some((x) => x.path === "/etc/modprobe.d/nf_conntrack.conf" && x.content === "options nf_conntrack hashsize=2048\n"));
   });
 
   it("insert races are told apart from a full table; a small hash is flagged", () => {
@@ -87,12 +87,12 @@ describe("diagnose", () => {
     );
     const f = r.forecast;
     assert.equal(f?.interval_seconds, 10);
-    assert.equal(f?.fill_rate_per_second, 10);
-    assert.equal(f?.seconds_until_full, 50);
-    assert.equal(f?.insert_rate_per_second, 20);
-    assert.equal(f?.drop_rate_per_second, 3);
+    assert.equal(f.fill_rate_per_second, 10);
+    assert.equal(f.seconds_until_full, 50);
+    assert.equal(f.insert_rate_per_second, 20);
+    assert.equal(f.drop_rate_per_second, 3);
     // 20 inserts/s, 10 departures/s: mean lifetime 500/10 = 50 s, steady state 20 × 50.
-    assert.equal(f?.steady_state_entries, 1000);
+    assert.equal(f.steady_state_entries, 1000);
     assert.ok(r.findings.some((x) => x.id === "early-drops" && x.evidence["early_drop_per_second"] === 1));
   });
 });

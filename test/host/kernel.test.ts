@@ -70,15 +70,15 @@ describe("host: the doctor on real namespaces", { skip: skip ?? false }, () => {
       assert.ok(!ids.includes("connection-flood"), ids.join());
       const syn = r.findings.find((f) => f.id === "syn-flood");
       assert.equal(syn?.evidence["half_open"], SHAPE.synFlood + SHAPE.natLan);
-      assert.equal(syn?.evidence["distinct_sources"], SHAPE.synFlood + SHAPE.natLan);
-      assert.equal(syn?.evidence["top_destination"], "198.51.100.10");
-      assert.equal(syn?.evidence["top_dport"], "tcp/80");
+      assert.equal(syn.evidence["distinct_sources"], SHAPE.synFlood + SHAPE.natLan);
+      assert.equal(syn.evidence["top_destination"], "198.51.100.10");
+      assert.equal(syn.evidence["top_dport"], "tcp/80");
       // Why it is tracked: the live ruleset's rules, and what a NOTRACK would free.
       assert.equal(r.tracked_by.ruleset, "nft");
       const dns = r.tracked_by.classes.find((c) => c.class === "udp dport 53");
       assert.equal(dns?.notrack_frees, SHAPE.dns);
-      assert.ok((dns?.tracking_rules.length ?? 0) > 0, "the ct state rule tracks DNS");
-      assert.match(dns?.notrack_rules ?? "", /notrack/);
+      assert.ok(dns.tracking_rules.length > 0, "the ct state rule tracks DNS");
+      assert.match(dns.notrack_rules ?? "", /notrack/);
       const http = r.tracked_by.classes.find((c) => c.class === "tcp dport 80");
       assert.equal(http?.notrack_frees, SHAPE.synFlood, "NATed entries cannot be untracked");
       assert.ok(r.recommendations.some((x) => x.id === "notrack-dns" && x.memory_bytes !== null && x.memory_bytes < 0));

@@ -50,8 +50,8 @@ describe("kernel comparison: parsing", () => {
     );
     assert.equal(ev.length, 1);
     assert.equal(ev[0]?.kind, "NEW");
-    assert.equal(ev[0]?.id, "3363784558");
-    assert.match(ev[0]?.line ?? "", /type=0 code=0 id=7$/);
+    assert.equal(ev[0].id, "3363784558");
+    assert.match(ev[0].line, /type=0 code=0 id=7$/);
     const e = parseEventLine(" [UPDATE] ipv4     2 tcp      6 60 SYN_RECV src=1.1.1.1 dst=2.2.2.2 sport=1 dport=2 src=2.2.2.2 dst=1.1.1.1 sport=2 dport=1");
     assert.equal(e.kind, "UPDATE");
     assert.equal(e.line.state, "SYN_RECV");

@@ -290,7 +290,6 @@ export async function injectCapture(t: Topology, pcapPath: string, opts: InjectO
   if (/ENOBUFS/.test(err) || netlinkDrops > 0) {
     throw new EventsLostError(`Conntrack events were lost: netlink drops "${netlinkDrops}": ${err.trim()}`);
   }
-  if (state === undefined) throw new Error("Kernel state was not read");
   const events = parseEvents(out);
   const missing = missingEvents(events, state.tableIds);
   if (missing !== "") throw new EventsLostError(`Conntrack events were lost: ${missing}`);

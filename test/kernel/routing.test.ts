@@ -139,7 +139,13 @@ async function kernelSide(
       const local = c.local;
       const k = await injectCapture(t, pcap, {
         frames: injected.length,
-        ...(local !== undefined ? { beforeInject: async () => void (await run("python3", ["-c", local], { ns: t.rtNs })) } : {}),
+        ...(local !== undefined
+          ? {
+              beforeInject: async () => {
+                await run("python3", ["-c", local], { ns: t.rtNs });
+              },
+            }
+          : {}),
       });
       const expect =
         c.expect === true ? (await run("conntrack", ["-L", "expect"], { ns: t.rtNs, allowFail: true })).stdout.split("\n").filter((l) => l.trim() !== "") : [];

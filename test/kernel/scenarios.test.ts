@@ -47,7 +47,7 @@ function defineBatch(title: string, list: readonly Scenario[], realtime: boolean
     let scratch: { dir: string; remove: () => void } | undefined;
     let kernel: KernelRun | undefined;
     let comparison: Comparison | undefined;
-    let failure: unknown;
+    let failure: Error | undefined;
     const byBlock = new Map<number, Scenario>();
     const byGroup = new Map<string, Scenario>();
 
@@ -73,7 +73,7 @@ function defineBatch(title: string, list: readonly Scenario[], realtime: boolean
           return s === undefined ? undefined : groupName(s);
         });
       } catch (e) {
-        failure = e;
+        failure = e instanceof Error ? e : new Error(String(e));
       }
     });
 

@@ -52,8 +52,8 @@ describe("CaptureParser pcap", () => {
   it("reports snapped records with their wire length", () => {
     const { recs } = parseAll(pcapBytes([{ sec: 1, nsec: 0, frame: f3 }], { snaplen: 40 }));
     assert.equal(recs[0]?.capLen, 40);
-    assert.equal(recs[0]?.wireLen, f3.length);
-    assert.deepEqual(recs[0]?.frame, f3.subarray(0, 40));
+    assert.equal(recs[0].wireLen, f3.length);
+    assert.deepEqual(recs[0].frame, f3.subarray(0, 40));
   });
 
   it("masks FCS bits out of the link-type field and normalises a microsecond field over a second", () => {
@@ -63,8 +63,8 @@ describe("CaptureParser pcap", () => {
     dv.setUint32(24 + 4, 2_500_000, true);
     const { recs } = parseAll(bytes);
     assert.equal(recs[0]?.linkType, 1);
-    assert.equal(recs[0]?.tsSec, 12);
-    assert.equal(recs[0]?.tsNsec, 500_000_000);
+    assert.equal(recs[0].tsSec, 12);
+    assert.equal(recs[0].tsNsec, 500_000_000);
   });
 
   it("reads the Kuznetzov (modified pcap) format with 24-byte record headers", () => {
@@ -85,8 +85,8 @@ describe("CaptureParser pcap", () => {
     const { recs, error } = parseAll(concatChunks([hdr, rec]));
     assert.equal(error, null);
     assert.equal(recs[0]?.tsSec, 77);
-    assert.equal(recs[0]?.tsNsec, 5000);
-    assert.deepEqual(recs[0]?.frame, f1);
+    assert.equal(recs[0].tsNsec, 5000);
+    assert.deepEqual(recs[0].frame, f1);
   });
 
   it("sniffs the format from the magic, not the name", () => {
@@ -139,7 +139,7 @@ describe("CaptureParser pcapng", () => {
     const bytes = pcapngBytes((w) => w.writePacket(1700000100, 5000, f1), { interfaces: [{ tsoffset: 1700000000 }] });
     const { recs } = parseAll(bytes);
     assert.equal(recs[0]?.tsSec, 1700000100);
-    assert.equal(recs[0]?.tsNsec, 5000);
+    assert.equal(recs[0].tsNsec, 5000);
   });
 
   it("reads both byte orders and several sections, resetting interfaces per section", () => {
@@ -192,10 +192,10 @@ describe("CaptureParser pcapng", () => {
     assert.equal(error, null);
     assert.equal(recs.length, 2);
     assert.equal(recs[0]?.capLen, 30);
-    assert.equal(recs[0]?.wireLen, f3.length);
-    assert.deepEqual(recs[0]?.frame, f3.subarray(0, 30));
+    assert.equal(recs[0].wireLen, f3.length);
+    assert.deepEqual(recs[0].frame, f3.subarray(0, 30));
     assert.equal(recs[1]?.tsSec, 3);
-    assert.deepEqual(recs[1]?.frame, f1);
+    assert.deepEqual(recs[1].frame, f1);
   });
 
   it("skips unknown, name-resolution and statistics blocks", () => {
@@ -337,14 +337,14 @@ describe("CaptureParser errors", () => {
   it("an empty input is a truncated file header", () => {
     const { error } = parseAll(new Uint8Array(0), [], "-");
     assert.equal(error?.reason, "truncated-file-header");
-    assert.equal(error?.message, `Truncated capture file header in "-" at byte 0: need 24 bytes, have 0`);
+    assert.equal(error.message, `Truncated capture file header in "-" at byte 0: need 24 bytes, have 0`);
   });
 
   it("unknown magic, with a hint for gzip", () => {
     const { error } = parseAll(new TextEncoder().encode("hello world, not a capture"), [], "x.txt");
     assert.equal(error?.reason, "unknown-format");
-    assert.equal(error?.byteOffset, 0);
-    assert.equal(error?.message, `Unknown capture format in "x.txt" at byte 0: magic 0x68656c6c`);
+    assert.equal(error.byteOffset, 0);
+    assert.equal(error.message, `Unknown capture format in "x.txt" at byte 0: magic 0x68656c6c`);
     const gz = parseAll(Uint8Array.of(0x1f, 0x8b, 8, 0, 0, 0, 0, 0), [], "a.pcap.gz");
     assert.match(gz.error?.message ?? "", /\(gzip-compressed: decompress it first\)$/);
   });
@@ -355,7 +355,7 @@ describe("CaptureParser errors", () => {
     const { recs, error } = parseAll(bad);
     assert.equal(recs.length, 1);
     assert.equal(error?.reason, "bad-record-length");
-    assert.equal(error?.byteOffset, starts[1]);
+    assert.equal(error.byteOffset, starts[1]);
   });
 
   const ng = pcapngBytes((w) => {
@@ -376,20 +376,20 @@ describe("CaptureParser errors", () => {
       const { recs, error } = mutate((dv) => dv.setUint32(epb2 + 4, len, true));
       assert.equal(recs.length, 1);
       assert.equal(error?.reason, "bad-block-length", `length ${len}`);
-      assert.equal(error?.byteOffset, epb2);
+      assert.equal(error.byteOffset, epb2);
     }
     const odd = mutate((dv) => dv.setUint32(epb2 + 4, 34, true));
     assert.equal(odd.error?.reason, "bad-block-length");
     const trailer = mutate((dv) => dv.setUint32(epb2 - 4, 12, true));
     assert.equal(trailer.error?.reason, "bad-block-length");
-    assert.equal(trailer.error?.byteOffset, epb1);
+    assert.equal(trailer.error.byteOffset, epb1);
     assert.equal(trailer.recs.length, 0);
   });
 
   it("pcapng packet block errors", () => {
     const unknownIf = mutate((dv) => dv.setUint32(epb2 + 8, 3, true));
     assert.equal(unknownIf.error?.reason, "unknown-interface");
-    assert.equal(unknownIf.error?.message, `Unknown pcapng interface in "test.pcap" at byte ${epb2}: id 3, 1 described`);
+    assert.equal(unknownIf.error.message, `Unknown pcapng interface in "test.pcap" at byte ${epb2}: id 3, 1 described`);
     assert.equal(unknownIf.recs.length, 1);
     const capBeyond = mutate((dv) => dv.setUint32(epb1 + 20, 5000, true));
     assert.equal(capBeyond.error?.reason, "bad-block");
@@ -401,7 +401,7 @@ describe("CaptureParser errors", () => {
     assert.equal(bom.error?.reason, "bad-section-header");
     const ver = mutate((dv) => dv.setUint16(12, 2, true));
     assert.equal(ver.error?.reason, "bad-section-header");
-    assert.match(ver.error?.message ?? "", /version 2\.0$/);
+    assert.match(ver.error.message, /version 2\.0$/);
   });
 
   it("keeps failing after an error, and works again after reset()", () => {

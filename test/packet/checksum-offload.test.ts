@@ -156,6 +156,10 @@ describe("replay summary", () => {
     assert.match(text, /1 IPv4 packets dropped for a wrong header checksum/);
     assert.match(text, /1 IPv4 packets with a zero \(offloaded\) header checksum, accepted/);
     assert.match(text, /2 packets with offloaded checksums/);
-    assert.deepEqual(JSON.parse(JSON.stringify(summary)).packets.checksums, { ipv4_bad: 1, ipv4_zero: 1, offloaded: 2 });
+    assert.deepEqual((JSON.parse(JSON.stringify(summary)) as { packets: { checksums: unknown } }).packets.checksums, {
+      ipv4_bad: 1,
+      ipv4_zero: 1,
+      offloaded: 2,
+    });
   });
 });

@@ -187,7 +187,7 @@ describe("Defragmenter IPv4", () => {
     assert.deepEqual(verdicts(o), [STOLEN, REASSEMBLED]);
     const b = (o[1] as Out).bytes as Uint8Array;
     assert.equal(b.length, 36);
-    assert.deepEqual([...b.subarray(20)], [...new Array(8).fill(1), ...new Array(8).fill(2)]);
+    assert.deepEqual([...b.subarray(20)], [...new Array<number>(8).fill(1), ...new Array<number>(8).fill(2)]);
   });
 
   it("keys queues by source, destination, id and protocol", () => {

@@ -125,6 +125,6 @@ describe("capture roundtrips", () => {
     const ng = parseAll(pcapngBytes((w) => snapped.recs.forEach((r) => w.writePacket(r.tsSec, r.tsNsec, r.frame, r.wireLen))));
     assert.deepEqual(strip(ng.recs), strip(snapped.recs));
     assert.equal(ng.recs[1]?.wireLen, (frames[1] as Uint8Array).length);
-    assert.equal(ng.recs[1]?.capLen, 40);
+    assert.equal(ng.recs[1].capLen, 40);
   });
 });

@@ -67,7 +67,7 @@ test(
       await page.goto(pathToFileURL(file).href);
       await page.waitForSelector("body[data-rendered]");
       // A string: the test is compiled without the DOM library.
-      const charts = (await page.evaluate(`(() => {
+      const charts = await page.evaluate<Array<{ id: string; drawn: boolean }>>(`(() => {
       const out = [];
       document.querySelectorAll("[data-chart]").forEach((el) => {
         const c = el.querySelector("canvas");
@@ -79,7 +79,7 @@ test(
         out.push({ id: el.dataset.chart, drawn });
       });
       return out;
-    })()`)) as Array<{ id: string; drawn: boolean }>;
+    })()`);
       // Entries by state for both runs, then entries, drops, legit ratio, legit failed, memory.
       assert.equal(charts.length, 7);
       for (const c of charts) assert.ok(c.drawn, `chart ${c.id} drew nothing`);

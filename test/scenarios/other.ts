@@ -66,7 +66,7 @@ export const otherScenarios: Scenario[] = [
       const [f0, f1, ...rest] = f;
       emitAll(
         ctx,
-        [...rest, f0 as Uint8Array, f1 as Uint8Array].filter((x) => x !== undefined),
+        [...rest, f0, f1].filter((x) => x !== undefined),
       );
       ctx.emit(buildTcp({ src: c, dst: s, sport: 40081, dport: 80, flags: "S", seq: 1, mss: 1220 }));
       ctx.emit(buildTcp({ src: s, dst: c, sport: 80, dport: 40081, flags: "SA", seq: 500, ack: 2, mss: 1220 }));

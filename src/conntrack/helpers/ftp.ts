@@ -256,14 +256,14 @@ export const ftpHelper: ConntrackHelper<FtpState> = {
       cmd.addr.set(ctx.addr(slot, dir, "src"));
       cmd.port = 0;
       let found = 0;
-      let which: Search | null = null;
+      let which = SEARCH[dir][0] as Search;
       for (const s of SEARCH[dir]) {
         found = findPattern(d, start, datalen, s, cmd);
         which = s;
         if (found !== 0) break;
       }
       if (found === -1) {
-        ctx.log(slot, p, `partial matching of \`${which!.pattern}'`);
+        ctx.log(slot, p, `partial matching of \`${which.pattern}'`);
         return false;
       }
       if (found === 1) {

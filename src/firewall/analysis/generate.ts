@@ -5,7 +5,7 @@
  */
 import type { Chain, HookName, Ruleset } from "../model.js";
 import { PORT_PROTOS, protoName } from "../values.js";
-import type { AddrSet, NumSet } from "../values.js";
+import type { AddrSet, IfacePattern, NumSet } from "../values.js";
 import { addrTexts, fmtNums, mirrorBox } from "./box.js";
 import type { TrafficBox } from "./box.js";
 
@@ -35,17 +35,21 @@ function iptablesLines(chain: string, b: TrafficBox, target: string): string[] {
   const protos = b.protos ? b.protos.pairs().flatMap(([lo, hi]) => Array.from({ length: Math.min(hi - lo + 1, 8) }, (_, i) => lo + i)) : [-1];
   return protos.map((p) => {
     const parts = ["-A", chain];
-    const fam: 4 | 6 = b.family === 6 ? 6 : 4;
     const addr = (flag: string, s: AddrSet | null) => {
       if (!s) return;
       const texts = addrTexts(s).map((t) => (t.includes("/") ? t : null));
-      if (texts.every((t) => t !== null)) parts.push(flag, (texts).join(","));
+      if (texts.every((t) => t !== null)) parts.push(flag, texts.join(","));
       else parts.push("-m", "iprange", flag === "-s" ? "--src-range" : "--dst-range", addrTexts(s)[0] as string);
     };
     addr("-s", b.saddr);
     addr("-d", b.daddr);
-    if (b.iif) parts.push("-i", b.iif[0]!.name + (b.iif[0]!.prefix ? "+" : ""));
-    if (b.oif) parts.push("-o", b.oif[0]!.name + (b.oif[0]!.prefix ? "+" : ""));
+    const iface = (flag: string, l: readonly IfacePattern[] | null) => {
+      if (!l) return;
+      const first = l[0] as IfacePattern;
+      parts.push(flag, first.name + (first.prefix ? "+" : ""));
+    };
+    iface("-i", b.iif);
+    iface("-o", b.oif);
     if (p >= 0) {
       const name = p === 58 ? "ipv6-icmp" : protoName(p);
       parts.push("-p", name);
@@ -61,7 +65,6 @@ function iptablesLines(chain: string, b: TrafficBox, target: string): string[] {
         }
       }
     }
-    fam;
     parts.push("-j", ...target.split(" "));
     return parts.join(" ");
   });
@@ -178,7 +181,7 @@ export function renderGenerated(rs: Ruleset, rules: readonly GeneratedRule[], ta
     out.push("}");
   }
   for (const r of rules) {
-    const line = `${table === "filter" ? "insert" : "add"} rule ${chainFor.get(r.hook)!} ${r.nft}`;
+    const line = `${table === "filter" ? "insert" : "add"} rule ${chainFor.get(r.hook) as string} ${r.nft}`;
     if (!seen.has(line)) {
       seen.add(line);
       out.push(line);

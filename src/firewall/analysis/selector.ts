@@ -32,11 +32,11 @@ function selTokens(s: string): SelTok[] {
     let t = "";
     if (c === '"') {
       i++;
-      while (i < s.length && s[i] !== '"') t += s[i++];
+      while (i < s.length && s[i] !== '"') t += s[i++] as string;
       if (i >= s.length) throw new RulesetSyntaxError(textPos(SEL_FILE, 1, start + 1), "unterminated quoted string");
       i++;
     } else {
-      while (i < s.length && !" \t{},".includes(s[i] as string)) t += s[i++];
+      while (i < s.length && !" \t{},".includes(s[i] as string)) t += s[i++] as string;
     }
     out.push({ text: t, col: start + 1 });
   }
@@ -61,7 +61,8 @@ export function parseSelector(text: string): TrafficBox {
   let daddr: AddrSet | null = null;
   let iif: IfacePattern[] | null = null;
   let oif: IfacePattern[] | null = null;
-  const fail = (t: SelTok | undefined, msg: string): never => {
+  // Declared with its type so that TypeScript narrows after a call (control flow needs an explicit `never`).
+  const fail: (t: SelTok | undefined, msg: string) => never = (t, msg) => {
     throw new RulesetSyntaxError(textPos(SEL_FILE, 1, t ? t.col : text.length + 1), msg, "selector");
   };
   const values = (key: SelTok): SelTok[] => {
@@ -75,7 +76,7 @@ export function parseSelector(text: string): TrafficBox {
         i++;
         const n = toks[i++];
         if (!n || n.text === "{" || n.text === "}" || n.text === ",") fail(n, "expected a value after a comma");
-        list.push(n!);
+        list.push(n);
       }
       return list;
     }
@@ -96,8 +97,8 @@ export function parseSelector(text: string): TrafficBox {
     for (const v of values(key)) {
       const m = /^([0-9]{1,5})(?:[-:]([0-9]{1,5}))?$/.exec(v.text);
       if (!m) fail(v, `invalid port ${q(v.text)}`);
-      const lo = Number(m![1]);
-      const hi = m![2] === undefined ? lo : Number(m![2]);
+      const lo = Number(m[1]);
+      const hi = m[2] === undefined ? lo : Number(m[2]);
       if (lo > 65535 || hi > 65535) fail(v, `invalid port ${q(v.text)}`);
       if (hi < lo) fail(v, `invalid port range ${q(v.text)}`);
       pairs.push(lo, hi);
@@ -114,13 +115,13 @@ export function parseSelector(text: string): TrafficBox {
         const a = parseAddr(v.text.slice(0, dash));
         const b = parseAddr(v.text.slice(dash + 1));
         if (!a || !b || a.family !== b.family || (fam && a.family !== fam)) fail(v, `invalid address range ${q(v.text)}`);
-        fam = a!.family;
-        ranges.push({ lo: a!.words, hi: b!.words });
+        fam = a.family;
+        ranges.push({ lo: a.words, hi: b.words });
       } else {
         const c = parseCidr(v.text, fam);
         if (!c) fail(v, `invalid address ${q(v.text)}`);
-        fam = c!.family;
-        ranges.push({ lo: c!.lo, hi: c!.hi });
+        fam = c.family;
+        ranges.push({ lo: c.lo, hi: c.hi });
       }
       texts.push(v.text);
     }
@@ -169,7 +170,7 @@ export function parseSelector(text: string): TrafficBox {
         for (const v of values(t)) {
           const n = PROTO_NUM[v.text.toLowerCase()] ?? (/^[0-9]{1,3}$/.test(v.text) ? Number(v.text) : undefined);
           if (n === undefined || n > 255) fail(v, `unknown protocol ${q(v.text)}`);
-          pairs.push(n!, n!);
+          pairs.push(n, n);
         }
         protos = new NumSet(pairs);
         break;

@@ -3,7 +3,7 @@
  */
 import { RulesetSyntaxError, q, textPos } from "../../errors.js";
 import type { Match } from "../../model.js";
-import { ADDRTYPE_RTN } from "../../values.js";
+import { ADDRTYPE_RTN, ADDRTYPE_RTN_BY_NAME } from "../../values.js";
 import type { TextPos } from "../../errors.js";
 import type { MatchCall, Tok, XtMatch } from "../types.js";
 
@@ -20,7 +20,7 @@ function build({ ctx, modTok, opts }: MatchCall): Match[] {
     if (o.name === "--src-type" || o.name === "--dst-type") {
       let bits = 0;
       for (const name of (o.args[0] as Tok).text.split(",")) {
-        const rtn = ADDRTYPE_RTN[name.toUpperCase()];
+        const rtn = ADDRTYPE_RTN_BY_NAME[name.toUpperCase()];
         if (rtn === undefined) throw new RulesetSyntaxError(pos(o.args[0] as Tok), `unknown address type ${q(name)}`);
         bits |= 1 << rtn;
       }

@@ -18,21 +18,21 @@ function build({ ctx, modTok, opts }: MatchCall): Match[] {
     const a = o.args[0];
     switch (o.name) {
       case "--connlimit-above":
-        above = num(ctx, a!, 0xffffffff);
+        above = num(ctx, a as Tok, 0xffffffff);
         if (o.neg) {
           upto = above;
           above = -1;
         }
         break;
       case "--connlimit-upto":
-        upto = num(ctx, a!, 0xffffffff);
+        upto = num(ctx, a as Tok, 0xffffffff);
         if (o.neg) {
           above = upto;
           upto = -1;
         }
         break;
       case "--connlimit-mask":
-        mask = num(ctx, a!, ctx.v6 ? 128 : 32);
+        mask = num(ctx, a as Tok, ctx.v6 ? 128 : 32);
         break;
       case "--connlimit-saddr":
         key = "saddr";

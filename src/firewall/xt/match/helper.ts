@@ -3,11 +3,11 @@
  */
 import {} from "../../errors.js";
 import type { Match } from "../../model.js";
-import type { MatchCall, XtMatch } from "../types.js";
+import type { MatchCall, Tok, XtMatch } from "../types.js";
 
 function build({ opts }: MatchCall): Match[] {
   const out: Match[] = [];
-  for (const o of opts) out.push({ kind: "cthelper", neg: o.neg, name: o.args[0]!.text });
+  for (const o of opts) out.push({ kind: "cthelper", neg: o.neg, name: (o.args[0] as Tok).text });
   return out;
 }
 

@@ -6,14 +6,14 @@ import type { Match } from "../../model.js";
 import { NumSet, PORT_PROTOS } from "../../values.js";
 import { needProto, parsePortRange } from "../args.js";
 import type { TextPos } from "../../errors.js";
-import type { MatchCall, Tok, XtMatch } from "../types.js";
+import type { MatchCall, Opt, Tok, XtMatch } from "../types.js";
 
 function build({ ctx, modTok, opts, pi }: MatchCall): Match[] {
   const pos = (t: Tok): TextPos => textPos(ctx.file, ctx.lineNo, t.col);
   const out: Match[] = [];
   needProto(ctx, pi, modTok, PORT_PROTOS, `match ${q("multiport")}`);
   if (opts.length !== 1) throw new RulesetSyntaxError(pos(modTok), `match ${q("multiport")} takes exactly one of --sports, --dports, --ports`);
-  const o = opts[0]!;
+  const o = opts[0] as Opt;
   const parts = (o.args[0] as Tok).text.split(",");
   if (parts.length > 15) throw new RulesetSyntaxError(pos(o.args[0] as Tok), "too many ports: multiport allows 15");
   const pairs: number[] = [];
@@ -32,7 +32,7 @@ function list({ ctx, opts }: MatchCall): string {
   if (!o) return "";
   const which = o.name === "--ports" ? "ports" : o.name.startsWith("--s") ? "sports" : "dports";
   const parts = (o.args[0] as Tok).text.split(",").map((p) => {
-    const [lo, hi] = parsePortRange(ctx, o.args[0]!, p).pairs()[0] as [number, number];
+    const [lo, hi] = parsePortRange(ctx, o.args[0] as Tok, p).pairs()[0] as [number, number];
     return lo === hi ? String(lo) : `${lo}:${hi}`;
   });
   return ` multiport ${which} ${o.neg ? " !" : ""}${parts.join(",")}`;

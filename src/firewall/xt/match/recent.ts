@@ -32,13 +32,13 @@ function build({ ctx, modTok, opts }: MatchCall): Match[] {
         neg = o.neg;
         break;
       case "--name":
-        name = a!.text;
+        name = (a as Tok).text;
         break;
       case "--seconds":
-        seconds = num(ctx, a!, 0xffffffff);
+        seconds = num(ctx, a as Tok, 0xffffffff);
         break;
       case "--hitcount":
-        hitcount = num(ctx, a!, 65535);
+        hitcount = num(ctx, a as Tok, 65535);
         break;
       case "--reap":
         reap = true;
@@ -53,9 +53,9 @@ function build({ ctx, modTok, opts }: MatchCall): Match[] {
         side = "dst";
         break;
       case "--mask": {
-        const m = parseAddr(a!.text);
+        const m = parseAddr((a as Tok).text);
         const len = m && m.family === (ctx.v6 ? 6 : 4) ? maskLenOf(m.family, m.words) : -1;
-        if (len < 0) throw new RulesetSyntaxError(pos(a!), `invalid mask ${q(a!.text)}: expected a contiguous netmask`);
+        if (len < 0) throw new RulesetSyntaxError(pos(a as Tok), `invalid mask ${q((a as Tok).text)}: expected a contiguous netmask`);
         maskLen = len;
         break;
       }

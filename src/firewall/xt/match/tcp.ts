@@ -5,7 +5,7 @@ import { q } from "../../errors.js";
 import type { Match } from "../../model.js";
 import { NumSet } from "../../values.js";
 import { needProto, parseFlags, parsePortRange, unsupportedOpt } from "../args.js";
-import type { MatchCall, XtMatch } from "../types.js";
+import type { MatchCall, Tok, XtMatch } from "../types.js";
 
 function build({ ctx, mod, modTok, opts, pi }: MatchCall): Match[] {
   const out: Match[] = [];
@@ -23,14 +23,14 @@ function build({ ctx, mod, modTok, opts, pi }: MatchCall): Match[] {
           dir: o.name.includes("s") && !o.name.includes("dest") && o.name !== "--dport" ? "src" : "dst",
           neg: o.neg,
           protos,
-          set: parsePortRange(ctx, o.args[0]!),
+          set: parsePortRange(ctx, o.args[0] as Tok),
         });
         break;
       case "--syn":
         out.push({ kind: "tcpflags", op: "eq", neg: o.neg, mask: 0x17, comp: 0x02 });
         break;
       case "--tcp-flags":
-        out.push({ kind: "tcpflags", op: "eq", neg: o.neg, mask: parseFlags(ctx, o.args[0]!), comp: parseFlags(ctx, o.args[1]!) });
+        out.push({ kind: "tcpflags", op: "eq", neg: o.neg, mask: parseFlags(ctx, o.args[0] as Tok), comp: parseFlags(ctx, o.args[1] as Tok) });
         break;
       default:
         throw unsupportedOpt(ctx, o, `match ${q(mod)}`);

@@ -26,7 +26,7 @@ function build({ ctx, name, opts }: TargetCall): Action[] {
     level = n;
   }
   const prefix = arg("--log-prefix")?.text ?? "";
-  if (prefix.length > 29) throw new RulesetSyntaxError(pos(arg("--log-prefix")!), "log prefix longer than 29 characters");
+  if (prefix.length > 29) throw new RulesetSyntaxError(pos(arg("--log-prefix") as Tok), "log prefix longer than 29 characters");
   return [{ kind: "log", nflog: false, prefix, level, group: -1 }];
 }
 

@@ -4,7 +4,7 @@
 import type { Action } from "../../model.js";
 import type { TargetCall, XtTarget } from "../types.js";
 
-function build({}: TargetCall): Action[] {
+function build(_call: TargetCall): Action[] {
   return [{ kind: "synproxy" }];
 }
 
