@@ -22,7 +22,6 @@ import { onesSum } from "../packet/checksum.js";
 import { parseIp } from "../packet/addr.js";
 import { IPPROTO } from "../packet/proto.js";
 import type { FrameSink } from "./sink.js";
-import type { Source } from "./sources.js";
 
 /** The packets of a capture, struct of arrays over one byte store. */
 export interface CaptureFrames {
@@ -136,8 +135,8 @@ function fold(sum: number): number {
   return s;
 }
 
-/** Replays a loaded capture into the simulated network. */
-export class CaptureTraffic implements Source {
+/** Replays a loaded capture into the simulated network (a `Source` of sources.ts, by shape: that module builds it). */
+export class CaptureTraffic {
   readonly #sink: FrameSink;
   readonly #c: CaptureFrames;
   readonly #scale: number;

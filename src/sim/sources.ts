@@ -133,7 +133,7 @@ export class Arrivals {
     this.#end = t0Us + Math.min(src.end ?? durationS, durationS) * US;
     this.#rate = src.rate;
     this.#rng = rng;
-    const a: unknown = src.arrival ?? "constant";
+    const a = src.arrival ?? "constant";
     this.#from = 1;
     this.#to = 1;
     this.#trough = 1;
