@@ -48,6 +48,10 @@ const defineReplay: CommandDefinition = (program, run) => {
   addTopOption(cmd)
     .option("--no-defrag", "do not reassemble IP fragments before tracking")
     .option("--seed <n>", "hash seed (makes bucket placement and early drop reproducible)")
+    .option(
+      "--threads <n>",
+      "worker threads, each tracking its share of the flows (default: the cores available for a capture file of 64 MB or more, else 1; one with --rules or --events)",
+    )
     .option("-q, --quiet", "no human summary (tables/events/JSON still written)", false)
     .option("--no-progress", "never show progress on stderr")
     .option("--rules <file>", "run packets through this ruleset (iptables-save, nft -j list ruleset JSON, or nft text): verdicts, per-rule counters, NAT");
