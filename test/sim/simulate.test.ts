@@ -496,9 +496,7 @@ traffic:
     // Bots that hold their connections: every entry stays ESTABLISHED, so each pass must add its own.
     const held = join(dir, "held.pcap");
     const h = runScenario(
-      scenario(
-        "duration: 2\ntraffic:\n  - type: connection-flood\n    rate: 25\n    bots: 50\n  - type: dns\n    rate: 10\n    arrival: constant\n",
-      ),
+      scenario("duration: 2\ntraffic:\n  - type: connection-flood\n    rate: 25\n    bots: 50\n  - type: dns\n    rate: 10\n    arrival: constant\n"),
       {},
       { writePcap: held },
     );
