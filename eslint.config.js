@@ -6,6 +6,8 @@ import tseslint from "typescript-eslint";
 
 export default tseslint.config(
   { ignores: ["dist/**", "dist-bench/**", "node_modules/**", "bench/**", "api/**", "tsconfig*.json"] },
+  // A disable comment that no longer silences anything is itself an error: reasons must stay true.
+  { linterOptions: { reportUnusedDisableDirectives: "error" } },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

@@ -48,6 +48,10 @@ const defineReplay: CommandDefinition = (program, run) => {
   addTopOption(cmd)
     .option("--no-defrag", "do not reassemble IP fragments before tracking")
     .option("--seed <n>", "hash seed (makes bucket placement and early drop reproducible)")
+    .option(
+      "--threads <n>",
+      "worker threads, each tracking its share of the flows (default: the cores available for a capture file of 64 MB or more, else 1; one with --rules or --events)",
+    )
     .option("-q, --quiet", "no human summary (tables/events/JSON still written)", false)
     .option("--no-progress", "never show progress on stderr")
     .option("--rules <file>", "run packets through this ruleset (iptables-save, nft -j list ruleset JSON, or nft text): verdicts, per-rule counters, NAT");
@@ -155,6 +159,8 @@ const defineSimulate: CommandDefinition = (program, run) => {
       [] as string[],
     )
     .option("--policies-matrix", "run every built-in scenario under every policy (or those given with --policy) and print one table", false)
+    .option("--traffic-from <capture>", "add a real capture (pcap/pcapng) to the traffic, looped with its addresses moved each pass")
+    .option("--scale <n>", "play the --traffic-from capture n times faster (default 1)")
     .option("--seed <n>", "override the scenario's seed")
     .option("--duration <s>", "override the scenario's duration")
     .option("-q, --quiet", "no terminal summary", false)

@@ -80,6 +80,15 @@ export function parseSeed(v: unknown): number | undefined {
   return n;
 }
 
+/** `--threads`: 1 to 64 worker threads; undefined when not given. */
+export function parseThreads(v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v === "boolean" || !Number.isInteger(n) || n < 1 || n > 64)
+    throw new CliError(`Invalid --threads "${typeof v === "string" ? v : JSON.stringify(v)}": must be an integer from 1 to 64`);
+  return n;
+}
+
 /** `--top`: 0 to 1000. */
 export function parseTop(v: unknown): number {
   if (v === undefined) return 10;

@@ -79,7 +79,7 @@ export interface FirewallSection {
  * stderr). A capture that could not be read at all gets only its error.
  */
 export function writeOutputs(
-  run: ReplayRun,
+  run: Pick<ReplayRun, "summary"> & { tracker?: ReplayRun["tracker"]; table?: readonly string[] },
   opts: {
     json?: boolean;
     quiet?: boolean;
@@ -91,7 +91,7 @@ export function writeOutputs(
   const s = run.summary;
   const stdoutTaken = opts.table?.toStdout === true || opts.events?.toStdout === true || opts.firewall?.stdoutTaken === true;
   if (opts.table) {
-    for (const line of run.tracker.formatTable({ extended: true })) opts.table.write(line);
+    for (const line of run.table ?? run.tracker?.formatTable({ extended: true }) ?? []) opts.table.write(line);
     opts.table.close();
   }
   opts.events?.close();

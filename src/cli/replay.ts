@@ -8,11 +8,12 @@ import { createReadStream } from "node:fs";
 import type { HostModel } from "../firewall/host.js";
 import { emptyRuleset } from "../firewall/model.js";
 import { replay } from "../replay/replay.js";
-import type { ReplayProgress } from "../replay/replay.js";
-import { formatBytes } from "../report/summary.js";
+import type { ReplayRun } from "../replay/replay.js";
+import { defaultThreads } from "../replay/thread-count.js";
 import { CliError } from "./errors.js";
-import { checkInput, parseSeed, parseTop, refuseStdoutConflicts } from "./options.js";
-import { sysctlsFromOptions } from "./sysctl-options.js";
+import { progressDisplay } from "./progress.js";
+import { checkInput, parseSeed, parseThreads, parseTop, refuseStdoutConflicts } from "./options.js";
+import { engineSysctls } from "./sysctl-options.js";
 import { LineWriter, writeOutputs } from "./output.js";
 import { checkPolicyOptions, policyFromCli } from "../conntrack/policy/registry.js";
 import type { PolicyConfig } from "../conntrack/policy/registry.js";
@@ -50,42 +51,6 @@ async function* interruptible(stream: NodeJS.ReadableStream, signal: AbortSignal
   }
 }
 
-/**
- * Progress on stderr, only for a person watching a terminal: every 250 ms
- * from a timer (so a slow live stream shows it too), with percent and ETA
- * when the input's size is known and the table's occupancy.
- */
-function progressDisplay(enabled: boolean, size: number | null, read: { bytes: number }): { start: (probe: () => ReplayProgress) => void; stop: () => void } {
-  let timer: NodeJS.Timeout | null = null;
-  let shown = false;
-  return {
-    start(probe) {
-      if (!enabled || !process.stderr.isTTY) return;
-      const t0 = Date.now();
-      timer = setInterval(() => {
-        const p = probe();
-        const s = (Date.now() - t0) / 1000;
-        const n = (x: number) => x.toLocaleString("en-US");
-        let text = `${n(p.packets)} packets, ${formatBytes(read.bytes)}`;
-        if (size !== null && size > 0 && read.bytes > 0) {
-          const f = Math.min(1, read.bytes / size);
-          const eta = f > 0 ? (s * (1 - f)) / f : 0;
-          text += ` (${(f * 100).toFixed(0)}%, ETA ${eta < 60 ? `${eta.toFixed(0)} s` : `${Math.floor(eta / 60)} min ${Math.round(eta % 60)} s`})`;
-        }
-        text += `, ${n(Math.round(p.packets / Math.max(s, 0.001)))} packets/s, table ${n(p.entries)}`;
-        text += p.max > 0 ? ` of ${n(p.max)} (${((100 * p.entries) / p.max).toFixed(1)}% of nf_conntrack_max)` : " (no limit)";
-        process.stderr.write(`\r\x1b[K${text}`);
-        shown = true;
-      }, 250);
-      timer.unref();
-    },
-    stop() {
-      if (timer !== null) clearInterval(timer);
-      if (shown) process.stderr.write("\r\x1b[K");
-    },
-  };
-}
-
 /** `--policy NAME` with its `--policy-opt`s, or undefined (kernel, not reported). */
 function policyOption(opts: Record<string, unknown>): PolicyConfig | undefined {
   const popts = Array.isArray(opts.policyOpt) ? opts.policyOpt.filter((x): x is string => typeof x === "string") : [];
@@ -121,16 +86,18 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
     ["--json", json],
   ]);
   const input = checkInput(capture, "capture");
-  const sysctls = sysctlsFromOptions(opts);
+  const engine = engineSysctls(opts);
+  const sysctls = engine.conntrack;
   const seed = parseSeed(opts.seed);
   const policy = policyOption(opts);
   const top = parseTop(opts.top);
+  const threadsGiven = parseThreads(opts.threads);
   let fw: PreparedFirewall | null = null;
   let rulesMod: typeof RulesModule | null = null;
   let hostOnly: HostModel | null = null;
   if (typeof opts.rules === "string") {
     rulesMod = await import("./rules.js");
-    fw = rulesMod.prepareFirewall(opts);
+    fw = rulesMod.prepareFirewall(opts, engine.routing);
   } else {
     for (const o of ["ipset", "allowUnsupported", "enableHooks"] as const) {
       const v = opts[o];
@@ -145,9 +112,16 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
       // The host without a ruleset: conntrack on every packet as the plain replay does,
       // with the route decision deciding what is confirmed.
       rulesMod = await import("./rules.js");
-      hostOnly = rulesMod.hostFromOptions(opts);
+      hostOnly = rulesMod.hostFromOptions(opts, engine.routing);
     }
   }
+  const oneThreadOnly = fw !== null || hostOnly !== null || events !== null || policy !== undefined;
+  if (threadsGiven !== undefined && threadsGiven > 1 && oneThreadOnly) {
+    const why =
+      fw !== null || hostOnly !== null ? "a ruleset or host options" : events !== null ? '"--events"' : '"--policy" (a table policy sees the whole table)';
+    throw new CliError(`Option "--threads ${threadsGiven}" cannot be used with ${why}: they need one thread`);
+  }
+  const threads = threadsGiven ?? (oneThreadOnly ? 1 : defaultThreads(input.size));
   const tableOut = table !== null ? new LineWriter(table) : null;
   const eventsOut = events !== null ? new LineWriter(events) : null;
 
@@ -164,37 +138,61 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
   process.on("SIGTERM", onSignal);
   const read = { bytes: 0 };
   const stream = capture === "-" ? process.stdin : createReadStream(capture, { highWaterMark: 1 << 20 });
-  const progress = progressDisplay(opts.progress !== false, input.size, read);
-  let run;
+  const progress = progressDisplay({ enabled: opts.progress !== false, size: input.size, read });
+  let run: ReplayRun | null = null;
+  let threaded: Parameters<typeof writeOutputs>[0] | null = null;
   try {
-    run = await replay(interruptible(stream, stop.signal, read), {
-      name: capture,
-      sysctls,
-      clock: opts.clock === "frozen" ? "frozen" : "capture",
-      defrag: opts.defrag !== false,
-      ...(seed !== undefined ? { seed } : {}),
-      ...(policy !== undefined ? { policy } : {}),
-      onEvent: eventsOut ? (line) => eventsOut.write(line) : null,
-      eventTimestamps: opts.eventsTimestamps === true,
-      onStart: progress.start,
-      signal: stop.signal,
-      census: { top },
-      firewall: fw?.options ?? (hostOnly !== null ? { ruleset: emptyRuleset("nft", "(no ruleset)"), host: hostOnly, enableHooks: true } : null),
-    });
+    if (threads > 1) {
+      const { replayThreaded } = await import("../replay/threads.js");
+      threaded = await replayThreaded(
+        interruptible(stream, stop.signal, read),
+        {
+          name: capture,
+          sysctls,
+          clock: opts.clock === "frozen" ? "frozen" : "capture",
+          defrag: opts.defrag !== false,
+          ...(seed !== undefined ? { seed } : {}),
+          onStart: progress.start,
+          signal: stop.signal,
+          census: { top },
+          table: tableOut !== null,
+        },
+        threads,
+      );
+    } else
+      run = await replay(interruptible(stream, stop.signal, read), {
+        name: capture,
+        sysctls,
+        clock: opts.clock === "frozen" ? "frozen" : "capture",
+        defrag: opts.defrag !== false,
+        ...(seed !== undefined ? { seed } : {}),
+        ...(policy !== undefined ? { policy } : {}),
+        onEvent: eventsOut ? (line) => eventsOut.write(line) : null,
+        // Expectation events go to the same stream, in the order the kernel sends them (as `conntrack -E expect` prints them).
+        onExpectEvent: eventsOut ? (line) => eventsOut.write(line) : null,
+        eventTimestamps: opts.eventsTimestamps === true,
+        onStart: progress.start,
+        signal: stop.signal,
+        census: { top },
+        firewall: fw?.options ?? (hostOnly !== null ? { ruleset: emptyRuleset("nft", "(no ruleset)"), host: hostOnly, enableHooks: true } : null),
+      });
   } finally {
     progress.stop();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }
   const firewall =
-    fw !== null && rulesMod !== null
-      ? rulesMod.finishFirewall(fw, run)
-      : hostOnly !== null && rulesMod !== null && run.path !== null
-        ? rulesMod.hostSection(run.path)
-        : null;
-  const code = writeOutputs(run, { json, quiet: opts.quiet === true, table: tableOut, events: eventsOut, firewall });
+    run === null
+      ? null
+      : fw !== null && rulesMod !== null
+        ? rulesMod.finishFirewall(fw, run)
+        : hostOnly !== null && rulesMod !== null && run.path !== null
+          ? rulesMod.hostSection(run.path)
+          : null;
+  const done = (threaded ?? run) as Parameters<typeof writeOutputs>[0];
+  const code = writeOutputs(done, { json, quiet: opts.quiet === true, table: tableOut, events: eventsOut, firewall });
   if (signalled !== null) {
-    process.stderr.write(`ctlab: interrupted by ${signalled} after ${run.summary.packets.total.toLocaleString("en-US")} packets\n`);
+    process.stderr.write(`ctlab: interrupted by ${signalled} after ${done.summary.packets.total.toLocaleString("en-US")} packets\n`);
     return SIGNAL_EXIT[signalled] ?? 1;
   }
   return code;

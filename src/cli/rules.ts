@@ -27,7 +27,7 @@ import type { FirewallOptions, ReplayRun } from "../replay/replay.js";
 import { formatBytes } from "../report/summary.js";
 import { CliError } from "./errors.js";
 import { checkInput, parseSeed, readInputText } from "./options.js";
-import { sysctlsFromOptions } from "./sysctl-options.js";
+import { engineSysctls } from "./sysctl-options.js";
 import { LineWriter } from "./output.js";
 import type { FirewallSection } from "./output.js";
 
@@ -100,15 +100,19 @@ export interface HostCliOptions {
   oif?: string;
 }
 
-/** The host model of the command line: `--local`, `--local-from-host`, `--iif`, `--oif`. */
-export function hostFromOptions(opts: HostCliOptions): HostModel {
+/**
+ * The host model of the command line: `--local`, `--local-from-host`,
+ * `--iif`, `--oif`, and the routing sysctls of `--sysctl-file` (`fromFiles`,
+ * see engineSysctls) with `--sysctl` over them.
+ */
+export function hostFromOptions(opts: HostCliOptions, fromFiles: Readonly<Record<string, number>> = {}): HostModel {
   const iif = typeof opts.iif === "string" ? opts.iif : null;
   const oif = typeof opts.oif === "string" ? opts.oif : null;
   try {
     let base: HostModelOptions = {};
     if (opts.localFromHost === true) base = readLocalHost();
     const extra = parseLocalSpecs(opts.local ?? [], iif ?? base.defaultIface ?? "eth0");
-    const sysctls: Record<string, number> = {};
+    const sysctls: Record<string, number> = { ...fromFiles };
     for (const a of opts.sysctl ?? []) {
       const eq = a.indexOf("=");
       const name = a.slice(0, Math.max(0, eq)).trim();
@@ -280,13 +284,13 @@ export function verdictLine(index: number, v: PacketView, r: PathResult): string
 }
 
 /** Reads the ruleset and the host for `replay --rules`. */
-export function prepareFirewall(opts: Record<string, unknown>): PreparedFirewall {
+export function prepareFirewall(opts: Record<string, unknown>, routingSysctls: Readonly<Record<string, number>> = {}): PreparedFirewall {
   const file = opts["rules"] as string;
   const loaded = loadRulesetFile(file, {
     ...(typeof opts["ipset"] === "string" ? { ipset: opts["ipset"] } : {}),
     allowUnsupported: opts["allowUnsupported"] === true,
   });
-  const host = hostFromOptions(opts);
+  const host = hostFromOptions(opts, routingSysctls);
   const verdicts = typeof opts["verdicts"] === "string" ? new LineWriter(opts["verdicts"]) : null;
   return {
     loaded,
@@ -468,8 +472,9 @@ export async function rulesCompareCommand(fileA: string, fileB: string, opts: Re
   };
   const a = loadRulesetFile(fileA, ropts);
   const b = loadRulesetFile(fileB, ropts);
-  const host = hostFromOptions(opts);
-  const sysctls = sysctlsFromOptions(opts);
+  const engine = engineSysctls(opts);
+  const host = hostFromOptions(opts, engine.routing);
+  const sysctls = engine.conntrack;
   const seed = parseSeed(opts["seed"]) ?? 1;
   const clock = opts["clock"] === "frozen" ? "frozen" : "capture";
   const limit = opts["limit"] !== undefined ? Number(opts["limit"]) : 20;

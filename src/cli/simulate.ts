@@ -160,6 +160,16 @@ export async function simulateCommand(arg: string | undefined, opts: Record<stri
       s = parseScenario(JSON.stringify(o), "scenario with --seed/--duration");
       loaded = { ...loaded, scenario: s };
     }
+    if (typeof opts.scale === "string" && typeof opts.trafficFrom !== "string")
+      throw new CliError(`Invalid --scale "${opts.scale}": it scales the capture of --traffic-from, and none was given`);
+    if (typeof opts.trafficFrom === "string") {
+      // The capture joins the scenario's sources (resolved against the working directory, as any command-line path).
+      const scale = typeof opts.scale === "string" ? Number(opts.scale) : 1;
+      const o = structuredClone(s) as Record<string, unknown> & { traffic: unknown[] };
+      o.traffic = [...o.traffic, { type: "capture", file: resolve(opts.trafficFrom), scale }];
+      s = parseScenario(JSON.stringify(o), "scenario with --traffic-from/--scale");
+      loaded = { ...loaded, scenario: s };
+    }
     const vary = strings(opts.vary).map(parseVary);
     for (const kv of strings(opts.sysctl)) vary.push(parseVary(kv));
     plan = planRuns(

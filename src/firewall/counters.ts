@@ -54,7 +54,7 @@ function atPath(doc: Json, path: string): Json | undefined {
     } else {
       const key = m[1] ?? (JSON.parse(`"${m[3] ?? ""}"`) as string);
       if (Array.isArray(cur) || !Object.prototype.hasOwnProperty.call(cur, key)) return undefined;
-      cur = (cur)[key];
+      cur = cur[key];
     }
   }
   return cur;

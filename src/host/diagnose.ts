@@ -8,14 +8,12 @@ import { boxesOverlap, boxOf, mirrorBox } from "../firewall/analysis/box.js";
 import { notrackRulesFor } from "../firewall/analysis/notrack.js";
 import { parseSelector } from "../firewall/analysis/selector.js";
 import { loadRuleset } from "../firewall/load.js";
+import { BUCKET_BYTES, DEFAULT_CONNTRACK_OBJ_SIZE, kernelMemoryBytes } from "../sim/model.js";
+import type { SteadyState } from "./forecast.js";
+import { steadyStateFromCounters, steadyStateFromTable } from "./forecast.js";
 import type { Snapshot } from "./snapshot.js";
 import type { KeyCount } from "./table.js";
 import { IDLE_BUCKET_LABELS } from "./table.js";
-
-/** Bytes per hash bucket: one hlist_nulls_head (a pointer) on a 64-bit kernel. */
-export const BUCKET_BYTES = 8;
-/** Size of a `struct nf_conn` slab object when /proc/slabinfo is not readable (x86-64, 6.x, with its alignment). */
-export const DEFAULT_ENTRY_BYTES = 320;
 
 export type Severity = "critical" | "warning" | "info";
 
@@ -83,7 +81,7 @@ export interface Forecast {
   readonly drop_rate_per_second: number | null;
   readonly early_drop_rate_per_second: number | null;
   readonly insert_failed_rate_per_second: number | null;
-  /** Little's law: inserts/s × mean entry lifetime (entries ÷ departures/s); null when nothing departs. */
+  /** The steady-state model's entries (the report's steady_state), null when it has no rates. */
   readonly steady_state_entries: number | null;
 }
 
@@ -125,6 +123,8 @@ export interface DoctorReport {
   readonly stats: Readonly<Record<string, number>> | null;
   readonly table_full_log: { readonly lines: number; readonly first: string | null; readonly last: string | null };
   readonly forecast: Forecast | null;
+  /** The simulator's steady-state model (src/sim/model.ts) fed with the live rates: how full the table gets if they go on. */
+  readonly steady_state: SteadyState | null;
   readonly tracked_by: {
     readonly ruleset: string | null;
     readonly tracking_rules: number;
@@ -212,7 +212,7 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
   const entries = s.count ?? sys["nf_conntrack_count"] ?? t?.total ?? 0;
   const limit = sys["nf_conntrack_max"] ?? null;
   const buckets = sys["nf_conntrack_buckets"] ?? s.hashsize ?? null;
-  const perEntry = s.slab?.objSize ?? DEFAULT_ENTRY_BYTES;
+  const perEntry = s.slab?.objSize ?? DEFAULT_CONNTRACK_OBJ_SIZE;
   const bucketBytes = (buckets ?? 0) * BUCKET_BYTES;
   const usage = limit !== null && limit > 0 ? entries / limit : null;
   const modeMax = s.modes["nf_conntrack_max"];
@@ -240,7 +240,7 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
       idle.push({
         protocol,
         state,
-        timeout_seconds: null,
+        timeout_seconds: v.timeoutSeconds,
         buckets: bucketsOut,
         max_seconds: v.maxIdle,
         mean_seconds: v.entries > 0 ? v.idleSum / v.entries : 0,
@@ -248,6 +248,8 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
     }
   }
 
+  // The steady state: per-state flows from the listing, else one flow from two samples of the counters.
+  let steady: SteadyState | null = t !== undefined && t.total > 0 ? steadyStateFromTable(t, limit) : null;
   // Forecast from two samples.
   let forecast: Forecast | null = null;
   if (s.meta.firstTakenAtMs !== undefined && s.firstCount !== undefined && s.count !== undefined) {
@@ -260,7 +262,7 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
         return a === undefined || b === undefined ? null : (b - a) / dt;
       };
       const ins = rate("insert");
-      const departures = ins === null ? null : ins - fill;
+      if (steady === null && ins !== null) steady = steadyStateFromCounters(s.count, ins, fill, limit);
       forecast = {
         interval_seconds: dt,
         fill_rate_per_second: fill,
@@ -269,7 +271,7 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
         drop_rate_per_second: rate("drop"),
         early_drop_rate_per_second: rate("early_drop"),
         insert_failed_rate_per_second: rate("insert_failed"),
-        steady_state_entries: ins !== null && departures !== null && departures > 0 ? Math.round((ins * s.count) / departures) : null,
+        steady_state_entries: steady?.entries ?? null,
       };
     }
   }
@@ -304,6 +306,24 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
         detail: "New connections are dropped (or evict unassured ones) once the table is full.",
       });
     }
+  }
+  if (steady !== null && limit !== null && entries >= minEntries && steady.entries >= limit) {
+    const grows = [...steady.by_state].sort((a, b) => b.entries - b.entries_now - (a.entries - a.entries_now))[0];
+    findings.push({
+      id: "forecast-full",
+      severity: steady.seconds_until_full !== null && steady.seconds_until_full < 3600 ? "critical" : "warning",
+      title: `At the current rates the table fills: ${steady.entries} entries expected, nf_conntrack_max is ${limit}`,
+      evidence: {
+        steady_state_entries: steady.entries,
+        limit,
+        basis: steady.basis,
+        ...(steady.seconds_until_full !== null ? { seconds_until_full: steady.seconds_until_full } : {}),
+        ...(grows !== undefined && grows.entries > grows.entries_now ? { growing: `${grows.protocol} ${grows.state}`, growing_to: grows.entries } : {}),
+      },
+      detail:
+        "The simulator's steady-state model (Little's law per state: entries entering it per second × its timeout), fed with the rates this table shows, reaches the limit. " +
+        "Shorten the growing state's timeout, stop the traffic that feeds it, or size the table for it.",
+    });
   }
   const drop = stats?.["drop"] ?? 0;
   const earlyDrop = stats?.["early_drop"] ?? 0;
@@ -555,8 +575,8 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
       buckets,
       average_chain_length: chainLen ?? null,
       kernel_memory_bytes: {
-        now: entries * perEntry + bucketBytes,
-        at_limit: limit === null ? null : limit * perEntry + bucketBytes,
+        now: kernelMemoryBytes(entries, buckets ?? 0, { objSize: perEntry }),
+        at_limit: limit === null ? null : kernelMemoryBytes(limit, buckets ?? 0, { objSize: perEntry }),
         per_entry: perEntry,
         buckets: bucketBytes,
       },
@@ -572,7 +592,7 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
         dports: t?.results(topN).all.destination_ports.top ?? [],
         networks: t?.results(topN).all.source_networks.top ?? [],
       },
-      idle: idle.map((r) => ({ ...r, timeout_seconds: null })),
+      idle,
       oldest_idle_established_seconds: t !== undefined && t.oldestIdleEstablished >= 0 ? t.oldestIdleEstablished : null,
       orphans: t?.orphans ?? 0,
       timestamps: { entries: t?.withTimestamp ?? 0, oldest_age_seconds: t !== undefined && t.oldestAge >= 0 ? t.oldestAge : null },
@@ -580,6 +600,7 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
       stats,
       table_full_log: { lines: tableFull.length, first: tableFull[0]?.time ?? null, last: tableFull[tableFull.length - 1]?.time ?? null },
       forecast,
+      steady_state: steady,
       tracked_by: {
         ruleset: view?.label ?? null,
         tracking_rules: view?.analysis.trackingRules.length ?? 0,

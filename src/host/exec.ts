@@ -6,6 +6,7 @@
  */
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
 
 /** Which Debian package provides a tool the doctor runs. */
 export const PACKAGE_OF: Readonly<Record<string, string>> = {
@@ -62,11 +63,22 @@ function classify(
   return { reason: "failed", message: `"${cmd}" failed with exit ${String(code)}${err ? `: ${err}` : ""}` };
 }
 
-/** Runs a command to completion and returns its output (bounded in time and size). */
-export function runCommand(ctx: ExecContext, cmd: string, args: readonly string[]): Promise<CommandOutcome> {
+/**
+ * The one spawner: runs `cmd` bounded in time, keeps the last MiB of stderr, and
+ * resolves with the outcome once the process has closed and the caller's reader
+ * of stdout (`readStdout`, which calls `ended` when it has read all) is done.
+ */
+function spawnBounded(
+  ctx: ExecContext,
+  cmd: string,
+  args: readonly string[],
+  defaultTimeoutMs: number,
+  readStdout: (stdout: Readable, ended: () => void) => void,
+  stdoutText: () => string,
+): Promise<CommandOutcome> {
   const [file, argv] = argvFor(ctx, cmd, args);
+  const timeoutMs = ctx.timeoutMs ?? defaultTimeoutMs;
   return new Promise((resolve) => {
-    let stdout = "";
     let stderr = "";
     let spawnErr: NodeJS.ErrnoException | undefined;
     let timedOut = false;
@@ -74,21 +86,46 @@ export function runCommand(ctx: ExecContext, cmd: string, args: readonly string[
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill("SIGKILL");
-    }, ctx.timeoutMs ?? 30_000);
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      if (stdout.length < 256 * 1024 * 1024) stdout += d;
-    });
+    }, timeoutMs);
     child.stderr.setEncoding("utf8").on("data", (d: string) => {
       if (stderr.length < 1024 * 1024) stderr += d;
     });
     child.on("error", (e) => (spawnErr = e));
-    child.on("close", (code) => {
+    let pending = 2;
+    let code: number | null = null;
+    const done = (): void => {
+      if (--pending > 0) return;
       clearTimeout(timer);
-      if (timedOut) resolve({ ok: false, reason: "timeout", message: `"${cmd}" did not finish within ${(ctx.timeoutMs ?? 30_000) / 1000} s`, stdout, stderr });
+      const stdout = stdoutText();
+      if (timedOut) resolve({ ok: false, reason: "timeout", message: `"${cmd}" did not finish within ${timeoutMs / 1000} s`, stdout, stderr });
       else if (spawnErr === undefined && code === 0) resolve({ ok: true, stdout, stderr });
       else resolve({ ok: false, ...classify(code, stderr, spawnErr, file === "nsenter" && spawnErr === undefined ? cmd : file), stdout, stderr });
+    };
+    readStdout(child.stdout, done);
+    child.on("close", (c) => {
+      code = c;
+      done();
     });
   });
+}
+
+/** Runs a command to completion and returns its output (bounded in time and size). */
+export function runCommand(ctx: ExecContext, cmd: string, args: readonly string[]): Promise<CommandOutcome> {
+  let stdout = "";
+  return spawnBounded(
+    ctx,
+    cmd,
+    args,
+    30_000,
+    (out, ended) => {
+      out.setEncoding("utf8").on("data", (d: string) => {
+        if (stdout.length < 256 * 1024 * 1024) stdout += d;
+      });
+      // The process's close comes after its stdout's: nothing more to wait for.
+      ended();
+    },
+    () => stdout,
+  );
 }
 
 /**
@@ -97,36 +134,16 @@ export function runCommand(ctx: ExecContext, cmd: string, args: readonly string[
  * when the command ended, with its outcome (stdout left empty).
  */
 export function streamCommand(ctx: ExecContext, cmd: string, args: readonly string[], onLine: (line: string) => void): Promise<CommandOutcome> {
-  const [file, argv] = argvFor(ctx, cmd, args);
-  return new Promise((resolve) => {
-    let stderr = "";
-    let spawnErr: NodeJS.ErrnoException | undefined;
-    let timedOut = false;
-    const child = spawn(file, argv, { stdio: ["ignore", "pipe", "pipe"] });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill("SIGKILL");
-    }, ctx.timeoutMs ?? 120_000);
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      if (stderr.length < 1024 * 1024) stderr += d;
-    });
-    child.on("error", (e) => (spawnErr = e));
-    const rl = createInterface({ input: child.stdout, crlfDelay: Infinity });
-    rl.on("line", onLine);
-    let closed = 0;
-    let code: number | null = null;
-    const done = (): void => {
-      if (++closed < 2) return;
-      clearTimeout(timer);
-      if (timedOut)
-        resolve({ ok: false, reason: "timeout", message: `"${cmd}" did not finish within ${(ctx.timeoutMs ?? 120_000) / 1000} s`, stdout: "", stderr });
-      else if (spawnErr === undefined && code === 0) resolve({ ok: true, stdout: "", stderr });
-      else resolve({ ok: false, ...classify(code, stderr, spawnErr, file === "nsenter" && spawnErr === undefined ? cmd : file), stdout: "", stderr });
-    };
-    rl.on("close", done);
-    child.on("close", (c) => {
-      code = c;
-      done();
-    });
-  });
+  return spawnBounded(
+    ctx,
+    cmd,
+    args,
+    120_000,
+    (out, ended) => {
+      const rl = createInterface({ input: out, crlfDelay: Infinity });
+      rl.on("line", onLine);
+      rl.on("close", ended);
+    },
+    () => "",
+  );
 }

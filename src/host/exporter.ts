@@ -166,6 +166,7 @@ export class ConntrackExporter {
           this.#record(s, snap);
           for (const p of snap.problems) this.#errors.inc(this.#labels(s, { source: p.source }));
         } catch {
+          // The last census stays served; the error counter tells the failure.
           this.#errors.inc(this.#labels(s, { source: "census" }));
         }
       }
@@ -207,7 +208,7 @@ export class ConntrackExporter {
   async scrape(): Promise<string> {
     const t0 = this.#now();
     const maxAge = this.#opts.countersMaxAgeMs ?? 1000;
-    if (this.#ns.some((s) => t0 - s.countersAt > maxAge)) {
+    if (this.#ns.some((s) => t0 - s.countersAt >= maxAge)) {
       const budget = this.#opts.scrapeBudgetMs ?? 3000;
       let timer: NodeJS.Timeout | undefined;
       const late = await Promise.race([

@@ -143,6 +143,8 @@ export interface StateCount {
   maxIdle: number;
   /** Sum of idle ages, seconds (for the mean). */
   idleSum: number;
+  /** The state's timeout (the sysctl its entries were given), seconds; null when it cannot be told. */
+  timeoutSeconds: number | null;
 }
 
 export interface TableOptions {
@@ -250,15 +252,23 @@ export class TableCensus {
     if (e.offload) this.offloaded++;
     if (e.natted) this.natted++;
     const key = `${e.proto} ${stateKey(e)}`;
+    let full = this.#timeout(timeoutSysctl(e));
     let sc = this.byProtoState.get(key);
     if (sc === undefined) {
-      sc = { entries: 0, unreplied: 0, assured: 0, idle: new Array<number>(IDLE_BUCKETS.length + 1).fill(0), maxIdle: 0, idleSum: 0 };
+      sc = {
+        entries: 0,
+        unreplied: 0,
+        assured: 0,
+        idle: new Array<number>(IDLE_BUCKETS.length + 1).fill(0),
+        maxIdle: 0,
+        idleSum: 0,
+        timeoutSeconds: full ?? null,
+      };
       this.byProtoState.set(key, sc);
     }
     sc.entries++;
     if (e.unreplied) sc.unreplied++;
     if (e.assured) sc.assured++;
-    let full = this.#timeout(timeoutSysctl(e));
     // TCP caps the timeout at nf_conntrack_tcp_timeout_unacknowledged (or
     // _max_retrans) while data is unacknowledged: a remaining time under the
     // cap means the cap was given, far more likely than an entry idle for

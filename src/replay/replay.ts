@@ -10,11 +10,13 @@ import { CT_DROPPED, Tracker } from "../conntrack/tracker.js";
 import type { EntryReader } from "../conntrack/entry.js";
 import { formatEvent } from "../conntrack/events.js";
 import type { EventSink, EventType } from "../conntrack/events.js";
+import { timestampPrefix } from "../conntrack/format.js";
+import type { ExpectEventSink } from "../conntrack/helpers/expect.js";
 import { CT_STATE, IPS } from "../conntrack/constants.js";
 import { forEachPacket } from "../packet/source.js";
 import type { SourceSummary } from "../packet/source.js";
-import { FIRST_L4_REASON } from "../packet/decode.js";
 import type { PacketView } from "../packet/view.js";
+import { ReaderCounts } from "./reader-counts.js";
 import { trackedProtoName } from "../packet/proto.js";
 import { defaultSysctls, SYSCTLS } from "../conntrack/sysctl.js";
 import type { ReplaySummary } from "../report/summary.js";
@@ -24,7 +26,7 @@ import type { Ruleset } from "../firewall/model.js";
 import type { NetfilterPath, PathResult } from "../firewall/path.js";
 import { Census } from "../conntrack/census.js";
 import type { CensusReader, CensusResult } from "../conntrack/census.js";
-import { DECODE_REASON, SUPPORTED_LINK_TYPES } from "../packet/decode.js";
+import { SUPPORTED_LINK_TYPES } from "../packet/decode.js";
 import { extensionAttached, kernelMemory } from "../report/memory.js";
 import type { PolicyConfig } from "../conntrack/policy/registry.js";
 
@@ -58,7 +60,15 @@ export interface ReplayOptions {
   policy?: PolicyConfig;
   /** Receives each event line as `conntrack -E -o extended` prints it. */
   onEvent?: ((line: string) => void) | null;
-  /** Prefix event lines with `[sec.usec]\t` like `conntrack -E -o timestamp`. */
+  /**
+   * Receives each expectation event (FTP/TFTP helpers) as `conntrack -E
+   * expect` prints it: `    [NEW] 300 proto=6 src=… helper=ftp`, `[DESTROY] …`,
+   * at the moment the kernel sends it (NEW when the helper reads the
+   * command, DESTROY when a connection takes it, it times out or its master
+   * goes), so that beside onEvent the two streams interleave in kernel order.
+   */
+  onExpectEvent?: ((line: string) => void) | null;
+  /** Prefix event lines (expectation ones too) with `[sec.usec]\t` like `conntrack -E -o timestamp`. */
   eventTimestamps?: boolean;
   /** Called every `progressEvery` records with the count so far. */
   onProgress?: ((records: number, bytes: number) => void) | null;
@@ -132,6 +142,11 @@ class LineEvents implements EventSink {
   }
 }
 
+/** `conntrack -E expect` lines: the message type as "%9s " (as for flow events), the optional timestamp before it. */
+function expectLines(out: (line: string) => void, timestamps: boolean, clock: { now(): number }): ExpectEventSink {
+  return (kind, line) => out(`${timestamps ? timestampPrefix(clock.now()) : ""}${`[${kind}]`.padStart(9)} ${line}`);
+}
+
 /** Census of a tracker's live entries (its read-only entry views). */
 function takeCensus(census: Census, tracker: Tracker): void {
   census.clear();
@@ -169,6 +184,7 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
     ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
     ...(opts.policy !== undefined ? { policy: opts.policy, countLiveEvictions: true } : {}),
     events: opts.onEvent ? new LineEvents(opts.onEvent, opts.eventTimestamps === true) : null,
+    expectEvents: opts.onExpectEvent ? expectLines(opts.onExpectEvent, opts.eventTimestamps === true, clock) : null,
     log: (timeMs, line) => {
       if (log.length < 10000) log.push({ time: timeMs / 1000, line });
     },
@@ -181,13 +197,9 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
   let untr = 0;
   let dropped = 0;
   let tracked = 0;
-  let nonIp = 0;
-  let total = 0;
   let peak = 0;
   let peakTime: number | null = null;
-  const progress = opts.onProgress ?? null;
-  const every = opts.progressEvery ?? 65536;
-  let bytes = 0;
+  const rc = new ReaderCounts(opts.onProgress ?? null, opts.progressEvery ?? 65536);
 
   const fw = opts.firewall ?? null;
   // A plain replay never compiles the firewall's modules (the ruleset evaluators, NAT, the
@@ -217,33 +229,17 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
   /** Peak the last census was taken for (0: none yet), and whether a higher one is pending. */
   let censusPeak = 0;
   let peakPending = false as boolean;
-  let backwards = 0;
-  let lastSec = -1;
-  let lastNsec = 0;
-  const unsupportedLinks = new Map<number, number>();
 
   const handler = (view: PacketView): void => {
-    total++;
-    bytes += view.capLen;
-    if (progress !== null && total % every === 0) progress(total, bytes);
-    const sec = view.tsSec;
-    if (sec < lastSec || (sec === lastSec && view.tsNsec < lastNsec)) backwards++;
-    lastSec = sec;
-    lastNsec = view.tsNsec;
-    // Frames that never reach conntrack: not IP, or refused by the IP layer.
-    if (view.family === 0 || (view.reason !== 0 && view.reason < FIRST_L4_REASON)) {
-      nonIp++;
-      if (view.reason === DECODE_REASON.UNSUPPORTED_LINK_TYPE) unsupportedLinks.set(view.linkType, (unsupportedLinks.get(view.linkType) ?? 0) + 1);
-      return;
-    }
+    if (!rc.admit(view)) return;
     // Before this packet's time is set: the census must see the table as the last packet left it.
     if (peakPending && census !== null) {
       const c = tracker.count;
-      if (c === peak && peakCensusDue(peak, censusPeak, total - packetsAtCensus, c)) {
+      if (c === peak && peakCensusDue(peak, censusPeak, rc.total - packetsAtCensus, c)) {
         takeCensus(census, tracker);
         peakCensus = { result: census.result(censusTop ?? 10), time: peakTime, peak, peakTime };
         censusPeak = peak;
-        packetsAtCensus = total;
+        packetsAtCensus = rc.total;
         peakPending = false;
       }
     }
@@ -279,7 +275,7 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
   // nf_defrag is registered together with conntrack: without it the rules see fragments.
   const defrag = opts.defrag !== false && (path === null || path.conntrackOn.ipv4 || path.conntrackOn.ipv6);
   const maxEntries = tracker.sysctl.nf_conntrack_max;
-  opts.onStart?.(() => ({ packets: total, bytes, entries: tracker.count, max: maxEntries }));
+  opts.onStart?.(() => ({ packets: rc.total, bytes: rc.bytes, entries: tracker.count, max: maxEntries }));
   const source = await forEachPacket(input as string, handler, {
     defrag,
     ...(opts.name !== undefined ? { name: opts.name } : {}),
@@ -287,7 +283,7 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
   const elapsed = performance.now() - started;
   const interrupted = opts.signal?.aborted === true;
   const summary = buildSummary(input, opts, source, tracker, {
-    total,
+    total: rc.total,
     tracked,
     newP,
     est,
@@ -295,11 +291,11 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
     inv,
     untr,
     dropped,
-    nonIp,
-    backwards,
+    nonIp: rc.nonIp,
+    backwards: rc.backwards,
     peak,
     peakTime,
-    unsupportedLinks,
+    unsupportedLinks: rc.unsupportedLinks,
     log,
     elapsed,
     interrupted,

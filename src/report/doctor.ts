@@ -77,10 +77,22 @@ export function formatDoctorText(r: DoctorReport): string {
     const full = f.seconds_until_full === null ? "not filling" : `full in ${formatDuration(f.seconds_until_full)}`;
     out.push(
       `Forecast   over ${f.interval_seconds.toFixed(1)} s: ${f.fill_rate_per_second >= 0 ? "+" : ""}${f.fill_rate_per_second.toFixed(1)} entries/s, ${full}` +
-        (f.insert_rate_per_second !== null ? `; ${f.insert_rate_per_second.toFixed(1)} inserts/s` : "") +
-        (f.steady_state_entries !== null ? `; steady state ≈ ${n(f.steady_state_entries)} entries (Little's law)` : ""),
+        (f.insert_rate_per_second !== null ? `; ${f.insert_rate_per_second.toFixed(1)} inserts/s` : ""),
     );
   } else out.push("Forecast   (run with --interval N for a fill rate and the time until full)");
+  const st = r.steady_state;
+  if (st !== null) {
+    const moving = st.by_state.filter((x) => x.kind !== "stationary" && x.entries !== x.entries_now);
+    out.push(
+      `Steady     ≈ ${n(st.entries)} entries if the current rates go on (Little's law per state, the simulator's model; from the ${st.basis === "table" ? "listing's idle ages" : "two samples"})` +
+        (st.seconds_until_full !== null ? `; reaches nf_conntrack_max in ${formatDuration(st.seconds_until_full)}` : ""),
+    );
+    for (const x of moving.slice(0, 5))
+      out.push(
+        `  ${pad(`${x.protocol} ${x.state}${x.kind === "orphans" ? " (orphans)" : ""}`, 38)} ${lpad(n(x.entries_now), 10)} → ${lpad(n(x.entries), 10)}` +
+          (x.kind === "ended" ? "   (no new entries lately: drains)" : `   ${(x.rate_per_second ?? 0).toFixed(1)}/s × ${formatDuration(x.hold_seconds ?? 0)}`),
+      );
+  }
 
   if (r.by_protocol_state.length > 0) {
     out.push("");

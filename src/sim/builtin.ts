@@ -12,6 +12,17 @@ export interface BuiltinScenario {
   yaml: string;
 }
 
+/** The seed's flood, shared by syn-flood and stateless (which NOTRACKs the same traffic). */
+const SYN_FLOOD_TRAFFIC = `traffic:
+  - type: clients
+    rate: 200
+    service: tcp/443
+  - type: syn-flood
+    rate: 50000
+    start: 60
+    spoofed: true
+`;
+
 export const BUILTIN_SCENARIOS: readonly BuiltinScenario[] = [
   {
     name: "story",
@@ -68,15 +79,7 @@ description: The seed's DDoS. Spoofed SYNs fill the table with SYN_RECV entries;
 seed: 1
 duration: 120
 table: { nf_conntrack_max: 262144 }
-traffic:
-  - type: clients
-    rate: 200
-    service: tcp/443
-  - type: syn-flood
-    rate: 50000
-    start: 60
-    spoofed: true
-`,
+${SYN_FLOOD_TRAFFIC}`,
   },
   {
     name: "connection-flood",
@@ -201,15 +204,7 @@ seed: 1
 duration: 120
 table: { nf_conntrack_max: 262144 }
 rules: builtin:notrack-443
-traffic:
-  - type: clients
-    rate: 200
-    service: tcp/443
-  - type: syn-flood
-    rate: 50000
-    start: 60
-    spoofed: true
-`,
+${SYN_FLOOD_TRAFFIC}`,
   },
 ];
 

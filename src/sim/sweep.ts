@@ -16,6 +16,8 @@ import { ScenarioError, validateScenario } from "./scenario.js";
 import type { Scenario } from "./scenario.js";
 import { BUILTIN_RULESETS } from "./builtin.js";
 import type { PolicyConfig } from "../conntrack/policy/registry.js";
+import { loadCapture } from "./capture.js";
+import { CaptureError } from "../packet/errors.js";
 
 /** One `--vary NAME=V1,V2`. */
 export interface Vary {
@@ -105,13 +107,14 @@ export function readRules(spec: string, base: string): { name: string; text: str
  * @param policies table policies, each a run of every combination (empty: the kernel's, unnamed)
  */
 export function planRuns(
-  scenario: Scenario,
+  given: Scenario,
   vary: readonly Vary[],
   rules: readonly string[],
   baseDir: string,
   writePcap: string | null,
   policies: readonly PolicyConfig[] = [],
 ): RunSpec[] {
+  const scenario = withCapturesResolved(given, baseDir);
   let grid: Array<{ obj: unknown; sysctls: Record<string, number>; params: Record<string, string | number>; label: string[] }> = [
     { obj: scenario, sysctls: {}, params: {}, label: [] },
   ];
@@ -185,6 +188,30 @@ export function planRuns(
     }
   }
   return withPolicy;
+}
+
+/**
+ * The scenario with its capture files resolved against `base` (runs happen in
+ * workers, whatever their directory), each checked to load.
+ * @throws ScenarioError naming the source's `file` key
+ */
+function withCapturesResolved(s: Scenario, base: string): Scenario {
+  if (!s.traffic.some((t) => t.type === "capture")) return s;
+  const traffic = s.traffic.map((t, i) => {
+    if (t.type !== "capture") return t;
+    const file = resolve(base, t.file);
+    let count: number;
+    try {
+      count = loadCapture(file).count;
+    } catch (e) {
+      if (e instanceof CaptureError) throw new ScenarioError(`traffic.${i}.file`, `Invalid scenario: "traffic.${i}.file": ${e.message}`);
+      throw e;
+    }
+    if (count === 0)
+      throw new ScenarioError(`traffic.${i}.file`, `Invalid scenario: "traffic.${i}.file" is "${t.file}": the capture holds no IPv4 or IPv6 packet`);
+    return { ...t, file };
+  });
+  return { ...s, traffic };
 }
 
 /** Runs one spec in this thread. */

@@ -163,6 +163,84 @@ describe("replay --rules", () => {
   });
 });
 
+describe("replay --events with a helper", () => {
+  it("interleaves the expectation events as conntrack -E expect prints them, in the kernel's order", () => {
+    const c = join(dir, "ftp.pcap");
+    const w = new PcapWriter(c);
+    const cl = "192.168.10.5";
+    const sv = "198.51.100.21";
+    // The helper reads only lines after a newline it saw: the first line of a direction opens nothing (find_nl_seq).
+    const user = "USER anonymous\r\n";
+    const port = "PORT 192,168,10,5,156,65\r\n";
+    const frames = [
+      buildTcp({ src: cl, dst: sv, sport: 40000, dport: 21, flags: "S", seq: 100, win: 64240 }),
+      buildTcp({ src: sv, dst: cl, sport: 21, dport: 40000, flags: "SA", seq: 900, ack: 101, win: 64240 }),
+      buildTcp({ src: cl, dst: sv, sport: 40000, dport: 21, flags: "A", seq: 101, ack: 901, win: 64240 }),
+      buildTcp({ src: cl, dst: sv, sport: 40000, dport: 21, flags: "PA", seq: 101, ack: 901, win: 64240, payload: new TextEncoder().encode(user) }),
+      buildTcp({
+        src: cl,
+        dst: sv,
+        sport: 40000,
+        dport: 21,
+        flags: "PA",
+        seq: 101 + user.length,
+        ack: 901,
+        win: 64240,
+        payload: new TextEncoder().encode(port),
+      }),
+      buildTcp({ src: sv, dst: cl, sport: 20, dport: 40001, flags: "S", seq: 5000, win: 64240 }),
+    ];
+    frames.forEach((f, i) => w.writePacket(1_700_000_000, i * 1_000_000, f));
+    w.close();
+    const rules = file(
+      "ftp.rules",
+      ["*raw", ":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", "-A PREROUTING -p tcp -m tcp --dport 21 -j CT --helper ftp", "COMMIT", ""].join("\n"),
+    );
+    const r = run([
+      "replay",
+      c,
+      "--rules",
+      rules,
+      "--local",
+      "eth0=192.0.2.1/24",
+      "--iif",
+      "eth0",
+      "--sysctl",
+      "nf_conntrack_checksum=0",
+      "--events",
+      "-",
+      "-q",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split("\n");
+    const exp = (left: number) =>
+      `${left} proto=6 src=198.51.100.21 dst=192.168.10.5 sport=0 dport=40001 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 ` +
+      `master-src=192.168.10.5 master-dst=198.51.100.21 sport=40000 dport=21 class=0 helper=ftp`;
+    // NEW when the PORT command is read; DESTROY (a millisecond later: 299 s left, rounded down as the kernel does) as the data connection takes it.
+    const iNew = lines.indexOf(`    [NEW] ${exp(300)}`);
+    const iDestroy = lines.indexOf(`[DESTROY] ${exp(299)}`);
+    const iData = lines.findIndex((l) => /^ +\[NEW\] ipv4 +2 tcp +6 .*sport=20 dport=40001/.test(l));
+    assert.ok(iNew >= 0 && iDestroy > iNew && iData === iDestroy + 1, r.stdout);
+    const ts = run([
+      "replay",
+      c,
+      "--rules",
+      rules,
+      "--local",
+      "eth0=192.0.2.1/24",
+      "--iif",
+      "eth0",
+      "--sysctl",
+      "nf_conntrack_checksum=0",
+      "--events",
+      "-",
+      "--events-timestamps",
+      "-q",
+    ]);
+    assert.ok(ts.stdout.split("\n").includes(`[1700000000.004000]\t    [NEW] ${exp(300)}`), ts.stdout);
+  });
+});
+
 describe("replay with host options and no ruleset", () => {
   it("tracks every packet, and routing decides what is confirmed", () => {
     const c = join(dir, "host.pcap");
@@ -192,6 +270,33 @@ describe("replay with host options and no ruleset", () => {
     const doc = JSON.parse(j.stdout) as { host: { routeDrops: Record<string, number> } };
     assert.equal(doc.host.routeDrops["martianDestination"], 0, "route_localnet lets 127.0.0.1 in");
     assert.equal(doc.host.routeDrops["martianSource"], 1);
+
+    // The same routing sysctls from --sysctl-file (`sysctl -a` output: unmodelled keys are no error), --sysctl over them.
+    const sys = file(
+      "routing.conf",
+      [
+        "net.ipv4.conf.all.arp_filter = 0",
+        "net.ipv4.conf.eth1.route_localnet = 1",
+        "net/ipv4/conf/eth1/accept_local = 1",
+        "net.netfilter.nf_conntrack_udp_timeout = 45",
+      ].join("\n") + "\n",
+    );
+    const viaFile = (extra: string[]) => {
+      const x = run(["replay", c, "--local", "eth1=192.168.10.1/24", "--iif", "eth1", "--sysctl-file", sys, ...extra, "--json"]);
+      assert.equal(x.code, 0, x.stderr);
+      return JSON.parse(x.stdout) as { host: { routeDrops: Record<string, number> }; sysctls: Record<string, number> };
+    };
+    const f1 = viaFile([]);
+    assert.equal(f1.host.routeDrops["martianDestination"], 0, "route_localnet from the file lets 127.0.0.1 in");
+    assert.equal(f1.host.routeDrops["martianSource"], 0, "accept_local from the file (slash form) takes the host's own source");
+    assert.equal(f1.sysctls["nf_conntrack_udp_timeout"], 45);
+    const f2 = viaFile(["--sysctl", "net.ipv4.conf.eth1.route_localnet=0"]);
+    assert.equal(f2.host.routeDrops["martianDestination"], 1, "--sysctl wins over the file");
+    assert.equal(f2.host.routeDrops["martianSource"], 0);
+    const bad = file("bad-routing.conf", "net.ipv4.conf.all.rp_filter = 7\n");
+    const e = run(["replay", c, "--local", "eth1=192.168.10.1/24", "--iif", "eth1", "--sysctl-file", bad]);
+    assert.equal(e.code, 1);
+    assert.match(oneLineError(e.stderr), /bad-routing\.conf:1: Invalid value "7" for "net\.ipv4\.conf\.all\.rp_filter": must be 0 to 2/);
   });
 });
 

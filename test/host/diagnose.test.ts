@@ -49,10 +49,12 @@ describe("diagnose", () => {
     assert.ok(!ids(snap({ tableFull: lines })).includes("table-full-drops"), "drop = 0 here: the lines are another namespace's");
     const r = diagnose(snap({ tableFull: lines, stats: { drop: 5 } }));
     const f = r.findings.find((x) => x.id === "table-full-drops");
-    assert.equal(f?.evidence["kernel_log_lines"], 2);
+    assert.ok(f !== undefined);
+    assert.equal(f.evidence["kernel_log_lines"], 2);
     assert.equal(f.severity, "critical");
     const raise = r.recommendations.find((x) => x.id === "raise-limit");
-    assert.deepEqual(raise?.commands, ["sysctl -w net.netfilter.nf_conntrack_max=2048", "echo 2048 > /sys/module/nf_conntrack/parameters/hashsize"]);
+    assert.ok(raise !== undefined);
+    assert.deepEqual(raise.commands, ["sysctl -w net.netfilter.nf_conntrack_max=2048", "echo 2048 > /sys/module/nf_conntrack/parameters/hashsize"]);
     assert.equal(raise.memory_bytes, (2048 - 1000) * 256 + (2048 - 1024) * 8);
     assert.ok(raise.files.some((x) => x.path === "/etc/modprobe.d/nf_conntrack.conf" && x.content === "options nf_conntrack hashsize=2048\n"));
   });
@@ -75,7 +77,7 @@ describe("diagnose", () => {
     assert.ok(r.recommendations.find((x) => x.id === "raise-limit")?.notes.some((n) => n.includes("global")));
   });
 
-  it("forecast from two samples: fill rate, time until full, Little's law", () => {
+  it("forecast from two samples: fill rate, time until full, the steady-state model on the counters", () => {
     const r = diagnose(
       snap({
         meta: { netns: "", takenAtMs: 1_010_000, firstTakenAtMs: 1_000_000 },
@@ -86,13 +88,16 @@ describe("diagnose", () => {
       }),
     );
     const f = r.forecast;
-    assert.equal(f?.interval_seconds, 10);
+    assert.ok(f !== null);
+    assert.equal(f.interval_seconds, 10);
     assert.equal(f.fill_rate_per_second, 10);
     assert.equal(f.seconds_until_full, 50);
     assert.equal(f.insert_rate_per_second, 20);
     assert.equal(f.drop_rate_per_second, 3);
     // 20 inserts/s, 10 departures/s: mean lifetime 500/10 = 50 s, steady state 20 × 50.
     assert.equal(f.steady_state_entries, 1000);
+    // Without a table the model runs on one flow: 20/s, each held the 50 s mean lifetime; full (1000) in 50 s as the fill says.
+    assert.deepEqual(r.steady_state, { basis: "counters", entries: 1000, seconds_until_full: 50, by_state: [] });
     assert.ok(r.findings.some((x) => x.id === "early-drops" && x.evidence["early_drop_per_second"] === 1));
   });
 });

@@ -17,16 +17,37 @@ import { CliError } from "../../src/cli/errors.js";
 import { ConntrackExporter } from "../../src/host/exporter.js";
 import type { NetnsTarget, Snapshot } from "../../src/host/snapshot.js";
 import { TableCensus } from "../../src/host/table.js";
+import { rig, tcp } from "../conntrack/helpers.js";
 
-function line(src: string, dport: number, state = "ESTABLISHED", timeout = 431990): string {
-  return `ipv4     2 tcp      6 ${timeout} ${state} src=${src} dst=198.51.100.1 sport=40000 dport=${dport} src=198.51.100.1 dst=${src} sport=${dport} dport=40000 [ASSURED] mark=0 use=1`;
+/**
+ * `count` ESTABLISHED entries as `conntrack -L` lists them, made by ctlab's
+ * tracker from real handshakes (the kernel tests hold its listing to the
+ * kernel's) and listed 10 s after their last packet: sources 10.0.{0..2}.x,
+ * half of them to port 443, the rest to 80..84.
+ */
+function tableLines(count: number): string[] {
+  const { tr, clock } = rig({ sysctls: { nf_conntrack_max: 65536, nf_conntrack_buckets: 65536 } });
+  for (let i = 0; i < count; i++) {
+    const c = `10.0.${i % 3}.${i % 7}`;
+    const sport = 40000 + i;
+    const dport = i % 2 === 0 ? 443 : 80 + (i % 5);
+    tr.process(tcp({ src: c, dst: "198.51.100.1", sport, dport, flags: "S", seq: 100 }));
+    tr.process(tcp({ src: "198.51.100.1", dst: c, sport: dport, dport: sport, flags: "SA", seq: 500, ack: 101 }));
+    tr.process(tcp({ src: c, dst: "198.51.100.1", sport, dport, flags: "A", seq: 101, ack: 501 }));
+  }
+  clock.tick(10_000);
+  return tr.formatTable();
 }
+
+const TABLES = new Map<number, string[]>();
 
 function fakeSnapshot(target: NetnsTarget, count: number, withTable: boolean, at: number): Snapshot {
   let table: TableCensus | undefined;
   if (withTable) {
     table = new TableCensus({ sysctls: {} });
-    for (let i = 0; i < count; i++) table.line(line(`10.0.${i % 3}.${i % 7}`, i % 2 === 0 ? 443 : 80 + (i % 5)));
+    let lines = TABLES.get(count);
+    if (lines === undefined) TABLES.set(count, (lines = tableLines(count)));
+    for (const l of lines) table.line(l);
   }
   return {
     meta: { netns: target.label, netnsInode: target.inode, takenAtMs: at },

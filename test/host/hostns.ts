@@ -105,6 +105,20 @@ export async function inject(t: HostTopology, frames: readonly Uint8Array[]): Pr
   }
 }
 
+/** Sends a capture (a simulation's --write-pcap) into the router via inj0, its destination MAC rewritten to r0's. */
+export async function injectPcap(t: HostTopology, pcap: string, frames: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "host-inject-"));
+  try {
+    const out = join(dir, "to-r0.pcap");
+    await run("tcprewrite", [`--enet-dmac=${t.r0Mac}`, "-i", pcap, "-o", out]);
+    const r = await run("tcpreplay", ["-q", "-K", "--pps", "20000", "-i", "inj0", out], { ns: t.inj, timeoutMs: 120_000, allowFail: true });
+    const ok = /Successful packets:\s+(\d+)/.exec(r.stdout + r.stderr);
+    if (ok === null || Number(ok[1]) !== frames) throw new Error(`tcpreplay sent "${ok?.[1] ?? "?"}" of ${frames} frames: ${r.stderr.trim()}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** The traffic of known shape the host tests send: a SYN flood, idle established connections, DNS, a NAT'd LAN. */
 export const RULESET = `
 table inet filter {

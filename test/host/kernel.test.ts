@@ -69,14 +69,16 @@ describe("host: the doctor on real namespaces", { skip: skip ?? false }, () => {
       assert.ok(ids.includes("notrack-dns"), ids.join());
       assert.ok(!ids.includes("connection-flood"), ids.join());
       const syn = r.findings.find((f) => f.id === "syn-flood");
-      assert.equal(syn?.evidence["half_open"], SHAPE.synFlood + SHAPE.natLan);
+      assert.ok(syn !== undefined);
+      assert.equal(syn.evidence["half_open"], SHAPE.synFlood + SHAPE.natLan);
       assert.equal(syn.evidence["distinct_sources"], SHAPE.synFlood + SHAPE.natLan);
       assert.equal(syn.evidence["top_destination"], "198.51.100.10");
       assert.equal(syn.evidence["top_dport"], "tcp/80");
       // Why it is tracked: the live ruleset's rules, and what a NOTRACK would free.
       assert.equal(r.tracked_by.ruleset, "nft");
       const dns = r.tracked_by.classes.find((c) => c.class === "udp dport 53");
-      assert.equal(dns?.notrack_frees, SHAPE.dns);
+      assert.ok(dns !== undefined);
+      assert.equal(dns.notrack_frees, SHAPE.dns);
       assert.ok(dns.tracking_rules.length > 0, "the ct state rule tracks DNS");
       assert.match(dns.notrack_rules ?? "", /notrack/);
       const http = r.tracked_by.classes.find((c) => c.class === "tcp dport 80");
@@ -94,10 +96,9 @@ describe("host: the doctor on real namespaces", { skip: skip ?? false }, () => {
         assert.equal(offline.entries, kernelCount);
         assert.deepEqual(offline.by_protocol_state, r.by_protocol_state);
         assert.deepEqual(offline.top, r.top);
-        assert.deepEqual(
-          offline.findings.map((f) => f.id).filter((x) => x !== "orphans"),
-          ids.filter((x) => x !== "orphans"),
-        );
+        // Orphans (and the steady state they pile up to) depend on --orphan-idle, left at its hour here.
+        const orphanFree = (x: string): boolean => x !== "orphans" && x !== "forecast-full";
+        assert.deepEqual(offline.findings.map((f) => f.id).filter(orphanFree), ids.filter(orphanFree));
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

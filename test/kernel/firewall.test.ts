@@ -24,6 +24,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { compareCounters, resetCounters } from "../../src/firewall/counters.js";
 import { HostModel } from "../../src/firewall/host.js";
+import { parseIpsetSave } from "../../src/firewall/ipset.js";
 import { parseIptables } from "../../src/firewall/iptables.js";
 import type { Ruleset } from "../../src/firewall/model.js";
 import { parseNftJson } from "../../src/firewall/nft.js";
@@ -39,6 +40,9 @@ import type { KernelResult } from "./kernel-run.js";
 import { kernelSkipReason, loadRuleset, run, withKernelLock, withTopology, zeroStates } from "./netns.js";
 
 const CORPUS = fileURLToPath(new URL("../../../test/firewall/rulesets/", import.meta.url));
+/** Rulesets the tools wrote themselves (test/firewall/corpus/SOURCES.md). */
+const REAL = fileURLToPath(new URL("../../../test/firewall/corpus/", import.meta.url));
+const real = (name: string): string => readFileSync(REAL + name, "utf8");
 /** A corpus file with its counters zeroed (nft -j -f would load them as the initial values). */
 const corpus = (name: string): string =>
   readFileSync(CORPUS + name, "utf8").replace(/"counter": \{"packets": \d+, "bytes": \d+\}/g, '"counter": {"packets": 0, "bytes": 0}');
@@ -54,6 +58,13 @@ const INGRESS_COUNTER = [
   "}",
   "",
 ].join("\n");
+
+/**
+ * The router's own IPv6 control traffic (MLD reports, at moments the kernel
+ * chooses) dropped before any hook of the ruleset, for rulesets whose
+ * counted rules serve OUTPUT and FORWARD alike.
+ */
+const QUIET_ROUTER = "table inet ctlab_quiet {\n  chain out { type filter hook output priority -400; policy accept; meta l4proto ipv6-icmp drop; }\n}\n";
 
 // ---------------------------------------------------------------------------
 // Captures
@@ -129,6 +140,10 @@ interface Case {
   readonly expectEmpty?: boolean;
   /** Chains whose counters the router's own traffic disturbs (IPv6 MLD reports leave through OUTPUT). */
   readonly ignoreChains?: readonly string[];
+  /** `ipset save` text the ruleset's `-m set` matches need: restored in the router, given to ctlab. */
+  readonly ipsets?: string;
+  /** Drop the router's own IPv6 control packets before the ruleset sees them (QUIET_ROUTER). */
+  readonly quietRouter?: boolean;
 }
 
 const C1 = "198.51.100.7";
@@ -339,6 +354,83 @@ const CASES: readonly Case[] = [
     },
     randomPorts: true,
   },
+  // ---- Real rulesets (test/firewall/corpus/SOURCES.md): interface names mapped onto r0/sink0 only.
+  {
+    // nft 1.0.6 knows "dstnat" only for prerouting; newer nft prints it for the output hook too (the same -100).
+    name: "Docker nftables backend, published port (real: moby nftablesdoc usernet-portmap; bridge1 = sink0)",
+    syntax: "nft-text",
+    text: ifaces(real("docker-nftables.nft").replace("hook output priority dstnat", "hook output priority -100"), { bridge1: "sink0" }),
+    capture: (c) => {
+      // To the host's port 8080 (fib daddr type local): DNAT to the container, through filter-forward-in__bridge1.
+      c.tcp({ c: C1, cp: 52000, s: PUBLIC, sp: 8080, from: ["192.0.2.2", 80] }, "S SA< A PA:80 PA<:700 A FA FA< A");
+      // Straight at the container from outside: dropped in raw-PREROUTING, never tracked.
+      c.tcp({ c: C2, cp: 52001, s: "192.0.2.2", sp: 80 }, "S S");
+      // An unpublished container port: UNPUBLISHED PORT DROP; not local, so no DNAT either.
+      c.tcp({ c: C2, cp: 52002, s: "192.0.2.3", sp: 22 }, "S");
+      // To another address of the bridge's subnet: forwarded to bridge1, no published port, dropped.
+      c.udp(C1, 52003, "192.0.2.9", 53, 30);
+    },
+  },
+  {
+    name: "Docker nftables backend, containers going out (real: moby nftablesdoc usernet-portmap; bridge1 = r0)",
+    syntax: "nft-text",
+    text: ifaces(real("docker-nftables.nft").replace("hook output priority dstnat", "hook output priority -100"), { bridge1: "r0" }),
+    capture: (c) => {
+      c.tcp({ c: "192.0.2.2", cp: 53000, s: C1, sp: 443, back: [PUBLIC, 53000] }, "S SA< A PA:200 PA<:1200 A");
+      c.udp("192.0.2.3", 53001, C2, 53, 30);
+      c.udp(C2, 53, PUBLIC, 53001, 90);
+      c.ping("192.0.2.4", C1, 77, { src: C1, dst: PUBLIC });
+      // More containers going out, and a source outside the bridge's subnet (OUTGOING, but no masquerade).
+      c.tcp({ c: "192.0.2.2", cp: 53002, s: "198.18.5.5", sp: 80 }, "S");
+      c.tcp({ c: "10.99.0.1", cp: 53003, s: C1, sp: 80 }, "S");
+    },
+    randomPorts: true,
+  },
+  {
+    name: "Docker iptables backend, published port (real: moby iptablesdoc usernet-portmap, with its ipset; bridge1 = sink0)",
+    syntax: "iptables",
+    text: ifaces(real("docker-iptables.rules"), { bridge1: "sink0" }),
+    ipsets: real("docker-iptables.ipsets"),
+    capture: (c) => {
+      c.tcp({ c: C1, cp: 54000, s: PUBLIC, sp: 8080, from: ["192.0.2.2", 80] }, "S SA< A PA:80 PA<:700 A FA FA< A");
+      c.tcp({ c: C2, cp: 54001, s: "192.0.2.3", sp: 22 }, "S");
+      c.tcp({ c: C2, cp: 54002, s: "198.18.0.9", sp: 80 }, "S SA< A");
+      c.udp(C1, 54003, "192.0.2.9", 53, 30);
+    },
+  },
+  {
+    name: "Docker iptables backend, containers going out (real: moby iptablesdoc usernet-portmap; bridge1 = r0)",
+    syntax: "iptables",
+    text: ifaces(real("docker-iptables.rules"), { bridge1: "r0" }),
+    ipsets: real("docker-iptables.ipsets"),
+    capture: (c) => {
+      c.tcp({ c: "192.0.2.2", cp: 55000, s: C1, sp: 443, back: [PUBLIC, 55000] }, "S SA< A PA:200 PA<:1200 A");
+      c.udp("192.0.2.3", 55001, C2, 53, 30);
+      c.udp(C2, 53, PUBLIC, 55001, 90);
+      c.tcp({ c: "10.99.0.1", cp: 55002, s: C1, sp: 80 }, "S");
+    },
+    randomPorts: true,
+  },
+  {
+    name: "OpenWrt fw4 default ruleset (real: firewall4 tests/01_configuration/01_ruleset; br-lan = r0, pppoe-wan = sink0)",
+    syntax: "nft-text",
+    text: ifaces(real("openwrt-fw4-default.nft"), { "br-lan": "r0", "pppoe-wan": "sink0" }),
+    // output_wan jumps to accept_to_wan, which forwarded traffic counts in too.
+    quietRouter: true,
+    capture: (c) => {
+      // lan to wan: masqueraded, MSS clamped (tcp option maxseg size set rt mtu), the SYN rate limit not reached.
+      c.tcp({ c: "192.168.26.5", cp: 56000, s: C1, sp: 443, back: [PUBLIC, 56000] }, "S SA< A PA:300 PA<:1400 A FA FA< A");
+      c.udp("192.168.26.6", 56001, C2, 53, 30);
+      c.udp(C2, 53, PUBLIC, 56001, 80);
+      c.ping("192.168.26.7", C1, 31, { src: C1, dst: PUBLIC });
+      // wan to lan: not forwarded (forward_wan: no rule for it), rejected by handle_reject.
+      c.tcp({ c: C2, cp: 56002, s: "192.168.26.5", sp: 22 }, "S");
+      c.udp(C2, 56003, "192.168.26.5", 5000, 20);
+      // IPsec ESP and ISAKMP from wan are let in to lan by the default rules.
+      c.udp(C1, 500, "192.168.26.9", 500, 100);
+    },
+    randomPorts: true,
+  },
   {
     name: "SNAT and DNAT address ranges (jhash2 choice)",
     syntax: "iptables",
@@ -387,7 +479,11 @@ function routerHost(): HostModel {
 function parseSide(c: Case, text: string, file: string): Ruleset {
   if (c.syntax === "nft-text" && !text.trimStart().startsWith("{")) return parseNftJson(convertNftText(text, { file }), { file });
   if (c.syntax === "nft" || c.syntax === "nft-text") return parseNftJson(text, { file });
-  return parseIptables(text, { file, family: c.syntax === "ip6tables" ? "ip6" : "ip" });
+  return parseIptables(text, {
+    file,
+    family: c.syntax === "ip6tables" ? "ip6" : "ip",
+    ...(c.ipsets !== undefined ? { ipsets: parseIpsetSave(c.ipsets) } : {}),
+  });
 }
 
 /** Masks reply ports the kernel chose at random: a reply dport that is not the original sport. */
@@ -419,6 +515,10 @@ async function kernelSide(
       const stats = reframe(records, t.r0Mac, pcap);
       await run("ip", ["-n", t.rtNs, "addr", "add", `${PUBLIC}/32`, "dev", "sink0"]);
       await run("ip", ["-n", t.rtNs, "-6", "addr", "add", `${PUBLIC6}/128`, "dev", "sink0", "nodad"]);
+      if (c.ipsets !== undefined) {
+        const r = spawnSync("ip", ["netns", "exec", t.rtNs, "ipset", "restore"], { input: c.ipsets, encoding: "utf8" });
+        if (r.status !== 0) throw new Error(`Restoring the ipsets failed: ${(r.stderr || String(r.error)).trim()}`);
+      }
       if (c.syntax === "nft" || c.syntax === "nft-text") {
         const f = join(dir, c.syntax === "nft" ? "ruleset.json" : "ruleset.nft");
         writeFileSync(f, c.text);
@@ -429,6 +529,7 @@ async function kernelSide(
         if (r.status !== 0) throw new Error(`Loading the ruleset with ${tool} failed: ${(r.stderr || String(r.error)).trim()}`);
       }
       await loadRuleset(t, INGRESS_COUNTER);
+      if (c.quietRouter === true) await loadRuleset(t, QUIET_ROUTER);
       const k = await injectCapture(t, pcap, { frames: stats.written });
       const saved =
         c.syntax === "nft" || c.syntax === "nft-text"

@@ -42,6 +42,8 @@ export interface KernelResult {
   netlinkDrops: number;
   /** `conntrack -E -o timestamp,extended,id` events, in arrival order. */
   events: KernelEvent[];
+  /** `conntrack -E expect` lines as printed (with InjectOptions.expectEvents), in arrival order. */
+  expectEvents?: string[];
   /** `conntrack -L -o extended` lines (without ` id=…`), sorted. */
   table: string[];
   /** `conntrack -S`, summed over CPUs. */
@@ -73,6 +75,8 @@ export interface InjectOptions {
   settleMs?: number;
   /** Runs once the event listener is subscribed, before the first frame (e.g. the router sending from its own sockets). */
   beforeInject?: () => Promise<void>;
+  /** Also listen to `conntrack -E expect` (helpers): `KernelResult.expectEvents`. */
+  expectEvents?: boolean;
 }
 
 function softnetDropped(): number {
@@ -91,15 +95,15 @@ interface NetlinkSock {
 }
 
 /** The event listener's netfilter netlink socket, as /proc/net/netlink shows it in the namespace. */
-async function listenerSocket(ns: string): Promise<NetlinkSock | undefined> {
+async function listenerSocket(ns: string, mask = 7): Promise<NetlinkSock | undefined> {
   const out = (await run("cat", ["/proc/net/netlink"], { ns })).stdout;
   for (const line of out.split("\n").slice(1)) {
     const c = line.trim().split(/\s+/);
     // Columns: sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode; Eth 12 = NETLINK_NETFILTER.
     if (c[1] !== "12") continue;
     const groups = parseInt(c[3] ?? "0", 16);
-    // NFNLGRP_CONNTRACK_NEW/UPDATE/DESTROY are groups 1–3 (bits 0–2).
-    if ((groups & 7) !== 7) continue;
+    // NFNLGRP_CONNTRACK_NEW/UPDATE/DESTROY are groups 1–3 (bits 0–2), the EXP_ ones 4–6 (bits 3–5).
+    if ((groups & mask) !== mask) continue;
     return { groups, rmem: Number(c[4]), drops: Number(c[8]) };
   }
   return undefined;
@@ -221,6 +225,15 @@ export async function injectCapture(t: Topology, pcapPath: string, opts: InjectO
     err += d;
   });
   const exited = new Promise<void>((resolve) => listener.on("close", () => resolve()));
+  const expListener =
+    opts.expectEvents === true ? spawn("ip", ["netns", "exec", ns, "stdbuf", "-oL", "conntrack", "-E", "expect"], { stdio: ["ignore", "pipe", "pipe"] }) : null;
+  let expOut = "";
+  expListener?.stdout.setEncoding("utf8");
+  expListener?.stdout.on("data", (d: string) => {
+    expOut += d;
+    lastData = Date.now();
+  });
+  const expExited = expListener === null ? Promise.resolve() : new Promise<void>((resolve) => expListener.on("close", () => resolve()));
 
   let sent = 0;
   let replayMs = 0;
@@ -232,6 +245,12 @@ export async function injectCapture(t: Topology, pcapPath: string, opts: InjectO
       if (listener.exitCode !== null) throw new Error(`Conntrack event listener exited: ${err.trim()}`);
       return (await listenerSocket(ns)) !== undefined;
     });
+    if (expListener !== null) {
+      await waitFor("the expectation event listener to subscribe", 10_000, async () => {
+        if (expListener.exitCode !== null) throw new Error("Expectation event listener exited");
+        return (await listenerSocket(ns, 0x38)) !== undefined;
+      });
+    }
     if (opts.beforeInject !== undefined) await opts.beforeInject();
 
     // Paced rather than top speed: the per-CPU backlog (1000 packets) and
@@ -283,9 +302,11 @@ export async function injectCapture(t: Topology, pcapPath: string, opts: InjectO
     await drained();
   } finally {
     listener.kill("SIGTERM");
+    expListener?.kill("SIGTERM");
     // An unref'd timer: a pending guard must not keep the test process alive.
-    await Promise.race([exited, new Promise<void>((r) => setTimeout(r, 5_000).unref())]);
+    await Promise.race([Promise.all([exited, expExited]), new Promise<void>((r) => setTimeout(r, 5_000).unref())]);
     if (listener.exitCode === null) listener.kill("SIGKILL");
+    if (expListener !== null && expListener.exitCode === null) expListener.kill("SIGKILL");
   }
   if (/ENOBUFS/.test(err) || netlinkDrops > 0) {
     throw new EventsLostError(`Conntrack events were lost: netlink drops "${netlinkDrops}": ${err.trim()}`);
@@ -307,5 +328,6 @@ export async function injectCapture(t: Topology, pcapPath: string, opts: InjectO
     netlinkDrops,
     events,
     replayMs,
+    ...(expListener !== null ? { expectEvents: expOut.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("conntrack v")) } : {}),
   };
 }

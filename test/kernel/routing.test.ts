@@ -81,10 +81,27 @@ const w = (a: string) => parseAddr(a)!.words;
 interface Side {
   table: string[];
   events: string[];
+  expectEvents: string[];
   stats: Record<string, number>;
   count: number;
   expect: string[];
   ruleset: Ruleset;
+}
+
+/**
+ * `conntrack -E expect` streams: the same lines in the same order, the
+ * remaining seconds within TIMEOUT_SLACK.
+ */
+function sameExpectEvents(k: readonly string[], c: readonly string[]): boolean {
+  const split = (l: string) => /^(\s*\[[A-Z]+\]) (\d+) (.*)$/.exec(l);
+  return (
+    k.length === c.length &&
+    k.every((l, i) => {
+      const a = split(l);
+      const b = split(c[i]!);
+      return a !== null && b !== null && a[1] === b[1] && a[3] === b[3] && Math.abs(Number(a[2]) - Number(b[2])) <= TIMEOUT_SLACK;
+    })
+  );
 }
 
 /** Expectation lines with their remaining seconds within TIMEOUT_SLACK. */
@@ -139,6 +156,7 @@ async function kernelSide(
       const local = c.local;
       const k = await injectCapture(t, pcap, {
         frames: injected.length,
+        expectEvents: c.expect === true,
         ...(local !== undefined
           ? {
               beforeInject: async () => {
@@ -169,15 +187,25 @@ async function ctlabSide(c: Case, frames: Array<{ local: boolean; bytes: Uint8Ar
     c.iptables !== undefined ? parseIptables(c.iptables, { file: c.name }) : parseNftJson(convertNftText(c.nft ?? "", { file: c.name }), { file: c.name });
   resetCounters(rs);
   const events: string[] = [];
+  const expectEvents: string[] = [];
   const r = await replay(pcap, {
     clock: "frozen",
     sysctls: { nf_conntrack_checksum: 0 },
     onEvent: (l) => events.push(l),
+    onExpectEvent: (l) => expectEvents.push(l),
     firewall: { ruleset: rs, host: new HostModel(c.host) },
   });
   const stats: Record<string, number> = {};
   for (const [k, v] of r.tracker.stats.entries()) stats[k] = v;
-  return { table: r.tracker.formatTable({ extended: true }), events, stats, count: r.tracker.count, expect: r.tracker.formatExpectations(), ruleset: rs };
+  return {
+    table: r.tracker.formatTable({ extended: true }),
+    events,
+    expectEvents,
+    stats,
+    count: r.tracker.count,
+    expect: r.tracker.formatExpectations(),
+    ruleset: rs,
+  };
 }
 
 const ROUTER_SYSCTLS = (t: Topology, extra: Record<string, number> = {}) =>
@@ -481,20 +509,31 @@ describe("kernel: routing, INPUT/OUTPUT and helpers", { skip: skip ?? false }, (
       });
       const counterDiffs = compareCounters(mine.ruleset, ks.ruleset, { policies: c.iptables !== undefined, countedOnly: c.nft !== undefined });
       const expectOk = sameExpectations(ks.expect, mine.expect);
-      const identical = cmp.identical && counterDiffs.length === 0 && expectOk;
+      const kExpEvents = ks.k.expectEvents ?? [];
+      const expEventsOk = sameExpectEvents(kExpEvents, mine.expectEvents);
+      const identical = cmp.identical && counterDiffs.length === 0 && expectOk && expEventsOk;
       results.push({ name: c.name, identical });
       const report = [
         cmp.identical ? "" : `table/events/stats:\n${formatDifferences(cmp.differences)}`,
         counterDiffs.length === 0
           ? ""
           : `counters (ctlab vs kernel):\n${counterDiffs.map((d) => `  - ${d.where} ${d.text}: ctlab ${d.expected.packets}/${d.expected.bytes}, kernel ${d.actual.packets}/${d.actual.bytes}`).join("\n")}`,
+        expEventsOk
+          ? ""
+          : `expectation events (conntrack -E expect):\n  kernel:\n    ${kExpEvents.join("\n    ")}\n  ctlab:\n    ${mine.expectEvents.join("\n    ")}`,
         expectOk ? "" : `expectations:\n  kernel:\n    ${ks.expect.join("\n    ")}\n  ctlab:\n    ${mine.expect.join("\n    ")}`,
         `kernel table:\n  ${ks.k.table.join("\n  ")}\nctlab table:\n  ${mine.table.join("\n  ")}`,
       ]
         .filter(Boolean)
         .join("\n");
       assert.ok(identical, `${c.name}: ctlab and the kernel differ\n${report}`);
-      if (c.expect === true) assert.ok(ks.expect.length > 0, "the case leaves pending expectations to compare");
+      if (c.expect === true) {
+        assert.ok(ks.expect.length > 0, "the case leaves pending expectations to compare");
+        assert.ok(
+          kExpEvents.some((l) => l.includes("[DESTROY]")),
+          "the case has expectation events to compare",
+        );
+      }
     });
   }
 });

@@ -6,7 +6,7 @@
 import type { Rule } from "../model.js";
 import { matchTrackingReasons } from "../tracking.js";
 import { NumSet, PORT_PROTOS, cmpWords, formatAddr, maskToPrefix, protoName } from "../values.js";
-import type { IfacePattern , AddrSet} from "../values.js";
+import type { IfacePattern, AddrSet } from "../values.js";
 
 /** A traffic class: the cross product of the constrained fields (null = any). */
 export interface TrafficBox {
