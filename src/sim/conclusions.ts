@@ -79,6 +79,11 @@ export function runConclusions(r: RunResult): string[] {
   if (s.rule_drops > 0) out.push(`The ruleset dropped ${s.rule_drops.toLocaleString("en-US")} packets.`);
   out.push(`Kernel memory peaks at ${formatBytes(s.kernel_memory_bytes.peak)} (${formatBytes(s.kernel_memory_bytes.at_max)} with the table full).`);
   const m = r.model;
+  if (m.exceeds_table) {
+    out.push(
+      `The traffic wants ${Math.round(m.wanted).toLocaleString("en-US")} entries (Little's law), ${(m.wanted / Math.max(1, s.nf_conntrack_max)).toFixed(1)}× nf_conntrack_max: the model caps them at the table's ${s.nf_conntrack_max.toLocaleString("en-US")}; which ones hold the table then is early drop's choice, simulated above.`,
+    );
+  }
   if (m.time_to_full_s !== null || full !== null) {
     out.push(
       `The steady-state model predicts ${m.time_to_full_s === null ? "a table that never fills" : `a full table after ${m.time_to_full_s} s`}; the simulation ${full === null ? "never filled it" : `filled it after ${full} s`}.`,

@@ -33,11 +33,24 @@ export interface StateFlow {
   end: number;
 }
 
-/** The model's answer. */
+/**
+ * The model's answer. Little's law gives what the traffic *wants* to hold;
+ * a table holds at most nf_conntrack_max. Past that the entries are capped
+ * (`total`, `occupancy`) and the demand is kept apart (`wanted`): which
+ * entries survive a full table is early drop's and the drops' business, not
+ * a rate's, so the capped split by state is the demand's proportions scaled
+ * down — an estimate the report labels as such (`exceeds_table`).
+ */
 export interface Prediction {
-  /** Expected entries per state once every flow has been running longer than its hold time (or at the end). */
+  /** Expected entries per state at the end, capped so their sum is at most nf_conntrack_max (proportions of the demand). */
   occupancy: Record<string, number>;
+  /** Expected entries at the end: min(wanted, nf_conntrack_max). */
   total: number;
+  /** What the traffic would hold in a table without limit (Little's law, uncapped); `wanted_occupancy` per state. */
+  wanted: number;
+  wanted_occupancy: Record<string, number>;
+  /** True when the demand exceeds nf_conntrack_max: the table is full and `occupancy` is the demand scaled down. */
+  exceeds_table: boolean;
   /** Seconds from the scenario start until the expected entries reach nf_conntrack_max, or null if they never do. */
   time_to_full_s: number | null;
   /** The flows the prediction is built from. */
@@ -93,6 +106,8 @@ export function scenarioFlows(s: Scenario, to: ModelTimeouts): StateFlow[] {
   const flows: StateFlow[] = [];
   const open = (svc: string) => s.host.services === undefined || s.host.services.includes(svc);
   for (const t of s.traffic) {
+    // A capture's flows are whatever it holds: no rate to predict from (the simulation measures them).
+    if (t.type === "capture") continue;
     const start = t.start;
     const end = Math.min(t.end ?? s.duration, s.duration);
     const rate = meanRate(t);
@@ -159,10 +174,22 @@ export function scenarioFlows(s: Scenario, to: ModelTimeouts): StateFlow[] {
  */
 export function predict(s: Scenario, timeouts: ModelTimeouts, max: number): Prediction {
   const flows = scenarioFlows(s, timeouts);
-  const occupancy = occupancyAt(flows, s.duration);
-  let total = 0;
-  for (const v of Object.values(occupancy)) total += v;
-  return { occupancy, total, time_to_full_s: max > 0 ? timeToFull(flows, max, s.duration) : null, flows };
+  const wantedOccupancy = occupancyAt(flows, s.duration);
+  let wanted = 0;
+  for (const v of Object.values(wantedOccupancy)) wanted += v;
+  const exceeds = max > 0 && wanted > max;
+  const f = exceeds ? max / wanted : 1;
+  const occupancy: Record<string, number> = {};
+  for (const [k, v] of Object.entries(wantedOccupancy)) occupancy[k] = v * f;
+  return {
+    occupancy,
+    total: exceeds ? max : wanted,
+    wanted,
+    wanted_occupancy: wantedOccupancy,
+    exceeds_table: exceeds,
+    time_to_full_s: max > 0 ? timeToFull(flows, max, s.duration) : null,
+    flows,
+  };
 }
 
 /** The model's timeouts from a tracker's sysctl values (timeouts in ms there). */

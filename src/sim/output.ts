@@ -42,13 +42,27 @@ const runSchema = z.strictObject({
     ctlab_memory_bytes: count,
     nf_conntrack_max: count,
     nf_conntrack_buckets: count,
+    policy: z.string().describe("the table policy of the run (kernel, adaptive, emergency, recycle-half-open, quota, ctlab)"),
+    live_evictions: count.describe(
+      "entries evicted while their connection was still exchanging packets: the next packet found no entry before the entry's deadline",
+    ),
+    evictions: z
+      .record(z.string(), count)
+      .describe("entries evicted before their timeout, by reason (early-drop, gc, scaled-timeout, emergency-timeout, half-open, idle)"),
+    refusals: z.record(z.string(), count).describe("new entries refused (packet dropped), by reason (table-full, quota, not-syn, all-active, source-share)"),
+    pressure_changes: count.describe("pressure-level changes of the policy"),
     simulated_s: count,
     interrupted: z.boolean(),
     elapsed_ms: count,
   }),
   model: z.strictObject({
-    occupancy: z.record(z.string(), z.number()).describe("steady-state entries per state at the end (Little's law), not capped at the table size"),
-    total: z.number(),
+    occupancy: z
+      .record(z.string(), z.number())
+      .describe("expected entries per state at the end, capped at nf_conntrack_max (when the demand exceeds it: the demand's proportions scaled down)"),
+    total: z.number().describe("expected entries at the end: min(wanted, nf_conntrack_max)"),
+    wanted: z.number().describe("what the traffic would hold in a table without limit (Little's law per state, uncapped)"),
+    wanted_occupancy: z.record(z.string(), z.number()).describe("the uncapped demand per state"),
+    exceeds_table: z.boolean().describe("the demand exceeds nf_conntrack_max: the table is full, occupancy is an estimate"),
     time_to_full_s: z.number().nullable(),
   }),
   conclusions: z.array(z.string()),
@@ -76,7 +90,14 @@ export function toOutput(scenario: Scenario, runs: readonly RunData[], conclusio
       label: r.label,
       params: r.params,
       summary: r.summary,
-      model: { occupancy: r.model.occupancy, total: r.model.total, time_to_full_s: r.model.time_to_full_s },
+      model: {
+        occupancy: r.model.occupancy,
+        total: r.model.total,
+        wanted: r.model.wanted,
+        wanted_occupancy: r.model.wanted_occupancy,
+        exceeds_table: r.model.exceeds_table,
+        time_to_full_s: r.model.time_to_full_s,
+      },
       conclusions: r.conclusions,
       timeline: r.timeline,
     })),

@@ -146,7 +146,29 @@ const portScan = z.strictObject({
     .describe("first and last port probed"),
 });
 
-const source = z.discriminatedUnion("type", [clients, dns, synFlood, connFlood, udpFlood, portScan]);
+const anyIp = z.string().refine(
+  (s) => {
+    try {
+      parseIp(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { error: "expected an IPv4 or IPv6 address" },
+);
+
+const capture = z.strictObject({
+  type: z.literal("capture"),
+  name: z.string().optional(),
+  file: z.string().min(1).describe("a pcap or pcapng file (relative to the scenario file), replayed as traffic"),
+  scale: z.number().positive().default(1).describe("time compression: 10 plays the capture ten times faster"),
+  loop: z.boolean().default(true).describe("play the capture again when it ends, each pass with its addresses moved (new connections)"),
+  keep: z.array(anyIp).default([]).describe("addresses a loop never moves (the host's address never moves)"),
+  ...window,
+});
+
+const source = z.discriminatedUnion("type", [clients, dns, synFlood, connFlood, udpFlood, portScan, capture]);
 
 export const scenarioSchema = z.strictObject({
   name: z.string().min(1).default("scenario"),
@@ -218,7 +240,7 @@ export function validateScenario(input: unknown, where = "scenario"): Scenario {
     }
     if (issue.code === "invalid_union" && !key.endsWith("type") && issue.path.length > 0) expected = "expected one of the forms in the scenario schema";
     if (issue.code === "invalid_union" && (issue as { discriminator?: string }).discriminator !== undefined) {
-      expected = "expected type to be one of clients, dns, syn-flood, connection-flood, udp-flood, port-scan";
+      expected = "expected type to be one of clients, dns, syn-flood, connection-flood, udp-flood, port-scan, capture";
     }
     const value = valueAt(input, issue.path);
     throw new ScenarioError(key, `Invalid ${where}: "${key || "(top)"}" is ${describeValue(value)}: ${expected.replace(/^Invalid input: /, "")}`);

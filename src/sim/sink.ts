@@ -28,9 +28,10 @@ import { msOf, nsecOf, secOf } from "./time.js";
 export interface FrameSink {
   /**
    * One frame: `len` bytes of `buf` (Ethernet), valid only during the call.
+   * @param wireLen its length on the wire when more than was captured (a replayed capture's snaplen)
    * @returns false when the frame was dropped (conntrack or a rule), true otherwise
    */
-  frame(us: Micros, buf: Uint8Array, len: number): boolean;
+  frame(us: Micros, buf: Uint8Array, len: number, wireLen?: number): boolean;
   /** Flushes and releases whatever the sink holds. */
   close(): void;
 }
@@ -78,7 +79,7 @@ export class TrackerSink implements FrameSink {
     return this.#clock.ms;
   }
 
-  frame(us: Micros, buf: Uint8Array, len: number): boolean {
+  frame(us: Micros, buf: Uint8Array, len: number, wireLen = len): boolean {
     const v = this.view;
     const c = this.counts;
     c.frames++;
@@ -86,7 +87,7 @@ export class TrackerSink implements FrameSink {
     v.tsSec = secOf(us);
     v.tsNsec = nsecOf(us);
     v.capLen = len;
-    v.wireLen = len;
+    v.wireLen = wireLen;
     v.linkType = 1;
     v.data = buf;
     v.frameOff = 0;
@@ -120,8 +121,8 @@ export class PcapSink implements FrameSink {
     this.#w = new PcapWriter(out, { bufferSize: 4 << 20 });
   }
 
-  frame(us: Micros, buf: Uint8Array, len: number): boolean {
-    this.#w.writePacket(secOf(us), nsecOf(us), len === buf.length ? buf : buf.subarray(0, len));
+  frame(us: Micros, buf: Uint8Array, len: number, wireLen = len): boolean {
+    this.#w.writePacket(secOf(us), nsecOf(us), len === buf.length ? buf : buf.subarray(0, len), wireLen);
     this.frames++;
     return true;
   }
@@ -141,10 +142,10 @@ export class TeeSink implements FrameSink {
     this.#rest = rest;
   }
 
-  frame(us: Micros, buf: Uint8Array, len: number): boolean {
+  frame(us: Micros, buf: Uint8Array, len: number, wireLen = len): boolean {
     // The others first: the first sink may rewrite the buffer (NAT translates in place).
-    for (const s of this.#rest) s.frame(us, buf, len);
-    return this.#first.frame(us, buf, len);
+    for (const s of this.#rest) s.frame(us, buf, len, wireLen);
+    return this.#first.frame(us, buf, len, wireLen);
   }
 
   close(): void {

@@ -11,6 +11,8 @@ import { FrameWriter, NO_OPTIONS, SYN_OPTIONS, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RS
 import { EventHeap } from "./heap.js";
 import { Rng } from "./random.js";
 import type { Loss, Scenario, TrafficSource } from "./scenario.js";
+import { CaptureTraffic, loadCapture } from "./capture.js";
+import type { CaptureFrames } from "./capture.js";
 
 /** Legitimate traffic's fate, counted per simulated second by the sampler. */
 export class LegitCounters {
@@ -1045,6 +1047,7 @@ export function ipv4Word(s: string): number {
 
 /** Builds the sources of a scenario, each with its own random stream. */
 export function makeSources(net: SimNet, s: Scenario, t0Us: number, synRetries: number): Source[] {
+  const captures = new Map<string, CaptureFrames>();
   return s.traffic.map((t, i) => {
     const r = new Rng((s.seed * 0x9e3779b1 + (i + 1) * 0x85ebca6b) >>> 0);
     switch (t.type) {
@@ -1059,6 +1062,14 @@ export function makeSources(net: SimNet, s: Scenario, t0Us: number, synRetries: 
         return new UdpFlood(net, t, t0Us, s.duration, r);
       case "port-scan":
         return new PortScan(net, t, t0Us, s.duration, r);
+      case "capture": {
+        let frames = captures.get(t.file);
+        if (frames === undefined) {
+          frames = loadCapture(t.file);
+          captures.set(t.file, frames);
+        }
+        return new CaptureTraffic(net.sink, frames, t, t0Us, s.duration, s.host.address);
+      }
     }
     throw new Error("unreachable");
   });

@@ -442,3 +442,118 @@ test("cli: a --vary sweep runs in worker threads, one result per value, side by 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("model: a demand above nf_conntrack_max is capped at the table (occupancy scaled down), the uncapped demand kept apart and said", async () => {
+  const { predict, timeoutsFromSysctls } = await import("../../src/sim/model.js");
+  const { runConclusions } = await import("../../src/sim/conclusions.js");
+  // 1 000 SYN/s held 60 s in SYN_RECV: 60 000 wanted of a 10 000-entry table.
+  const s = scenario("duration: 120\ntable: { nf_conntrack_max: 10000 }\ntraffic:\n  - type: syn-flood\n    rate: 1000\n");
+  const p = predict(s, timeoutsFromSysctls({}), 10000);
+  assert.equal(p.exceeds_table, true);
+  assert.ok(Math.abs(p.wanted - 60000) < 1, String(p.wanted));
+  assert.equal(p.total, 10000);
+  const sum = Object.values(p.occupancy).reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(sum - 10000) < 1e-6, String(sum));
+  assert.ok(Math.abs((p.wanted_occupancy["tcp SYN_RECV"] ?? 0) - 60000) < 1);
+  const roomy = predict(s, timeoutsFromSysctls({}), 100000);
+  assert.equal(roomy.exceeds_table, false);
+  assert.equal(roomy.total, roomy.wanted);
+  const r = runScenario(validateScenario({ ...s, duration: 20 }));
+  assert.ok(r.model.total <= 10000);
+  assert.ok(
+    runConclusions(r).some((c) => c.includes("wants 20,000 entries") && c.includes("2.0× nf_conntrack_max")),
+    runConclusions(r).join("\n"),
+  );
+});
+
+test("capture source: a simulated capture played back as traffic gives the same table; looped and scaled, each pass makes new entries with valid checksums", () => {
+  const dir = mkdtempSync(join(tmpdir(), "sim-cap-"));
+  try {
+    const pcap = join(dir, "a.pcap");
+    const a = runScenario(
+      scenario(`duration: 10
+seed: 4
+table: { nf_conntrack_max: 5000 }
+traffic:
+  - type: clients
+    rate: 20
+    arrival: constant
+    requests: 2
+    think: 0.2
+  - type: dns
+    rate: 5
+    arrival: constant
+`),
+      {},
+      { writePcap: pcap },
+    );
+    const b = runScenario(
+      validateScenario({ duration: 10, seed: 4, table: { nf_conntrack_max: 5000 }, traffic: [{ type: "capture", file: pcap, loop: false }] }),
+    );
+    assert.equal(b.summary.packets, a.summary.packets);
+    assert.deepEqual(b.tracker.formatTable({ extended: true }), a.tracker.formatTable({ extended: true }));
+    assert.deepEqual([...b.tracker.stats.entries()], [...a.tracker.stats.entries()]);
+    // Bots that hold their connections: every entry stays ESTABLISHED, so each pass must add its own.
+    const held = join(dir, "held.pcap");
+    const h = runScenario(
+      scenario("duration: 2\ntraffic:\n  - type: connection-flood\n    rate: 25\n    bots: 50\n  - type: dns\n    rate: 10\n    arrival: constant\n"),
+      {},
+      { writePcap: held },
+    );
+    const perPass = h.tracker.count;
+    assert.ok(perPass >= 60, String(perPass));
+    // The capture spans ~2 s; at scale 2 a pass takes ~1 s: 4 passes in 4 s.
+    const looped = join(dir, "looped.pcap");
+    const l = runScenario(validateScenario({ duration: 4, traffic: [{ type: "capture", file: held, scale: 2 }] }), {}, { writePcap: looped });
+    assert.equal(l.summary.invalid, 0);
+    // The span is a little under 2 s (the first packets are at 0, the last just before 2 s): a few packets of a fifth pass fit.
+    assert.ok(l.summary.packets >= 4 * h.summary.packets && l.summary.packets < 5 * h.summary.packets, String(l.summary.packets));
+    const est = l.timeline[l.timeline.length - 1]?.by_state["tcp ESTABLISHED"] ?? 0;
+    const estPerPass = h.timeline[h.timeline.length - 1]?.by_state["tcp ESTABLISHED"] ?? -1;
+    assert.ok(est >= 4 * estPerPass && est < 5 * estPerPass, `${est} ESTABLISHED, ${estPerPass} per pass`);
+    // Pass 1 moved the clients by 2^16 and kept the host's address.
+    const firstOfPass: string[] = [];
+    forEachPacketSync(looped, (v) => {
+      if (v.index === 1 || v.index === h.summary.packets + 1) firstOfPass.push(`${v.src[0]! >>> 0} ${v.dst[0]! >>> 0}`);
+    });
+    const [p0, p1] = firstOfPass.map((x) => x.split(" ").map(Number));
+    assert.ok(p0 !== undefined && p1 !== undefined);
+    assert.equal(p1[0], (p0[0]! + 0x10000) >>> 0);
+    assert.equal(p1[1], p0[1]);
+    // The kernel's replay of the looped traffic agrees: same table (one engine), no checksum refused.
+    const back = runScenario(validateScenario({ duration: 4, traffic: [{ type: "capture", file: looped, loop: false }] }));
+    assert.equal(back.tracker.count, l.tracker.count);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("cli: --traffic-from adds a capture to the scenario, --scale speeds it up; a missing capture or a --scale alone is refused", async () => {
+  const { spawnSync } = await import("node:child_process");
+  const { writeFileSync } = await import("node:fs");
+  const bin = join(process.cwd(), "dist", "src", "cli", "bin.js");
+  const dir = mkdtempSync(join(tmpdir(), "sim-tf-"));
+  try {
+    runScenario(scenario("duration: 4\ntraffic:\n  - type: clients\n    rate: 30\n"), {}, { writePcap: join(dir, "day.pcap") });
+    writeFileSync(join(dir, "s.yaml"), "name: mine\nduration: 6\ntraffic:\n  - type: syn-flood\n    rate: 100\n");
+    const r = spawnSync(process.execPath, [bin, "simulate", "s.yaml", "--traffic-from", "day.pcap", "--scale", "4", "--json", "o.json", "--no-html"], {
+      encoding: "utf8",
+      cwd: dir,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const out = simulateOutputSchema.parse(JSON.parse(readFileSync(join(dir, "o.json"), "utf8")));
+    const t = (out.scenario.traffic as Array<Record<string, unknown>>)[1];
+    assert.equal(t?.type, "capture");
+    assert.equal(t.scale, 4);
+    assert.equal(t.file, join(dir, "day.pcap"));
+    assert.ok((out.runs[0]?.summary.legit.attempted ?? -1) === 0);
+    const missing = spawnSync(process.execPath, [bin, "simulate", "s.yaml", "--traffic-from", "nope.pcap"], { encoding: "utf8", cwd: dir });
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /traffic\.1\.file.*nope\.pcap.*ENOENT/);
+    const alone = spawnSync(process.execPath, [bin, "simulate", "s.yaml", "--scale", "3"], { encoding: "utf8", cwd: dir });
+    assert.equal(alone.status, 1);
+    assert.match(alone.stderr, /--scale "3".*--traffic-from/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
