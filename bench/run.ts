@@ -12,7 +12,10 @@
  * IPv4 TCP entries), peer (the same captures through Open vSwitch's userspace
  * conntrack, `ovstest test-conntrack pcap`, when CTLAB_OVSTEST names the
  * binary that scripts/build-ovstest.sh builds; whole processes on both sides,
- * interleaved runs, medians).
+ * interleaved runs, medians), host (bench/host.ts: `ctlab doctor` and the
+ * exporter on a 1 M-entry table, as a file and as a real kernel table beside
+ * `conntrack -L > /dev/null`; the kernel half needs root and skips saying
+ * why otherwise).
  *
  * Every pipeline of every case runs in a child process of its own, as a
  * `ctlab replay` does: no JIT feedback, compiled code or heap (the Map
@@ -676,6 +679,26 @@ async function simulateCase(): Promise<void> {
   out();
 }
 
+/** bench/host.ts in a process of its own (it spawns the CLI, tcpreplay and an exporter): its lines, and its JSON under results.host. */
+function hostCase(): void {
+  const file = join(mkdtempSync(join(tmpdir(), "ctlab-bench-")), "host.json");
+  try {
+    const r = spawnSync(process.execPath, [join(dirname(SCRIPT), "host.js"), `--entries=${QUICK ? 100_000 : 1_000_000}`, `--json-out=${file}`], {
+      cwd: repoRoot,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      maxBuffer: 16 << 20,
+    });
+    out(`== host: doctor and exporter on a ${QUICK ? "100 000" : "1 M"}-entry table ==`);
+    for (const l of r.stdout.split("\n").filter((x) => x !== "")) out(l);
+    if (r.status !== 0) fail(`bench/host.js exited ${String(r.status)}`);
+    results.host = JSON.parse(readFileSync(file, "utf8"));
+    out();
+  } finally {
+    rmSync(dirname(file), { recursive: true, force: true });
+  }
+}
+
 const ESTABLISHED_FLOWS = 10_000;
 function establishedCapture(): FlowCapture {
   const data = Math.round(4_000_000 * SCALE);
@@ -856,6 +879,7 @@ async function orchestrate(): Promise<void> {
     });
     guard("peer", peerCase);
     guard("memory", memoryCase);
+    guard("host", hostCase);
     if (want("simulate"))
       await simulateCase().catch((e: unknown) => {
         failed++;

@@ -28,7 +28,15 @@ export { TCP_STATE, TCP_STATE_NAMES, tcpStateName } from "./conntrack/tcp.js";
 // Table policies (`new Tracker({ policy })`): what the table does under pressure.
 export { POLICY_NAMES, PolicyError, EVICT_REASON_NAMES, REFUSE_REASON_NAMES } from "./conntrack/policy/policy.js";
 export type { PolicyName, PolicyEvent, PolicyReport } from "./conntrack/policy/policy.js";
-export type { PolicyConfig, KernelPolicyOptions } from "./conntrack/policy/registry.js";
+export type {
+  PolicyConfig,
+  KernelPolicyOptions,
+  AdaptivePolicyOptions,
+  EmergencyPolicyOptions,
+  RecycleHalfOpenPolicyOptions,
+  QuotaPolicyOptions,
+  CtlabPolicyOptions,
+} from "./conntrack/policy/registry.js";
 export { SCTP_STATE, SCTP_STATE_NAMES } from "./conntrack/sctp.js";
 
 // Sysctls.

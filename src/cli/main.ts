@@ -60,6 +60,13 @@ const defineReplay: CommandDefinition = (program, run) => {
     .option("--counters <file>", 'write the ruleset back with its counters, as iptables-save -c or nft -j list ruleset ("-" = stdout)')
     .option("--verdicts <file>", 'write one line per IP packet: number, verdict, route, ct state, packet, the rule or policy that decided ("-" = stdout)')
     .option("--enable-hooks", "track every packet as with nf_conntrack.enable_hooks=1, whatever the ruleset needs")
+    .option("--policy <name>", "table policy: kernel (default), adaptive, emergency, recycle-half-open, quota, ctlab")
+    .option(
+      "--policy-opt <policy.option=value,...>",
+      "options of the table policy, e.g. adaptive.start=0.6,adaptive.end=1.2 (repeatable)",
+      collect,
+      [] as string[],
+    )
     .action(async (capture: string, opts: Record<string, unknown>) => {
       const { replayCommand } = await import("./replay.js");
       run(await replayCommand(capture, opts));
@@ -144,6 +151,14 @@ const defineSimulate: CommandDefinition = (program, run) => {
     .option("--rules <file>", "run the traffic through this ruleset (repeatable: side by side)", collect, [] as string[])
     .option("--sysctl <name=value>", "set a conntrack sysctl over the scenario's table (repeatable)", collect, [] as string[])
     .option("--write-pcap <file>", "write the packets the tracking host saw (first run) as a pcap")
+    .option("--policy <name>", "table policy: kernel, adaptive, emergency, recycle-half-open, quota, ctlab (repeatable: side by side)", collect, [] as string[])
+    .option(
+      "--policy-opt <policy.option=value,...>",
+      "options of the table policies, e.g. adaptive.start=0.6,adaptive.end=1.2 (repeatable)",
+      collect,
+      [] as string[],
+    )
+    .option("--policies-matrix", "run every built-in scenario under every policy (or those given with --policy) and print one table", false)
     .option("--traffic-from <capture>", "add a real capture (pcap/pcapng) to the traffic, looped with its addresses moved each pass")
     .option("--scale <n>", "play the --traffic-from capture n times faster (default 1)")
     .option("--seed <n>", "override the scenario's seed")

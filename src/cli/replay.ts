@@ -15,6 +15,9 @@ import { progressDisplay } from "./progress.js";
 import { checkInput, parseSeed, parseThreads, parseTop, refuseStdoutConflicts } from "./options.js";
 import { engineSysctls } from "./sysctl-options.js";
 import { LineWriter, writeOutputs } from "./output.js";
+import { checkPolicyOptions, policyFromCli } from "../conntrack/policy/registry.js";
+import type { PolicyConfig } from "../conntrack/policy/registry.js";
+import { PolicyError } from "../conntrack/policy/policy.js";
 // Types only: the module itself is imported on demand, when --rules or a host option asks for it.
 import type * as RulesModule from "./rules.js";
 import type { PreparedFirewall } from "./rules.js";
@@ -48,6 +51,22 @@ async function* interruptible(stream: NodeJS.ReadableStream, signal: AbortSignal
   }
 }
 
+/** `--policy NAME` with its `--policy-opt`s, or undefined (kernel, not reported). */
+function policyOption(opts: Record<string, unknown>): PolicyConfig | undefined {
+  const popts = Array.isArray(opts.policyOpt) ? opts.policyOpt.filter((x): x is string => typeof x === "string") : [];
+  try {
+    checkPolicyOptions(popts);
+    if (typeof opts.policy !== "string") {
+      if (popts.length > 0) throw new CliError('Option "--policy-opt" needs "--policy": it sets options of a table policy');
+      return undefined;
+    }
+    return policyFromCli(opts.policy, popts);
+  } catch (e) {
+    if (e instanceof PolicyError) throw new CliError(e.message);
+    throw e;
+  }
+}
+
 /** `ctlab replay`. */
 export async function replayCommand(capture: string, opts: Record<string, unknown>): Promise<number> {
   const table = typeof opts.table === "string" ? opts.table : null;
@@ -70,6 +89,7 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
   const engine = engineSysctls(opts);
   const sysctls = engine.conntrack;
   const seed = parseSeed(opts.seed);
+  const policy = policyOption(opts);
   const top = parseTop(opts.top);
   const threadsGiven = parseThreads(opts.threads);
   let fw: PreparedFirewall | null = null;
@@ -95,11 +115,11 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
       hostOnly = rulesMod.hostFromOptions(opts, engine.routing);
     }
   }
-  const oneThreadOnly = fw !== null || hostOnly !== null || events !== null;
+  const oneThreadOnly = fw !== null || hostOnly !== null || events !== null || policy !== undefined;
   if (threadsGiven !== undefined && threadsGiven > 1 && oneThreadOnly) {
-    throw new CliError(
-      `Option "--threads ${threadsGiven}" cannot be used with ${fw !== null || hostOnly !== null ? "a ruleset or host options" : '"--events"'}: they need one thread`,
-    );
+    const why =
+      fw !== null || hostOnly !== null ? "a ruleset or host options" : events !== null ? '"--events"' : '"--policy" (a table policy sees the whole table)';
+    throw new CliError(`Option "--threads ${threadsGiven}" cannot be used with ${why}: they need one thread`);
   }
   const threads = threadsGiven ?? (oneThreadOnly ? 1 : defaultThreads(input.size));
   const tableOut = table !== null ? new LineWriter(table) : null;
@@ -146,6 +166,7 @@ export async function replayCommand(capture: string, opts: Record<string, unknow
         clock: opts.clock === "frozen" ? "frozen" : "capture",
         defrag: opts.defrag !== false,
         ...(seed !== undefined ? { seed } : {}),
+        ...(policy !== undefined ? { policy } : {}),
         onEvent: eventsOut ? (line) => eventsOut.write(line) : null,
         // Expectation events go to the same stream, in the order the kernel sends them (as `conntrack -E expect` prints them).
         onExpectEvent: eventsOut ? (line) => eventsOut.write(line) : null,

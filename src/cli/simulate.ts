@@ -16,6 +16,12 @@ import { sweepConclusions } from "../sim/conclusions.js";
 import { toCsv, toOutput } from "../sim/output.js";
 import { terminalSummary } from "../report/terminal.js";
 import { htmlReport } from "../report/html.js";
+import { PolicyError } from "../conntrack/policy/policy.js";
+import { checkPolicyOptions, policyFromCli } from "../conntrack/policy/registry.js";
+import type { PolicyConfig } from "../conntrack/policy/registry.js";
+import { POLICY_NAMES } from "../conntrack/policy/policy.js";
+import { matrixCells, matrixScenarios, planPolicyMatrix } from "../sim/policies.js";
+import { policyMatrixMarkdown } from "../report/policies.js";
 
 function strings(v: unknown): string[] {
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
@@ -60,8 +66,84 @@ function eta(start: number, f: number): string {
   return ` ETA ${Math.ceil(left / 1000)} s`;
 }
 
+/**
+ * The policies of `--policy`/`--policy-opt` (empty: none named).
+ * @throws CliError for an unknown policy or option, or options without a policy
+ */
+export function policiesFromOptions(opts: Record<string, unknown>, all = false): PolicyConfig[] {
+  const names = strings(opts.policy);
+  const popts = strings(opts.policyOpt);
+  try {
+    checkPolicyOptions(popts);
+    if (names.length === 0 && popts.length > 0 && !all) throw new CliError('Option "--policy-opt" needs "--policy": it sets options of a table policy');
+    const list = names.length === 0 && all ? [...POLICY_NAMES] : names;
+    const seen = new Set<string>();
+    for (const n of list) {
+      if (seen.has(n)) throw new CliError(`Policy "${n}" given twice with "--policy"`);
+      seen.add(n);
+    }
+    return list.map((n) => policyFromCli(n, popts));
+  } catch (e) {
+    if (e instanceof PolicyError) throw new CliError(e.message);
+    throw e;
+  }
+}
+
+function numberOption(v: unknown, name: string): number | undefined {
+  if (typeof v !== "string") return undefined;
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n) || n <= 0) throw new CliError(`Invalid "${name}" value "${v}": expected a positive number`);
+  return n;
+}
+
+/** `ctlab simulate --policies-matrix`: every built-in scenario × every policy, one table. */
+async function policiesMatrix(opts: Record<string, unknown>): Promise<number> {
+  const policies = policiesFromOptions(opts, true);
+  const seed = numberOption(opts.seed, "--seed");
+  const duration = numberOption(opts.duration, "--duration");
+  const scenarios = matrixScenarios();
+  let specs;
+  try {
+    specs = planPolicyMatrix(scenarios, policies, { ...(seed !== undefined ? { seed } : {}), ...(duration !== undefined ? { duration } : {}) });
+  } catch (e) {
+    if (e instanceof ScenarioError) throw new CliError(e.message);
+    throw e;
+  }
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const onSigint = () => {
+    if (Atomics.load(stop, 0) !== 0) process.exit(130);
+    Atomics.store(stop, 0, 1);
+    process.stderr.write("\nctlab: interrupted: printing the matrix of what was simulated (Ctrl-C again to quit at once)\n");
+  };
+  process.on("SIGINT", onSigint);
+  const tty = process.stderr.isTTY && opts.progress !== false;
+  const started = performance.now();
+  let runs: RunData[];
+  try {
+    runs = await runAll(specs, stop, (f) => {
+      if (tty) process.stderr.write(`\r  simulating ${specs.length} runs: ${Math.floor(f * 100)} %${eta(started, f)}   `);
+    });
+  } finally {
+    process.off("SIGINT", onSigint);
+    if (tty) process.stderr.write("\r\x1b[K");
+  }
+  const cells = matrixCells(runs);
+  const names = policies.map((p) => (typeof p === "string" ? p : p.name));
+  if (typeof opts.json === "string")
+    writeFile(opts.json, JSON.stringify({ policies: names, scenarios, cells, interrupted: runs.some((r) => r.summary.interrupted) }, null, 2) + "\n");
+  if (opts.quiet !== true) {
+    process.stdout.write("Legitimate connections completed · live connections wrongly evicted, per built-in scenario and table policy\n\n");
+    process.stdout.write(policyMatrixMarkdown(cells, names, scenarios));
+  }
+  return runs.some((r) => r.summary.interrupted) ? 130 : 0;
+}
+
 /** Runs `ctlab simulate [scenario]`; returns the exit code. */
 export async function simulateCommand(arg: string | undefined, opts: Record<string, unknown>): Promise<number> {
+  if (opts.policiesMatrix === true) {
+    if (arg !== undefined) throw new CliError(`Option "--policies-matrix" runs every built-in scenario: give no scenario (got "${arg}")`);
+    return policiesMatrix(opts);
+  }
   if (arg === undefined) {
     process.stdout.write(builtinList());
     return 0;
@@ -90,7 +172,14 @@ export async function simulateCommand(arg: string | undefined, opts: Record<stri
     }
     const vary = strings(opts.vary).map(parseVary);
     for (const kv of strings(opts.sysctl)) vary.push(parseVary(kv));
-    plan = planRuns(s, vary, strings(opts.rules), baseDirOf(loaded.file), typeof opts.writePcap === "string" ? opts.writePcap : null);
+    plan = planRuns(
+      s,
+      vary,
+      strings(opts.rules),
+      baseDirOf(loaded.file),
+      typeof opts.writePcap === "string" ? opts.writePcap : null,
+      policiesFromOptions(opts),
+    );
   } catch (e) {
     if (e instanceof ScenarioError) throw new CliError(e.message);
     throw e;

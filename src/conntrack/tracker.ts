@@ -17,7 +17,7 @@
 import { l4ChecksumOffloaded, l4ChecksumOk } from "../packet/checksum.js";
 import { DECODE_REASON } from "../packet/decode.js";
 import type { PacketView } from "../packet/view.js";
-import { IPPROTO } from "../packet/view.js";
+import { IPPROTO, TCP_FLAG } from "../packet/view.js";
 import { CT_STATE, CTINFO, HOOK, IPCT, IPS, L4_VERDICT } from "./constants.js";
 import { EVENT_TYPE } from "./constants.js";
 import type { EventType } from "./constants.js";
@@ -46,7 +46,7 @@ import type { ExpectEventSink } from "./helpers/expect.js";
 import type { ConntrackHelper, HelperContext } from "./helpers/helper.js";
 import { helperByName } from "./helpers/registry.js";
 import { xorshift32Next } from "../sim/random.js";
-import { EvictionAudit } from "./policy/audit.js";
+import { EvictionAudit, tupleCheck } from "./policy/audit.js";
 import { EVICT_REASON, EVICT_REASON_NAMES, REFUSE_REASON, REFUSE_REASON_NAMES } from "./policy/policy.js";
 import type { EvictReason, PolicyEvent, PolicyHost, PolicyReport, RefuseReason, SourceCounts, TablePolicy } from "./policy/policy.js";
 import { createPolicy } from "./policy/registry.js";
@@ -244,7 +244,7 @@ export class TrackerEngine implements CtContext, IcmpErrorContext, PolicyHost {
 
   // Table policy (policy/): consulted only for new entries while `count >= watchFrom`.
   readonly policy: TablePolicy;
-  private readonly watchFrom: number;
+  private watchFrom: number;
   private readonly policySources: SourceCounts | null;
   private readonly onPolicyEvent: ((event: PolicyEvent) => void) | null;
   private readonly audit: EvictionAudit | null;
@@ -267,7 +267,7 @@ export class TrackerEngine implements CtContext, IcmpErrorContext, PolicyHost {
     this.rng = this.seed ^ 0x9e3779b9 || 1;
     this.table = new Table(capacity, buckets, this.seed);
     this.status = this.table.status;
-    this.policy = createPolicy(options.policy, capacity);
+    this.policy = createPolicy(options.policy, capacity, this.table);
     this.watchFrom = this.policy.watchFrom;
     this.policySources = this.policy.sources;
     this.onPolicyEvent = options.onPolicyEvent ?? null;
@@ -673,7 +673,7 @@ export class TrackerEngine implements CtContext, IcmpErrorContext, PolicyHost {
       if (slot < 0) {
         // init_conntrack: the reply tuple must exist before anything is allocated.
         if (!t.invertible) return this.invalid(INVALID_REASON.NOT_INVERTIBLE);
-        if (this.audit !== null && this.audit.pending !== 0) this.auditMiss(t);
+        if (this.audit !== null && this.audit.pending !== 0) this.auditMiss(t, p);
         slot = this.allocate(t, p);
         if (slot < 0) {
           this.stats.drop++;
@@ -1271,6 +1271,10 @@ export class TrackerEngine implements CtContext, IcmpErrorContext, PolicyHost {
     if (sink !== null) sink({ timeMs: this.now, policy: this.policy.name, level, levelName: name, previous: this.policy.levelName, entries: this.table.used });
   }
 
+  setWatch(entries: number): void {
+    this.watchFrom = entries;
+  }
+
   private policyTick(): void {
     this.policyNextJx = this.nowJx + HZ;
     this.policy.tick(this);
@@ -1300,16 +1304,20 @@ export class TrackerEngine implements CtContext, IcmpErrorContext, PolicyHost {
     const s = this.scratch;
     tb.loadTuple(slot, s);
     const h1 = s.hash;
+    const c1 = tupleCheck(s);
     tb.loadReply(slot, s);
-    (this.audit as EvictionAudit).record(h1, s.hash, tb.expiry[slot] as number, this.nowJ);
+    const closing = tb.proto[slot] === IPPROTO.TCP && this.tcp.canEarlyDrop(slot);
+    (this.audit as EvictionAudit).record(h1, c1, s.hash, tupleCheck(s), tb.expiry[slot] as number, this.nowJ, closing);
   }
 
   /** A packet found no entry: was its connection's entry evicted while alive? */
-  private auditMiss(t: TupleScratch): void {
+  private auditMiss(t: TupleScratch, p: PacketView): void {
     const s = this.scratch;
     s.setWords(t.family, t.proto, t.zone, t.s0, t.s1, t.s2, t.s3, t.d0, t.d1, t.d2, t.d3, t.sport, t.dport);
     s.invert();
-    (this.audit as EvictionAudit).check(t.hash, s.computeHash(this.seed), this.nowJ);
+    const oh = s.computeHash(this.seed);
+    const syn = p.proto === IPPROTO.TCP && (p.tcpFlags & (TCP_FLAG.SYN | TCP_FLAG.ACK)) === TCP_FLAG.SYN;
+    (this.audit as EvictionAudit).check(t.hash, tupleCheck(t), oh, tupleCheck(s), this.nowJ, syn);
   }
 
   // ---- NAT hook -----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import { Census } from "../conntrack/census.js";
 import type { CensusReader, CensusResult } from "../conntrack/census.js";
 import { SUPPORTED_LINK_TYPES } from "../packet/decode.js";
 import { extensionAttached, kernelMemory } from "../report/memory.js";
+import type { PolicyConfig } from "../conntrack/policy/registry.js";
 
 /** A ruleset to replay through, and the host it runs on. */
 export interface FirewallOptions {
@@ -55,6 +56,8 @@ export interface ReplayOptions {
   defrag?: boolean;
   /** Hash seed; fixes bucket placement (and so early-drop victims) across runs. */
   seed?: number;
+  /** The table policy (default kernel); when given the summary reports it, live evictions included. */
+  policy?: PolicyConfig;
   /** Receives each event line as `conntrack -E -o extended` prints it. */
   onEvent?: ((line: string) => void) | null;
   /**
@@ -179,6 +182,7 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
     sysctls: opts.sysctls ?? {},
     clock,
     ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+    ...(opts.policy !== undefined ? { policy: opts.policy, countLiveEvictions: true } : {}),
     events: opts.onEvent ? new LineEvents(opts.onEvent, opts.eventTimestamps === true) : null,
     expectEvents: opts.onExpectEvent ? expectLines(opts.onExpectEvent, opts.eventTimestamps === true, clock) : null,
     log: (timeMs, line) => {
@@ -300,6 +304,18 @@ export async function replay(input: string | NodeJS.ReadableStream | AsyncIterab
     peakCensus,
     peakPending,
   });
+  if (opts.policy !== undefined) {
+    const pol = tracker.policy;
+    summary.policy = {
+      name: pol.name,
+      options: { ...pol.options },
+      level: pol.levelName,
+      evictions: { ...pol.evictions },
+      refusals: { ...pol.refusals },
+      level_changes: pol.levelChanges,
+      live_evictions: pol.liveEvictions ?? 0,
+    };
+  }
   return { tracker, summary, source, path };
 }
 

@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { RunData } from "../sim/sweep.js";
 import { formatBytes } from "../sim/conclusions.js";
+import { policySectionHtml } from "./policies.js";
 
 export const MAX_POINTS = 1500;
 
@@ -171,6 +172,7 @@ ${interruptedNote(opts.runs)}<section><h2>Conclusions</h2><ul class="conc">${con
 <section><h2>Runs</h2><table><thead><tr><th>run</th><th>nf_conntrack_max</th><th>peak entries</th><th>first drop (s)</th><th>drops</th><th>early drops</th><th>legit attempted</th><th>legit failed</th><th>legit success</th><th>kernel memory</th><th>model: full after (s)</th></tr></thead><tbody>
 ${rows}
 </tbody></table></section>
+${policySectionHtml(opts.runs)}
 <div class="grid">${charts.map((c) => `<section><h2>${esc(c.title)}</h2><div class="chart" id="chart-${c.id}" data-chart="${c.id}"></div></section>`).join("")}</div>
 <section><h2>The scenario as run</h2><pre>${esc(opts.scenarioYaml)}</pre></section>
 </main>

@@ -112,6 +112,17 @@ export interface ReplaySummary {
   elapsed_ms: number;
   /** Sysctls that differ from the kernel defaults. */
   sysctls: Record<string, number>;
+  /** `--policy` only: the table policy, its options and what it did. */
+  policy?: {
+    name: string;
+    options: Record<string, number | string>;
+    level: string;
+    evictions: Record<string, number>;
+    refusals: Record<string, number>;
+    level_changes: number;
+    /** Evicted entries whose connection sent another packet before the entry's deadline. */
+    live_evictions: number;
+  };
 }
 
 /** Entries of a protocol in a state ("" or absent: all of the protocol) in the final table. */
@@ -247,6 +258,19 @@ export function formatSummaryText(s: ReplaySummary): string {
     if (s.log.length > shown.length) out.push(`  … ${num(s.log.length - shown.length)} more lines`);
   }
 
+  if (s.policy !== undefined) {
+    const pol = s.policy;
+    const nz = (r: Record<string, number>) =>
+      Object.entries(r)
+        .filter(([, v]) => v > 0)
+        .map(([k, v]) => `${k} ${num(v)}`)
+        .join(", ") || "none";
+    const o = Object.entries(pol.options).map(([k, v]) => `${k}=${v}`);
+    out.push(
+      "",
+      `Table policy ${pol.name}${o.length > 0 ? ` (${o.join(" ")})` : ""}: evicted ${nz(pol.evictions)}; refused ${nz(pol.refusals)}; ${num(pol.live_evictions)} live connections evicted; ${num(pol.level_changes)} pressure-level changes`,
+    );
+  }
   const changed = Object.entries(s.sysctls);
   if (changed.length > 0) out.push("", `Sysctls changed: ${changed.map(([k, v]) => `${k}=${v}`).join(" ")}`);
   const pps = s.elapsed_ms > 0 ? Math.round((p.total * 1000) / s.elapsed_ms) : 0;

@@ -5,6 +5,7 @@
  */
 import type { RunData } from "../sim/sweep.js";
 import { formatBytes } from "../sim/conclusions.js";
+import { comparesPolicies, policyTableText, reasons } from "./policies.js";
 
 const BARS = "▁▂▃▄▅▆▇█";
 
@@ -55,8 +56,15 @@ export function terminalSummary(scenarioName: string, duration: number, runs: re
     out.push(
       `  model    ${n(Math.round(r.model.total))} entries at the end${r.model.exceeds_table ? ` (the table's limit: the traffic wants ${n(Math.round(r.model.wanted))}, ${(r.model.wanted / max).toFixed(1)}× nf_conntrack_max)` : ""}, full ${r.model.time_to_full_s === null ? "never" : `after ${r.model.time_to_full_s} s`} · simulated ${n(sim)}`,
     );
+    if (comparesPolicies(runs))
+      out.push(`  policy   ${s.policy} · live evictions ${n(s.live_evictions)} · evicted: ${reasons(s.evictions)} · refused: ${reasons(s.refusals)}`);
     for (const c of r.conclusions) out.push(`  · ${c}`);
     out.push(`  ${n(s.packets)} packets in ${(s.elapsed_ms / 1000).toFixed(1)} s${s.interrupted ? " (interrupted)" : ""}`);
+  }
+  if (comparesPolicies(runs)) {
+    out.push("");
+    out.push("Table policies");
+    out.push(policyTableText(runs).trimEnd());
   }
   if (conclusions.length > 0) {
     out.push("");

@@ -19,6 +19,7 @@ import { Rng } from "./random.js";
 import { StateCounter } from "./states.js";
 import { conntrackObjectSize, kernelMemoryBytes, predict, timeoutsFromSysctls } from "./model.js";
 import type { Prediction } from "./model.js";
+import type { PolicyConfig } from "../conntrack/policy/registry.js";
 
 /** Simulated time starts here: 2023-11-14T22:13:20Z, as the scenario captures. */
 export const SIM_EPOCH_US = 1_700_000_000_000_000;
@@ -62,6 +63,8 @@ export interface RunOptions {
   shouldStop?: (() => boolean) | null;
   /** Kernel slab object size (default: /proc/slabinfo or 256). */
   objSize?: number;
+  /** The tracker's table policy (default kernel). */
+  policy?: PolicyConfig | null;
 }
 
 export interface RunSummary {
@@ -78,6 +81,16 @@ export interface RunSummary {
   ctlab_memory_bytes: number;
   nf_conntrack_max: number;
   nf_conntrack_buckets: number;
+  /** The table policy of the run. */
+  policy: string;
+  /** Entries evicted while their connection was still exchanging packets (its next packet found no entry). */
+  live_evictions: number;
+  /** Entries evicted before their timeout, by reason (early-drop, gc, scaled-timeout, …). */
+  evictions: Record<string, number>;
+  /** New entries the policy refused (their packet dropped), by reason. */
+  refusals: Record<string, number>;
+  /** Pressure-level changes of the policy. */
+  pressure_changes: number;
   /** Simulated seconds (less than the duration when interrupted). */
   simulated_s: number;
   interrupted: boolean;
@@ -114,7 +127,15 @@ export function runScenario(s: Scenario, sysctls: Readonly<Record<string, number
   const events = new CountingEvents();
   const rules = opts.rules ?? null;
   const trackerSink = new TrackerSink(
-    (clock) => new Tracker({ sysctls: { ...s.table, ...sysctls }, clock, seed: s.seed, events }),
+    (clock) =>
+      new Tracker({
+        sysctls: { ...s.table, ...sysctls },
+        clock,
+        seed: s.seed,
+        events,
+        countLiveEvictions: true,
+        ...(opts.policy !== undefined && opts.policy !== null ? { policy: opts.policy } : {}),
+      }),
     rules !== null ? (tracker) => new NetfilterPath({ ruleset: rules.ruleset, tracker, host: rules.host, seed: s.seed }) : null,
   );
   const tracker = trackerSink.tracker;
@@ -222,6 +243,7 @@ export function runScenario(s: Scenario, sysctls: Readonly<Record<string, number
   const l = net.legit;
   const decided = l.completed + l.failed;
   const st = tracker.stats;
+  const pol = tracker.policy;
   const summary: RunSummary = {
     legit: {
       attempted: l.attempted,
@@ -241,6 +263,11 @@ export function runScenario(s: Scenario, sysctls: Readonly<Record<string, number
     ctlab_memory_bytes: tracker.memoryBytes,
     nf_conntrack_max: max,
     nf_conntrack_buckets: buckets,
+    policy: pol.name,
+    live_evictions: pol.liveEvictions ?? 0,
+    evictions: { ...pol.evictions },
+    refusals: { ...pol.refusals },
+    pressure_changes: pol.levelChanges,
     simulated_s: timeline.length,
     interrupted,
     elapsed_ms: Math.round(performance.now() - started),

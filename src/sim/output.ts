@@ -42,6 +42,15 @@ const runSchema = z.strictObject({
     ctlab_memory_bytes: count,
     nf_conntrack_max: count,
     nf_conntrack_buckets: count,
+    policy: z.string().describe("the table policy of the run (kernel, adaptive, emergency, recycle-half-open, quota, ctlab)"),
+    live_evictions: count.describe(
+      "entries evicted while their connection was still exchanging packets: the next packet found no entry before the entry's deadline",
+    ),
+    evictions: z
+      .record(z.string(), count)
+      .describe("entries evicted before their timeout, by reason (early-drop, gc, scaled-timeout, emergency-timeout, half-open, idle)"),
+    refusals: z.record(z.string(), count).describe("new entries refused (packet dropped), by reason (table-full, quota, not-syn, all-active, source-share)"),
+    pressure_changes: count.describe("pressure-level changes of the policy"),
     simulated_s: count,
     interrupted: z.boolean(),
     elapsed_ms: count,

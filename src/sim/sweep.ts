@@ -15,6 +15,7 @@ import { runConclusions } from "./conclusions.js";
 import { ScenarioError, validateScenario } from "./scenario.js";
 import type { Scenario } from "./scenario.js";
 import { BUILTIN_RULESETS } from "./builtin.js";
+import type { PolicyConfig } from "../conntrack/policy/registry.js";
 import { loadCapture } from "./capture.js";
 import { lanPrefix } from "./sources.js";
 import { CaptureError } from "../packet/errors.js";
@@ -33,6 +34,8 @@ export interface RunSpec {
   params: Record<string, string | number>;
   rules: { name: string; text: string } | null;
   writePcap: string | null;
+  /** The table policy (null: kernel, not named in params). */
+  policy?: PolicyConfig | null;
 }
 
 /** A run's result without the live tracker (what a worker sends back). */
@@ -102,8 +105,16 @@ export function readRules(spec: string, base: string): { name: string; text: str
  * schema refuses, unreadable or invalid rulesets).
  * @param scenario the validated scenario (its input form is re-validated per run)
  * @param rules ruleset files (empty: the scenario's own `rules`, if any)
+ * @param policies table policies, each a run of every combination (empty: the kernel's, unnamed)
  */
-export function planRuns(given: Scenario, vary: readonly Vary[], rules: readonly string[], baseDir: string, writePcap: string | null): RunSpec[] {
+export function planRuns(
+  given: Scenario,
+  vary: readonly Vary[],
+  rules: readonly string[],
+  baseDir: string,
+  writePcap: string | null,
+  policies: readonly PolicyConfig[] = [],
+): RunSpec[] {
   const scenario = withCapturesResolved(given, baseDir);
   let grid: Array<{ obj: unknown; sysctls: Record<string, number>; params: Record<string, string | number>; label: string[] }> = [
     { obj: scenario, sysctls: {}, params: {}, label: [] },
@@ -162,7 +173,22 @@ export function planRuns(given: Scenario, vary: readonly Vary[], rules: readonly
       });
     }
   }
-  return out;
+  if (policies.length === 0) return out;
+  // Every policy runs every combination, policy by policy (side by side in the reports).
+  const withPolicy: RunSpec[] = [];
+  for (const pc of policies) {
+    const name = typeof pc === "string" ? pc : pc.name;
+    for (const r of out) {
+      withPolicy.push({
+        ...r,
+        label: r.label === scenario.name ? name : `${r.label} ${name}`,
+        params: { ...r.params, policy: name },
+        policy: pc,
+        writePcap: withPolicy.length === 0 ? r.writePcap : null,
+      });
+    }
+  }
+  return withPolicy;
 }
 
 /**
@@ -217,6 +243,7 @@ export function runSpec(spec: RunSpec, hooks: { onProgress?: (f: number) => void
     params: spec.params,
     rules,
     writePcap: spec.writePcap,
+    policy: spec.policy ?? null,
     ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
     ...(hooks.shouldStop ? { shouldStop: hooks.shouldStop } : {}),
   });

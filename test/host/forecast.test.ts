@@ -50,9 +50,11 @@ function doctorOn(yaml: string, orphanIdleSeconds: number): { report: DoctorRepo
     problems: [],
     bad: [],
   };
-  // The scenario's own prediction once it has run far longer than every timeout.
+  // The scenario's own prediction once it has run far longer than every timeout: the demand
+  // per state uncapped (the five-day orphans alone would exceed the table, where the model scales
+  // its capped occupancy down; doctor reports each state's demand and says when it overflows).
   const long = predict({ ...s, duration: 1e6 }, timeoutsFromSysctls(sim.tracker.sysctl), max);
-  return { report: diagnose(snap, { minEntries: 10 }), model: long.occupancy, max };
+  return { report: diagnose(snap, { minEntries: 10 }), model: long.wanted_occupancy, max };
 }
 
 function near(got: number, want: number, what: string): void {

@@ -229,6 +229,9 @@ function writeGlobalLimits(l: GlobalLimits): void {
 export async function withGlobalLimits<T>(limits: GlobalLimits, fn: () => Promise<T>): Promise<T> {
   return withKernelLock(async () => {
     const saved = readGlobalLimits();
+    // A process that dies without unwinding (an uncaught error, EPIPE on a closed stdout, process.exit) still puts them back.
+    const restore = (): void => writeGlobalLimits(saved);
+    process.once("exit", restore);
     try {
       writeGlobalLimits(limits);
       const now = readGlobalLimits();
@@ -237,6 +240,7 @@ export async function withGlobalLimits<T>(limits: GlobalLimits, fn: () => Promis
       }
       return await fn();
     } finally {
+      process.removeListener("exit", restore);
       writeGlobalLimits(saved);
     }
   });

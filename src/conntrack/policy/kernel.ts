@@ -22,7 +22,6 @@ export class KernelPolicy implements TablePolicy {
   readonly name = "kernel" as const;
   readonly options: Readonly<Record<string, number | string>> = {};
   readonly watchFrom: number;
-  readonly kernelGc = true;
   readonly wantsTicks = false;
   readonly sources = null;
   readonly level = 0;

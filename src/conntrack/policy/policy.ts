@@ -23,7 +23,7 @@ import type { TupleScratch } from "../tuple.js";
 import type { Table } from "../table.js";
 
 /** The policies a Tracker can run. */
-export const POLICY_NAMES = ["kernel"] as const;
+export const POLICY_NAMES = ["kernel", "adaptive", "emergency", "recycle-half-open", "quota", "ctlab"] as const;
 
 /** A policy's name (`new Tracker({ policy })`, `--policy`). */
 export type PolicyName = (typeof POLICY_NAMES)[number];
@@ -122,8 +122,10 @@ export interface PolicyHost {
   kernelTableFull(): void;
   /** Counts a refusal (the caller then returns false from `admit`). */
   refuse(reason: RefuseReason): void;
-  /** Announces a pressure-level change. */
+  /** Announces a pressure-level change (before the policy's own level moves: the event names the previous one). */
   setLevel(level: number, name: string): void;
+  /** Moves the watch mark: `admit` is consulted for new entries while the table holds at least `entries`. */
+  setWatch(entries: number): void;
 }
 
 /**
@@ -142,10 +144,8 @@ export interface TablePolicy {
   readonly name: PolicyName;
   /** The options in effect, every default filled in (for reports). */
   readonly options: Readonly<Record<string, number | string>>;
-  /** Entries at and above which `admit` is consulted for each new entry. */
+  /** Entries at and above which `admit` is consulted for each new entry (the initial mark; see `PolicyHost.setWatch`). */
   readonly watchFrom: number;
-  /** Whether gc_worker evicts at ≥ 95 % after a table-full drop, as the kernel's does. */
-  readonly kernelGc: boolean;
   /** Whether `tick` should run once a second (while the level is not 0). */
   readonly wantsTicks: boolean;
   /** Current level name. */
