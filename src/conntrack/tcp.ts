@@ -310,6 +310,11 @@ export class TcpTracker implements L4Tracker {
     return this.u8[slot * B + B_STATE] as number;
   }
 
+  /** `seen[dir].td_end`: the highest sequence number that direction sent, plus its length. */
+  tdEnd(slot: number, dir: 0 | 1): number {
+    return this.u32[slot * W + dir * 4 + W_END] as number;
+  }
+
   /** Per-direction flags (TCP_CT_FLAG bits) of `seen[dir]`. */
   flags(slot: number, dir: 0 | 1): number {
     return this.u8[slot * B + B_FLAGS + dir] as number;

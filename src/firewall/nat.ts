@@ -16,14 +16,17 @@
  * - Every later packet is rewritten in each NAT hook from the entry's
  *   tuples (nf_nat_packet), so rules in later hooks see translated addresses.
  *
- * Not modelled: nf_nat_used_tuple_harder's eviction of a TIME_WAIT entry in
- * the last attempts, NETMAP/PROTO_OFFSET ranges, helpers (no expectations),
+ * - In the last attempts of a TCP SYN's search, a closing (TIME_WAIT) entry
+ *   holding the candidate is evicted (nf_nat_used_tuple_harder).
+ *
+ * Not modelled: NETMAP/PROTO_OFFSET ranges, helpers (no expectations),
  * the inner headers of translated ICMP errors (only their outer addresses).
  */
 import { IPS } from "../conntrack/constants.js";
 import { grown } from "../conntrack/table.js";
 import type { TrackerEngine } from "../conntrack/tracker.js";
 import { TupleScratch } from "../conntrack/tuple.js";
+import { TCP_STATE } from "../conntrack/tcp.js";
 import type { PacketView } from "../packet/view.js";
 
 /** Range flags (include/uapi/linux/netfilter/nf_nat.h NF_NAT_RANGE_*). */
@@ -44,6 +47,8 @@ export type ManipType = 0 | 1;
 
 /** NF_NAT_MAX_ATTEMPTS. */
 const MAX_ATTEMPTS = 128;
+/** NF_NAT_HARDER_THRESH: the last attempts of a search may evict a closing TCP entry. */
+const HARDER_THRESH = MAX_ATTEMPTS / 4;
 
 const USES_NAT = IPS.SRC_NAT | IPS.DST_NAT | IPS.SEQ_ADJUST;
 
@@ -379,6 +384,33 @@ export class NatEngine {
     return this.tracker.tupleTaken(p);
   }
 
+  /**
+   * nf_nat_used_tuple_harder (since 6.5): as usedTuple, except in the last
+   * HARDER_THRESH attempts for the SYN of a TCP connection, where the entry
+   * holding the candidate as its reply tuple is evicted (nf_ct_kill) when it
+   * is closing (TIME_WAIT or later), was source-NATed, has no fixed timeout,
+   * and the new connection's sequence has advanced past its own — so that
+   * a gateway whose ports are all held by TIME_WAIT entries does not drop.
+   */
+  private usedTupleHarder(t: TupleScratch, slot: number, attemptsLeft: number): boolean {
+    const tr = this.tracker;
+    const tcp = tr.tcpTracker;
+    if (attemptsLeft > HARDER_THRESH || t.proto !== 6 || tcp.state(slot) !== TCP_STATE.SYN_SENT) return this.usedTuple(t);
+    const p = this.probe;
+    copyTuple(p, t);
+    p.invert();
+    const other = tr.findTuple(p);
+    if (other < 0) return false;
+    if (tr.foundDir === 0 || other === slot) return true;
+    const flags = tr.status[other] as number;
+    if (tcp.state(other) < TCP_STATE.TIME_WAIT || (flags & (IPS.FIXED_TIMEOUT | IPS.DYING)) !== 0 || (flags & IPS.SRC_NAT) === 0) return true;
+    // nf_seq_has_advanced: replies to the reused tuple must be out of the old entry's window.
+    if (((tcp.tdEnd(slot, 0) - tcp.tdEnd(other, 0)) | 0) <= 0) return true;
+    tr.kill(other);
+    // Even when evicted, an offloaded entry's tuple is not reused.
+    return (flags & (IPS.OFFLOAD | IPS.HW_OFFLOAD)) !== 0;
+  }
+
   /** nf_nat_used_tuple_new: as usedTuple, but a reverse collision of two un-NATed clashable entries is left to confirmation. */
   private usedTupleNew(t: TupleScratch, slot: number): boolean {
     if (!this.usedTuple(t)) return false;
@@ -569,7 +601,7 @@ export class NatEngine {
    * offset. Returns false when every attempt was taken (the last candidate
    * stays in `t`, as in the kernel).
    */
-  private l4UniqueTuple(t: TupleScratch, r: NatRange, manip: ManipType, _slot: number): boolean {
+  private l4UniqueTuple(t: TupleScratch, r: NatRange, manip: ManipType, slot: number): boolean {
     let min: number;
     let rangeSize: number;
     const proto = t.proto;
@@ -615,7 +647,7 @@ export class NatEngine {
     for (;;) {
       for (let i = 0; i < attempts; i++, off = (off + 1) & 0xffff) {
         setKey(t, manip, min + (off % rangeSize));
-        if (!this.usedTuple(t)) return true;
+        if (!this.usedTupleHarder(t, slot, attempts - i)) return true;
       }
       if (attempts >= rangeSize || attempts < 16) return false;
       attempts = attempts >>> 1;

@@ -163,18 +163,26 @@ traffic:
   },
   {
     name: "nat-gateway",
-    summary: "clients behind a gateway: many short connections from 16 addresses (the gateway's own MASQUERADE is not simulated yet)",
+    summary: "an office behind a MASQUERADE gateway: LAN clients NATed to one WAN address, source ports reused under TIME_WAIT get new ones",
     yaml: `name: nat-gateway
-description: A gateway's clients reach one service; the gateway's ports cycle fast, TIME_WAIT entries dominate.
+description: 1000 LAN hosts reach one HTTPS service and a resolver through a gateway that masquerades them to its WAN address. Every entry's reply tuple is the gateway's address; a source port another host's TIME_WAIT entry still holds is replaced by one NAT chooses.
 seed: 1
 duration: 240
+host:
+  address: 203.0.113.1
+  gateway: { lan: 192.168.0.0/16, server: 198.51.100.10 }
 table: { nf_conntrack_max: 65536 }
+rules: builtin:masquerade
 traffic:
   - type: clients
     rate: 400
-    clients: 16
+    clients: 500
     service: tcp/443
     close: server-fin
+  - type: dns
+    rate: 50
+    clients: 500
+    service: udp/53
 `,
   },
   {
@@ -221,6 +229,23 @@ COMMIT
 :FORWARD ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]
 -A INPUT -p tcp --dport 443 -j ACCEPT
+COMMIT
+`,
+  masquerade: `*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -i lo -j ACCEPT
+-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -i eth1 -o eth0 -j ACCEPT
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A POSTROUTING -o eth0 -j MASQUERADE
 COMMIT
 `,
   stateful: `*filter

@@ -11,7 +11,7 @@ import { NetfilterPath } from "../firewall/path.js";
 import type { HostModel } from "../firewall/host.js";
 import type { Ruleset } from "../firewall/model.js";
 import type { Scenario } from "./scenario.js";
-import { makeSources, ipv4Word, SimNet } from "./sources.js";
+import { makeSources, ipv4Word, lanPrefix, SimNet } from "./sources.js";
 import type { Source } from "./sources.js";
 import { PcapSink, TeeSink, TrackerSink } from "./sink.js";
 import type { FrameSink } from "./sink.js";
@@ -141,7 +141,12 @@ export function runScenario(s: Scenario, sysctls: Readonly<Record<string, number
   const tracker = trackerSink.tracker;
   const pcap = opts.writePcap ? new PcapSink(opts.writePcap) : null;
   const sink: FrameSink = pcap === null ? trackerSink : new TeeSink(trackerSink, pcap);
-  const net = new SimNet(sink, ipv4Word(s.host.address), new Rng(s.seed ^ 0x1f123bb5), s.host.services);
+  const gw = s.host.gateway;
+  const address = ipv4Word(s.host.address);
+  const net =
+    gw === undefined
+      ? new SimNet(sink, address, new Rng(s.seed ^ 0x1f123bb5), s.host.services)
+      : new SimNet(sink, ipv4Word(gw.server), new Rng(s.seed ^ 0x1f123bb5), s.host.services, address, { ...lanPrefix(gw.lan), view: trackerSink.view });
   const synRetries = 6;
   const sources: Source[] = makeSources(net, s, SIM_EPOCH_US, synRetries);
   const max = tracker.sysctl.nf_conntrack_max;

@@ -31,6 +31,18 @@ const ipv4 = z.string().refine(
   },
   { error: "expected an IPv4 address such as 203.0.113.10" },
 );
+const ipv4Prefix = z.string().refine(
+  (s) => {
+    const m = /^([^/]+)\/(\d{1,2})$/.exec(s);
+    if (m === null || Number(m[2]) < 8 || Number(m[2]) > 30) return false;
+    try {
+      return parseIp(m[1] as string).length === 4;
+    } catch {
+      return false;
+    }
+  },
+  { error: "expected an IPv4 prefix /8 to /30 such as 192.168.0.0/16" },
+);
 const service = z
   .string()
   .regex(/^(tcp|udp)\/\d{1,5}$/, { error: 'expected "tcp/PORT" or "udp/PORT", e.g. "tcp/443"' })
@@ -183,6 +195,15 @@ export const scenarioSchema = z.strictObject({
     .strictObject({
       address: ipv4.default("203.0.113.10").describe("the server's address (the tracking host)"),
       services: z.array(service).optional().describe("listening services; a closed port answers RST (default: every service the traffic uses)"),
+      gateway: z
+        .strictObject({
+          lan: ipv4Prefix.default("192.168.0.0/16").describe("the LAN behind the gateway (on eth1, the gateway holding its first address)"),
+          server: ipv4.default("198.51.100.10").describe("where the LAN's clients and dns sources connect, beyond the gateway (through eth0)"),
+        })
+        .optional()
+        .describe(
+          "the tracking host is a router between a LAN (eth1) and the outside (eth0, `address`): clients and dns sources are LAN hosts reaching `server` through it (with rules such as builtin:masquerade, NATed); floods and scans aim at `address`",
+        ),
     })
     .default({ address: "203.0.113.10" }),
   table: z
@@ -251,6 +272,23 @@ export function validateScenario(input: unknown, where = "scenario"): Scenario {
   } catch (e) {
     if (e instanceof SysctlError) throw new ScenarioError(`table.${e.key}`, `Invalid ${where}: table: ${e.message}`);
     throw e;
+  }
+  const gw = s.host.gateway;
+  if (gw !== undefined) {
+    const [net = "", len = "32"] = gw.lan.split("/");
+    const size = 2 ** (32 - Number(len));
+    const word = (a: string) => a.split(".").reduce((w, x) => ((w << 8) | Number(x)) >>> 0, 0);
+    const inLan = (a: string) => (word(a) ^ word(net)) >>> 0 < size;
+    if (inLan(s.host.address))
+      throw new ScenarioError(
+        "host.address",
+        `Invalid ${where}: "host.address" is "${s.host.address}": a gateway's WAN address must lie outside its LAN ${gw.lan}`,
+      );
+    if (inLan(gw.server) || gw.server === s.host.address)
+      throw new ScenarioError(
+        "host.gateway.server",
+        `Invalid ${where}: "host.gateway.server" is "${gw.server}": expected a server beyond the gateway (outside ${gw.lan}, not the gateway's own ${s.host.address})`,
+      );
   }
   s.traffic.forEach((t, i) => {
     if (t.start >= s.duration)

@@ -23,6 +23,19 @@ export class LegitCounters {
   vanished = 0;
 }
 
+/** The LAN behind a tracking host that is a gateway (`host.gateway`). */
+export interface SimLan {
+  /** First address of the prefix (host order) and how many addresses it holds. */
+  readonly net: number;
+  readonly size: number;
+  /**
+   * The packet as it left the tracking host's path (the tracking sink's view,
+   * NAT applied): where a LAN client's packet went out from, and where a
+   * packet from outside was delivered.
+   */
+  readonly view: { readonly src: Uint32Array; readonly dst: Uint32Array; readonly sport: number; readonly dport: number };
+}
+
 /** The network between the simulated hosts and the tracking host. */
 export class SimNet {
   readonly w = new FrameWriter();
@@ -33,14 +46,27 @@ export class SimNet {
   readonly #open = new Set<string>();
   readonly #allOpen: boolean;
 
+  /**
+   * @param server where clients and dns sources connect: the tracking host itself, or beyond it when it is a gateway
+   * @param host the tracking host's address, which floods and scans aim at
+   * @param lan the LAN when the tracking host is a gateway (clients come from it), else null
+   */
   constructor(
     readonly sink: FrameSink,
     readonly server: number,
     readonly rng: Rng,
     services: readonly string[] | undefined,
+    readonly host: number = server,
+    readonly lan: SimLan | null = null,
   ) {
     this.#allOpen = services === undefined;
     for (const s of services ?? []) this.#open.add(s);
+  }
+
+  /** After a packet got through: whether a packet for LAN host `addr` was delivered to it (not left at the gateway, un-NATed). */
+  deliveredTo(addr: number): boolean {
+    const lan = this.lan;
+    return lan === null || lan.view.dst[0] === addr;
   }
 
   /** Whether the server listens on `proto/port`. */
@@ -265,10 +291,17 @@ export class TcpClients implements Source {
   readonly #holdUs: number;
   readonly #clients: number;
   readonly #base: number;
+  /** Where the connections go: the server (beyond a gateway for LAN clients), or the gateway itself for a connection flood. */
+  readonly #server: number;
+  /** LAN clients behind a gateway: their packets' translation is read back from the path. */
+  readonly #behind: boolean;
   // Connection pool, struct of arrays.
   #cap = 0;
   #addr = new Uint32Array(0);
   #cport = new Uint16Array(0);
+  /** The client's address and port as the server sees them (NAT applied; the client's own without a gateway). */
+  #naddr = new Uint32Array(0);
+  #nport = new Uint16Array(0);
   #cseq = new Uint32Array(0);
   #sseq = new Uint32Array(0);
   #phase = new Uint8Array(0);
@@ -280,7 +313,17 @@ export class TcpClients implements Source {
   #nextPort = 0;
   #active = 0;
 
-  constructor(net: SimNet, spec: ClientsSpec | ConnFloodSpec, t0Us: number, durationS: number, synRetries: number, index: number, rng: Rng) {
+  /** @param lanSlice the first address and count of this source's share of a gateway's LAN (clients only) */
+  constructor(
+    net: SimNet,
+    spec: ClientsSpec | ConnFloodSpec,
+    t0Us: number,
+    durationS: number,
+    synRetries: number,
+    index: number,
+    rng: Rng,
+    lanSlice: { first: number; count: number } | null = null,
+  ) {
     this.#net = net;
     this.#rng = rng;
     this.#arr = new Arrivals(t0Us, spec, durationS, rng);
@@ -312,8 +355,15 @@ export class TcpClients implements Source {
       this.#clients = spec.bots;
     }
     this.#dataRtoUs = this.#rttUs + Math.max(2 * this.#rttUs, 200_000);
-    // Clients of source i come from 100.64.0.0/10 (shared address space), one /16-ish block per source.
-    this.#base = (0x64400000 + ((index & 0x3f) << 16)) >>> 0;
+    this.#behind = lanSlice !== null;
+    this.#server = this.#legit ? net.server : net.host;
+    if (lanSlice !== null) {
+      this.#base = (lanSlice.first - 1) >>> 0;
+      this.#clients = Math.min(this.#clients, lanSlice.count);
+    } else {
+      // Clients of source i come from 100.64.0.0/10 (shared address space), one /16-ish block per source.
+      this.#base = (0x64400000 + ((index & 0x3f) << 16)) >>> 0;
+    }
     this.#grow(1024);
   }
 
@@ -336,11 +386,15 @@ export class TcpClients implements Source {
       return b;
     };
     this.#addr = g32(this.#addr);
+    this.#naddr = g32(this.#naddr);
     this.#cseq = g32(this.#cseq);
     this.#sseq = g32(this.#sseq);
     const p = new Uint16Array(cap);
     p.set(this.#cport);
     this.#cport = p;
+    const np = new Uint16Array(cap);
+    np.set(this.#nport);
+    this.#nport = np;
     const ph = new Uint8Array(cap);
     ph.set(this.#phase);
     this.#phase = ph;
@@ -380,6 +434,8 @@ export class TcpClients implements Source {
     this.#addr[c] = (this.#base + 1 + r.below(this.#clients)) >>> 0;
     // Ephemeral ports cycle through Linux's default range, 32768–60999.
     this.#cport[c] = 32768 + (this.#nextPort = (this.#nextPort + 1 + r.below(7)) % 28232);
+    this.#naddr[c] = this.#addr[c];
+    this.#nport[c] = this.#cport[c];
     this.#cseq[c] = r.u32();
     this.#sseq[c] = r.u32();
     this.#tries[c] = 0;
@@ -411,9 +467,6 @@ export class TcpClients implements Source {
   /** Runs connection c's pending action (or `phase` when given) at time us. */
   #fire(c: number, us: number, phase = this.#phase[c] as number): void {
     const net = this.#net;
-    const a = this.#addr[c] as number;
-    const sv = net.server;
-    const cp = this.#cport[c] as number;
     const sp = this.#port;
     const half = this.#rttUs >>> 1;
     const loss = this.#loss;
@@ -421,7 +474,7 @@ export class TcpClients implements Source {
       case P.SYN: {
         const k = this.#tries[c] as number;
         this.#sentAt[c] = us;
-        const ok = net.tcp(us, a, sv, cp, sp, this.#cseq[c] as number, 0, TCP_SYN, 64240, SYN_OPTIONS, 0, loss, true);
+        const ok = this.#up(c, us, this.#cseq[c] as number, 0, TCP_SYN, 64240, SYN_OPTIONS, 0, loss);
         if (ok) {
           this.#at(c, us + half, net.isOpen("tcp", sp) ? P.SYNACK : P.REFUSED);
           return;
@@ -430,21 +483,7 @@ export class TcpClients implements Source {
         return;
       }
       case P.SYNACK: {
-        const ok = net.tcp(
-          us,
-          sv,
-          a,
-          sp,
-          cp,
-          this.#sseq[c] as number,
-          ((this.#cseq[c] as number) + 1) >>> 0,
-          TCP_SYN | TCP_ACK,
-          65160,
-          SYN_OPTIONS,
-          0,
-          loss,
-          false,
-        );
+        const ok = this.#down(c, us, this.#sseq[c] as number, ((this.#cseq[c] as number) + 1) >>> 0, TCP_SYN | TCP_ACK, 65160, SYN_OPTIONS, 0, loss);
         if (ok) {
           this.#cseq[c] = ((this.#cseq[c] as number) + 1) >>> 0;
           this.#sseq[c] = ((this.#sseq[c] as number) + 1) >>> 0;
@@ -457,7 +496,7 @@ export class TcpClients implements Source {
         return;
       }
       case P.REFUSED: {
-        net.tcp(us, sv, a, sp, cp, 0, ((this.#cseq[c] as number) + 1) >>> 0, TCP_RST | TCP_ACK, 0, NO_OPTIONS, 0, loss, false);
+        this.#down(c, us, 0, ((this.#cseq[c] as number) + 1) >>> 0, TCP_RST | TCP_ACK, 0, NO_OPTIONS, 0, loss);
         this.#end(c, "failed");
         return;
       }
@@ -469,18 +508,18 @@ export class TcpClients implements Source {
         const ss = this.#sseq[c] as number;
         if (this.#tries[c] === 0 && this.#reqLeft[c] === this.#requests && this.#vanish > 0 && this.#rng.next() < this.#vanish) {
           // Completes the handshake, then the host is gone.
-          net.tcp(us, a, sv, cp, sp, cs, ss, TCP_ACK, 502, NO_OPTIONS, 0, loss, true);
+          this.#up(c, us, cs, ss, TCP_ACK, 502, NO_OPTIONS, 0, loss);
           this.#end(c, "vanished");
           return;
         }
         if (!this.#legit) {
-          net.tcp(us, a, sv, cp, sp, cs, ss, TCP_ACK, 502, NO_OPTIONS, 0, null, true);
+          this.#up(c, us, cs, ss, TCP_ACK, 502, NO_OPTIONS, 0, null);
           if (this.#close === "none") this.#end(c, "none");
           else this.#at(c, us + this.#holdUs, P.CFIN);
           return;
         }
         this.#sentAt[c] = us;
-        const ok = net.tcp(us, a, sv, cp, sp, cs, ss, TCP_PSH | TCP_ACK, 502, NO_OPTIONS, this.#request, loss, true);
+        const ok = this.#up(c, us, cs, ss, TCP_PSH | TCP_ACK, 502, NO_OPTIONS, this.#request, loss);
         if (ok) {
           this.#cseq[c] = (cs + this.#request) >>> 0;
           this.#tries[c] = 0;
@@ -495,21 +534,7 @@ export class TcpClients implements Source {
         let t = us;
         while (off < this.#response) {
           const n = Math.min(SEG, this.#response - off);
-          const ok = net.tcp(
-            t,
-            sv,
-            a,
-            sp,
-            cp,
-            ((this.#sseq[c] as number) + off) >>> 0,
-            this.#cseq[c] as number,
-            TCP_PSH | TCP_ACK,
-            509,
-            NO_OPTIONS,
-            n,
-            loss,
-            false,
-          );
+          const ok = this.#down(c, t, ((this.#sseq[c] as number) + off) >>> 0, this.#cseq[c] as number, TCP_PSH | TCP_ACK, 509, NO_OPTIONS, n, loss);
           if (!ok) break;
           off += n;
           t += 12;
@@ -541,7 +566,7 @@ export class TcpClients implements Source {
       }
       case P.CFIN: {
         this.#sentAt[c] = us;
-        const ok = net.tcp(us, a, sv, cp, sp, this.#cseq[c] as number, this.#sseq[c] as number, TCP_FIN | TCP_ACK, 502, NO_OPTIONS, 0, loss, true);
+        const ok = this.#up(c, us, this.#cseq[c] as number, this.#sseq[c] as number, TCP_FIN | TCP_ACK, 502, NO_OPTIONS, 0, loss);
         if (ok) {
           this.#cseq[c] = ((this.#cseq[c] as number) + 1) >>> 0;
           this.#tries[c] = 0;
@@ -550,7 +575,7 @@ export class TcpClients implements Source {
         return;
       }
       case P.SFINACK: {
-        const ok = net.tcp(us, sv, a, sp, cp, this.#sseq[c] as number, this.#cseq[c] as number, TCP_FIN | TCP_ACK, 509, NO_OPTIONS, 0, loss, false);
+        const ok = this.#down(c, us, this.#sseq[c] as number, this.#cseq[c] as number, TCP_FIN | TCP_ACK, 509, NO_OPTIONS, 0, loss);
         if (ok) {
           this.#sseq[c] = ((this.#sseq[c] as number) + 1) >>> 0;
           this.#at(c, us + half, P.CLAST);
@@ -563,7 +588,7 @@ export class TcpClients implements Source {
       }
       case P.CLAST: {
         this.#sentAt[c] = us;
-        const ok = net.tcp(us, a, sv, cp, sp, this.#cseq[c] as number, this.#sseq[c] as number, TCP_ACK, 502, NO_OPTIONS, 0, loss, true);
+        const ok = this.#up(c, us, this.#cseq[c] as number, this.#sseq[c] as number, TCP_ACK, 502, NO_OPTIONS, 0, loss);
         if (ok) this.#finish(c);
         else {
           this.#sseq[c] = ((this.#sseq[c] as number) - 1) >>> 0;
@@ -573,7 +598,7 @@ export class TcpClients implements Source {
       }
       case P.SFIN: {
         this.#sentAt[c] = us;
-        const ok = net.tcp(us, sv, a, sp, cp, this.#sseq[c] as number, this.#cseq[c] as number, TCP_FIN | TCP_ACK, 509, NO_OPTIONS, 0, loss, false);
+        const ok = this.#down(c, us, this.#sseq[c] as number, this.#cseq[c] as number, TCP_FIN | TCP_ACK, 509, NO_OPTIONS, 0, loss);
         if (ok) {
           this.#sseq[c] = ((this.#sseq[c] as number) + 1) >>> 0;
           this.#tries[c] = 0;
@@ -582,7 +607,7 @@ export class TcpClients implements Source {
         return;
       }
       case P.CFINACK: {
-        const ok = net.tcp(us, a, sv, cp, sp, this.#cseq[c] as number, this.#sseq[c] as number, TCP_FIN | TCP_ACK, 502, NO_OPTIONS, 0, loss, true);
+        const ok = this.#up(c, us, this.#cseq[c] as number, this.#sseq[c] as number, TCP_FIN | TCP_ACK, 502, NO_OPTIONS, 0, loss);
         if (ok) {
           this.#cseq[c] = ((this.#cseq[c] as number) + 1) >>> 0;
           this.#at(c, us + half, P.SLAST);
@@ -594,7 +619,7 @@ export class TcpClients implements Source {
       }
       case P.SLAST: {
         this.#sentAt[c] = us;
-        const ok = net.tcp(us, sv, a, sp, cp, this.#sseq[c] as number, this.#cseq[c] as number, TCP_ACK, 509, NO_OPTIONS, 0, loss, false);
+        const ok = this.#down(c, us, this.#sseq[c] as number, this.#cseq[c] as number, TCP_ACK, 509, NO_OPTIONS, 0, loss);
         if (ok) this.#finish(c);
         else {
           this.#cseq[c] = ((this.#cseq[c] as number) - 1) >>> 0;
@@ -607,6 +632,27 @@ export class TcpClients implements Source {
     }
   }
 
+  /** A client's segment to the server; true when it got there. Behind a gateway, records how the gateway translated it. */
+  #up(c: number, us: number, seq: number, ack: number, flags: number, win: number, opts: Uint8Array, payload: number, loss: Loss | null): boolean {
+    const net = this.#net;
+    const a = this.#addr[c] as number;
+    if (!net.tcp(us, a, this.#server, this.#cport[c] as number, this.#port, seq, ack, flags, win, opts, payload, loss, true)) return false;
+    const lan = this.#behind ? net.lan : null;
+    if (lan !== null) {
+      this.#naddr[c] = lan.view.src[0] as number;
+      this.#nport[c] = lan.view.sport;
+    }
+    return true;
+  }
+
+  /** The server's segment to the client (to its translated address behind a gateway); true when the client got it. */
+  #down(c: number, us: number, seq: number, ack: number, flags: number, win: number, opts: Uint8Array, payload: number, loss: Loss | null): boolean {
+    const net = this.#net;
+    if (!net.tcp(us, this.#server, this.#naddr[c] as number, this.#port, this.#nport[c] as number, seq, ack, flags, win, opts, payload, loss, false))
+      return false;
+    return !this.#behind || net.deliveredTo(this.#addr[c] as number);
+  }
+
   #closeStart(c: number, us: number): void {
     switch (this.#close) {
       case "client-fin":
@@ -616,21 +662,7 @@ export class TcpClients implements Source {
         this.#fire(c, us, P.SFIN);
         return;
       case "rst":
-        this.#net.tcp(
-          us,
-          this.#addr[c] as number,
-          this.#net.server,
-          this.#cport[c] as number,
-          this.#port,
-          this.#cseq[c] as number,
-          0,
-          TCP_RST,
-          0,
-          NO_OPTIONS,
-          0,
-          this.#loss,
-          true,
-        );
+        this.#up(c, us, this.#cseq[c] as number, 0, TCP_RST, 0, NO_OPTIONS, 0, this.#loss);
         this.#finish(c);
         return;
       default:
@@ -695,6 +727,11 @@ export class DnsClients implements Source {
   readonly #base: number;
   #addr = new Uint32Array(1024);
   #sport = new Uint16Array(1024);
+  /** The socket's address and port as the server sees them (NAT applied behind a gateway). */
+  #naddr = new Uint32Array(1024);
+  #nport = new Uint16Array(1024);
+  readonly #behind: boolean;
+  readonly #clients: number;
   /** Bits: 1 = A delivered to the server, 2 = AAAA delivered, 4 = A answered, 8 = AAAA answered. */
   #bits = new Uint8Array(1024);
   #tries = new Uint8Array(1024);
@@ -703,7 +740,8 @@ export class DnsClients implements Source {
   readonly #free: number[] = [];
   #nextPort = 0;
 
-  constructor(net: SimNet, spec: DnsSpec, t0Us: number, durationS: number, index: number, rng: Rng) {
+  /** @param lanSlice the first address and count of this source's share of a gateway's LAN */
+  constructor(net: SimNet, spec: DnsSpec, t0Us: number, durationS: number, index: number, rng: Rng, lanSlice: { first: number; count: number } | null = null) {
     this.#net = net;
     this.#spec = spec;
     this.#rng = rng;
@@ -711,7 +749,9 @@ export class DnsClients implements Source {
     this.#port = parseService(spec.service);
     this.#half = Math.round((spec.rtt * US) / 2);
     this.#timeoutUs = Math.round(spec.timeout * US);
-    this.#base = (0x64400000 + ((index & 0x3f) << 16)) >>> 0;
+    this.#behind = lanSlice !== null;
+    this.#base = lanSlice !== null ? (lanSlice.first - 1) >>> 0 : (0x64400000 + ((index & 0x3f) << 16)) >>> 0;
+    this.#clients = lanSlice !== null ? Math.min(spec.clients, lanSlice.count) : spec.clients;
     for (let i = 1023; i >= 0; i--) this.#free.push(i);
   }
 
@@ -731,6 +771,8 @@ export class DnsClients implements Source {
     };
     this.#addr = g(this.#addr, (k) => new Uint32Array(k));
     this.#sport = g(this.#sport, (k) => new Uint16Array(k));
+    this.#naddr = g(this.#naddr, (k) => new Uint32Array(k));
+    this.#nport = g(this.#nport, (k) => new Uint16Array(k));
     this.#bits = g(this.#bits, (k) => new Uint8Array(k));
     this.#tries = g(this.#tries, (k) => new Uint8Array(k));
     this.#phase = g(this.#phase, (k) => new Uint8Array(k));
@@ -744,8 +786,10 @@ export class DnsClients implements Source {
       this.#arr.next();
       if (this.#free.length === 0) this.#grow();
       const q = this.#free.pop() as number;
-      this.#addr[q] = (this.#base + 1 + this.#rng.below(this.#spec.clients)) >>> 0;
+      this.#addr[q] = (this.#base + 1 + this.#rng.below(this.#clients)) >>> 0;
       this.#sport[q] = 32768 + (this.#nextPort = (this.#nextPort + 1 + this.#rng.below(7)) % 28232);
+      this.#naddr[q] = this.#addr[q];
+      this.#nport[q] = this.#sport[q];
       this.#bits[q] = 0;
       this.#tries[q] = 0;
       this.#net.legit.attempted++;
@@ -770,8 +814,8 @@ export class DnsClients implements Source {
     const a = this.#addr[q] as number;
     const sp = this.#sport[q] as number;
     // Queries already answered are not asked again.
-    if (!(b & 4) && net.udp(us, a, net.server, sp, this.#port, 40, loss, true)) b |= 1;
-    if (!(b & 8) && net.udp(us + 1, a, net.server, sp, this.#port, 40, loss, true)) b |= 2;
+    if (!(b & 4) && net.udp(us, a, net.server, sp, this.#port, 40, loss, true)) b |= this.#sent(q, 1);
+    if (!(b & 8) && net.udp(us + 1, a, net.server, sp, this.#port, 40, loss, true)) b |= this.#sent(q, 2);
     this.#bits[q] = b;
     this.#sentAt[q] = us;
     if (b & 3 && net.isOpen("udp", this.#port)) {
@@ -785,9 +829,11 @@ export class DnsClients implements Source {
     const loss = this.#spec.loss ?? null;
     let b = this.#bits[q] as number;
     const a = this.#addr[q] as number;
-    const sp = this.#sport[q] as number;
-    if (b & 1 && net.udp(us, net.server, a, this.#port, sp, 120, loss, false)) b |= 4;
-    if (b & 2 && net.udp(us + 1, net.server, a, this.#port, sp, 140, loss, false)) b |= 8;
+    const na = this.#naddr[q] as number;
+    const np = this.#nport[q] as number;
+    const back = this.#behind;
+    if (b & 1 && net.udp(us, net.server, na, this.#port, np, 120, loss, false) && (!back || net.deliveredTo(a))) b |= 4;
+    if (b & 2 && net.udp(us + 1, net.server, na, this.#port, np, 140, loss, false) && (!back || net.deliveredTo(a))) b |= 8;
     b &= ~3;
     this.#bits[q] = b;
     if ((b & 12) === 12) {
@@ -796,6 +842,16 @@ export class DnsClients implements Source {
       return;
     }
     this.#retry(q, this.#sentAt[q] as number);
+  }
+
+  /** A query got to the server: returns `bit`, having recorded, behind a gateway, how the gateway translated the socket. */
+  #sent(q: number, bit: number): number {
+    const lan = this.#behind ? this.#net.lan : null;
+    if (lan !== null) {
+      this.#naddr[q] = lan.view.src[0] as number;
+      this.#nport[q] = lan.view.sport;
+    }
+    return bit;
   }
 
   #retry(q: number, sentUs: number): void {
@@ -899,7 +955,7 @@ export class SynFlood implements Source {
       const i = f.head;
       net.tcp(
         f.t[i] as number,
-        net.server,
+        net.host,
         f.a[i] as number,
         this.#port,
         f.p[i] as number,
@@ -921,7 +977,7 @@ export class SynFlood implements Source {
     if (x <= a && x <= s) {
       const f = this.#rst;
       const i = f.head;
-      net.tcp(f.t[i] as number, f.a[i] as number, net.server, f.p[i] as number, this.#port, f.s[i] as number, 0, TCP_RST, 0, NO_OPTIONS, 0, null, true);
+      net.tcp(f.t[i] as number, f.a[i] as number, net.host, f.p[i] as number, this.#port, f.s[i] as number, 0, TCP_RST, 0, NO_OPTIONS, 0, null, true);
       f.shift();
       return;
     }
@@ -933,7 +989,7 @@ export class SynFlood implements Source {
       const sp = f.p[i] as number;
       const seq = f.s[i] as number;
       f.shift();
-      const ok = net.tcp(us, net.server, src, this.#port, sp, r.u32(), (seq + 1) >>> 0, TCP_SYN | TCP_ACK, 65160, SYN_OPTIONS, 0, null, false);
+      const ok = net.tcp(us, net.host, src, this.#port, sp, r.u32(), (seq + 1) >>> 0, TCP_SYN | TCP_ACK, 65160, SYN_OPTIONS, 0, null, false);
       if (ok && this.#spec.backscatter > 0 && r.next() < this.#spec.backscatter) this.#rst.push(us + BACKSCATTER_US, src, sp, (seq + 1) >>> 0);
       return;
     }
@@ -942,7 +998,7 @@ export class SynFlood implements Source {
     const src = this.#spec.spoofed ? spoofedAddr(r) : this.#fixed;
     const sp = this.#spec.spoofed ? 1024 + r.below(64512) : (this.#sport = this.#sport >= 65535 ? 1024 : this.#sport + 1);
     const seq = r.u32();
-    const ok = net.tcp(us, src, net.server, sp, this.#port, seq, 0, TCP_SYN, 1024, NO_OPTIONS, 0, null, true);
+    const ok = net.tcp(us, src, net.host, sp, this.#port, seq, 0, TCP_SYN, 1024, NO_OPTIONS, 0, null, true);
     if (!ok) return;
     if (!net.isOpen("tcp", this.#port)) this.#refused.push(us + ANSWER_US, src, sp, seq);
     else if (this.#spec.answered) this.#synack.push(us + ANSWER_US, src, sp, seq);
@@ -974,7 +1030,7 @@ export class UdpFlood implements Source {
     this.#arr.next();
     const r = this.#rng;
     const src = this.#spec.spoofed ? spoofedAddr(r) : 0x0a0a0a0b;
-    this.#net.udp(us, src, this.#net.server, 1024 + r.below(64512), this.#port, this.#spec.size, null, true);
+    this.#net.udp(us, src, this.#net.host, 1024 + r.below(64512), this.#port, this.#spec.size, null, true);
   }
 }
 
@@ -1012,7 +1068,7 @@ export class PortScan implements Source {
     if (c <= a && c <= b) {
       const f = this.#resets;
       const i = f.head;
-      net.tcp(f.t[i] as number, this.#src, net.server, 40000, f.p[i] as number, f.s[i] as number, 0, TCP_RST, 0, NO_OPTIONS, 0, null, true);
+      net.tcp(f.t[i] as number, this.#src, net.host, 40000, f.p[i] as number, f.s[i] as number, 0, TCP_RST, 0, NO_OPTIONS, 0, null, true);
       f.shift();
       return;
     }
@@ -1024,10 +1080,10 @@ export class PortScan implements Source {
       const seq = f.s[i] as number;
       f.shift();
       if (net.isOpen("tcp", port)) {
-        if (net.tcp(us, net.server, this.#src, port, 40000, this.#rng.u32(), (seq + 1) >>> 0, TCP_SYN | TCP_ACK, 65160, SYN_OPTIONS, 0, null, false)) {
+        if (net.tcp(us, net.host, this.#src, port, 40000, this.#rng.u32(), (seq + 1) >>> 0, TCP_SYN | TCP_ACK, 65160, SYN_OPTIONS, 0, null, false)) {
           this.#resets.push(us + ANSWER_US, 0, port, (seq + 1) >>> 0);
         }
-      } else net.tcp(us, net.server, this.#src, port, 40000, 0, (seq + 1) >>> 0, TCP_RST | TCP_ACK, 0, NO_OPTIONS, 0, null, false);
+      } else net.tcp(us, net.host, this.#src, port, 40000, 0, (seq + 1) >>> 0, TCP_RST | TCP_ACK, 0, NO_OPTIONS, 0, null, false);
       return;
     }
     const us = this.#arr.us;
@@ -1035,7 +1091,7 @@ export class PortScan implements Source {
     const port = this.#port;
     this.#port = port >= this.#last ? this.#first : port + 1;
     const seq = this.#rng.u32();
-    if (net.tcp(us, this.#src, net.server, 40000, port, seq, 0, TCP_SYN, 1024, SYN_OPTIONS, 0, null, true)) this.#answers.push(us + ANSWER_US, 0, port, seq);
+    if (net.tcp(us, this.#src, net.host, 40000, port, seq, 0, TCP_SYN, 1024, SYN_OPTIONS, 0, null, true)) this.#answers.push(us + ANSWER_US, 0, port, seq);
   }
 }
 
@@ -1045,17 +1101,38 @@ export function ipv4Word(s: string): number {
   return (((p[0] ?? 0) << 24) | ((p[1] ?? 0) << 16) | ((p[2] ?? 0) << 8) | (p[3] ?? 0)) >>> 0;
 }
 
+/** A gateway's LAN prefix ("192.168.0.0/16", validated by the scenario schema) as its network address and size. */
+export function lanPrefix(prefix: string): { net: number; size: number } {
+  const [addr = "", len = "32"] = prefix.split("/");
+  const bits = Number(len);
+  const size = 2 ** (32 - bits);
+  return { net: (ipv4Word(addr) & ~(size - 1)) >>> 0, size };
+}
+
 /** Builds the sources of a scenario, each with its own random stream. */
 export function makeSources(net: SimNet, s: Scenario, t0Us: number, synRetries: number): Source[] {
   const captures = new Map<string, CaptureFrames>();
+  // Behind a gateway, the LAN's hosts (all but the network, broadcast and gateway addresses) are shared out among the
+  // client sources, so two sources never open the same tuple from one address.
+  const lan = net.lan;
+  const lanSources = lan === null ? [] : s.traffic.flatMap((t, i) => (t.type === "clients" || t.type === "dns" ? [i] : []));
+  const sliceOf = (i: number): { first: number; count: number } | null => {
+    const k = lanSources.indexOf(i);
+    if (lan === null || k < 0) return null;
+    const usable = lan.size - 3;
+    const lo = Math.floor((k * usable) / lanSources.length);
+    const hi = Math.floor(((k + 1) * usable) / lanSources.length);
+    return { first: (lan.net + 2 + lo) >>> 0, count: Math.max(1, hi - lo) };
+  };
   return s.traffic.map((t, i) => {
     const r = new Rng((s.seed * 0x9e3779b1 + (i + 1) * 0x85ebca6b) >>> 0);
     switch (t.type) {
       case "clients":
+        return new TcpClients(net, t, t0Us, s.duration, synRetries, i, r, sliceOf(i));
       case "connection-flood":
         return new TcpClients(net, t, t0Us, s.duration, synRetries, i, r);
       case "dns":
-        return new DnsClients(net, t, t0Us, s.duration, i, r);
+        return new DnsClients(net, t, t0Us, s.duration, i, r, sliceOf(i));
       case "syn-flood":
         return new SynFlood(net, t, t0Us, s.duration, r);
       case "udp-flood":

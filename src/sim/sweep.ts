@@ -17,6 +17,7 @@ import type { Scenario } from "./scenario.js";
 import { BUILTIN_RULESETS } from "./builtin.js";
 import type { PolicyConfig } from "../conntrack/policy/registry.js";
 import { loadCapture } from "./capture.js";
+import { lanPrefix } from "./sources.js";
 import { CaptureError } from "../packet/errors.js";
 
 /** One `--vary NAME=V1,V2`. */
@@ -214,13 +215,28 @@ function withCapturesResolved(s: Scenario, base: string): Scenario {
   return { ...s, traffic };
 }
 
+/**
+ * The host a scenario's ruleset runs on: the server with its one address, or
+ * a gateway with its WAN address on eth0 (the default route, what MASQUERADE
+ * takes) and the LAN's first address on eth1.
+ */
+export function scenarioHost(s: Scenario): HostModel {
+  const gw = s.host.gateway;
+  if (gw === undefined) return new HostModel({ addrs: parseLocalSpecs([s.host.address]) });
+  const lan = lanPrefix(gw.lan);
+  const first = (lan.net + 1) >>> 0;
+  const text = [first >>> 24, (first >>> 16) & 0xff, (first >>> 8) & 0xff, first & 0xff].join(".");
+  const bits = 32 - Math.log2(lan.size);
+  return new HostModel({ addrs: parseLocalSpecs([`eth0=${s.host.address}/32`, `eth1=${text}/${bits}`]), defaultIface: "eth0" });
+}
+
 /** Runs one spec in this thread. */
 export function runSpec(spec: RunSpec, hooks: { onProgress?: (f: number) => void; shouldStop?: () => boolean } = {}): RunData {
   const s = validateScenario(spec.scenario);
   let rules = null;
   if (spec.rules !== null) {
     const ruleset = loadRuleset(spec.rules.text, { file: spec.rules.name });
-    rules = { ruleset, host: new HostModel({ addrs: parseLocalSpecs([s.host.address]) }), name: spec.rules.name };
+    rules = { ruleset, host: scenarioHost(s), name: spec.rules.name };
   }
   const r = runScenario(s, spec.sysctls, {
     label: spec.label,

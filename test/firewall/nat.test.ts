@@ -94,6 +94,42 @@ describe("MASQUERADE and SNAT port selection", () => {
     assert.equal(fw.path.nat.counters.exhausted, 1);
   });
 
+  it("in the last attempts evicts a TIME_WAIT entry whose sequence the new SYN has passed (nf_nat_used_tuple_harder)", () => {
+    const fw = rig(masq(" --to-ports 1000-1001"), { local: GW, host: HOST });
+    /** A whole connection from LAN host h, its client sequence starting at seq, closed into TIME_WAIT. */
+    const closed = (h: number, seq: number): number => {
+      const c = { src: `192.168.10.${h}`, dst: SERVER, sport: 40000, dport: 80 };
+      fw.tcp({ ...c, flags: "S", seq });
+      const port = fw.view.sport;
+      const s = { src: SERVER, dst: "203.0.113.1", sport: 80, dport: port };
+      fw.tcp({ ...s, flags: "SA", seq: 5000, ack: seq + 1 });
+      fw.tcp({ ...c, flags: "A", seq: seq + 1, ack: 5001 });
+      fw.tcp({ ...c, flags: "FA", seq: seq + 1, ack: 5001 });
+      fw.tcp({ ...s, flags: "FA", seq: 5001, ack: seq + 2 });
+      fw.tcp({ ...c, flags: "A", seq: seq + 2, ack: 5002 });
+      return port;
+    };
+    const ports = [closed(5, 100), closed(6, 100)].sort();
+    assert.deepEqual(ports, [1000, 1001]);
+    assert.equal(fw.table().filter((l) => l.includes("TIME_WAIT")).length, 2);
+    // Sequence not past the old entries' (100 + 2): both stay, the SYN is dropped at confirmation.
+    assert.equal(fw.tcp({ src: "192.168.10.7", dst: SERVER, sport: 40000, dport: 80, flags: "S", seq: 50 }).verdict, VERDICT.DROP);
+    assert.equal(fw.tr.count, 2);
+    // Past them: the TIME_WAIT entry holding the candidate is evicted and its port reused.
+    fw.events.lines.length = 0;
+    const r = fw.tcp({ src: "192.168.10.7", dst: SERVER, sport: 40000, dport: 80, flags: "S", seq: 1_000_000 });
+    assert.equal(r.verdict, VERDICT.ACCEPT);
+    assert.ok(ports.includes(fw.view.sport));
+    assert.equal(fw.tr.count, 2);
+    const t = fw.table();
+    assert.equal(t.filter((l) => l.includes("TIME_WAIT")).length, 1, t.join("\n"));
+    assert.ok(
+      t.some((l) => l.startsWith(`tcp      6 120 SYN_SENT src=192.168.10.7`) && l.endsWith(`dport=${fw.view.sport}`)),
+      t.join("\n"),
+    );
+    assert.equal(fw.events.lines.filter((l) => l.startsWith("[DESTROY]")).length, 1, fw.events.lines.join("\n"));
+  });
+
   it("reuses a source's existing mapping for its next connection (find_appropriate_src)", () => {
     const fw = rig(masq(), { local: GW, host: HOST, random32: counterRandom(3000) });
     fw.udp({ src: "192.168.10.6", dst: SERVER, sport: 5000, dport: 53 });

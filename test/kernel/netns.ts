@@ -265,6 +265,8 @@ export interface TopologyOptions {
   sysctls?: Readonly<Record<string, string | number>>;
   /** Extra nft ruleset text loaded after the counting table. */
   extraRuleset?: string;
+  /** Prefix of the namespace names (default NS_PREFIX), for tests that want their own. */
+  prefix?: string;
 }
 
 /** The nft table that enables conntrack and counts every packet by ct state. */
@@ -367,7 +369,8 @@ let seq = 0;
 /** Creates the topology. Prefer `withTopology`, which always tears it down. */
 export async function createTopology(opts: TopologyOptions = {}): Promise<Topology> {
   const id = `${process.pid}-${Date.now().toString(36)}-${seq++}`;
-  const t: Topology = { id, injNs: `${NS_PREFIX}${id}-i`, rtNs: `${NS_PREFIX}${id}-r`, r0Mac: "" };
+  const prefix = opts.prefix ?? NS_PREFIX;
+  const t: Topology = { id, injNs: `${prefix}${id}-i`, rtNs: `${prefix}${id}-r`, r0Mac: "" };
   try {
     await run("ip", ["netns", "add", t.injNs]);
     await run("ip", ["netns", "add", t.rtNs]);
