@@ -31,10 +31,9 @@ import { diagnose } from "../src/host/diagnose.js";
 import type { DoctorReport } from "../src/host/diagnose.js";
 import { ConntrackExporter } from "../src/host/exporter.js";
 import { dirSource, takeSnapshot } from "../src/host/snapshot.js";
-import { parseIp } from "../src/packet/addr.js";
 import { FrameWriter, NO_OPTIONS, SYN_OPTIONS, TCP_ACK, TCP_SYN } from "../src/sim/frames.js";
 import { PcapSink } from "../src/sim/sink.js";
-import { RULESET, withHostTopology } from "../test/host/hostns.js";
+import { RULESET, u32, withHostTopology } from "../test/host/hostns.js";
 import type { HostTopology } from "../test/host/hostns.js";
 import { readGlobalLimits, run, setSysctls, withGlobalLimits } from "../test/kernel/netns.js";
 
@@ -154,11 +153,6 @@ function kernelSkip(): string | null {
   }
   return null;
 }
-
-const u32 = (a: string): number => {
-  const b = parseIp(a);
-  return ((b[0] as number) * 2 ** 24 + (b[1] as number) * 2 ** 16 + (b[2] as number) * 256 + (b[3] as number)) >>> 0;
-};
 
 /** The table's make-up: what the doctor must find in it. */
 interface Load {

@@ -1,14 +1,16 @@
 /**
  * Namespaces for the host tests (names start with "host-"): a router
  * namespace where conntrack runs and an injector namespace that sends frames
- * built with ctlab's own packet builder through it, as the kernel harness does
+ * (the simulator's frame writer, or ctlab's packet builder) through it, as the kernel harness does
  * (test/kernel/netns.ts). Everything is deleted in `finally`.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildTcp, buildUdp } from "../../src/packet/build.js";
+import { parseIp } from "../../src/packet/addr.js";
+import { FrameWriter, NO_OPTIONS, TCP_ACK, TCP_SYN } from "../../src/sim/frames.js";
+import { PcapSink } from "../../src/sim/sink.js";
 import { PcapWriter } from "../../src/packet/writer.js";
 import { run, setSysctls, withKernelLock } from "../kernel/netns.js";
 
@@ -139,28 +141,50 @@ table ip nat {
 
 export const SHAPE = { synFlood: 300, idle: 40, dns: 150, natLan: 20 } as const;
 
-/** The frames: what the table must show afterwards is known from these counts. */
-export function shapedFrames(dstMac: string): Uint8Array[] {
-  const f: Uint8Array[] = [];
-  const link = { dstMac };
-  for (let i = 0; i < SHAPE.synFlood; i++) {
-    f.push(
-      buildTcp({ ...link, src: `10.66.${Math.floor(i / 250)}.${(i % 250) + 1}`, dst: "198.51.100.10", sport: 1024 + i, dport: 80, flags: "S", seq: 1000 + i }),
-    );
-  }
+/** An IPv4 address as the frame writer takes it (a host-order u32). */
+export function u32(a: string): number {
+  const b = parseIp(a);
+  return ((b[0] as number) * 2 ** 24 + (b[1] as number) * 2 ** 16 + (b[2] as number) * 256 + (b[3] as number)) >>> 0;
+}
+
+/**
+ * The frames of SHAPE, written by the simulator's frame writer (src/sim, the
+ * one traffic generator) into a pcap: what the table must show afterwards is
+ * known from these counts. Returns the number of frames.
+ */
+export function writeShapedPcap(path: string): number {
+  const w = new FrameWriter();
+  const sink = new PcapSink(path);
+  let us = 1_700_000_000_000_000;
+  const put = (len: number): void => {
+    sink.frame(us, w.buf, len);
+    us += 1000;
+  };
+  // The packet builder's defaults, which the kernel tests' listings were taken with: window 65535, no TCP options.
+  const tcp = (src: string, dst: string, sport: number, dport: number, flags: number, seq: number, ack = 0): void =>
+    put(w.tcp(u32(src), u32(dst), sport, dport, seq, ack, flags, 65535, NO_OPTIONS, 0));
+  for (let i = 0; i < SHAPE.synFlood; i++) tcp(`10.66.${Math.floor(i / 250)}.${(i % 250) + 1}`, "198.51.100.10", 1024 + i, 80, TCP_SYN, 1000 + i);
   for (let i = 0; i < SHAPE.idle; i++) {
     const c = `10.20.0.${i + 1}`;
     const s = "198.51.100.20";
     const sport = 40000 + i;
-    f.push(buildTcp({ ...link, src: c, dst: s, sport, dport: 443, flags: "S", seq: 100 }));
-    f.push(buildTcp({ ...link, src: s, dst: c, sport: 443, dport: sport, flags: "SA", seq: 500, ack: 101 }));
-    f.push(buildTcp({ ...link, src: c, dst: s, sport, dport: 443, flags: "A", seq: 101, ack: 501 }));
+    tcp(c, s, sport, 443, TCP_SYN, 100);
+    tcp(s, c, 443, sport, TCP_SYN | TCP_ACK, 500, 101);
+    tcp(c, s, sport, 443, TCP_ACK, 101, 501);
   }
-  for (let i = 0; i < SHAPE.dns; i++) {
-    f.push(buildUdp({ ...link, src: `10.30.0.${(i % 200) + 1}`, dst: "198.51.100.53", sport: 30000 + i, dport: 53, payload: 32 }));
+  for (let i = 0; i < SHAPE.dns; i++) put(w.udp(u32(`10.30.0.${(i % 200) + 1}`), u32("198.51.100.53"), 30000 + i, 53, 32));
+  for (let i = 0; i < SHAPE.natLan; i++) tcp(`10.40.0.${i + 1}`, "203.0.113.5", 50000 + i, 80, TCP_SYN, 7);
+  sink.close();
+  return sink.frames;
+}
+
+/** Sends the frames of SHAPE into the router. */
+export async function injectShaped(t: HostTopology): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "host-shaped-"));
+  try {
+    const pcap = join(dir, "shaped.pcap");
+    await injectPcap(t, pcap, writeShapedPcap(pcap));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  for (let i = 0; i < SHAPE.natLan; i++) {
-    f.push(buildTcp({ ...link, src: `10.40.0.${i + 1}`, dst: "203.0.113.5", sport: 50000 + i, dport: 80, flags: "S", seq: 7 }));
-  }
-  return f;
 }

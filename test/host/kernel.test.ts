@@ -1,6 +1,7 @@
 /**
  * The doctor against real kernel tables: a router namespace filled with
- * traffic of known shape built by ctlab's packet builder — a SYN flood,
+ * traffic of known shape written by the simulator's frame writer
+ * (src/sim/frames.ts, through a pcap and tcpreplay) — a SYN flood,
  * connections left idle (their FIN/RST never comes), a DNS load and a NAT'd
  * LAN — and the report checked against what was sent and against
  * `conntrack -C`; then collect → doctor --from, and --all-netns.
@@ -20,7 +21,7 @@ import { diagnose } from "../../src/host/diagnose.js";
 import type { DoctorReport } from "../../src/host/diagnose.js";
 import { allNetns, liveSource, namedNetns, takeSnapshot } from "../../src/host/snapshot.js";
 import { kernelSkipReason, run, sleep } from "../kernel/netns.js";
-import { inject, RULESET, SHAPE, shapedFrames, withHostTopology } from "./hostns.js";
+import { injectShaped, RULESET, SHAPE, withHostTopology } from "./hostns.js";
 import { assertDoctorSchema } from "./schema.js";
 
 const skip = kernelSkipReason();
@@ -81,7 +82,7 @@ describe("host: the doctor on real namespaces", { skip: skip ?? false }, () => {
   it("counts, top talkers, idle ages and findings match the traffic sent; collect → --from gives the same report; --all-netns finds the namespaces", async () => {
     await withHostTopology(RULESET, async (t) => {
       const t0 = Date.now();
-      await inject(t, shapedFrames(t.r0Mac));
+      await injectShaped(t);
       await sleep(3000);
       const snap = await takeSnapshot(liveSource(namedNetns(t.rt)), { orphanIdleSeconds: 2 });
       const elapsed = (Date.now() - t0) / 1000;

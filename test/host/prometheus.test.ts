@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { startExporter } from "../../src/cli/exporter.js";
 import { kernelSkipReason, run, sleep } from "../kernel/netns.js";
-import { inject, RULESET, SHAPE, shapedFrames, withHostTopology } from "./hostns.js";
+import { injectShaped, RULESET, SHAPE, withHostTopology } from "./hostns.js";
 
 const skip = kernelSkipReason();
 
@@ -39,7 +39,7 @@ async function query(base: string, q: string): Promise<Array<{ metric: Record<st
 describe("host: a real Prometheus scrapes the exporter", { skip: skip ?? false }, () => {
   it("node_nf_conntrack_entries = conntrack -C, ctlab metrics present, promtool check metrics passes", async () => {
     await withHostTopology(RULESET, async (t) => {
-      await inject(t, shapedFrames(t.r0Mac));
+      await injectShaped(t);
       const ex = await startExporter({ listen: "127.0.0.1:0", netns: t.rt, tableInterval: 1 });
       const dir = mkdtempSync(join(tmpdir(), "host-prom-"));
       const promPort = await freePort();
