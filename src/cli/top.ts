@@ -4,6 +4,7 @@
  * --batch (or when standard output is not a terminal) it prints plain frames,
  * like `top -b`, for --iterations frames.
  */
+import { uncountedStats } from "../host/parse.js";
 import type { Snapshot } from "../host/snapshot.js";
 import { liveSource, takeSnapshot } from "../host/snapshot.js";
 import { diagnose, formatBytesIEC } from "../host/diagnose.js";
@@ -36,7 +37,9 @@ function rates(prev: Snapshot | undefined, cur: Snapshot): Rates | undefined {
   const dt = (cur.meta.takenAtMs - prev.meta.takenAtMs) / 1000;
   if (dt <= 0) return undefined;
   const out: Record<string, number> = {};
+  const notCounted = uncountedStats(cur.stats, cur.count ?? cur.sysctls["nf_conntrack_count"]);
   for (const k of ["insert", "found", "invalid", "drop", "early_drop", "insert_failed", "clash_resolve"]) {
+    if (notCounted.includes(k)) continue;
     const a = prev.stats[k];
     const b = cur.stats[k];
     if (a !== undefined && b !== undefined) out[k] = (b - a) / dt;
@@ -61,9 +64,10 @@ export function renderTop(r: DoctorReport, rt: Rates | undefined, width = 100, r
     `Table  ${bar(usage, Math.max(10, Math.min(50, width - 50)))} ${n(r.entries)} / ${n(limit)} (${(usage * 100).toFixed(1)} %)  mem ${formatBytesIEC(r.kernel_memory_bytes.now)}`,
   );
   const p = rt?.perSecond;
-  const f = (k: string): string => (p?.[k] === undefined ? "-" : p[k].toFixed(1));
+  // A counter this kernel does not count shows "n/a", not a rate of 0.
+  const f = (k: string): string => (r.stats_not_counted.includes(k) ? "n/a" : `${p?.[k] === undefined ? "-" : p[k].toFixed(1)}/s`);
   out.push(
-    `Rates  fill ${f("fill")}/s  insert ${f("insert")}/s  drop ${f("drop")}/s  early_drop ${f("early_drop")}/s  insert_failed ${f("insert_failed")}/s  invalid ${f("invalid")}/s`,
+    `Rates  fill ${f("fill")}  insert ${f("insert")}  drop ${f("drop")}  early_drop ${f("early_drop")}  insert_failed ${f("insert_failed")}  invalid ${f("invalid")}`,
   );
   const fill = p?.["fill"];
   if (fill !== undefined && fill > 0 && limit > 0) out.push(`       full in ${Math.round((limit - r.entries) / fill)} s at this rate`);

@@ -11,6 +11,7 @@ import { loadRuleset } from "../firewall/load.js";
 import { BUCKET_BYTES, DEFAULT_CONNTRACK_OBJ_SIZE, kernelMemoryBytes } from "../sim/model.js";
 import type { SteadyState } from "./forecast.js";
 import { steadyStateFromCounters, steadyStateFromTable } from "./forecast.js";
+import { uncountedStats } from "./parse.js";
 import type { Snapshot } from "./snapshot.js";
 import type { KeyCount } from "./table.js";
 import { IDLE_BUCKET_LABELS } from "./table.js";
@@ -121,6 +122,8 @@ export interface DoctorReport {
   /** With nf_conntrack_acct=1: entries with counters, and their packets and bytes (both directions). */
   readonly accounting: { readonly entries: number; readonly packets: number; readonly bytes: number };
   readonly stats: Readonly<Record<string, number>> | null;
+  /** Counters of `stats` this kernel prints but does not count (`insert` on kernels that count it only for ctnetlink-made entries): their values are not facts. */
+  readonly stats_not_counted: readonly string[];
   readonly table_full_log: { readonly lines: number; readonly first: string | null; readonly last: string | null };
   readonly forecast: Forecast | null;
   /** The simulator's steady-state model (src/sim/model.ts) fed with the live rates: how full the table gets if they go on. */
@@ -219,6 +222,7 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
   const limitWritable = modeMax === undefined ? null : (modeMax & 0o200) !== 0;
   const inChild = limitWritable === false;
   const stats = s.stats ?? null;
+  const notCounted = uncountedStats(stats, s.count ?? s.sysctls["nf_conntrack_count"]);
   const total = t?.total ?? 0;
   // The kernel log is global: newer kernels name the namespace of each line,
   // but namespace inodes are reused once a namespace is gone. This
@@ -259,7 +263,7 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
       const rate = (k: string): number | null => {
         const a = s.firstStats?.[k];
         const b = s.stats?.[k];
-        return a === undefined || b === undefined ? null : (b - a) / dt;
+        return a === undefined || b === undefined || notCounted.includes(k) ? null : (b - a) / dt;
       };
       const ins = rate("insert");
       if (steady === null && ins !== null) steady = steadyStateFromCounters(s.count, ins, fill, limit);
@@ -598,6 +602,7 @@ export function diagnose(s: Snapshot, opts: DiagnoseOptions = {}): DoctorReport 
       timestamps: { entries: t?.withTimestamp ?? 0, oldest_age_seconds: t !== undefined && t.oldestAge >= 0 ? t.oldestAge : null },
       accounting: { entries: t?.withAcct ?? 0, packets: t?.packets ?? 0, bytes: t?.bytes ?? 0 },
       stats,
+      stats_not_counted: notCounted,
       table_full_log: { lines: tableFull.length, first: tableFull[0]?.time ?? null, last: tableFull[tableFull.length - 1]?.time ?? null },
       forecast,
       steady_state: steady,

@@ -13,6 +13,7 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { DoctorReport } from "./diagnose.js";
 import { diagnose } from "./diagnose.js";
+import { uncountedStats } from "./parse.js";
 import type { NetnsTarget, Snapshot } from "./snapshot.js";
 import { liveSource, takeSnapshot } from "./snapshot.js";
 
@@ -23,7 +24,8 @@ const NODE_HELP: Readonly<Record<(typeof NODE_STATS)[number], string>> = {
   found: "Lookups that found an existing entry (conntrack -S found).",
   invalid: "Packets that could not be tracked (conntrack -S invalid).",
   ignore: "Packets already attached to an entry or untracked (only where the kernel still reports it).",
-  insert: "Entries inserted into the table (conntrack -S insert).",
+  insert:
+    "Entries inserted into the table (conntrack -S insert); absent when this kernel does not count it (fewer inserts than entries: kernels that count only conntrack -I).",
   insert_failed: "Entries whose insertion failed because an equal one was already there (conntrack -S insert_failed).",
   drop: "Packets dropped because no entry could be made, e.g. the table was full (conntrack -S drop).",
   early_drop: "Entries evicted to make room for new ones with the table full (conntrack -S early_drop).",
@@ -244,9 +246,12 @@ export class ConntrackExporter {
       g["entries"]?.set(L, entries);
       const limit = snap.sysctls["nf_conntrack_max"];
       if (limit !== undefined) g["limit"]?.set(L, limit);
+      // A counter the kernel prints but does not count has no sample: absent, not a 0 that reads as a fact.
+      const notCounted = uncountedStats(snap.stats, entries);
       for (const st of NODE_STATS) {
         const v = snap.stats?.[st];
-        if (v !== undefined) g[st]?.set(L, v);
+        if (v !== undefined && !notCounted.includes(st)) g[st]?.set(L, v);
+        else g[st]?.remove(L);
       }
       for (const st of ["clash_resolve", "chaintoolong"]) {
         const v = snap.stats?.[st];

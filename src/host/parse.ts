@@ -257,6 +257,23 @@ export const STAT_NAMES = [
   "chaintoolong",
 ] as const;
 
+/**
+ * Counters `conntrack -S` prints that this kernel does not count. Recent
+ * kernels count `insert` only for entries made over ctnetlink (`conntrack
+ * -I`, nf_conntrack_hash_check_insert), no longer in __nf_conntrack_confirm
+ * where packets make them: on the 6.18 kernel of the tests a table that
+ * packets filled reads insert=0 (test/host/collect.test.ts shows it). A
+ * kernel that counts it has insert ≥ the entries there now (every one was
+ * inserted since the namespace's counters started at 0), so fewer inserts
+ * than entries means "not counted here", not "no inserts". (Per-CPU u32
+ * counters that wrapped after 4 G inserts could look the same; such a
+ * host's entries would then be underreported as uncounted, never invented.)
+ */
+export function uncountedStats(stats: Readonly<Record<string, number>> | undefined | null, entries: number | undefined): string[] {
+  const insert = stats?.["insert"];
+  return insert !== undefined && entries !== undefined && entries > 0 && insert < entries ? ["insert"] : [];
+}
+
 export interface StatsParse {
   /** Sum over CPUs of each counter that appeared. */
   readonly total: Record<string, number>;

@@ -64,9 +64,11 @@ export function formatDoctorText(r: DoctorReport): string {
     out.push(
       `Counters   ${keys
         .filter((k) => r.stats?.[k] !== undefined)
-        .map((k) => `${k}=${r.stats?.[k] ?? 0}`)
+        .map((k) => (r.stats_not_counted.includes(k) ? `${k}=n/a` : `${k}=${r.stats?.[k] ?? 0}`))
         .join(" ")}`,
     );
+    if (r.stats_not_counted.length > 0)
+      out.push(`           n/a: ${r.stats_not_counted.join(", ")} not counted by this kernel for entries that packets make (it counts conntrack -I only)`);
   }
   if (r.table_full_log.lines > 0)
     out.push(

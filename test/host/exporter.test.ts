@@ -41,7 +41,7 @@ function tableLines(count: number): string[] {
 
 const TABLES = new Map<number, string[]>();
 
-function fakeSnapshot(target: NetnsTarget, count: number, withTable: boolean, at: number): Snapshot {
+function fakeSnapshot(target: NetnsTarget, count: number, withTable: boolean, at: number, insert = count): Snapshot {
   let table: TableCensus | undefined;
   if (withTable) {
     table = new TableCensus({ sysctls: {} });
@@ -54,7 +54,7 @@ function fakeSnapshot(target: NetnsTarget, count: number, withTable: boolean, at
     conntrackLoaded: true,
     sysctls: { nf_conntrack_max: 1000, nf_conntrack_count: count, nf_conntrack_buckets: 1024 },
     modes: {},
-    stats: { found: 1, invalid: 2, insert: count, insert_failed: 3, drop: 4, early_drop: 5, search_restart: 6, clash_resolve: 7, chaintoolong: 8 },
+    stats: { found: 1, invalid: 2, insert, insert_failed: 3, drop: 4, early_drop: 5, search_restart: 6, clash_resolve: 7, chaintoolong: 8 },
     count,
     tableFull: [],
     ...(table !== undefined ? { table } : {}),
@@ -103,6 +103,23 @@ describe("exporter", () => {
     assert.equal(sum, 60, "top N + other = every entry");
     assert.equal(value(text, 'ctlab_conntrack_entries_by_state{protocol="tcp",state="ESTABLISHED"}'), 60);
     assert.equal(value(text, "ctlab_conntrack_oldest_idle_established_seconds"), 10);
+  });
+
+  it("an insert counter the kernel does not count (fewer inserts than entries) has no sample instead of a misleading 0", async () => {
+    let insert = 0;
+    const ex = new ConntrackExporter({
+      targets: [{ label: "", inode: 1 }],
+      netnsLabel: false,
+      countersMaxAgeMs: 0,
+      take: (t, withTable) => Promise.resolve(fakeSnapshot(t, 60, withTable, Date.now(), insert)),
+    });
+    const uncounted = await ex.scrape();
+    assert.equal(value(uncounted, "node_nf_conntrack_stat_insert"), undefined);
+    assert.match(uncounted, /^# TYPE node_nf_conntrack_stat_insert gauge$/m, "the metric is still declared");
+    assert.equal(value(uncounted, "node_nf_conntrack_stat_found"), 1, "the counted ones stay");
+    assert.equal(value(uncounted, "node_nf_conntrack_entries"), 60);
+    insert = 75;
+    assert.equal(value(await ex.scrape(), "node_nf_conntrack_stat_insert"), 75, "a kernel that counts it: the value");
   });
 
   it("a slow refresh never makes a scrape slower than its budget: the last values are served", async () => {

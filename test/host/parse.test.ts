@@ -14,6 +14,7 @@ import fc from "fast-check";
 import {
   CtEntry,
   parseConntrackStats,
+  uncountedStats,
   parseCount,
   parseCtEntry,
   parseMemTotal,
@@ -115,6 +116,16 @@ describe("host parsers", () => {
     // `entries` is the table's count, repeated on every CPU's row: not summed.
     assert.deepEqual([p.total["entries"], p.total["ignore"], p.cpus], [0x50, 0, 2]);
     assert.equal(parseConntrackStats("cpu=0 found=x\nnope\n").bad.length, 2);
+  });
+
+  it("insert is not counted when fewer entries were inserted than the table holds (kernels that count conntrack -I only)", () => {
+    assert.deepEqual(uncountedStats({ insert: 0, drop: 0 }, 510), ["insert"]);
+    assert.deepEqual(uncountedStats({ insert: 3, drop: 0 }, 510), ["insert"], "three conntrack -I on a packet-made table");
+    assert.deepEqual(uncountedStats({ insert: 510 }, 510), []);
+    assert.deepEqual(uncountedStats({ insert: 0 }, 0), [], "an empty table says nothing");
+    assert.deepEqual(uncountedStats({ drop: 0 }, 510), [], "no insert counter at all");
+    assert.deepEqual(uncountedStats(null, 510), []);
+    assert.deepEqual(uncountedStats({ insert: 0 }, undefined), []);
   });
 
   it("reads sysctls, slabinfo, meminfo, modes, counts and kernel log lines", () => {

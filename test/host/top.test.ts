@@ -25,7 +25,7 @@ describe("ctlab top", () => {
     clock.tick(20_000);
     const table = new TableCensus({ sysctls: {} });
     for (const l of tr.formatTable()) table.line(l);
-    const r = diagnose({
+    const snap = {
       meta: { netns: "web1", takenAtMs: 0 },
       conntrackLoaded: true,
       sysctls: { nf_conntrack_max: 60 },
@@ -35,13 +35,18 @@ describe("ctlab top", () => {
       table,
       problems: [],
       bad: [],
-    });
+    };
+    const r = diagnose(snap);
     const screen = renderTop(r, { seconds: 2, perSecond: { fill: 5, insert: 6, drop: 0 } }, 120, 40);
     assert.match(screen, /^ctlab top — netns web1 — 1970-01-01 00:00:00 UTC/);
     assert.match(screen, /Table {2}\[#+\.+\] 30 \/ 60 \(50\.0 %\)/);
     assert.match(screen, /fill 5\.0\/s {2}insert 6\.0\/s {2}drop 0\.0\/s/);
     assert.match(screen, /full in 6 s at this rate/);
     assert.match(screen, /tcp SYN_SENT\s+30\s+10\.9\.0\.0\s+1\s+tcp\/80\s+30/);
+    // 30 entries but insert=0: a kernel that does not count packet-made inserts, shown as n/a rather than a rate of 0.
+    const uncounted = diagnose({ ...snap, stats: { insert: 0, drop: 0 } });
+    assert.deepEqual(uncounted.stats_not_counted, ["insert"]);
+    assert.match(renderTop(uncounted, { seconds: 2, perSecond: { fill: 5, drop: 0 } }, 120, 40), /fill 5\.0\/s {2}insert n\/a {2}drop 0\.0\/s/);
   });
 
   it("prints plain frames with --batch", () => {
