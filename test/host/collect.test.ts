@@ -20,8 +20,9 @@ import { TableCensus } from "../../src/host/table.js";
 import { runScenario } from "../../src/sim/engine.js";
 import { parseScenario } from "../../src/sim/scenario.js";
 import { kernelSkipReason, run, setSysctls, withKernelLock } from "../kernel/netns.js";
-import { inject, injectPcap, RULESET, withHostTopology } from "./hostns.js";
-import { buildTcp } from "../../src/packet/build.js";
+import { FrameWriter, NO_OPTIONS, TCP_FIN, TCP_SYN } from "../../src/sim/frames.js";
+import { PcapSink } from "../../src/sim/sink.js";
+import { injectPcap, RULESET, u32, withHostTopology } from "./hostns.js";
 import { assertDoctorSchema } from "./schema.js";
 
 const skip = kernelSkipReason();
@@ -92,13 +93,15 @@ describe("host: collect → doctor --from on a simulated load", { skip: skip ?? 
 
       await withHostTopology(RULESET, async (t) => {
         await injectPcap(t, pcap, sim.summary.packets);
-        await inject(t, [
-          ...Array.from({ length: NAT_LAN }, (_, i) =>
-            buildTcp({ dstMac: t.r0Mac, src: `10.40.0.${i + 1}`, dst: "203.0.113.5", sport: 50000 + i, dport: 80, flags: "S", seq: 7 }),
-          ),
-          // SYN+FIN: conntrack's tcp_error counts it invalid and makes no entry.
-          buildTcp({ dstMac: t.r0Mac, src: "10.50.0.1", dst: "198.51.100.80", sport: 1234, dport: 80, flags: "SF", seq: 1 }),
-        ]);
+        // The LAN's SYNs and a SYN+FIN (conntrack's tcp_error counts it invalid and makes no entry), by the same frame writer.
+        const lan = join(dir, "lan.pcap");
+        const w = new FrameWriter();
+        const sink = new PcapSink(lan);
+        for (let i = 0; i < NAT_LAN; i++)
+          sink.frame(i, w.buf, w.tcp(u32(`10.40.0.${i + 1}`), u32("203.0.113.5"), 50000 + i, 80, 7, 0, TCP_SYN, 65535, NO_OPTIONS, 0));
+        sink.frame(NAT_LAN, w.buf, w.tcp(u32("10.50.0.1"), u32("198.51.100.80"), 1234, 80, 1, 0, TCP_SYN | TCP_FIN, 65535, NO_OPTIONS, 0));
+        sink.close();
+        await injectPcap(t, lan, sink.frames);
         // Entries of the last packets age a little: the orphans (idle ≥ 1 s) are then every ESTABLISHED one.
         await new Promise((r) => setTimeout(r, 1500));
         const snap = join(dir, "snap");

@@ -1,7 +1,7 @@
 /**
  * Namespaces for the host tests (names start with "host-"): a router
  * namespace where conntrack runs and an injector namespace that sends frames
- * (the simulator's frame writer, or ctlab's packet builder) through it, as the kernel harness does
+ * written by the simulator's frame writer (src/sim/frames.ts) through it, as the kernel harness does
  * (test/kernel/netns.ts). Everything is deleted in `finally`.
  */
 import { spawnSync } from "node:child_process";
@@ -11,7 +11,6 @@ import { join } from "node:path";
 import { parseIp } from "../../src/packet/addr.js";
 import { FrameWriter, NO_OPTIONS, TCP_ACK, TCP_SYN } from "../../src/sim/frames.js";
 import { PcapSink } from "../../src/sim/sink.js";
-import { PcapWriter } from "../../src/packet/writer.js";
 import { run, setSysctls, withKernelLock } from "../kernel/netns.js";
 
 export interface HostTopology {
@@ -88,23 +87,6 @@ export async function withHostTopology<T>(ruleset: string, fn: (t: HostTopology)
       await deleteNs(t.rt);
     }
   });
-}
-
-/** Writes frames (built by src/packet/build.ts) to a pcap and sends them into the router via inj0. */
-export async function inject(t: HostTopology, frames: readonly Uint8Array[]): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), "host-inject-"));
-  try {
-    const pcap = join(dir, "frames.pcap");
-    const w = new PcapWriter(pcap);
-    let i = 0;
-    for (const f of frames) w.writePacket(1_700_000_000, i++ * 1000, f);
-    w.close();
-    const r = await run("tcpreplay", ["-q", "-K", "--pps", "20000", "-i", "inj0", pcap], { ns: t.inj, timeoutMs: 120_000, allowFail: true });
-    const ok = /Successful packets:\s+(\d+)/.exec(r.stdout + r.stderr);
-    if (ok === null || Number(ok[1]) !== frames.length) throw new Error(`tcpreplay sent "${ok?.[1] ?? "?"}" of ${frames.length} frames: ${r.stderr.trim()}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 /** Sends a capture (a simulation's --write-pcap) into the router via inj0, its destination MAC rewritten to r0's. */
