@@ -54,67 +54,33 @@ const MAX_SECONDS = Math.floor(INT_MAX / HZ);
  */
 export const MAX_TABLE_SIZE = 1 << 26;
 
+function n<N extends string>(name: N, def: number, unit: SysctlUnit, min: number, max: number, description: string): SysctlSpec<N> {
+  return { name, default: def, unit, min, max, description };
+}
 function t<N extends string>(name: N, def: number, description: string): SysctlSpec<N> {
-  return { name, default: def, unit: "seconds", min: 0, max: MAX_SECONDS, description };
+  return n(name, def, "seconds", 0, MAX_SECONDS, description);
 }
 function b<N extends string>(name: N, def: number, description: string): SysctlSpec<N> {
-  return { name, default: def, unit: "boolean", min: 0, max: 1, description };
+  return n(name, def, "boolean", 0, 1, description);
 }
 
 /** Every conntrack sysctl ctlab models, in the kernel's table order (typed by name: see SysctlName). */
 const REGISTRY = [
-  {
-    name: "nf_conntrack_max",
-    default: 262144,
-    unit: "entries",
-    min: 0,
-    max: INT_MAX,
-    description:
-      "Maximum number of tracked connections; a new one beyond it triggers early drop or is dropped. 0: no limit (the table grows as long as memory lasts, early drop never runs)",
-  },
-  {
-    name: "nf_conntrack_count",
-    default: 0,
-    unit: "entries",
-    min: 0,
-    max: INT_MAX,
-    description: "Number of tracked connections (read-only)",
-    readOnly: true,
-  },
-  {
-    name: "nf_conntrack_buckets",
-    default: 262144,
-    unit: "entries",
-    min: 1,
-    max: MAX_TABLE_SIZE,
-    description: "Size of the hash table; rounded up to a multiple of 512 like nf_ct_alloc_hashtable",
-  },
+  n(
+    "nf_conntrack_max",
+    262144,
+    "entries",
+    0,
+    INT_MAX,
+    "Maximum number of tracked connections; a new one beyond it triggers early drop or is dropped. 0: no limit (the table grows as long as memory lasts, early drop never runs)",
+  ),
+  { ...n("nf_conntrack_count", 0, "entries", 0, INT_MAX, "Number of tracked connections (read-only)"), readOnly: true },
+  n("nf_conntrack_buckets", 262144, "entries", 1, MAX_TABLE_SIZE, "Size of the hash table; rounded up to a multiple of 512 like nf_ct_alloc_hashtable"),
   b("nf_conntrack_checksum", 1, "Verify transport checksums of packets entering at PRE_ROUTING; bad ones are invalid"),
-  {
-    name: "nf_conntrack_log_invalid",
-    default: 0,
-    unit: "protocol",
-    min: 0,
-    max: 255,
-    description: "Log invalid packets of this IP protocol (255 = all, 0 = none)",
-  },
-  {
-    name: "nf_conntrack_expect_max",
-    default: 4096,
-    unit: "entries",
-    min: 1,
-    max: INT_MAX,
-    description: "Maximum number of expectations (helpers)",
-  },
+  n("nf_conntrack_log_invalid", 0, "protocol", 0, 255, "Log invalid packets of this IP protocol (255 = all, 0 = none)"),
+  n("nf_conntrack_expect_max", 4096, "entries", 1, INT_MAX, "Maximum number of expectations (helpers)"),
   b("nf_conntrack_acct", 0, "Keep per-direction packet and byte counters for new connections"),
-  {
-    name: "nf_conntrack_events",
-    default: 2,
-    unit: "mode",
-    min: 0,
-    max: 2,
-    description: "Connection events: 0 off, 1 on, 2 only when a listener exists",
-  },
+  n("nf_conntrack_events", 2, "mode", 0, 2, "Connection events: 0 off, 1 on, 2 only when a listener exists"),
   b("nf_conntrack_timestamp", 0, "Record start and stop times of new connections"),
   t("nf_conntrack_generic_timeout", 600, "Timeout of entries of protocols without a tracker"),
   t("nf_conntrack_tcp_timeout_syn_sent", 120, "TCP timeout after a SYN"),
@@ -130,14 +96,7 @@ const REGISTRY = [
   b("nf_conntrack_tcp_loose", 1, "Pick up TCP connections already in progress"),
   b("nf_conntrack_tcp_be_liberal", 0, "Only mark out-of-window RST segments as invalid"),
   b("nf_conntrack_tcp_ignore_invalid_rst", 0, "Do not mark out-of-window RST segments as invalid"),
-  {
-    name: "nf_conntrack_tcp_max_retrans",
-    default: 3,
-    unit: "count",
-    min: 0,
-    max: 255,
-    description: "Identical retransmissions before the max_retrans timeout applies",
-  },
+  n("nf_conntrack_tcp_max_retrans", 3, "count", 0, 255, "Identical retransmissions before the max_retrans timeout applies"),
   t("nf_conntrack_udp_timeout", 30, "UDP timeout until a reply is seen (or within 2 s of creation)"),
   t("nf_conntrack_udp_timeout_stream", 120, "UDP timeout of a stream (replies seen, older than 2 s)"),
   t("nf_conntrack_icmp_timeout", 30, "ICMP timeout"),
@@ -153,22 +112,8 @@ const REGISTRY = [
   t("nf_conntrack_gre_timeout", 30, "GRE timeout until a reply is seen"),
   t("nf_conntrack_gre_timeout_stream", 180, "GRE timeout once replies were seen"),
   t("nf_conntrack_frag6_timeout", 60, "Time an incomplete IPv6 datagram is kept for reassembly"),
-  {
-    name: "nf_conntrack_frag6_low_thresh",
-    default: 3145728,
-    unit: "bytes",
-    min: 0,
-    max: INT_MAX,
-    description: "IPv6 reassembly memory below which no fragments are evicted",
-  },
-  {
-    name: "nf_conntrack_frag6_high_thresh",
-    default: 4194304,
-    unit: "bytes",
-    min: 0,
-    max: INT_MAX,
-    description: "IPv6 reassembly memory above which new fragments are dropped",
-  },
+  n("nf_conntrack_frag6_low_thresh", 3145728, "bytes", 0, INT_MAX, "IPv6 reassembly memory below which no fragments are evicted"),
+  n("nf_conntrack_frag6_high_thresh", 4194304, "bytes", 0, INT_MAX, "IPv6 reassembly memory above which new fragments are dropped"),
 ] as const satisfies readonly SysctlSpec[];
 
 /** Every conntrack sysctl ctlab models, in the kernel's table order. */

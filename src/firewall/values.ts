@@ -262,96 +262,86 @@ export function protoName(n: number): string {
 /** Protocols whose header starts with 16-bit source and destination ports (nft `th`). */
 export const PORT_PROTOS: readonly number[] = [IPPROTO.TCP, IPPROTO.UDP, IPPROTO.DCCP, IPPROTO.SCTP, IPPROTO.UDPLITE];
 
+/**
+ * An ICMP type with its names (aliases: iptables spellings first, nft's after)
+ * and its named codes: a type name matches every code, a code name one.
+ */
+type IcmpTypeNames = readonly [type: number, names: readonly string[], codes?: Readonly<Record<string, number>>];
+
+function icmpNameTable(types: readonly IcmpTypeNames[]): Readonly<Record<string, readonly [number, number, number]>> {
+  const out: Record<string, readonly [number, number, number]> = {};
+  for (const [type, names, codes] of types) {
+    for (const n of names) out[n] = [type, 0, 255];
+    if (codes !== undefined) for (const [n, c] of Object.entries(codes)) out[n] = [type, c, c];
+  }
+  return out;
+}
+
 /** ICMP type (and code range) names: iptables names first, nft names after. Value: [type, codeMin, codeMax]. */
-export const ICMP_NAMES: Readonly<Record<string, readonly [number, number, number]>> = {
-  any: [-1, 0, 255],
-  "echo-reply": [0, 0, 255],
-  pong: [0, 0, 255],
-  "destination-unreachable": [3, 0, 255],
-  "network-unreachable": [3, 0, 0],
-  "host-unreachable": [3, 1, 1],
-  "protocol-unreachable": [3, 2, 2],
-  "port-unreachable": [3, 3, 3],
-  "fragmentation-needed": [3, 4, 4],
-  "source-route-failed": [3, 5, 5],
-  "network-unknown": [3, 6, 6],
-  "host-unknown": [3, 7, 7],
-  "network-prohibited": [3, 9, 9],
-  "host-prohibited": [3, 10, 10],
-  "TOS-network-unreachable": [3, 11, 11],
-  "TOS-host-unreachable": [3, 12, 12],
-  "communication-prohibited": [3, 13, 13],
-  "host-precedence-violation": [3, 14, 14],
-  "precedence-cutoff": [3, 15, 15],
-  "source-quench": [4, 0, 255],
-  redirect: [5, 0, 255],
-  "network-redirect": [5, 0, 0],
-  "host-redirect": [5, 1, 1],
-  "TOS-network-redirect": [5, 2, 2],
-  "TOS-host-redirect": [5, 3, 3],
-  "echo-request": [8, 0, 255],
-  ping: [8, 0, 255],
-  "router-advertisement": [9, 0, 255],
-  "router-solicitation": [10, 0, 255],
-  "time-exceeded": [11, 0, 255],
-  "ttl-exceeded": [11, 0, 255],
-  "ttl-zero-during-transit": [11, 0, 0],
-  "ttl-zero-during-reassembly": [11, 1, 1],
-  "parameter-problem": [12, 0, 255],
-  "ip-header-bad": [12, 0, 0],
-  "required-option-missing": [12, 1, 1],
-  "timestamp-request": [13, 0, 255],
-  "timestamp-reply": [14, 0, 255],
-  "info-request": [15, 0, 255],
-  "info-reply": [16, 0, 255],
-  "address-mask-request": [17, 0, 255],
-  "address-mask-reply": [18, 0, 255],
-};
+export const ICMP_NAMES: Readonly<Record<string, readonly [number, number, number]>> = icmpNameTable([
+  [-1, ["any"]],
+  [0, ["echo-reply", "pong"]],
+  [
+    3,
+    ["destination-unreachable"],
+    {
+      "network-unreachable": 0,
+      "host-unreachable": 1,
+      "protocol-unreachable": 2,
+      "port-unreachable": 3,
+      "fragmentation-needed": 4,
+      "source-route-failed": 5,
+      "network-unknown": 6,
+      "host-unknown": 7,
+      "network-prohibited": 9,
+      "host-prohibited": 10,
+      "TOS-network-unreachable": 11,
+      "TOS-host-unreachable": 12,
+      "communication-prohibited": 13,
+      "host-precedence-violation": 14,
+      "precedence-cutoff": 15,
+    },
+  ],
+  [4, ["source-quench"]],
+  [5, ["redirect"], { "network-redirect": 0, "host-redirect": 1, "TOS-network-redirect": 2, "TOS-host-redirect": 3 }],
+  [8, ["echo-request", "ping"]],
+  [9, ["router-advertisement"]],
+  [10, ["router-solicitation"]],
+  [11, ["time-exceeded", "ttl-exceeded"], { "ttl-zero-during-transit": 0, "ttl-zero-during-reassembly": 1 }],
+  [12, ["parameter-problem"], { "ip-header-bad": 0, "required-option-missing": 1 }],
+  [13, ["timestamp-request"]],
+  [14, ["timestamp-reply"]],
+  [15, ["info-request"]],
+  [16, ["info-reply"]],
+  [17, ["address-mask-request"]],
+  [18, ["address-mask-reply"]],
+]);
 
 /** ICMPv6 type names (ip6tables and nft spellings). */
-export const ICMPV6_NAMES: Readonly<Record<string, readonly [number, number, number]>> = {
-  "destination-unreachable": [1, 0, 255],
-  "no-route": [1, 0, 0],
-  "communication-prohibited": [1, 1, 1],
-  "beyond-scope": [1, 2, 2],
-  "address-unreachable": [1, 3, 3],
-  "port-unreachable": [1, 4, 4],
-  "failed-policy": [1, 5, 5],
-  "reject-route": [1, 6, 6],
-  "packet-too-big": [2, 0, 255],
-  "time-exceeded": [3, 0, 255],
-  "ttl-exceeded": [3, 0, 255],
-  "ttl-zero-during-transit": [3, 0, 0],
-  "ttl-zero-during-reassembly": [3, 1, 1],
-  "parameter-problem": [4, 0, 255],
-  "bad-header": [4, 0, 0],
-  "unknown-header-type": [4, 1, 1],
-  "unknown-option": [4, 2, 2],
-  "echo-request": [128, 0, 255],
-  ping: [128, 0, 255],
-  "echo-reply": [129, 0, 255],
-  pong: [129, 0, 255],
-  "mld-listener-query": [130, 0, 255],
-  "mld-listener-report": [131, 0, 255],
-  "mld-listener-done": [132, 0, 255],
-  "mld-listener-reduction": [132, 0, 255],
-  "router-solicitation": [133, 0, 255],
-  "nd-router-solicit": [133, 0, 255],
-  "router-advertisement": [134, 0, 255],
-  "nd-router-advert": [134, 0, 255],
-  "neighbour-solicitation": [135, 0, 255],
-  "neighbor-solicitation": [135, 0, 255],
-  "nd-neighbor-solicit": [135, 0, 255],
-  "neighbour-advertisement": [136, 0, 255],
-  "neighbor-advertisement": [136, 0, 255],
-  "nd-neighbor-advert": [136, 0, 255],
-  redirect: [137, 0, 255],
-  "nd-redirect": [137, 0, 255],
-  "router-renumbering": [138, 0, 255],
-  "ind-neighbor-solicit": [141, 0, 255],
-  "ind-neighbor-advert": [142, 0, 255],
-  "mld2-listener-report": [143, 0, 255],
-};
+export const ICMPV6_NAMES: Readonly<Record<string, readonly [number, number, number]>> = icmpNameTable([
+  [
+    1,
+    ["destination-unreachable"],
+    { "no-route": 0, "communication-prohibited": 1, "beyond-scope": 2, "address-unreachable": 3, "port-unreachable": 4, "failed-policy": 5, "reject-route": 6 },
+  ],
+  [2, ["packet-too-big"]],
+  [3, ["time-exceeded", "ttl-exceeded"], { "ttl-zero-during-transit": 0, "ttl-zero-during-reassembly": 1 }],
+  [4, ["parameter-problem"], { "bad-header": 0, "unknown-header-type": 1, "unknown-option": 2 }],
+  [128, ["echo-request", "ping"]],
+  [129, ["echo-reply", "pong"]],
+  [130, ["mld-listener-query"]],
+  [131, ["mld-listener-report"]],
+  [132, ["mld-listener-done", "mld-listener-reduction"]],
+  [133, ["router-solicitation", "nd-router-solicit"]],
+  [134, ["router-advertisement", "nd-router-advert"]],
+  [135, ["neighbour-solicitation", "neighbor-solicitation", "nd-neighbor-solicit"]],
+  [136, ["neighbour-advertisement", "neighbor-advertisement", "nd-neighbor-advert"]],
+  [137, ["redirect", "nd-redirect"]],
+  [138, ["router-renumbering"]],
+  [141, ["ind-neighbor-solicit"]],
+  [142, ["ind-neighbor-advert"]],
+  [143, ["mld2-listener-report"]],
+]);
 
 /** nft `icmp code` / `icmpv6 code` / reject code names. */
 export const ICMP_CODE_NAMES: Readonly<Record<string, number>> = {
