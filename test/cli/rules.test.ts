@@ -196,7 +196,7 @@ describe("replay --events with a helper", () => {
       "ftp.rules",
       ["*raw", ":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", "-A PREROUTING -p tcp -m tcp --dport 21 -j CT --helper ftp", "COMMIT", ""].join("\n"),
     );
-    const r = run([
+    const replayEvents = [
       "replay",
       c,
       "--rules",
@@ -209,8 +209,8 @@ describe("replay --events with a helper", () => {
       "nf_conntrack_checksum=0",
       "--events",
       "-",
-      "-q",
-    ]);
+    ];
+    const r = run([...replayEvents, "-q"]);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split("\n");
     const exp = (left: number) =>
@@ -221,22 +221,7 @@ describe("replay --events with a helper", () => {
     const iDestroy = lines.indexOf(`[DESTROY] ${exp(299)}`);
     const iData = lines.findIndex((l) => /^ +\[NEW\] ipv4 +2 tcp +6 .*sport=20 dport=40001/.test(l));
     assert.ok(iNew >= 0 && iDestroy > iNew && iData === iDestroy + 1, r.stdout);
-    const ts = run([
-      "replay",
-      c,
-      "--rules",
-      rules,
-      "--local",
-      "eth0=192.0.2.1/24",
-      "--iif",
-      "eth0",
-      "--sysctl",
-      "nf_conntrack_checksum=0",
-      "--events",
-      "-",
-      "--events-timestamps",
-      "-q",
-    ]);
+    const ts = run([...replayEvents, "--events-timestamps", "-q"]);
     assert.ok(ts.stdout.split("\n").includes(`[1700000000.004000]\t    [NEW] ${exp(300)}`), ts.stdout);
   });
 });

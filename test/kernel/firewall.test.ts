@@ -43,6 +43,8 @@ const CORPUS = fileURLToPath(new URL("../../../test/firewall/rulesets/", import.
 /** Rulesets the tools wrote themselves (test/firewall/corpus/SOURCES.md). */
 const REAL = fileURLToPath(new URL("../../../test/firewall/corpus/", import.meta.url));
 const real = (name: string): string => readFileSync(REAL + name, "utf8");
+// nft 1.0.6 knows "dstnat" only for prerouting; newer nft prints it for the output hook too (the same -100).
+const dockerNft = (): string => real("docker-nftables.nft").replace("hook output priority dstnat", "hook output priority -100");
 /** A corpus file with its counters zeroed (nft -j -f would load them as the initial values). */
 const corpus = (name: string): string =>
   readFileSync(CORPUS + name, "utf8").replace(/"counter": \{"packets": \d+, "bytes": \d+\}/g, '"counter": {"packets": 0, "bytes": 0}');
@@ -356,10 +358,9 @@ const CASES: readonly Case[] = [
   },
   // ---- Real rulesets (test/firewall/corpus/SOURCES.md): interface names mapped onto r0/sink0 only.
   {
-    // nft 1.0.6 knows "dstnat" only for prerouting; newer nft prints it for the output hook too (the same -100).
     name: "Docker nftables backend, published port (real: moby nftablesdoc usernet-portmap; bridge1 = sink0)",
     syntax: "nft-text",
-    text: ifaces(real("docker-nftables.nft").replace("hook output priority dstnat", "hook output priority -100"), { bridge1: "sink0" }),
+    text: ifaces(dockerNft(), { bridge1: "sink0" }),
     capture: (c) => {
       // To the host's port 8080 (fib daddr type local): DNAT to the container, through filter-forward-in__bridge1.
       c.tcp({ c: C1, cp: 52000, s: PUBLIC, sp: 8080, from: ["192.0.2.2", 80] }, "S SA< A PA:80 PA<:700 A FA FA< A");
@@ -374,7 +375,7 @@ const CASES: readonly Case[] = [
   {
     name: "Docker nftables backend, containers going out (real: moby nftablesdoc usernet-portmap; bridge1 = r0)",
     syntax: "nft-text",
-    text: ifaces(real("docker-nftables.nft").replace("hook output priority dstnat", "hook output priority -100"), { bridge1: "r0" }),
+    text: ifaces(dockerNft(), { bridge1: "r0" }),
     capture: (c) => {
       c.tcp({ c: "192.0.2.2", cp: 53000, s: C1, sp: 443, back: [PUBLIC, 53000] }, "S SA< A PA:200 PA<:1200 A");
       c.udp("192.0.2.3", 53001, C2, 53, 30);
